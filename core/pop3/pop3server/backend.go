@@ -1,0 +1,75 @@
+package pop3server
+
+import (
+	"context"
+	"io"
+)
+
+// Backend is what the server needs from the outside world: checking
+// credentials and opening the user's maildrop. It is implemented by
+// core/storehost over any sdk.Store, and by in-memory test backends.
+//
+// Errors: a *pop3.Error is sent to the client as is (for example
+// {Code: "AUTH"} for wrong credentials, {Code: "IN-USE"} for a locked
+// maildrop); any other error is logged and answered -ERR [SYS/TEMP].
+type Backend interface {
+	// Login checks user/pass and returns the user's maildrop, locked for
+	// this session until Mailbox.Close.
+	Login(ctx context.Context, req LoginRequest) (Mailbox, error)
+}
+
+// LoginRequest carries the credentials of USER/PASS and the peer address.
+type LoginRequest struct {
+	User   string
+	Pass   string
+	Remote string // peer address, for logs and rate limits
+}
+
+// APOPBackend is implemented by backends that know the clear-text password
+// and so can verify APOP (RFC 1939 §7). The server puts a timestamp in its
+// greeting only when APOPEnabled reports true.
+type APOPBackend interface {
+	Backend
+	APOPEnabled() bool
+	// LoginAPOP verifies digest == hex(MD5(timestamp + password)).
+	LoginAPOP(ctx context.Context, user, timestamp, digest, remote string) (Mailbox, error)
+}
+
+// Message is one entry of the maildrop snapshot taken at login.
+type Message struct {
+	// UID is the message's unique-id (RFC 1939 §7 UIDL): 1..70 octets in
+	// 0x21..0x7E, stable across sessions.
+	UID string
+	// Size is the size in octets as transmitted (CRLF line ends, final
+	// CRLF, no byte-stuffing): what LIST and STAT report, and exactly what
+	// RETR sends before stuffing.
+	Size int64
+}
+
+// Mailbox is one user's maildrop for the life of a session.
+type Mailbox interface {
+	// Messages returns the snapshot of the maildrop, in message-number
+	// order (message n is Messages()[n-1]). Called once after login.
+	Messages(ctx context.Context) ([]Message, error)
+	// Open returns the raw stored octets of a message. The server converts
+	// line endings to CRLF, adds a final CRLF and byte-stuffs.
+	Open(ctx context.Context, uid string) (io.ReadCloser, error)
+	// Update is called in the UPDATE state, after a QUIT in the TRANSACTION
+	// state (RFC 1939 §6): deleted are the UIDs marked by DELE, retrieved
+	// the UIDs sent whole by RETR (in order, without repeats). It is never
+	// called for a session that did not end with QUIT.
+	Update(ctx context.Context, deleted, retrieved []string) error
+	// Abandon is called instead of Update when the session ends without
+	// QUIT (connection dropped, timeout, server shutdown). retrieved are
+	// the UIDs sent whole by RETR. Implementations must not delete anything.
+	Abandon(ctx context.Context, retrieved []string) error
+	// Close releases the maildrop lock. Called exactly once, last.
+	Close() error
+}
+
+// TopOpener is implemented by mailboxes that can return the start of a
+// message cheaper than Open (a prefix of Open's octets holding at least the
+// header, the empty line and lines body lines).
+type TopOpener interface {
+	OpenTop(ctx context.Context, uid string, lines int) (io.ReadCloser, error)
+}
