@@ -1,0 +1,146 @@
+package wire
+
+import (
+	"bytes"
+	"errors"
+	"io"
+)
+
+// ErrClosed is returned by Write after Close or Abort.
+var ErrClosed = errors.New("pop3/wire: write after close")
+
+var (
+	crlf       = []byte("\r\n")
+	dot        = []byte(".")
+	terminator = []byte(".\r\n")
+)
+
+// DotWriter writes the body of a multi-line reply (RFC 1939 §3): it turns
+// every line ending (CRLF, a bare LF or a lone CR) into CRLF, doubles a "."
+// at the start of a line (byte-stuffing), and on Close adds a CRLF if the
+// data did not end with a line ending, then the terminator ".\r\n". If
+// anything goes wrong the caller calls Abort and closes the connection:
+// the terminator is never sent after a truncated body.
+//
+// DotWriter does no buffering of its own; give it a *bufio.Writer.
+type DotWriter struct {
+	w           io.Writer
+	atLineStart bool  // the next octet starts a line
+	lastCR      bool  // the previous octet was a CR, already sent as CRLF
+	closed      bool  // Close or Abort was called
+	err         error // first write error, sticky
+	n           int64 // octets of message written, excluding stuffing and terminator
+}
+
+// NewDotWriter returns a DotWriter writing to w.
+func NewDotWriter(w io.Writer) *DotWriter {
+	return &DotWriter{w: w, atLineStart: true}
+}
+
+// Reset makes d a fresh writer to w, so one can be reused.
+func (d *DotWriter) Reset(w io.Writer) {
+	*d = DotWriter{w: w, atLineStart: true}
+}
+
+// Size returns the octets of message written so far in their transmitted
+// form (CRLF line ends, final CRLF once closed), without byte-stuffing and
+// terminator: the figure LIST reports for the message.
+func (d *DotWriter) Size() int64 { return d.n }
+
+func (d *DotWriter) write(b []byte) {
+	if d.err == nil {
+		_, d.err = d.w.Write(b)
+	}
+}
+
+// Write converts and writes p. It returns len(p) unless the underlying
+// writer failed.
+func (d *DotWriter) Write(p []byte) (int, error) {
+	if d.closed {
+		return 0, ErrClosed
+	}
+	if d.err != nil {
+		return 0, d.err
+	}
+	i := 0
+	for i < len(p) {
+		if d.lastCR {
+			d.lastCR = false
+			if p[i] == '\n' { // the LF of a CRLF whose CR was sent as CRLF
+				i++
+				continue
+			}
+		}
+		if d.atLineStart && p[i] == '.' {
+			d.write(dot) // RFC 1939 §3: byte-stuff a line starting with "."
+		}
+		rest := p[i:]
+		lf := bytes.IndexByte(rest, '\n')
+		seg := rest
+		if lf >= 0 {
+			seg = rest[:lf]
+		}
+		cr := bytes.IndexByte(seg, '\r')
+		switch {
+		case cr >= 0 && cr+1 < len(rest) && rest[cr+1] == '\n':
+			// A proper CRLF: write the line with its ending in one go.
+			d.write(rest[:cr+2])
+			d.n += int64(cr + 2)
+			i += cr + 2
+			d.atLineStart = true
+		case cr >= 0:
+			// A lone CR (or a CR at the end of p, whose LF may follow).
+			d.write(rest[:cr])
+			d.write(crlf)
+			d.n += int64(cr + 2)
+			i += cr + 1
+			d.lastCR = true
+			d.atLineStart = true
+		case lf >= 0:
+			// A bare LF.
+			d.write(rest[:lf])
+			d.write(crlf)
+			d.n += int64(lf + 2)
+			i += lf + 1
+			d.atLineStart = true
+		default:
+			// No line ending in the rest of p.
+			d.write(rest)
+			d.n += int64(len(rest))
+			i = len(p)
+			d.atLineStart = false
+		}
+		if d.err != nil {
+			return i, d.err
+		}
+	}
+	return len(p), nil
+}
+
+// Close ends the body: a CRLF if the data did not end with a line ending,
+// then ".\r\n". It does not close or flush the underlying writer. After a
+// write error Close returns that error and writes nothing.
+func (d *DotWriter) Close() error {
+	if d.closed {
+		return d.err
+	}
+	d.closed = true
+	if d.err != nil {
+		return d.err
+	}
+	if !d.atLineStart {
+		d.write(crlf)
+		d.n += 2
+	}
+	d.write(terminator)
+	return d.err
+}
+
+// Abort ends the writer without writing anything more, in particular
+// without the terminator. The caller must then close the connection.
+func (d *DotWriter) Abort() {
+	d.closed = true
+	if d.err == nil {
+		d.err = ErrClosed
+	}
+}
