@@ -1,0 +1,111 @@
+package localfs
+
+import (
+	"errors"
+	"os"
+
+	"golang.org/x/sys/unix"
+)
+
+// All file operations on messages go through a directory opened with
+// os.Root (so it is under ROOT, whatever symlinks lie on the way) plus *at
+// system calls on a single base name read from that directory or generated
+// by the store (never a '/' in it). Message files are opened with
+// O_NOFOLLOW and stat'ed with AT_SYMLINK_NOFOLLOW: a symlink is never a
+// message and is never followed.
+
+// xattrSourceID is the extended attribute holding the SourceID of a
+// message (best effort: filesystems without user xattrs simply lack it).
+const xattrSourceID = "user.izypop3.sourceid"
+
+// dirFD returns the descriptor of an open directory. The *os.File must stay
+// open (and reachable) while the descriptor is in use.
+func dirFD(d *os.File) int { return int(d.Fd()) }
+
+// statAt lstat's name in the directory d.
+func statAt(d *os.File, name string) (unix.Stat_t, error) {
+	var st unix.Stat_t
+	err := unix.Fstatat(dirFD(d), name, &st, unix.AT_SYMLINK_NOFOLLOW)
+	if err != nil {
+		return st, &os.PathError{Op: "fstatat", Path: name, Err: err}
+	}
+	return st, nil
+}
+
+// openAt opens the regular file name in d, without following a symlink.
+func openAt(d *os.File, name string, flags int, perm uint32) (*os.File, error) {
+	fd, err := unix.Openat(dirFD(d), name, flags|unix.O_NOFOLLOW|unix.O_CLOEXEC, perm)
+	if err != nil {
+		return nil, &os.PathError{Op: "openat", Path: name, Err: err}
+	}
+	return os.NewFile(uintptr(fd), d.Name()+"/"+name), nil
+}
+
+// unlinkAt removes the file name in d.
+func unlinkAt(d *os.File, name string) error {
+	if err := unix.Unlinkat(dirFD(d), name, 0); err != nil {
+		return &os.PathError{Op: "unlinkat", Path: name, Err: err}
+	}
+	return nil
+}
+
+// renameNoReplace renames oldName in od to newName in nd, failing with
+// os.ErrExist instead of replacing an existing file. It uses renameat2
+// RENAME_NOREPLACE; on filesystems without it, link + unlink (link fails on
+// an existing name too).
+func renameNoReplace(od *os.File, oldName string, nd *os.File, newName string) error {
+	err := unix.Renameat2(dirFD(od), oldName, dirFD(nd), newName, unix.RENAME_NOREPLACE)
+	if err == unix.EINVAL || err == unix.ENOSYS || err == unix.ENOTSUP {
+		if err = unix.Linkat(dirFD(od), oldName, dirFD(nd), newName, 0); err == nil {
+			err = unix.Unlinkat(dirFD(od), oldName, 0)
+		}
+	}
+	if err != nil {
+		return &os.PathError{Op: "rename", Path: oldName + " -> " + newName, Err: err}
+	}
+	return nil
+}
+
+// getSourceXattr reads the SourceID attribute of an open file ("" if
+// absent or unsupported).
+func getSourceXattr(f *os.File) string {
+	buf := make([]byte, 1024)
+	n, err := unix.Fgetxattr(int(f.Fd()), xattrSourceID, buf)
+	if errors.Is(err, unix.ERANGE) {
+		sz, err2 := unix.Fgetxattr(int(f.Fd()), xattrSourceID, nil)
+		if err2 != nil || sz > maxSourceIDLen {
+			return ""
+		}
+		buf = make([]byte, sz)
+		n, err = unix.Fgetxattr(int(f.Fd()), xattrSourceID, buf)
+	}
+	if err != nil || n < 0 {
+		return ""
+	}
+	return string(buf[:n])
+}
+
+// setSourceXattr records the SourceID on an open file; an unsupported
+// filesystem is not an error (the file name still carries the hash).
+func setSourceXattr(f *os.File, sourceID string) error {
+	err := unix.Fsetxattr(int(f.Fd()), xattrSourceID, []byte(sourceID), 0)
+	// ENOSPC/E2BIG: no room for the attribute on this inode (ext4 keeps
+	// xattrs in one block); the index and the name hash still have it.
+	if err == nil || errors.Is(err, unix.ENOTSUP) || errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.E2BIG) || errors.Is(err, unix.ENOSPC) {
+		return nil
+	}
+	return &os.PathError{Op: "fsetxattr", Path: f.Name(), Err: err}
+}
+
+// isNotExist reports a missing file or directory.
+func isNotExist(err error) bool {
+	return errors.Is(err, os.ErrNotExist) || errors.Is(err, unix.ENOENT)
+}
+
+// renameAt renames oldName to newName inside d, replacing newName.
+func renameAt(d *os.File, oldName, newName string) error {
+	if err := unix.Renameat(dirFD(d), oldName, dirFD(d), newName); err != nil {
+		return &os.PathError{Op: "renameat", Path: oldName + " -> " + newName, Err: err}
+	}
+	return nil
+}

@@ -1,0 +1,197 @@
+package localfs
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+)
+
+// The index is a per-mailbox cache (ROOT/M/izypop3-index) of what is
+// expensive to recompute: the wire size and SHA-256 of each file (a full
+// read) and the full SourceID. Entries are keyed by the message key (file
+// name without Maildir info), size and mtime, so an entry is used only
+// while the file is unchanged, and renames between tags need no update.
+//
+// Format: a header line, then one line per entry, appended as entries are
+// learnt and rewritten whole (temp file + rename) when too many lines are
+// stale. Each line carries its own CRC-32, so a torn last line after a
+// crash or any corrupt line only loses that entry; a wrong header loses the
+// file. Losing entries costs re-reading files, never a message: the files
+// themselves (name, xattr) are the truth.
+//
+//	izypop3-localfs-index 1
+//	E <quoted key> <size> <mtime ns> <wire size> <sha256 hex or -> <quoted SourceID> <crc32 hex>
+//
+// (fields separated by one TAB). The index is not fsync'ed: it is a cache.
+
+const indexHeader = "izypop3-localfs-index 1"
+
+// maxIndexLine bounds one index line (a 255-octet key and a SourceID of up
+// to maxSourceIDLen octets, quoted, plus numbers).
+const maxIndexLine = 4*maxSourceIDLen + 1024
+
+// maxSourceIDLen is the longest SourceID whose full text is kept; longer
+// ones are kept only in the index (xattrs are bounded by the filesystem).
+const maxSourceIDLen = 4096
+
+// idxKey identifies one version of one file.
+type idxKey struct {
+	key   string
+	size  int64
+	mtime int64 // unix nanoseconds
+}
+
+// meta is what the index remembers about a file.
+type meta struct {
+	wire     int64
+	sha      string // hex SHA-256; "" if not computed
+	sourceID string
+}
+
+func formatIndexLine(k idxKey, m *meta) string {
+	sha := m.sha
+	if sha == "" {
+		sha = "-"
+	}
+	body := "E\t" + strconv.Quote(k.key) + "\t" + strconv.FormatInt(k.size, 10) + "\t" +
+		strconv.FormatInt(k.mtime, 10) + "\t" + strconv.FormatInt(m.wire, 10) + "\t" + sha + "\t" +
+		strconv.Quote(m.sourceID)
+	return body + "\t" + fmt.Sprintf("%08x", crc32.ChecksumIEEE([]byte(body))) + "\n"
+}
+
+func parseIndexLine(line string) (idxKey, *meta, bool) {
+	i := strings.LastIndexByte(line, '\t')
+	if i < 0 {
+		return idxKey{}, nil, false
+	}
+	body, sum := line[:i], line[i+1:]
+	if want := fmt.Sprintf("%08x", crc32.ChecksumIEEE([]byte(body))); sum != want {
+		return idxKey{}, nil, false
+	}
+	f := strings.Split(body, "\t")
+	if len(f) != 7 || f[0] != "E" {
+		return idxKey{}, nil, false
+	}
+	var k idxKey
+	var m meta
+	var err error
+	if k.key, err = strconv.Unquote(f[1]); err != nil {
+		return idxKey{}, nil, false
+	}
+	if k.size, err = strconv.ParseInt(f[2], 10, 64); err != nil {
+		return idxKey{}, nil, false
+	}
+	if k.mtime, err = strconv.ParseInt(f[3], 10, 64); err != nil {
+		return idxKey{}, nil, false
+	}
+	if m.wire, err = strconv.ParseInt(f[4], 10, 64); err != nil {
+		return idxKey{}, nil, false
+	}
+	if f[5] != "-" {
+		if len(f[5]) != 64 {
+			return idxKey{}, nil, false
+		}
+		m.sha = f[5]
+	}
+	if m.sourceID, err = strconv.Unquote(f[6]); err != nil {
+		return idxKey{}, nil, false
+	}
+	if k.size < 0 || m.wire < 0 {
+		return idxKey{}, nil, false
+	}
+	return k, &m, true
+}
+
+// readIndex parses an index; it returns the good entries and the number of
+// lines read (good or not); lines is -1 if the header is wrong (the file
+// must be rewritten before anything is appended to it).
+func readIndex(r io.Reader) (idx map[idxKey]*meta, lines int) {
+	idx = make(map[idxKey]*meta)
+	br := bufio.NewReaderSize(r, 64*1024)
+	header, err := br.ReadString('\n')
+	if err != nil || strings.TrimSuffix(header, "\n") != indexHeader {
+		return idx, -1
+	}
+	for {
+		line, err := br.ReadSlice('\n')
+		if err == bufio.ErrBufferFull {
+			// Over-long line: skip to its end and count it as garbage.
+			for err == bufio.ErrBufferFull {
+				_, err = br.ReadSlice('\n')
+			}
+			lines++
+			continue
+		}
+		if len(line) > 0 && line[len(line)-1] == '\n' {
+			lines++
+			if k, m, ok := parseIndexLine(string(bytes.TrimSuffix(line, []byte("\n")))); ok {
+				idx[k] = m
+			}
+		}
+		if err != nil { // io.EOF; a torn last line without '\n' is dropped
+			return idx, lines
+		}
+	}
+}
+
+// writeIndexFile rewrites the whole index through a temp file and rename.
+func (mb *mailbox) writeIndexFile(d *os.File, live map[idxKey]*meta) error {
+	tmp := indexName + ".tmp"
+	f, err := openAt(d, tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	bw := bufio.NewWriterSize(f, 256*1024)
+	bw.WriteString(indexHeader + "\n")
+	for k, m := range live {
+		bw.WriteString(formatIndexLine(k, m))
+	}
+	if err := bw.Flush(); err != nil {
+		f.Close()
+		unlinkAt(d, tmp)
+		return err
+	}
+	if err := f.Close(); err != nil {
+		unlinkAt(d, tmp)
+		return err
+	}
+	if err := renameAt(d, tmp, indexName); err != nil {
+		unlinkAt(d, tmp)
+		return err
+	}
+	mb.indexLines = len(live)
+	return nil
+}
+
+// appendIndex appends lines to the index (creating it with its header).
+func (mb *mailbox) appendIndex(d *os.File, lines []string) error {
+	if len(lines) == 0 {
+		return nil
+	}
+	f, err := openAt(d, indexName, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	var b strings.Builder
+	if st.Size() == 0 {
+		b.WriteString(indexHeader + "\n")
+	}
+	for _, l := range lines {
+		b.WriteString(l)
+	}
+	if _, err := f.WriteString(b.String()); err != nil {
+		return err
+	}
+	mb.indexLines += len(lines)
+	return nil
+}

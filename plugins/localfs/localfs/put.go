@@ -1,0 +1,243 @@
+package localfs
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"hash"
+	"io"
+	"os"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/izyware/izypop3/sdk"
+)
+
+// putBufSize is the copy buffer of Put (the plugin boundary's chunk size).
+const putBufSize = 256 * 1024
+
+// Put implements sdk.Store.
+//
+// The body goes to a new file in a tmp directory of the mailbox (same
+// filesystem), with the SourceID as an extended attribute; the file is
+// fsync'ed, renamed into place with RENAME_NOREPLACE and the target
+// directory fsync'ed before Put returns. A crash at any point leaves the
+// whole message or nothing visible (a leftover temp file is never listed
+// and is removed after 36 hours).
+func (s *Store) Put(ctx context.Context, mailbox string, opts sdk.PutOptions, body io.Reader) (sdk.PutResult, error) {
+	if err := ctx.Err(); err != nil {
+		return sdk.PutResult{}, err
+	}
+	tag := opts.Tag
+	if tag == "" {
+		tag = sdk.TagUnread
+	}
+	if err := checkTag(tag); err != nil {
+		return sdk.PutResult{}, err
+	}
+	mb, err := s.mailbox(mailbox)
+	if err != nil {
+		return sdk.PutResult{}, err
+	}
+
+	// Already there? Then store nothing and drain the body.
+	if opts.SourceID != "" {
+		mb.mu.Lock()
+		res, found, err := mb.existing(ctx, opts.SourceID)
+		mb.mu.Unlock()
+		if err != nil {
+			return sdk.PutResult{}, err
+		}
+		if found {
+			if _, err := io.Copy(io.Discard, ctxReader{ctx, body}); err != nil {
+				return sdk.PutResult{}, err
+			}
+			return res, nil
+		}
+	}
+
+	if err := s.ensureDirs(mb, tag); err != nil {
+		return sdk.PutResult{}, err
+	}
+	tmpRel, _ := mb.lay.putDirs(tag)
+	name := mb.lay.fileName(uniqueName(mb.lay == LayoutMaildir, opts.SourceID))
+	tmpd, err := mb.openDir(tmpRel)
+	if err != nil && isNotExist(err) {
+		// Removed underneath since ensureDirs remembered it: create again.
+		s.forgetDirs(mb)
+		if err = s.ensureDirs(mb, tag); err == nil {
+			tmpd, err = mb.openDir(tmpRel)
+		}
+	}
+	if err != nil {
+		return sdk.PutResult{}, fmt.Errorf("localfs: %w", err)
+	}
+	defer tmpd.Close()
+
+	size, wire, sum, mtime, err := writeTemp(ctx, tmpd, name, opts, body)
+	if err != nil {
+		unlinkAt(tmpd, name)
+		return sdk.PutResult{}, err
+	}
+	committed := false
+	defer func() {
+		if !committed {
+			unlinkAt(tmpd, name)
+		}
+	}()
+
+	mb.mu.Lock()
+	defer mb.mu.Unlock()
+	if err := mb.ensureScanned(ctx); err != nil {
+		return sdk.PutResult{}, err
+	}
+	if opts.SourceID != "" {
+		// A concurrent Put of the same SourceID may have won.
+		if res, found, err := mb.existing(ctx, opts.SourceID); err != nil || found {
+			return res, err
+		}
+	}
+	res := sdk.PutResult{Size: size, SHA256: sum, Tag: tag}
+	if o := mb.bySHA[sum]; o != nil {
+		res.DuplicateOf = o.uid
+		res.Tag = sdk.TagDup
+		if err := s.ensureDirs(mb, sdk.TagDup); err != nil {
+			return sdk.PutResult{}, err
+		}
+	}
+	_, destRel := mb.lay.putDirs(res.Tag)
+	destd, err := mb.openDir(destRel)
+	if err != nil {
+		return sdk.PutResult{}, fmt.Errorf("localfs: %w", err)
+	}
+	defer destd.Close()
+	if err := renameNoReplace(tmpd, name, destd, name); err != nil {
+		return sdk.PutResult{}, fmt.Errorf("localfs: %w", err)
+	}
+	committed = true
+	if err := destd.Sync(); err != nil {
+		// The message is in place but maybe not durable: report failure
+		// (the caller retries; its SourceID makes the retry idempotent).
+		return sdk.PutResult{}, fmt.Errorf("localfs: fsync %s: %w", destRel, err)
+	}
+
+	key, cand, _ := mb.lay.parse(name)
+	m := &meta{wire: wire, sha: sum, sourceID: opts.SourceID}
+	e := &entry{key: key, cand: cand, dir: destRel, name: name, tag: res.Tag, size: size, mtime: mtime, m: m}
+	e.uid = cand
+	if !sdk.ValidUID(cand) || mb.byUID[cand] != nil {
+		// Not expected for our own names; the next scan settles the order.
+		e.uid = deriveUID(key)
+	}
+	res.UID = e.uid
+	mb.addMaps(e)
+	k := idxKey{key, size, mtime}
+	mb.idx[k] = m
+	if mb.indexLines < 0 {
+		mb.saveIndex(nil, 0)
+	} else if d, err := mb.openDir("."); err == nil {
+		mb.appendIndex(d, []string{formatIndexLine(k, m)})
+		d.Close()
+	}
+	return res, nil
+}
+
+// existing returns the PutResult for an item already stored with
+// sourceID. Called with mb.mu held.
+func (mb *mailbox) existing(ctx context.Context, sourceID string) (sdk.PutResult, bool, error) {
+	if err := mb.ensureScanned(ctx); err != nil {
+		return sdk.PutResult{}, false, err
+	}
+	e := mb.findSource(sourceID)
+	if e == nil {
+		return sdk.PutResult{}, false, nil
+	}
+	return sdk.PutResult{UID: e.uid, Size: e.size, SHA256: e.m.sha, Tag: e.tag, Existing: true}, true, nil
+}
+
+// writeTemp streams body into the new file name in d and makes it durable:
+// SourceID attribute, mtime = Received, fsync.
+func writeTemp(ctx context.Context, d *os.File, name string, opts sdk.PutOptions, body io.Reader) (size, wire int64, sum string, mtime int64, err error) {
+	f, err := openAt(d, name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, filePerm)
+	if err != nil {
+		return 0, 0, "", 0, fmt.Errorf("localfs: %w", err)
+	}
+	defer func() {
+		if f != nil {
+			f.Close()
+		}
+	}()
+	var wc sdk.WireCounter
+	h := sha256.New()
+	w := &teeWriter{f: f, h: h, wc: &wc}
+	buf := make([]byte, putBufSize)
+	size, err = io.CopyBuffer(w, ctxReader{ctx, body}, buf)
+	if err != nil {
+		if w.werr != nil {
+			return 0, 0, "", 0, fmt.Errorf("localfs: write: %w", w.werr)
+		}
+		return 0, 0, "", 0, err
+	}
+	if opts.SourceID != "" {
+		if err := setSourceXattr(f, opts.SourceID); err != nil {
+			return 0, 0, "", 0, fmt.Errorf("localfs: %w", err)
+		}
+	}
+	if !opts.Received.IsZero() {
+		ts := []unix.Timespec{unix.NsecToTimespec(opts.Received.UnixNano()), unix.NsecToTimespec(opts.Received.UnixNano())}
+		if err := unix.UtimesNanoAt(int(f.Fd()), "", ts, unix.AT_EMPTY_PATH); err != nil {
+			return 0, 0, "", 0, fmt.Errorf("localfs: set received time: %w", err)
+		}
+	}
+	if err := f.Sync(); err != nil {
+		return 0, 0, "", 0, fmt.Errorf("localfs: fsync: %w", err)
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+		return 0, 0, "", 0, fmt.Errorf("localfs: fstat: %w", err)
+	}
+	if st.Size != size {
+		return 0, 0, "", 0, fmt.Errorf("localfs: wrote %d octets, file has %d", size, st.Size)
+	}
+	err = f.Close()
+	f = nil
+	if err != nil {
+		return 0, 0, "", 0, fmt.Errorf("localfs: close: %w", err)
+	}
+	return size, wc.Size(), hex.EncodeToString(h.Sum(nil)), st.Mtim.Nano(), nil
+}
+
+// teeWriter writes to the file and feeds the hashes; it remembers a write
+// error so it is not mistaken for a body error.
+type teeWriter struct {
+	f    *os.File
+	h    hash.Hash
+	wc   *sdk.WireCounter
+	werr error
+}
+
+func (w *teeWriter) Write(p []byte) (int, error) {
+	n, err := w.f.Write(p)
+	if err != nil {
+		w.werr = err
+		return n, err
+	}
+	w.h.Write(p)
+	w.wc.Write(p)
+	return n, nil
+}
+
+// ctxReader fails reads once ctx is done, so a long Put honours
+// cancellation between chunks.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}

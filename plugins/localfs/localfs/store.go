@@ -1,0 +1,924 @@
+package localfs
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"iter"
+	"os"
+	"path"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/izyware/izypop3/sdk"
+)
+
+// Name and Version identify the store (sdk.Info).
+const (
+	Name    = "localfs"
+	Version = "0.1.0"
+)
+
+// Permissions of what the store creates: mail is private.
+const (
+	dirPerm  = 0o700
+	filePerm = 0o600
+)
+
+// staleTmpAge is how old a file in a tmp/ directory must be before the store
+// removes it (the Maildir spec's 36 hours): it is the leftover of a Put that
+// crashed before its rename, never visible as a message.
+const staleTmpAge = 36 * time.Hour
+
+// ctxCheckEvery is how many directory entries a scan handles between two
+// checks of its context.
+const ctxCheckEvery = 1024
+
+// Config is the store's configuration (the mimestore.* keys without the
+// prefix).
+type Config struct {
+	// Path is the root directory (key "path"); required. It is created
+	// (mode 0700) if missing.
+	Path string
+	// Layout is "eml" (the default) or "maildir" (key "layout").
+	Layout Layout
+}
+
+// Store is the localfs mimestore. Create it with New, or with &Store{} and
+// Configure (the plugin does that).
+type Store struct {
+	mu      sync.Mutex
+	cfg     Config
+	root    *os.Root
+	mboxes  map[string]*mailbox
+	ensured map[string]bool // directories (relative to ROOT) known to exist
+	locks   map[string]*heldLock
+	closed  bool
+}
+
+var (
+	_ sdk.Store      = (*Store)(nil)
+	_ sdk.Configurer = (*Store)(nil)
+	_ sdk.Locker     = (*Store)(nil)
+	_ sdk.Checker    = (*Store)(nil)
+	_ sdk.Closer     = (*Store)(nil)
+)
+
+// New opens (creating it if needed) the store rooted at cfg.Path.
+func New(cfg Config) (*Store, error) {
+	s := &Store{}
+	if err := s.open(cfg); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Configure implements sdk.Configurer: keys "path" (required) and "layout"
+// ("eml" or "maildir"); any other key is refused with sdk.ErrInvalid.
+func (s *Store) Configure(ctx context.Context, config map[string]string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	var cfg Config
+	keys := make([]string, 0, len(config))
+	for k := range config {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		v := config[k]
+		switch k {
+		case "path":
+			cfg.Path = v
+		case "layout":
+			cfg.Layout = Layout(v)
+		default:
+			return fmt.Errorf("%w: localfs: unknown config key %q (known: path, layout)", sdk.ErrInvalid, "mimestore."+k)
+		}
+	}
+	return s.open(cfg)
+}
+
+func (s *Store) open(cfg Config) error {
+	if cfg.Path == "" {
+		return fmt.Errorf("%w: localfs: mimestore.path is required", sdk.ErrInvalid)
+	}
+	if strings.IndexByte(cfg.Path, 0) >= 0 {
+		return fmt.Errorf("%w: localfs: mimestore.path contains NUL", sdk.ErrInvalid)
+	}
+	if cfg.Layout == "" {
+		cfg.Layout = LayoutEML
+	}
+	if err := cfg.Layout.valid(); err != nil {
+		return fmt.Errorf("localfs: mimestore.layout: %w", err)
+	}
+	if err := os.MkdirAll(cfg.Path, dirPerm); err != nil {
+		return fmt.Errorf("%w: localfs: mimestore.path: %v", sdk.ErrInvalid, err)
+	}
+	root, err := os.OpenRoot(cfg.Path)
+	if err != nil {
+		return fmt.Errorf("%w: localfs: mimestore.path: %v", sdk.ErrInvalid, err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		root.Close()
+		return fmt.Errorf("%w: localfs: store closed", sdk.ErrUnavailable)
+	}
+	if s.root != nil {
+		s.releaseLocksLocked()
+		s.root.Close()
+	}
+	s.cfg, s.root = cfg, root
+	s.mboxes = make(map[string]*mailbox)
+	s.ensured = make(map[string]bool)
+	s.locks = make(map[string]*heldLock)
+	return nil
+}
+
+// Check implements sdk.Checker: the root directory is still there.
+func (s *Store) Check(ctx context.Context) error {
+	root, _, err := s.state()
+	if err != nil {
+		return err
+	}
+	if _, err := root.Stat("."); err != nil {
+		return fmt.Errorf("%w: localfs: %v", sdk.ErrUnavailable, err)
+	}
+	return ctx.Err()
+}
+
+// Close implements sdk.Closer: it releases every lock and the root.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	s.releaseLocksLocked()
+	if s.root != nil {
+		return s.root.Close()
+	}
+	return nil
+}
+
+// state returns the root and layout, or an error if the store is not usable.
+func (s *Store) state() (*os.Root, Layout, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, "", fmt.Errorf("%w: localfs: store closed", sdk.ErrUnavailable)
+	}
+	if s.root == nil {
+		return nil, "", fmt.Errorf("%w: localfs: not configured (mimestore.path is required)", sdk.ErrInvalid)
+	}
+	return s.root, s.cfg.Layout, nil
+}
+
+// mailbox is the in-memory state of one mailbox; mu serialises everything
+// that reads or changes its files and maps.
+type mailbox struct {
+	mu   sync.Mutex
+	name string
+	root *os.Root
+	lay  Layout
+
+	loaded     bool
+	idx        map[idxKey]*meta
+	indexLines int // lines in the index file; -1: file must be rewritten
+
+	scanned bool
+	byUID   map[string]*entry
+	bySrc   map[string]*entry // sourceHash → first item with it
+	bySHA   map[string]*entry // content hash → first item with it
+}
+
+// entry is one message file as last seen.
+type entry struct {
+	uid, key, cand string
+	dir, name      string // directory relative to the mailbox dir, file name
+	tag            sdk.Tag
+	size, mtime    int64
+	m              *meta
+}
+
+func (e *entry) item() sdk.Item {
+	return sdk.Item{
+		UID:      e.uid,
+		Size:     e.size,
+		WireSize: e.m.wire,
+		Tag:      e.tag,
+		SourceID: e.m.sourceID,
+		Received: time.Unix(0, e.mtime),
+	}
+}
+
+func (s *Store) mailbox(name string) (*mailbox, error) {
+	if err := checkMailbox(name); err != nil {
+		return nil, err
+	}
+	root, lay, err := s.state()
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	mb := s.mboxes[name]
+	if mb == nil {
+		mb = &mailbox{name: name, root: root, lay: lay}
+		s.mboxes[name] = mb
+	}
+	return mb, nil
+}
+
+// openDir opens a directory of the mailbox (relative to the mailbox dir).
+func (mb *mailbox) openDir(dir string) (*os.File, error) {
+	return mb.root.Open(path.Join(mb.name, dir))
+}
+
+// load reads the index once. Called with mb.mu held.
+func (mb *mailbox) load() {
+	if mb.loaded {
+		return
+	}
+	mb.loaded = true
+	mb.idx = make(map[idxKey]*meta)
+	d, err := mb.openDir(".")
+	if err != nil {
+		return
+	}
+	defer d.Close()
+	f, err := openAt(d, indexName, os.O_RDONLY, 0)
+	if err != nil {
+		if !isNotExist(err) {
+			mb.indexLines = -1
+		}
+		return
+	}
+	defer f.Close()
+	mb.idx, mb.indexLines = readIndex(f)
+}
+
+// ensureScanned scans the mailbox if it was never scanned. Called with mb.mu
+// held.
+func (mb *mailbox) ensureScanned(ctx context.Context) error {
+	if mb.scanned {
+		return nil
+	}
+	_, err := mb.scan(ctx)
+	return err
+}
+
+// scan reads the mailbox's directories, computes what the index does not
+// know, assigns UIDs and rebuilds the maps. It returns the items in list
+// order: by tag (sdk.Tags order), then by key. Called with mb.mu held.
+func (mb *mailbox) scan(ctx context.Context) ([]*entry, error) {
+	mb.load()
+	firstScan := !mb.scanned
+	var all []*entry
+	var newLines []string
+	seen := make(map[idxKey]*meta, len(mb.idx))
+	n := 0
+	for _, tag := range sdk.Tags {
+		start := len(all)
+		for _, dir := range mb.lay.msgDirs(tag) {
+			d, err := mb.openDir(dir)
+			if err != nil {
+				if isNotExist(err) {
+					continue
+				}
+				return nil, fmt.Errorf("localfs: %w", err)
+			}
+			des, err := d.ReadDir(-1)
+			if err != nil {
+				d.Close()
+				return nil, fmt.Errorf("localfs: %w", err)
+			}
+			for _, de := range des {
+				if n++; n%ctxCheckEvery == 0 {
+					if err := ctx.Err(); err != nil {
+						d.Close()
+						return nil, err
+					}
+				}
+				if de.IsDir() || de.Type()&fs.ModeSymlink != 0 {
+					continue
+				}
+				name := de.Name()
+				key, cand, ok := mb.lay.parse(name)
+				if !ok {
+					continue
+				}
+				st, err := statAt(d, name)
+				if err != nil {
+					if isNotExist(err) {
+						continue // gone meanwhile
+					}
+					d.Close()
+					return nil, fmt.Errorf("localfs: %w", err)
+				}
+				if st.Mode&unix.S_IFMT != unix.S_IFREG {
+					continue // symlinks and devices are never messages
+				}
+				e := &entry{key: key, cand: cand, dir: dir, name: name, tag: tag, size: st.Size, mtime: st.Mtim.Nano()}
+				k := idxKey{key, e.size, e.mtime}
+				m := mb.idx[k]
+				if m == nil {
+					m, err = computeMeta(d, name, key)
+					if err != nil {
+						if isNotExist(err) {
+							continue
+						}
+						d.Close()
+						return nil, fmt.Errorf("localfs: %w", err)
+					}
+					newLines = append(newLines, formatIndexLine(k, m))
+				}
+				seen[k] = m
+				e.m = m
+				all = append(all, e)
+			}
+			d.Close()
+		}
+		part := all[start:]
+		sort.Slice(part, func(i, j int) bool {
+			if part[i].key != part[j].key {
+				return part[i].key < part[j].key
+			}
+			if part[i].dir != part[j].dir {
+				return part[i].dir < part[j].dir
+			}
+			return part[i].name < part[j].name
+		})
+	}
+	assignUIDs(all)
+	mb.byUID = make(map[string]*entry, len(all))
+	mb.bySrc = make(map[string]*entry)
+	mb.bySHA = make(map[string]*entry, len(all))
+	for _, e := range all {
+		mb.addMaps(e)
+	}
+	stale := len(mb.idx) + len(newLines) - len(seen)
+	mb.idx = seen
+	mb.scanned = true
+	if err := mb.saveIndex(newLines, stale); err != nil {
+		return nil, err
+	}
+	if firstScan {
+		mb.removeStaleTmp()
+	}
+	return all, nil
+}
+
+// assignUIDs gives every entry its UID: the name-derived candidate when it
+// is a valid UID and not taken by an earlier entry, else a hash of the key,
+// else a hash of the exact location. The order of all is deterministic, so
+// the same files get the same UIDs.
+func assignUIDs(all []*entry) {
+	used := make(map[string]bool, len(all))
+	for _, e := range all {
+		uid := e.cand
+		if !sdk.ValidUID(uid) || used[uid] {
+			uid = deriveUID(e.key)
+		}
+		for i := 0; used[uid]; i++ {
+			uid = deriveUID(fmt.Sprintf("%s\x00%s\x00%d", e.dir, e.name, i))
+		}
+		used[uid] = true
+		e.uid = uid
+	}
+}
+
+func (mb *mailbox) addMaps(e *entry) {
+	mb.byUID[e.uid] = e
+	if h := e.srcHash(); h != "" && mb.bySrc[h] == nil {
+		mb.bySrc[h] = e
+	}
+	if e.m.sha != "" && mb.bySHA[e.m.sha] == nil {
+		mb.bySHA[e.m.sha] = e
+	}
+}
+
+func (mb *mailbox) removeMaps(e *entry) {
+	delete(mb.byUID, e.uid)
+	if h := e.srcHash(); h != "" && mb.bySrc[h] == e {
+		delete(mb.bySrc, h)
+		for _, o := range mb.byUID { // another item with the same SourceID hash
+			if o.srcHash() == h {
+				mb.bySrc[h] = o
+				break
+			}
+		}
+	}
+	if e.m.sha != "" && mb.bySHA[e.m.sha] == e {
+		delete(mb.bySHA, e.m.sha)
+		for _, o := range mb.byUID {
+			if o.m.sha == e.m.sha {
+				mb.bySHA[e.m.sha] = o
+				break
+			}
+		}
+	}
+}
+
+// srcHash is the SourceID hash of an item: from its full SourceID if known,
+// else from its file name.
+func (e *entry) srcHash() string {
+	if e.m.sourceID != "" {
+		return sourceHash(e.m.sourceID)
+	}
+	return nameSourceHash(e.key)
+}
+
+// findSource returns the item Put with sourceID, if any. An item whose name
+// carries the hash but whose full SourceID is unknown (index lost on a
+// filesystem without xattrs) counts as a match: 80 bits make a false match
+// negligible, and a match wrongly missed would duplicate a message.
+func (mb *mailbox) findSource(sourceID string) *entry {
+	e := mb.bySrc[sourceHash(sourceID)]
+	if e == nil || e.m.sourceID != "" && e.m.sourceID != sourceID {
+		return nil
+	}
+	return e
+}
+
+// computeMeta reads a file once for its wire size and SHA-256 and its
+// SourceID attribute.
+func computeMeta(d *os.File, name, key string) (*meta, error) {
+	f, err := openAt(d, name, os.O_RDONLY, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var wc sdk.WireCounter
+	h := sha256.New()
+	if _, err := io.Copy(io.MultiWriter(&wc, h), f); err != nil {
+		return nil, err
+	}
+	m := &meta{wire: wc.Size(), sha: hex.EncodeToString(h.Sum(nil))}
+	if src := getSourceXattr(f); src != "" {
+		if nh := nameSourceHash(key); nh == "" || nh == sourceHash(src) {
+			m.sourceID = src
+		}
+	}
+	return m, nil
+}
+
+// saveIndex appends newly learnt entries, or rewrites the index when it is
+// unreadable or mostly stale. Errors are ignored beyond the first: the
+// index is a cache. Called with mb.mu held.
+func (mb *mailbox) saveIndex(newLines []string, stale int) error {
+	if len(newLines) == 0 && stale == 0 && mb.indexLines >= 0 {
+		return nil
+	}
+	d, err := mb.openDir(".")
+	if err != nil {
+		if isNotExist(err) {
+			return nil // nothing stored
+		}
+		return fmt.Errorf("localfs: %w", err)
+	}
+	defer d.Close()
+	if mb.indexLines < 0 || mb.indexLines+len(newLines) > 2*len(mb.idx)+indexSlack {
+		mb.writeIndexFile(d, mb.idx)
+		return nil
+	}
+	mb.appendIndex(d, newLines)
+	return nil
+}
+
+// indexSlack is how many stale lines the index may hold beyond the live
+// ones before it is rewritten.
+const indexSlack = 1024
+
+// removeStaleTmp deletes temp files older than staleTmpAge from the tmp
+// directories (leftovers of crashed Puts).
+func (mb *mailbox) removeStaleTmp() {
+	dirs := []string{tmpDir}
+	if mb.lay == LayoutMaildir {
+		dirs = dirs[:0]
+		for _, t := range sdk.Tags {
+			dirs = append(dirs, path.Join(tagPrefix(t), tmpDir))
+		}
+	}
+	for _, dir := range dirs {
+		d, err := mb.openDir(dir)
+		if err != nil {
+			continue
+		}
+		des, _ := d.ReadDir(-1)
+		for _, de := range des {
+			if !de.Type().IsRegular() {
+				continue
+			}
+			if st, err := statAt(d, de.Name()); err == nil && time.Since(time.Unix(0, st.Mtim.Nano())) > staleTmpAge {
+				unlinkAt(d, de.Name())
+			}
+		}
+		d.Close()
+	}
+}
+
+// List implements sdk.Store. Each call rescans the mailbox's directories,
+// so files dropped in or moved by other programs are seen.
+func (s *Store) List(ctx context.Context, mailbox string, opts sdk.ListOptions) iter.Seq2[sdk.Item, error] {
+	return func(yield func(sdk.Item, error) bool) {
+		items, err := s.list(ctx, mailbox, opts)
+		if err != nil {
+			yield(sdk.Item{}, err)
+			return
+		}
+		for _, it := range items {
+			if err := ctx.Err(); err != nil {
+				yield(sdk.Item{}, err)
+				return
+			}
+			if !yield(it, nil) {
+				return
+			}
+		}
+	}
+}
+
+func (s *Store) list(ctx context.Context, mailbox string, opts sdk.ListOptions) ([]sdk.Item, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	want := make(map[sdk.Tag]bool, len(opts.Tags))
+	for _, t := range opts.Tags {
+		if err := checkTag(t); err != nil {
+			return nil, err
+		}
+		want[t] = true
+	}
+	if opts.Limit < 0 {
+		return nil, fmt.Errorf("%w: negative limit", sdk.ErrInvalid)
+	}
+	mb, err := s.mailbox(mailbox)
+	if err != nil {
+		return nil, err
+	}
+	mb.mu.Lock()
+	defer mb.mu.Unlock()
+	all, err := mb.scan(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var items []sdk.Item
+	for _, e := range all {
+		if len(want) > 0 && !want[e.tag] {
+			continue
+		}
+		items = append(items, e.item())
+		if opts.Limit > 0 && len(items) == opts.Limit {
+			break
+		}
+	}
+	return items, nil
+}
+
+// Stat implements sdk.Store.
+func (s *Store) Stat(ctx context.Context, mailbox string) (map[sdk.Tag]sdk.TagStat, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	mb, err := s.mailbox(mailbox)
+	if err != nil {
+		return nil, err
+	}
+	mb.mu.Lock()
+	defer mb.mu.Unlock()
+	all, err := mb.scan(ctx)
+	if err != nil {
+		return nil, err
+	}
+	st := make(map[sdk.Tag]sdk.TagStat)
+	for _, e := range all {
+		ts := st[e.tag]
+		ts.Count++
+		ts.Size += e.size
+		st[e.tag] = ts
+	}
+	return st, nil
+}
+
+// lookup finds uid, rescanning once if it is not known (the file may have
+// been dropped in or moved by another program). Called with mb.mu held.
+func (mb *mailbox) lookup(ctx context.Context, uid string, rescan bool) (*entry, error) {
+	if err := mb.ensureScanned(ctx); err != nil {
+		return nil, err
+	}
+	if e := mb.byUID[uid]; e != nil || !rescan {
+		return e, nil
+	}
+	if _, err := mb.scan(ctx); err != nil {
+		return nil, err
+	}
+	return mb.byUID[uid], nil
+}
+
+// Fetch implements sdk.Store: the returned file streams the message as
+// stored.
+func (s *Store) Fetch(ctx context.Context, mailbox, uid string) (io.ReadCloser, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	mb, err := s.mailbox(mailbox)
+	if err != nil {
+		return nil, err
+	}
+	if !sdk.ValidUID(uid) {
+		return nil, fmt.Errorf("%w: uid %q", sdk.ErrNotFound, uid)
+	}
+	mb.mu.Lock()
+	defer mb.mu.Unlock()
+	for attempt := 0; attempt < 2; attempt++ {
+		e, err := mb.lookup(ctx, uid, true)
+		if err != nil {
+			return nil, err
+		}
+		if e == nil {
+			break
+		}
+		d, err := mb.openDir(e.dir)
+		if err == nil {
+			var f *os.File
+			f, err = openAt(d, e.name, os.O_RDONLY, 0)
+			d.Close()
+			if err == nil {
+				return f, nil
+			}
+		}
+		if !isNotExist(err) {
+			return nil, fmt.Errorf("localfs: %w", err)
+		}
+		mb.scanned = false // moved underneath: rescan and retry once
+	}
+	return nil, fmt.Errorf("%w: uid %q in mailbox %q", sdk.ErrNotFound, uid, mailbox)
+}
+
+// dirCache opens each directory of a batch once.
+type dirCache struct {
+	mb    *mailbox
+	dirs  map[string]*os.File
+	dirty map[string]bool
+}
+
+func (c *dirCache) get(dir string) (*os.File, error) {
+	if d := c.dirs[dir]; d != nil {
+		return d, nil
+	}
+	d, err := c.mb.openDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	if c.dirs == nil {
+		c.dirs = make(map[string]*os.File)
+	}
+	c.dirs[dir] = d
+	return d, nil
+}
+
+func (c *dirCache) touch(dir string) {
+	if c.dirty == nil {
+		c.dirty = make(map[string]bool)
+	}
+	c.dirty[dir] = true
+}
+
+// syncAndClose fsyncs every touched directory (so renames and unlinks are
+// durable) and closes them all.
+func (c *dirCache) syncAndClose() error {
+	var first error
+	for dir := range c.dirty {
+		d, err := c.get(dir)
+		if err == nil {
+			err = d.Sync()
+		}
+		if err != nil && first == nil {
+			first = fmt.Errorf("localfs: fsync %s: %w", dir, err)
+		}
+	}
+	for _, d := range c.dirs {
+		d.Close()
+	}
+	return first
+}
+
+// SetTag implements sdk.Store: each change is a rename (no copy); the
+// directories involved are fsync'ed before it returns.
+func (s *Store) SetTag(ctx context.Context, mailbox string, uids []string, tag sdk.Tag) ([]string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := checkTag(tag); err != nil {
+		return nil, err
+	}
+	mb, err := s.mailbox(mailbox)
+	if err != nil {
+		return nil, err
+	}
+	mb.mu.Lock()
+	defer mb.mu.Unlock()
+	dc := &dirCache{mb: mb}
+	var notFound []string
+	rescanned := false
+	for _, uid := range uids {
+		if err := ctx.Err(); err != nil {
+			dc.syncAndClose()
+			return nil, err
+		}
+		err := mb.setTag(ctx, dc, s, uid, tag, &rescanned)
+		if errors.Is(err, sdk.ErrNotFound) {
+			notFound = append(notFound, uid)
+			continue
+		}
+		if err != nil {
+			dc.syncAndClose()
+			return nil, err
+		}
+	}
+	if err := dc.syncAndClose(); err != nil {
+		return nil, err
+	}
+	return notFound, nil
+}
+
+func (mb *mailbox) setTag(ctx context.Context, dc *dirCache, s *Store, uid string, tag sdk.Tag, rescanned *bool) error {
+	for attempt := 0; attempt < 2; attempt++ {
+		e, err := mb.lookup(ctx, uid, !*rescanned)
+		if err != nil {
+			return err
+		}
+		if e == nil {
+			*rescanned = true
+			return sdk.ErrNotFound
+		}
+		if e.tag == tag {
+			return nil
+		}
+		if err := s.ensureDirs(mb, tag); err != nil {
+			return err
+		}
+		ndir, nname := mb.lay.moveTarget(e.name, e.dir, tag)
+		od, err := dc.get(e.dir)
+		if err != nil {
+			return fmt.Errorf("localfs: %w", err)
+		}
+		nd, err := dc.get(ndir)
+		if err != nil {
+			return fmt.Errorf("localfs: %w", err)
+		}
+		err = renameNoReplace(od, e.name, nd, nname)
+		if err == nil {
+			dc.touch(e.dir)
+			dc.touch(ndir)
+			e.dir, e.name, e.tag = ndir, nname, tag
+			return nil
+		}
+		if errors.Is(err, os.ErrExist) {
+			return fmt.Errorf("%w: localfs: %s already exists in %s", sdk.ErrConflict, nname, ndir)
+		}
+		if !isNotExist(err) {
+			return fmt.Errorf("localfs: %w", err)
+		}
+		mb.scanned = false // moved by someone else: rescan, retry once
+		*rescanned = true
+	}
+	return sdk.ErrNotFound
+}
+
+// Delete implements sdk.Store: unlink, then fsync the directories.
+func (s *Store) Delete(ctx context.Context, mailbox string, uids []string) ([]string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	mb, err := s.mailbox(mailbox)
+	if err != nil {
+		return nil, err
+	}
+	mb.mu.Lock()
+	defer mb.mu.Unlock()
+	dc := &dirCache{mb: mb}
+	var notFound []string
+	rescanned := false
+	for _, uid := range uids {
+		if err := ctx.Err(); err != nil {
+			dc.syncAndClose()
+			return nil, err
+		}
+		deleted := false
+		for attempt := 0; attempt < 2 && !deleted; attempt++ {
+			e, err := mb.lookup(ctx, uid, !rescanned)
+			if err != nil {
+				dc.syncAndClose()
+				return nil, err
+			}
+			if e == nil {
+				rescanned = true
+				break
+			}
+			d, err := dc.get(e.dir)
+			if err == nil {
+				err = unlinkAt(d, e.name)
+			}
+			if err == nil {
+				dc.touch(e.dir)
+				mb.removeMaps(e)
+				delete(mb.idx, idxKey{e.key, e.size, e.mtime})
+				deleted = true
+				break
+			}
+			if !isNotExist(err) {
+				dc.syncAndClose()
+				return nil, fmt.Errorf("localfs: %w", err)
+			}
+			mb.scanned = false
+			rescanned = true
+		}
+		if !deleted {
+			notFound = append(notFound, uid)
+		}
+	}
+	if err := dc.syncAndClose(); err != nil {
+		return nil, err
+	}
+	return notFound, nil
+}
+
+// ensureDirs creates the directories a message of tag t needs in mb, and
+// fsyncs the parent of every directory it creates.
+func (s *Store) ensureDirs(mb *mailbox, t sdk.Tag) error {
+	for _, dir := range mb.lay.dirsToCreate(t) {
+		full := path.Join(mb.name, dir)
+		s.mu.Lock()
+		done := s.ensured[full]
+		s.mu.Unlock()
+		if done {
+			continue
+		}
+		// Create each missing component, fsyncing its parent.
+		parts := strings.Split(full, "/")
+		for i := range parts {
+			p := path.Join(parts[:i+1]...)
+			err := mb.root.Mkdir(p, dirPerm)
+			if err != nil && !errors.Is(err, os.ErrExist) {
+				return fmt.Errorf("localfs: %w", err)
+			}
+			if err == nil {
+				parent := "."
+				if i > 0 {
+					parent = path.Join(parts[:i]...)
+				}
+				if err := syncRootDir(mb.root, parent); err != nil {
+					return err
+				}
+			}
+		}
+		if mb.lay == LayoutMaildir && t != sdk.TagUnread {
+			// Maildir++: a subfolder holds an empty "maildirfolder" file.
+			f, err := mb.root.OpenFile(path.Join(mb.name, tagPrefix(t), maildirFolderMarker), os.O_WRONLY|os.O_CREATE, filePerm)
+			if err != nil {
+				return fmt.Errorf("localfs: %w", err)
+			}
+			f.Close()
+		}
+		s.mu.Lock()
+		s.ensured[full] = true
+		s.mu.Unlock()
+	}
+	return nil
+}
+
+// forgetDirs drops the "exists" memory for a mailbox (a directory was
+// removed underneath).
+func (s *Store) forgetDirs(mb *mailbox) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for k := range s.ensured {
+		if k == mb.name || strings.HasPrefix(k, mb.name+"/") {
+			delete(s.ensured, k)
+		}
+	}
+}
+
+func syncRootDir(root *os.Root, dir string) error {
+	d, err := root.Open(dir)
+	if err != nil {
+		return fmt.Errorf("localfs: %w", err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("localfs: fsync %s: %w", dir, err)
+	}
+	return nil
+}
