@@ -1,0 +1,352 @@
+package sdk
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"time"
+
+	"github.com/izyware/izypop3/sdk/internal/storev1"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// ChunkSize is the size of the data chunks Fetch, FetchTop and Put send
+// across the plugin boundary. gRPC refuses messages over 4 MiB by default, so
+// a message is always many chunks; 256 KiB is where throughput stops
+// improving on a 2-core machine (32 KiB chunks are about 3x slower).
+const ChunkSize = 256 << 10
+
+// ListBatchItems is the most items one List stream message carries.
+const ListBatchItems = 500
+
+// listBatchBytes bounds the estimated encoded size of one List batch, far
+// below gRPC's 4 MiB message limit even with long SourceIDs.
+const listBatchBytes = 1 << 20
+
+// grpcServer adapts a Store to the generated storev1.StoreServer.
+type grpcServer struct {
+	storev1.UnimplementedStoreServer
+	store Store
+	info  Info
+}
+
+// newGRPCServer returns the gRPC adapter for s; info.SDKVersion and
+// info.Capabilities are filled in from this sdk and from s.
+func newGRPCServer(s Store, info Info) *grpcServer {
+	info.SDKVersion = Version
+	info.Capabilities = Capabilities(s)
+	return &grpcServer{store: s, info: info}
+}
+
+// register installs the adapter for s on a gRPC server.
+func register(gs *grpc.Server, s Store, info Info) {
+	storev1.RegisterStoreServer(gs, newGRPCServer(s, info))
+}
+
+var _ storev1.StoreServer = (*grpcServer)(nil)
+
+func (g *grpcServer) GetInfo(context.Context, *storev1.GetInfoRequest) (*storev1.GetInfoResponse, error) {
+	return &storev1.GetInfoResponse{
+		Name:         g.info.Name,
+		Version:      g.info.Version,
+		SdkVersion:   g.info.SDKVersion,
+		Capabilities: g.info.Capabilities,
+	}, nil
+}
+
+func (g *grpcServer) Configure(ctx context.Context, req *storev1.ConfigureRequest) (*storev1.ConfigureResponse, error) {
+	c, ok := g.store.(Configurer)
+	if !ok {
+		return nil, unimplemented("Configure")
+	}
+	cfg := req.GetConfig()
+	if cfg == nil {
+		cfg = map[string]string{}
+	}
+	if err := c.Configure(ctx, cfg); err != nil {
+		return nil, toStatus(err)
+	}
+	return &storev1.ConfigureResponse{}, nil
+}
+
+func (g *grpcServer) List(req *storev1.ListRequest, stream grpc.ServerStreamingServer[storev1.ListResponse]) error {
+	opts := ListOptions{Limit: int(req.GetLimit())}
+	for _, t := range req.GetTags() {
+		opts.Tags = append(opts.Tags, Tag(t))
+	}
+	batch := make([]*storev1.Item, 0, ListBatchItems)
+	size := 0
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		err := stream.Send(&storev1.ListResponse{Items: batch})
+		batch = batch[:0] // Send has marshalled the message
+		size = 0
+		return err
+	}
+	for it, err := range g.store.List(stream.Context(), req.GetMailbox(), opts) {
+		if err != nil {
+			return toStatus(err)
+		}
+		batch = append(batch, itemToProto(it))
+		size += len(it.UID) + len(it.SourceID) + len(it.Tag) + 48
+		if len(batch) == ListBatchItems || size >= listBatchBytes {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
+	return flush()
+}
+
+func (g *grpcServer) Stat(ctx context.Context, req *storev1.StatRequest) (*storev1.StatResponse, error) {
+	st, err := g.store.Stat(ctx, req.GetMailbox())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	resp := &storev1.StatResponse{Tags: make(map[string]*storev1.TagStat, len(st))}
+	for t, s := range st {
+		resp.Tags[string(t)] = &storev1.TagStat{Count: s.Count, Size: s.Size}
+	}
+	return resp, nil
+}
+
+func (g *grpcServer) Fetch(req *storev1.FetchRequest, stream grpc.ServerStreamingServer[storev1.Chunk]) error {
+	rc, err := g.store.Fetch(stream.Context(), req.GetMailbox(), req.GetUid())
+	if err != nil {
+		return toStatus(err)
+	}
+	return sendChunks(rc, stream)
+}
+
+func (g *grpcServer) FetchTop(req *storev1.FetchTopRequest, stream grpc.ServerStreamingServer[storev1.Chunk]) error {
+	tf, ok := g.store.(TopFetcher)
+	if !ok {
+		return unimplemented("FetchTop")
+	}
+	rc, err := tf.FetchTop(stream.Context(), req.GetMailbox(), req.GetUid(), int(req.GetLines()))
+	if err != nil {
+		return toStatus(err)
+	}
+	return sendChunks(rc, stream)
+}
+
+// sendChunks streams rc in ChunkSize pieces through one reused buffer and
+// closes it. Send marshals the message before it returns, so the buffer can
+// be refilled at once.
+func sendChunks(rc io.ReadCloser, stream grpc.ServerStreamingServer[storev1.Chunk]) error {
+	defer rc.Close()
+	buf := make([]byte, ChunkSize)
+	chunk := &storev1.Chunk{}
+	for {
+		n, err := io.ReadFull(rc, buf)
+		if n > 0 {
+			chunk.Data = buf[:n]
+			if serr := stream.Send(chunk); serr != nil {
+				return serr
+			}
+		}
+		switch {
+		case err == nil:
+		case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+			return nil
+		default:
+			return toStatus(err)
+		}
+	}
+}
+
+func (g *grpcServer) SetTag(ctx context.Context, req *storev1.SetTagRequest) (*storev1.MutateResponse, error) {
+	nf, err := g.store.SetTag(ctx, req.GetMailbox(), req.GetUids(), Tag(req.GetTag()))
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &storev1.MutateResponse{NotFound: nf}, nil
+}
+
+func (g *grpcServer) Delete(ctx context.Context, req *storev1.DeleteRequest) (*storev1.MutateResponse, error) {
+	nf, err := g.store.Delete(ctx, req.GetMailbox(), req.GetUids())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &storev1.MutateResponse{NotFound: nf}, nil
+}
+
+func (g *grpcServer) Put(stream grpc.ClientStreamingServer[storev1.PutRequest, storev1.PutResponse]) error {
+	first, err := stream.Recv()
+	if err != nil {
+		return err
+	}
+	h := first.GetHeader()
+	if h == nil {
+		return status.Error(codes.InvalidArgument, "put: first message is not a header")
+	}
+	opts := PutOptions{Tag: Tag(h.GetTag()), SourceID: h.GetSourceId()}
+	if ns := h.GetReceivedUnixNano(); ns != 0 {
+		opts.Received = time.Unix(0, ns)
+	}
+	body := &putReader{stream: stream, sum: sha256.New()}
+	res, err := g.store.Put(stream.Context(), h.GetMailbox(), opts, body)
+	if err != nil {
+		return toStatus(err)
+	}
+	if !body.verified {
+		// The store did not read to the end (it must; an Existing result
+		// drains the body). Read the rest so a bad trailer still fails the
+		// call.
+		if _, err := io.Copy(io.Discard, body); err != nil {
+			return toStatus(err)
+		}
+	}
+	return stream.SendAndClose(&storev1.PutResponse{
+		Uid:         res.UID,
+		Size:        res.Size,
+		Sha256:      res.SHA256,
+		Tag:         string(res.Tag),
+		Existing:    res.Existing,
+		DuplicateOf: res.DuplicateOf,
+	})
+}
+
+// putReader is the body a Store's Put reads on the plugin side. It yields the
+// data chunks of the stream and, at the end, io.EOF only if a trailer came
+// whose size and SHA-256 match the octets yielded; otherwise (no trailer,
+// mismatch, broken stream) it returns an error, so a store that honours read
+// errors stores nothing.
+type putReader struct {
+	stream   grpc.ClientStreamingServer[storev1.PutRequest, storev1.PutResponse]
+	buf      []byte // rest of the current chunk
+	n        int64
+	sum      hash.Hash
+	verified bool
+	err      error // sticky
+}
+
+func (r *putReader) Read(p []byte) (int, error) {
+	for len(r.buf) == 0 {
+		if r.err != nil {
+			return 0, r.err
+		}
+		r.err = r.next()
+	}
+	n := copy(p, r.buf)
+	r.buf = r.buf[n:]
+	return n, nil
+}
+
+// next receives one message and returns the error to report once the data
+// already buffered is consumed (nil to keep reading).
+func (r *putReader) next() error {
+	msg, err := r.stream.Recv()
+	if err == io.EOF {
+		return fmt.Errorf("%w: put: stream ended without a trailer after %d octets", ErrInvalid, r.n)
+	}
+	if err != nil {
+		return fromStatus(r.stream.Context(), err)
+	}
+	switch part := msg.GetPart().(type) {
+	case *storev1.PutRequest_Data:
+		r.buf = part.Data
+		r.n += int64(len(part.Data))
+		r.sum.Write(part.Data)
+		return nil
+	case *storev1.PutRequest_Trailer:
+		t := part.Trailer
+		if t.GetSize() != r.n {
+			return fmt.Errorf("%w: put: trailer says %d octets, %d received", ErrInvalid, t.GetSize(), r.n)
+		}
+		if got := hex.EncodeToString(r.sum.Sum(nil)); got != t.GetSha256() {
+			return fmt.Errorf("%w: put: trailer sha256 %q does not match the data received (%s)", ErrInvalid, t.GetSha256(), got)
+		}
+		r.verified = true
+		return io.EOF
+	default:
+		return fmt.Errorf("%w: put: unexpected message in the body", ErrInvalid)
+	}
+}
+
+func (g *grpcServer) Authenticate(ctx context.Context, req *storev1.AuthenticateRequest) (*storev1.AuthenticateResponse, error) {
+	a, ok := g.store.(Authenticator)
+	if !ok {
+		return nil, unimplemented("Authenticate")
+	}
+	mb, err := a.Authenticate(ctx, req.GetUser(), req.GetPass())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &storev1.AuthenticateResponse{Mailbox: mb}, nil
+}
+
+func (g *grpcServer) Lock(ctx context.Context, req *storev1.LockRequest) (*storev1.LockResponse, error) {
+	l, ok := g.store.(Locker)
+	if !ok {
+		return nil, unimplemented("Lock")
+	}
+	tok, err := l.Lock(ctx, req.GetMailbox())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &storev1.LockResponse{Token: tok}, nil
+}
+
+func (g *grpcServer) Unlock(ctx context.Context, req *storev1.UnlockRequest) (*storev1.UnlockResponse, error) {
+	l, ok := g.store.(Locker)
+	if !ok {
+		return nil, unimplemented("Unlock")
+	}
+	if err := l.Unlock(ctx, req.GetMailbox(), req.GetToken()); err != nil {
+		return nil, toStatus(err)
+	}
+	return &storev1.UnlockResponse{}, nil
+}
+
+func (g *grpcServer) Check(ctx context.Context, _ *storev1.CheckRequest) (*storev1.CheckResponse, error) {
+	c, ok := g.store.(Checker)
+	if !ok {
+		return nil, unimplemented("Check")
+	}
+	if err := c.Check(ctx); err != nil {
+		return nil, toStatus(err)
+	}
+	return &storev1.CheckResponse{}, nil
+}
+
+func unimplemented(method string) error {
+	return status.Errorf(codes.Unimplemented, "%s: %s is not implemented by this store", ErrUnsupported, method)
+}
+
+func itemToProto(it Item) *storev1.Item {
+	var rx int64
+	if !it.Received.IsZero() {
+		rx = it.Received.UnixNano()
+	}
+	return &storev1.Item{
+		Uid:              it.UID,
+		Size:             it.Size,
+		WireSize:         it.WireSize,
+		Tag:              string(it.Tag),
+		SourceId:         it.SourceID,
+		ReceivedUnixNano: rx,
+	}
+}
+
+func itemFromProto(p *storev1.Item) Item {
+	it := Item{
+		UID:      p.GetUid(),
+		Size:     p.GetSize(),
+		WireSize: p.GetWireSize(),
+		Tag:      Tag(p.GetTag()),
+		SourceID: p.GetSourceId(),
+	}
+	if ns := p.GetReceivedUnixNano(); ns != 0 {
+		it.Received = time.Unix(0, ns)
+	}
+	return it
+}
