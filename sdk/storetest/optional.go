@@ -1,0 +1,120 @@
+package storetest
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+
+	"github.com/izyware/izypop3/sdk"
+)
+
+// skipUnsupported skips t when err says the capability is absent (a remote
+// store answers every optional call and reports ErrUnsupported for the
+// interfaces the plugin does not implement).
+func skipUnsupported(t *testing.T, what string, err error) {
+	t.Helper()
+	if errors.Is(err, sdk.ErrUnsupported) {
+		t.Skipf("%s: the store does not implement it (%v)", what, err)
+	}
+}
+
+// testConfigurer checks strict decoding: an unknown key is an error
+// wrapping ErrInvalid that names the key.
+func testConfigurer(t *testing.T, su *suite) {
+	c, ok := su.s.(sdk.Configurer)
+	if !ok {
+		t.Skip("the store does not implement sdk.Configurer")
+	}
+	const key = "storetest-unknown-key"
+	err := c.Configure(t.Context(), map[string]string{key: "1"})
+	skipUnsupported(t, "Configure", err)
+	wantErr(t, "Configure with an unknown key", err, sdk.ErrInvalid)
+	if err != nil && !strings.Contains(err.Error(), key) {
+		t.Errorf("Configure with an unknown key: the error %q does not name the key %q", err, key)
+	}
+}
+
+// testTopFetcher checks that FetchTop returns exactly the header, the empty
+// line and the first lines of the body: a prefix of Fetch.
+func testTopFetcher(t *testing.T, su *suite) {
+	tf, ok := su.s.(sdk.TopFetcher)
+	if !ok {
+		t.Skip("the store does not implement sdk.TopFetcher")
+	}
+	s := su.s
+	for _, eol := range []string{"\r\n", "\n"} {
+		header := "Subject: top" + eol + "X-Storetest: " + su.nonce + eol
+		lines := []string{"first" + eol, ".dot" + eol, eol, "after empty" + eol, "last" + eol}
+		body := []byte(header + eol + strings.Join(lines, ""))
+		uid := put(t, s, mailboxA, sdk.PutOptions{}, body).UID
+		for _, n := range []int{0, 1, 2, 3, 5, 100} {
+			want := header + eol + strings.Join(lines[:min(n, len(lines))], "")
+			rc, err := tf.FetchTop(t.Context(), mailboxA, uid, n)
+			skipUnsupported(t, "FetchTop", err)
+			if err != nil {
+				t.Fatalf("FetchTop(%d): %v", n, err)
+			}
+			got, err := io.ReadAll(rc)
+			rc.Close()
+			if err != nil {
+				t.Fatalf("FetchTop(%d): reading: %v", n, err)
+			}
+			if !bytes.Equal(got, []byte(want)) {
+				t.Errorf("FetchTop(%d) with %q line ends = %q, want %q", n, eol, got, want)
+			}
+		}
+	}
+	_, err := tf.FetchTop(t.Context(), mailboxA, "storetest-no-such-uid-"+su.nonce, 1)
+	wantErr(t, "FetchTop of an unknown UID", err, sdk.ErrNotFound)
+}
+
+// testLocker checks that a lock is exclusive per mailbox and can be taken
+// again after Unlock.
+func testLocker(t *testing.T, su *suite) {
+	l, ok := su.s.(sdk.Locker)
+	if !ok {
+		t.Skip("the store does not implement sdk.Locker")
+	}
+	ctx := t.Context()
+	tok, err := l.Lock(ctx, mailboxA)
+	skipUnsupported(t, "Lock", err)
+	if err != nil {
+		t.Fatalf("Lock: %v", err)
+	}
+	_, err = l.Lock(ctx, mailboxA)
+	wantErr(t, "second Lock of a locked mailbox", err, sdk.ErrInUse)
+
+	tokB, err := l.Lock(ctx, mailboxB)
+	if err != nil {
+		t.Fatalf("Lock of another mailbox while the first is locked: %v", err)
+	}
+	if err := l.Unlock(ctx, mailboxA, tok); err != nil {
+		t.Fatalf("Unlock: %v", err)
+	}
+	tok2, err := l.Lock(ctx, mailboxA)
+	if err != nil {
+		t.Fatalf("Lock after Unlock: %v", err)
+	}
+	if err := l.Unlock(ctx, mailboxA, tok2); err != nil {
+		t.Errorf("Unlock: %v", err)
+	}
+	if err := l.Unlock(ctx, mailboxB, tokB); err != nil {
+		t.Errorf("Unlock of the other mailbox: %v", err)
+	}
+	_, err = l.Lock(ctx, "a/b")
+	wantErr(t, "Lock of an invalid mailbox", err, sdk.ErrInvalid)
+}
+
+func testChecker(t *testing.T, su *suite) {
+	c, ok := su.s.(sdk.Checker)
+	if !ok {
+		t.Skip("the store does not implement sdk.Checker")
+	}
+	err := c.Check(t.Context())
+	skipUnsupported(t, "Check", err)
+	if err != nil {
+		t.Errorf("Check of a healthy store: %v", err)
+	}
+}

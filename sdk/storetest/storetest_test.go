@@ -1,0 +1,11 @@
+package storetest
+
+import (
+	"testing"
+
+	"github.com/izyware/izypop3/sdk"
+)
+
+func TestRunMemStore(t *testing.T) {
+	Run(t, func(t *testing.T) sdk.Store { return newMemStore() })
+}
