@@ -1,0 +1,718 @@
+// Command vsdovecot compares izypop3 serverpop3 with Dovecot 2.3 on the same
+// machine, in one run (see bench/vs-dovecot.sh and docs/performance.md):
+//
+//  1. RETR throughput: the same N messages (made once by the fake store,
+//     in-process) served by Dovecot from a maildir and by izypop3 from the
+//     fake store (same seed: same octets, checked by sha256), fetched one
+//     RETR at a time by three clients — Python poplib, curl (one process, one
+//     connection, one URL per message) and a plain Go client. Runs alternate
+//     between the servers; the median of -runs is reported, and the ratio.
+//  2. One big message (default 50 MiB) through izypop3: peak RSS (VmHWM) of
+//     izypop3 and of its store plugin.
+//  3. Many idle logged-in sessions (default 1000): errors, and RSS per
+//     session of izypop3 + plugin.
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/izyware/izypop3/test/interop/dovecottest"
+)
+
+// Limits of the benchmark itself.
+const (
+	// greetTimeout bounds the wait for a server to answer after start.
+	greetTimeout = 30 * time.Second
+	// ioTimeout bounds one command/response exchange of the Go client.
+	ioTimeout = 5 * time.Minute
+	// connectBatch is how many idle sessions are opened at once.
+	connectBatch = 50
+	// rssSettle is the pause before RSS is read, so that freed memory and
+	// goroutines settle.
+	rssSettle = 2 * time.Second
+	// password is what both servers accept for any user.
+	password = "12345"
+	// benchUser is the mailbox the throughput runs use.
+	benchUser = "bench"
+)
+
+var (
+	binDir   = flag.String("bin", "bin", "directory with izypop3 and izypop3-store-fake")
+	count    = flag.Int("count", 2000, "messages in the throughput maildrop")
+	minSize  = flag.Int("minsize", 18000, "smallest message (octets)")
+	maxSize  = flag.Int("maxsize", 22000, "largest message (octets)")
+	seed     = flag.Int("seed", 1, "fake store seed")
+	runs     = flag.Int("runs", 3, "runs per server and client (median reported)")
+	clients  = flag.String("clients", "poplib,curl,go", "throughput clients to use")
+	bigSize  = flag.Int64("big", 50<<20, "size of the big message (0 skips)")
+	idle     = flag.Int("idle", 1000, "idle logged-in sessions (0 skips)")
+	scripts  = flag.String("scripts", "bench", "directory holding pop3_retr_all.py")
+	lfFiles  = flag.Bool("lf", false, "write Dovecot's maildir files with LF line ends (default: the fake store's octets as they are, CRLF)")
+	skipDove = flag.Bool("no-dovecot", false, "measure izypop3 only")
+	skipIzy  = flag.Bool("no-izypop3", false, "measure Dovecot only (throughput)")
+)
+
+func main() {
+	flag.Parse()
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "vsdovecot:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	ctx := context.Background()
+	abs, err := filepath.Abs(*binDir)
+	if err != nil {
+		return err
+	}
+	*binDir = abs
+
+	if *count > 0 {
+		if err := throughput(ctx); err != nil {
+			return err
+		}
+	}
+	if *bigSize > 0 {
+		if err := bigMessage(ctx); err != nil {
+			return err
+		}
+	}
+	if *idle > 0 {
+		if err := idleSessions(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ---- servers ----
+
+type izyProc struct {
+	port int
+	cmd  *exec.Cmd
+	log  *bytes.Buffer
+	mu   sync.Mutex
+	done chan error
+}
+
+func (p *izyProc) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.log.Len() < 1<<20 {
+		p.log.Write(b)
+	}
+	return len(b), nil
+}
+
+// startIzypop3 runs izypop3 serverpop3 with the fake store and extra
+// mimestore settings on a free port.
+func startIzypop3(extra ...string) (*izyProc, error) {
+	port, err := dovecottest.FreePort()
+	if err != nil {
+		return nil, err
+	}
+	args := append([]string{"serverpop3", "--listen", "127.0.0.1", "--port", strconv.Itoa(port),
+		"--password", password, "--plugin-dir", *binDir, "--modhandler", "fake"}, extra...)
+	p := &izyProc{port: port, log: &bytes.Buffer{}, done: make(chan error, 1)}
+	p.cmd = exec.Command(filepath.Join(*binDir, "izypop3"), args...)
+	p.cmd.Stdout = p
+	p.cmd.Stderr = p
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := p.cmd.Start(); err != nil {
+		return nil, err
+	}
+	go func() { p.done <- p.cmd.Wait() }()
+	deadline := time.Now().Add(greetTimeout)
+	for {
+		c, err := dialGreet(fmt.Sprintf("127.0.0.1:%d", port))
+		if err == nil {
+			c.Close()
+			return p, nil
+		}
+		select {
+		case err := <-p.done:
+			return nil, fmt.Errorf("izypop3 %s exited: %v\n%s", strings.Join(args, " "), err, p.log.String())
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			p.stop()
+			return nil, fmt.Errorf("izypop3 gave no greeting in %v\n%s", greetTimeout, p.log.String())
+		}
+	}
+}
+
+func (p *izyProc) stop() {
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(15 * time.Second):
+		p.cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+// ---- messages ----
+
+// wireForm: every line ending becomes CRLF, a final CRLF is added if
+// missing (what POP3 sends, unstuffed).
+func wireForm(raw []byte) []byte {
+	out := make([]byte, 0, len(raw)+len(raw)/32+2)
+	for i := 0; i < len(raw); i++ {
+		switch c := raw[i]; c {
+		case '\r':
+			out = append(out, '\r', '\n')
+			if i+1 < len(raw) && raw[i+1] == '\n' {
+				i++
+			}
+		case '\n':
+			out = append(out, '\r', '\n')
+		default:
+			out = append(out, c)
+		}
+	}
+	if len(out) > 0 && !bytes.HasSuffix(out, []byte("\r\n")) {
+		out = append(out, '\r', '\n')
+	}
+	return out
+}
+
+// ---- throughput ----
+
+type result struct {
+	Messages int     `json:"messages"`
+	Octets   int64   `json:"octets"`
+	Seconds  float64 `json:"seconds"`
+	SHA256   string  `json:"sha256"`
+}
+
+func (r result) mbps() float64 { return float64(r.Octets) / 1e6 / r.Seconds }
+
+func throughput(ctx context.Context) error {
+	msgs, err := fakeMessages(ctx, *count, *minSize, *maxSize, *seed)
+	if err != nil {
+		return err
+	}
+	var total int64
+	all := sha256.New()
+	for _, m := range msgs {
+		w := wireForm(m)
+		total += int64(len(w))
+		all.Write(w)
+	}
+	wantSum := hex.EncodeToString(all.Sum(nil))
+	fmt.Printf("== RETR throughput: %d messages, %.1f MB as sent (fake store, seed %d, %d..%d octets)\n",
+		len(msgs), float64(total)/1e6, *seed, *minSize, *maxSize)
+
+	servers := map[string]int{}
+	var dov *dovecottest.Server
+	if !*skipDove {
+		dov, err = dovecottest.Start(dovecottest.Options{Password: password})
+		if err != nil {
+			return err
+		}
+		defer dov.Stop()
+		for i, m := range msgs {
+			if *lfFiles {
+				m = bytes.ReplaceAll(m, []byte("\r\n"), []byte("\n"))
+			}
+			// cur/ with the ,S= size so Dovecot need not move or stat them.
+			name := fmt.Sprintf("1700000000.M%dP1.bench,S=%d:2,", i, len(m))
+			if err := dov.WriteMaildir(benchUser, name, m); err != nil {
+				return err
+			}
+		}
+		// WriteMaildir puts files in new/; move them to cur/ as a delivered
+		// and seen maildir would have them.
+		md := dov.Maildir(benchUser)
+		ents, _ := os.ReadDir(filepath.Join(md, "new"))
+		for _, e := range ents {
+			if err := os.Rename(filepath.Join(md, "new", e.Name()), filepath.Join(md, "cur", e.Name())); err != nil {
+				return err
+			}
+		}
+		servers["dovecot"] = dov.Port
+	}
+	var names []string
+	if dov != nil {
+		names = append(names, "dovecot")
+	}
+	if !*skipIzy {
+		izy, err := startIzypop3(fmt.Sprintf("--mimestore.count=%d", *count), fmt.Sprintf("--mimestore.minsize=%d", *minSize),
+			fmt.Sprintf("--mimestore.maxsize=%d", *maxSize), fmt.Sprintf("--mimestore.seed=%d", *seed))
+		if err != nil {
+			return err
+		}
+		defer izy.stop()
+		servers["izypop3"] = izy.port
+		names = append(names, "izypop3")
+	}
+	// Warm-up, not measured: Dovecot builds its index, izypop3 its plugin
+	// and the page cache holds the files. It also checks the octets.
+	for _, s := range names {
+		r, err := goClient(servers[s], benchUser)
+		if err != nil {
+			return fmt.Errorf("%s warm-up: %w", s, err)
+		}
+		if r.SHA256 != wantSum || r.Messages != len(msgs) {
+			return fmt.Errorf("%s served other octets than the fake store's: %d messages, sha256 %s, want %d, %s",
+				s, r.Messages, r.SHA256, len(msgs), wantSum)
+		}
+	}
+	fmt.Printf("   both servers served the same %d messages (sha256 %s…)\n", len(msgs), wantSum[:16])
+
+	type key struct{ client, server string }
+	results := map[key][]result{}
+	for _, cl := range strings.Split(*clients, ",") {
+		for i := 0; i < *runs; i++ {
+			for _, s := range names {
+				var r result
+				var err error
+				switch cl {
+				case "poplib":
+					r, err = poplibClient(servers[s], benchUser)
+				case "curl":
+					r, err = curlClient(servers[s], benchUser, len(msgs), total)
+				case "go":
+					r, err = goClient(servers[s], benchUser)
+				default:
+					return fmt.Errorf("unknown client %q", cl)
+				}
+				if err != nil {
+					return fmt.Errorf("%s via %s: %w", s, cl, err)
+				}
+				if r.Octets != total {
+					return fmt.Errorf("%s via %s: %d octets, want %d", s, cl, r.Octets, total)
+				}
+				results[key{cl, s}] = append(results[key{cl, s}], r)
+				fmt.Printf("   run %d %-7s %-8s %7.3f s %7.1f MB/s\n", i+1, cl, s, r.Seconds, r.mbps())
+			}
+		}
+	}
+	fmt.Printf("\n   %-7s %-8s %10s %9s   (median of %d)\n", "client", "server", "seconds", "MB/s", *runs)
+	for _, cl := range strings.Split(*clients, ",") {
+		med := map[string]float64{}
+		for _, s := range names {
+			rs := results[key{cl, s}]
+			secs := make([]float64, len(rs))
+			for i, r := range rs {
+				secs[i] = r.Seconds
+			}
+			med[s] = median(secs)
+			fmt.Printf("   %-7s %-8s %10.3f %9.1f\n", cl, s, med[s], float64(total)/1e6/med[s])
+		}
+		if len(names) == 2 {
+			fmt.Printf("   %-7s izypop3/dovecot throughput ratio: %.2f\n", cl, med["dovecot"]/med["izypop3"])
+		}
+	}
+	fmt.Println()
+	return nil
+}
+
+func median(v []float64) float64 {
+	s := append([]float64(nil), v...)
+	sort.Float64s(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func poplibClient(port int, user string) (result, error) {
+	cmd := exec.Command("python3", filepath.Join(*scripts, "pop3_retr_all.py"), "--port", strconv.Itoa(port),
+		"--user", user, "--password", password)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return result{}, fmt.Errorf("%v: %s", err, stderr.String())
+	}
+	var r result
+	if err := json.Unmarshal(out, &r); err != nil {
+		return result{}, fmt.Errorf("%v: %s", err, out)
+	}
+	return r, nil
+}
+
+// curlClient fetches every message with one curl process (one connection
+// reused, one RETR per URL), each into its own file in a temporary
+// directory (curl's size_download is not reliable for pop3:// here); the
+// time includes curl's start and login (a few ms).
+func curlClient(port int, user string, n int, total int64) (result, error) {
+	dir, err := os.MkdirTemp("", "izy-curl-")
+	if err != nil {
+		return result{}, err
+	}
+	defer os.RemoveAll(dir)
+	var cfg strings.Builder
+	fmt.Fprintf(&cfg, "user = \"%s:%s\"\nsilent\nshow-error\n", user, password)
+	for i := 1; i <= n; i++ {
+		fmt.Fprintf(&cfg, "url = \"pop3://127.0.0.1:%d/%d\"\noutput = \"%s/%d\"\n", port, i, dir, i)
+	}
+	cfgPath := filepath.Join(dir, "curl.cfg")
+	if err := os.WriteFile(cfgPath, []byte(cfg.String()), 0o600); err != nil {
+		return result{}, err
+	}
+	cmd := exec.Command("curl", "-K", cfgPath)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	t0 := time.Now()
+	err = cmd.Run()
+	secs := time.Since(t0).Seconds()
+	if err != nil {
+		return result{}, fmt.Errorf("curl: %v: %s", err, stderr.String())
+	}
+	var octets int64
+	for i := 1; i <= n; i++ {
+		fi, err := os.Stat(filepath.Join(dir, strconv.Itoa(i)))
+		if err != nil {
+			return result{}, fmt.Errorf("curl: message %d: %w", i, err)
+		}
+		octets += fi.Size()
+	}
+	return result{Messages: n, Octets: octets, Seconds: secs}, nil
+}
+
+// popConn is a minimal POP3 client for the benchmark.
+type popConn struct {
+	c net.Conn
+	r *bufio.Reader
+}
+
+func dialGreet(addr string) (*popConn, error) {
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	p := &popConn{c: c, r: bufio.NewReaderSize(c, 64<<10)}
+	c.SetDeadline(time.Now().Add(ioTimeout))
+	if _, err := p.status(); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return p, nil
+}
+
+func (p *popConn) Close() error { return p.c.Close() }
+
+func (p *popConn) status() (string, error) {
+	l, err := p.r.ReadString('\n')
+	if err != nil {
+		return "", err
+	}
+	if !strings.HasPrefix(l, "+OK") {
+		return "", fmt.Errorf("server said %q", strings.TrimSpace(l))
+	}
+	return l, nil
+}
+
+func (p *popConn) cmd(format string, a ...any) (string, error) {
+	p.c.SetDeadline(time.Now().Add(ioTimeout))
+	if _, err := fmt.Fprintf(p.c, format+"\r\n", a...); err != nil {
+		return "", err
+	}
+	return p.status()
+}
+
+func (p *popConn) login(user string) error {
+	if _, err := p.cmd("USER %s", user); err != nil {
+		return err
+	}
+	_, err := p.cmd("PASS %s", password)
+	return err
+}
+
+// multi reads a multi-line body, unstuffs it and writes it to w.
+func (p *popConn) multi(w io.Writer) (int64, error) {
+	var n int64
+	for {
+		line, err := p.r.ReadSlice('\n')
+		if err == bufio.ErrBufferFull {
+			// A long line: pass the piece on and go on reading.
+			w.Write(line)
+			n += int64(len(line))
+			for err == bufio.ErrBufferFull {
+				line, err = p.r.ReadSlice('\n')
+				w.Write(line)
+				n += int64(len(line))
+			}
+			if err != nil {
+				return n, err
+			}
+			continue
+		}
+		if err != nil {
+			return n, err
+		}
+		if len(line) == 3 && line[0] == '.' && line[1] == '\r' {
+			return n, nil
+		}
+		if line[0] == '.' {
+			line = line[1:]
+		}
+		w.Write(line)
+		n += int64(len(line))
+	}
+}
+
+func goClient(port int, user string) (result, error) {
+	p, err := dialGreet(fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		return result{}, err
+	}
+	defer p.Close()
+	if err := p.login(user); err != nil {
+		return result{}, err
+	}
+	st, err := p.cmd("STAT")
+	if err != nil {
+		return result{}, err
+	}
+	f := strings.Fields(st)
+	if len(f) < 2 {
+		return result{}, fmt.Errorf("STAT %q", st)
+	}
+	n, _ := strconv.Atoi(f[1])
+	h := sha256.New()
+	var octets int64
+	t0 := time.Now()
+	for i := 1; i <= n; i++ {
+		if _, err := p.cmd("RETR %d", i); err != nil {
+			return result{}, err
+		}
+		k, err := p.multi(h)
+		if err != nil {
+			return result{}, err
+		}
+		octets += k
+	}
+	secs := time.Since(t0).Seconds()
+	p.cmd("QUIT")
+	return result{Messages: n, Octets: octets, Seconds: secs, SHA256: hex.EncodeToString(h.Sum(nil))}, nil
+}
+
+// ---- memory ----
+
+// memOf returns VmRSS and VmHWM (KiB) of a process.
+func memOf(pid int) (rss, hwm int64, err error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		f := strings.Fields(l)
+		if len(f) < 2 {
+			continue
+		}
+		switch f[0] {
+		case "VmRSS:":
+			rss, _ = strconv.ParseInt(f[1], 10, 64)
+		case "VmHWM:":
+			hwm, _ = strconv.ParseInt(f[1], 10, 64)
+		}
+	}
+	return rss, hwm, nil
+}
+
+// childrenOf lists the direct children of pid (the store plugin).
+func childrenOf(pid int) []int {
+	var kids []int
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		k, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", k))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...: comm may hold spaces, so cut at ')'.
+		s := string(b)
+		i := strings.LastIndexByte(s, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(s[i+1:])
+		if len(f) > 1 && f[1] == strconv.Itoa(pid) {
+			kids = append(kids, k)
+		}
+	}
+	return kids
+}
+
+// procMem is the memory of izypop3 and its plugin processes.
+type procMem struct{ izyRSS, izyHWM, plugRSS, plugHWM int64 }
+
+func (m procMem) rss() int64 { return m.izyRSS + m.plugRSS }
+
+func memTree(pid int) (procMem, error) {
+	var m procMem
+	var err error
+	if m.izyRSS, m.izyHWM, err = memOf(pid); err != nil {
+		return m, err
+	}
+	for _, k := range childrenOf(pid) {
+		r, h, err := memOf(k)
+		if err != nil {
+			continue
+		}
+		m.plugRSS += r
+		m.plugHWM += h
+	}
+	return m, nil
+}
+
+func bigMessage(ctx context.Context) error {
+	fmt.Printf("== one %d-octet message through izypop3 (fake store, count=1)\n", *bigSize)
+	izy, err := startIzypop3("--mimestore.count=1", fmt.Sprintf("--mimestore.minsize=%d", *bigSize),
+		fmt.Sprintf("--mimestore.maxsize=%d", *bigSize), "--mimestore.seed=1")
+	if err != nil {
+		return err
+	}
+	defer izy.stop()
+	before, _ := memTree(izy.cmd.Process.Pid)
+	// Sample VmRSS while the message streams (VmHWM gives the peak anyway).
+	stop := make(chan struct{})
+	var peak procMem
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			if m, err := memTree(izy.cmd.Process.Pid); err == nil && m.rss() > peak.rss() {
+				peak = m
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+	}()
+	r, err := goClient(izy.port, benchUser)
+	close(stop)
+	wg.Wait()
+	if err != nil {
+		return err
+	}
+	after, err := memTree(izy.cmd.Process.Pid)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("   RETR of %d octets in %.2f s (%.0f MB/s)\n", r.Octets, r.Seconds, r.mbps())
+	fmt.Printf("   before: izypop3 RSS %s, plugin RSS %s\n", kib(before.izyRSS), kib(before.plugRSS))
+	fmt.Printf("   sampled peak RSS: izypop3 %s + plugin %s = %s\n", kib(peak.izyRSS), kib(peak.plugRSS), kib(peak.rss()))
+	fmt.Printf("   VmHWM (peak since start): izypop3 %s, plugin %s, sum %s (target ≤ 64 MiB each)\n\n",
+		kib(after.izyHWM), kib(after.plugHWM), kib(after.izyHWM+after.plugHWM))
+	return nil
+}
+
+func kib(k int64) string { return fmt.Sprintf("%.1f MiB", float64(k)/1024) }
+
+func idleSessions(ctx context.Context) error {
+	fmt.Printf("== %d idle logged-in sessions on izypop3 (fake store, default 99 messages per mailbox)\n", *idle)
+	izy, err := startIzypop3()
+	if err != nil {
+		return err
+	}
+	defer izy.stop()
+	pid := izy.cmd.Process.Pid
+	// One full session first, so that the plugin and the code paths are warm.
+	if _, err := goClient(izy.port, "warmup"); err != nil {
+		return err
+	}
+	time.Sleep(rssSettle)
+	base, err := memTree(pid)
+	if err != nil {
+		return err
+	}
+	conns := make([]*popConn, *idle)
+	errs := make([]error, *idle)
+	t0 := time.Now()
+	for start := 0; start < *idle; start += connectBatch {
+		var wg sync.WaitGroup
+		for i := start; i < min(start+connectBatch, *idle); i++ {
+			wg.Add(1)
+			go func(i int) {
+				defer wg.Done()
+				p, err := dialGreet(fmt.Sprintf("127.0.0.1:%d", izy.port))
+				if err != nil {
+					errs[i] = err
+					return
+				}
+				// Each session its own mailbox: no IN-USE between them.
+				if err := p.login(fmt.Sprintf("idle%04d", i)); err != nil {
+					p.Close()
+					errs[i] = err
+					return
+				}
+				if _, err := p.cmd("STAT"); err != nil {
+					p.Close()
+					errs[i] = err
+					return
+				}
+				conns[i] = p
+			}(i)
+		}
+		wg.Wait()
+	}
+	opened := time.Since(t0)
+	time.Sleep(rssSettle)
+	loaded, err := memTree(pid)
+	if err != nil {
+		return err
+	}
+	var nerr int
+	var first error
+	for _, e := range errs {
+		if e != nil {
+			nerr++
+			if first == nil {
+				first = e
+			}
+		}
+	}
+	// Close them all with QUIT and count failures there too.
+	var quitErr int
+	for _, p := range conns {
+		if p == nil {
+			continue
+		}
+		if _, err := p.cmd("QUIT"); err != nil {
+			quitErr++
+		}
+		p.Close()
+	}
+	per := float64(loaded.rss()-base.rss()) / float64(*idle)
+	fmt.Printf("   opened %d sessions in %.2f s; login errors %d, QUIT errors %d\n", *idle, opened.Seconds(), nerr, quitErr)
+	if first != nil {
+		fmt.Printf("   first error: %v\n", first)
+	}
+	fmt.Printf("   RSS idle: izypop3 %s + plugin %s; with %d sessions: izypop3 %s + plugin %s\n",
+		kib(base.izyRSS), kib(base.plugRSS), *idle, kib(loaded.izyRSS), kib(loaded.plugRSS))
+	fmt.Printf("   RSS per session (izypop3+plugin): %.1f KiB (target ≤ 100 KiB)\n\n", per)
+	if nerr+quitErr > 0 {
+		return errors.New("idle sessions had errors")
+	}
+	return nil
+}

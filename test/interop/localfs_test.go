@@ -1,0 +1,139 @@
+package interop
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/izyware/izypop3/plugins/localfs/localfs"
+	"github.com/izyware/izypop3/sdk"
+)
+
+// localfsExpected lists the unread items of mailbox in a localfs store at
+// root (in-process, before the server starts) and pairs each UID with the
+// wire form of the file's octets as read by the store.
+func localfsExpected(t *testing.T, root string, layout localfs.Layout, mailbox string) []expectedMsg {
+	t.Helper()
+	ctx := context.Background()
+	st, err := localfs.New(localfs.Config{Path: root, Layout: layout})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var out []expectedMsg
+	for it, err := range st.List(ctx, mailbox, sdk.ListOptions{Tags: []sdk.Tag{sdk.TagUnread}}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		rc, err := st.Fetch(ctx, mailbox, it.UID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var buf bytes.Buffer
+		_, err = buf.ReadFrom(rc)
+		rc.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := wireForm(buf.Bytes())
+		out = append(out, expectedMsg{UID: it.UID, Wire: w, ListSize: int64(len(w))})
+	}
+	return out
+}
+
+// writeEML writes msgs as ROOT/mailbox/NNN.eml (the localfs "eml" layout:
+// the unread messages are the .eml files of the mailbox directory).
+func writeEML(t *testing.T, root, mailbox string, msgs [][]byte) {
+	t.Helper()
+	dir := filepath.Join(root, mailbox)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for i, m := range msgs {
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("msg%03d.eml", i+1)), m, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// localfsTarget serves the .eml files of a fresh temp dir through
+// `izypop3 --modhandler localfs`.
+func localfsTarget(t *testing.T, mailbox string, msgs [][]byte, extra ...string) (target, string) {
+	needBinary(t, "izypop3-store-localfs")
+	root := t.TempDir()
+	writeEML(t, root, mailbox, msgs)
+	exp := localfsExpected(t, root, localfs.LayoutEML, mailbox)
+	srv := startIzypop3(t, append([]string{"--modhandler", "localfs", "--mimestore.path", root}, extra...)...)
+	return target{Name: "izypop3-localfs", Port: srv.Port, User: mailbox, Pass: testPassword,
+		Msgs: exp, Ordered: true, Server: "izypop3", ServerLg: srv.out.String}, root
+}
+
+// localfsMessages is the maildrop of the localfs tests: the hand-made
+// shapes plus some fake-store-like bulk.
+func localfsMessages() [][]byte { return sampleMessages() }
+
+func TestLocalfsPeers(t *testing.T) {
+	msgs := localfsMessages()
+	for _, p := range []struct {
+		name  string
+		check func(*testing.T, target)
+	}{
+		{"curl", checkCurl},
+		{"poplib", checkPoplib},
+		{"mpop", func(t *testing.T, tg target) { checkMpop(t, tg) }},
+		{"fetchmail", checkFetchmail},
+	} {
+		t.Run(p.name, func(t *testing.T) {
+			tg, _ := localfsTarget(t, "lfs"+p.name, msgs)
+			p.check(t, tg)
+		})
+	}
+}
+
+// TestLocalfsDeleArchive: DELE 2 and 3 + QUIT through poplib moves those
+// files into archive/ (same octets); the next session lists the others.
+func TestLocalfsDeleArchive(t *testing.T) {
+	const mailbox = "lfsdele"
+	msgs := localfsMessages()
+	tg, root := localfsTarget(t, mailbox, msgs)
+	r := runPoplib(t, tg, "--no-retr", "--dele", "2,3")
+	if r.Stat[0] != int64(len(msgs)) {
+		t.Fatalf("first session STAT %v, want %d messages", r.Stat, len(msgs))
+	}
+	r2 := runPoplib(t, tg, "--no-retr")
+	wantUIDs := []string{tg.Msgs[0].UID}
+	for _, m := range tg.Msgs[3:] {
+		wantUIDs = append(wantUIDs, m.UID)
+	}
+	checkUIDL(t, r2, wantUIDs)
+	for _, i := range []int{1, 2} {
+		name := tg.Msgs[i].UID + ".eml"
+		if _, err := os.Stat(filepath.Join(root, mailbox, name)); !os.IsNotExist(err) {
+			t.Errorf("%s still in the mailbox directory after DELE+QUIT (err %v)", name, err)
+		}
+		b, err := os.ReadFile(filepath.Join(root, mailbox, "archive", name))
+		if err != nil {
+			t.Errorf("%s not in archive/: %v", name, err)
+			continue
+		}
+		if !bytes.Equal(wireForm(b), tg.Msgs[i].Wire) {
+			t.Errorf("archived %s changed\n%s", name, firstDiff(wireForm(b), tg.Msgs[i].Wire))
+		}
+	}
+}
+
+// checkUIDL checks the UIDL listing of a poplib session.
+func checkUIDL(t *testing.T, r poplibResult, want []string) {
+	t.Helper()
+	if len(r.UIDL) != len(want) {
+		t.Fatalf("UIDL lists %d messages, want %d: %v", len(r.UIDL), len(want), r.UIDL)
+	}
+	for i, u := range r.UIDL {
+		if s, _ := u[1].(string); s != want[i] {
+			t.Errorf("UIDL %d = %q, want %q", i+1, s, want[i])
+		}
+	}
+}
