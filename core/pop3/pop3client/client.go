@@ -2,6 +2,7 @@ package pop3client
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/md5"
 	"crypto/tls"
 	"encoding/hex"
@@ -15,15 +16,16 @@ import (
 	"time"
 
 	"github.com/izyware/izypop3/core/pop3"
+	"github.com/izyware/izypop3/core/pop3/wire"
 )
 
 // Limits and defaults.
 const (
 	// MaxReplyLine is the longest status line or listing line (CAPA, LIST,
-	// UIDL) accepted, in octets including the line end. RFC 2449 §4 limits
-	// responses to 512 octets; real servers send longer greetings and
-	// capability lines, so the client allows 16 times that before it
-	// declares the server broken.
+	// UIDL) accepted, in octets without the line end. RFC 2449 §4 limits
+	// responses to 512 octets (wire.MaxResponseLine); real servers send
+	// longer greetings and capability lines, so the client allows 16 times
+	// that before it declares the server broken.
 	MaxReplyLine = 8192
 
 	// DefaultMaxDataLine is the default for Options.MaxDataLine: the longest
@@ -39,8 +41,8 @@ const (
 	// DefaultDialTimeout is the default for Options.DialTimeout.
 	DefaultDialTimeout = 30 * time.Second
 
-	// readBufferSize is the size of the connection's read buffer. It must
-	// be larger than MaxReplyLine (a status line is read in one slice).
+	// readBufferSize is the size of the connection's read buffer; large
+	// enough that a message streams in few reads.
 	readBufferSize = 64 << 10
 )
 
@@ -99,6 +101,7 @@ func (o *Options) withDefaults() Options {
 type Client struct {
 	conn      net.Conn
 	br        *bufio.Reader
+	lr        *wire.LineReader // status and listing lines, over br
 	bw        *bufio.Writer
 	opts      Options
 	host      string // for the TLS ServerName, "" if unknown
@@ -184,6 +187,7 @@ func newClient(conn net.Conn, addr string, o Options, isTLS bool) (*Client, erro
 func (c *Client) setConn(conn net.Conn) {
 	c.conn = conn
 	c.br = bufio.NewReaderSize(deadlineReader{c}, readBufferSize)
+	c.lr = wire.NewLineReader(c.br, MaxReplyLine)
 	c.bw = bufio.NewWriter(conn)
 }
 
@@ -254,27 +258,18 @@ func protocolErrorf(format string, args ...any) error {
 // readLine reads one line of at most MaxReplyLine octets and returns it
 // without its line end (CRLF or bare LF). Errors are fatal.
 func (c *Client) readLine() (string, error) {
-	b, err := c.br.ReadSlice('\n')
+	line, err := c.lr.ReadLine()
 	switch {
 	case err == nil:
-	case errors.Is(err, bufio.ErrBufferFull):
-		return "", c.fail(protocolErrorf("reply line longer than %d octets", MaxReplyLine))
+		return line, nil
+	case errors.Is(err, wire.ErrLineTooLong):
+		return "", c.fail(fmt.Errorf("%w: %w", ErrProtocol, err))
 	case errors.Is(err, io.EOF):
-		if len(b) == 0 {
-			return "", c.fail(fmt.Errorf("pop3client: connection closed by server: %w", io.ErrUnexpectedEOF))
-		}
-		return "", c.fail(fmt.Errorf("pop3client: connection closed in the middle of a line: %w", io.ErrUnexpectedEOF))
-	default:
-		return "", c.fail(err)
+		return "", c.fail(fmt.Errorf("pop3client: connection closed by server: %w", io.ErrUnexpectedEOF))
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return "", c.fail(fmt.Errorf("pop3client: connection closed in the middle of a line: %w", err))
 	}
-	if len(b) > MaxReplyLine {
-		return "", c.fail(protocolErrorf("reply line longer than %d octets", MaxReplyLine))
-	}
-	b = b[:len(b)-1]
-	if n := len(b); n > 0 && b[n-1] == '\r' {
-		b = b[:n-1]
-	}
-	return string(b), nil
+	return "", c.fail(err)
 }
 
 // parseStatus parses a status line ("+OK text" or "-ERR [CODE] text"). It
@@ -623,7 +618,8 @@ func (c *Client) UidlOne(n int) (MessageUID, error) {
 }
 
 // Retr sends RETR n and returns the message, streamed and dot-unstuffed,
-// with its line ends as sent (normally CRLF). Read it to io.EOF; a
+// with CRLF line ends (a bare LF from the server comes out as CRLF, so the
+// octets are the message as POP3 defines it). Read it to io.EOF; a
 // connection that ends before the terminating "." line gives an error
 // wrapping io.ErrUnexpectedEOF instead. Close the reader before the next
 // command (the next command does it otherwise, reading what is left).
@@ -650,7 +646,7 @@ func (c *Client) data(format string, args ...any) (io.ReadCloser, error) {
 	if _, err := c.cmd(format, args...); err != nil {
 		return nil, err
 	}
-	d := &dataReader{c: c, dot: newDotReader(c.br, c.opts.MaxDataLine)}
+	d := &dataReader{c: c, dot: &lineLimiter{r: wire.NewDotReader(c.br), max: c.opts.MaxDataLine}}
 	c.pending = d
 	return d, nil
 }
@@ -659,7 +655,7 @@ func (c *Client) data(format string, args ...any) (io.ReadCloser, error) {
 // fatal for the client.
 type dataReader struct {
 	c      *Client
-	dot    *dotReader
+	dot    io.Reader // unstuffed, line-length checked body
 	closed bool
 	done   bool // read to the terminator
 }
@@ -672,6 +668,9 @@ func (d *dataReader) Read(p []byte) (int, error) {
 		return 0, d.c.err
 	}
 	n, err := d.dot.Read(p)
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		err = fmt.Errorf("pop3client: connection closed before the end of the multi-line reply: %w", err)
+	}
 	if err == io.EOF {
 		d.done = true
 		if d.c.pending == d {
@@ -692,6 +691,9 @@ func (d *dataReader) drain() error {
 		return d.c.err
 	}
 	_, err := io.Copy(io.Discard, d.dot)
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		err = fmt.Errorf("pop3client: connection closed before the end of the multi-line reply: %w", err)
+	}
 	if err != nil {
 		return d.c.fail(err)
 	}
@@ -742,4 +744,42 @@ func (c *Client) Quit() error {
 		c.err = ErrClosed
 	}
 	return err
+}
+
+// lineLimiter fails with ErrProtocol when a line of what r yields is longer
+// than max octets (without its line end). The data is streamed, so this is
+// not about memory: it stops a server that sends endless data without line
+// ends, which no mail message is.
+type lineLimiter struct {
+	r       io.Reader
+	max     int
+	lineLen int // octets since the last LF
+	err     error
+}
+
+func (l *lineLimiter) Read(p []byte) (int, error) {
+	if l.err != nil {
+		return 0, l.err
+	}
+	n, err := l.r.Read(p)
+	// wire.DotReader ends every line with CRLF: a line of max octets is
+	// max+2 with its line end, max+1 before its LF.
+	for b := p[:n]; ; {
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 {
+			l.lineLen += len(b)
+			break
+		}
+		if l.lineLen+i > l.max+1 {
+			l.lineLen += i
+			break
+		}
+		l.lineLen = 0
+		b = b[i+1:]
+	}
+	if l.lineLen > l.max+1 {
+		l.err = fmt.Errorf("%w: message line longer than %d octets", ErrProtocol, l.max)
+		return n, l.err
+	}
+	return n, err
 }

@@ -242,7 +242,7 @@ func TestRetrUnstuffs(t *testing.T) {
 	if got, want := read(c.Retr(1)), "Subject: x\r\n\r\n.leading dot\r\n"; got != want {
 		t.Errorf("RETR 1 = %q, want %q", got, want)
 	}
-	if got, want := read(c.Retr(2)), "bare\nlf\n.dot\n"; got != want {
+	if got, want := read(c.Retr(2)), "bare\r\nlf\r\n.dot\r\n"; got != want {
 		t.Errorf("RETR 2 = %q, want %q", got, want)
 	}
 	if got, want := read(c.Top(1, 0)), "\rcr\r\nx\r\n"; got != want {
@@ -378,7 +378,7 @@ func TestDataLineLimitExact(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if string(b) != line+"\r\n"+line+"\n" {
+	if string(b) != line+"\r\n"+line+"\r\n" { // bare LF comes out as CRLF
 		t.Errorf("got %d octets", len(b))
 	}
 	wait(t, done)

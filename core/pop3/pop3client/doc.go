@@ -16,7 +16,8 @@
 // (I/O failure, timeout, a reply that is not POP3) is fatal: the client
 // closes the connection and every later call returns the same error.
 //
-// The client is lenient in what it accepts from servers: bare LF line ends,
+// The client is lenient in what it accepts from servers: bare LF line ends
+// (message data comes out with CRLF),
 // lower-case status indicators, extra words after LIST/UIDL fields. It is
 // strict about what matters for data safety: a multi-line reply that ends
 // without its terminating "." line is an error (not io.EOF), and every line

@@ -10,6 +10,7 @@ import (
 	"testing/iotest"
 
 	"github.com/izyware/izypop3/core/pop3"
+	"github.com/izyware/izypop3/core/pop3/wire"
 )
 
 // stuff returns msg as a server sends it in a multi-line reply: every line
@@ -32,24 +33,29 @@ func stuff(msg []byte) []byte {
 	return b.Bytes()
 }
 
-func unstuff(t testing.TB, wire []byte, oneByte bool) ([]byte, error) {
+// bodyReader is what Retr reads through: wire's DotReader and the line
+// limit.
+func bodyReader(r io.Reader, max int) io.Reader {
+	// bufio's minimum size: forces many refills.
+	return &lineLimiter{r: wire.NewDotReader(bufio.NewReaderSize(r, 16)), max: max}
+}
+
+func unstuff(wire []byte, oneByte bool, max int) ([]byte, error) {
 	var r io.Reader = bytes.NewReader(wire)
 	if oneByte {
 		r = iotest.OneByteReader(r)
 	}
-	// bufio's minimum size: forces many refills.
-	d := newDotReader(bufio.NewReaderSize(r, 16), DefaultMaxDataLine)
-	return io.ReadAll(d)
+	return io.ReadAll(bodyReader(r, max))
 }
 
-func TestDotReader(t *testing.T) {
+func TestBodyReader(t *testing.T) {
 	tests := []struct {
 		wire, want string
 	}{
 		{".\r\n", ""},
 		{".\n", ""},
 		{"a\r\n.\r\n", "a\r\n"},
-		{"a\n.\n", "a\n"},
+		{"a\n.\n", "a\r\n"},
 		{"..\r\n.\r\n", ".\r\n"},
 		{"...\r\n.\r\n", "..\r\n"},
 		{".a\r\n.\r\n", "a\r\n"},
@@ -57,12 +63,12 @@ func TestDotReader(t *testing.T) {
 		{".\rx\r\n.\r\n", "\rx\r\n"},
 		{"x\r\n.\r\nafter", "x\r\n"},
 		{"\r\n\r\n.\r\n", "\r\n\r\n"},
-		{"mixed\r\nbare\n..\n.\r\n", "mixed\r\nbare\n.\n"},
+		{"mixed\r\nbare\n..\n.\r\n", "mixed\r\nbare\r\n.\r\n"},
 		{strings.Repeat("long line ", 100) + "\r\n.\r\n", strings.Repeat("long line ", 100) + "\r\n"},
 	}
 	for _, tt := range tests {
 		for _, one := range []bool{false, true} {
-			got, err := unstuff(t, []byte(tt.wire), one)
+			got, err := unstuff([]byte(tt.wire), one, DefaultMaxDataLine)
 			if err != nil || string(got) != tt.want {
 				t.Errorf("unstuff(%q, oneByte=%v) = %q, %v; want %q", tt.wire, one, got, err, tt.want)
 			}
@@ -70,27 +76,38 @@ func TestDotReader(t *testing.T) {
 	}
 }
 
-func TestDotReaderUnexpectedEOF(t *testing.T) {
-	for _, wire := range []string{"", "a", "a\r\n", "a\r\n.", "a\r\n.\r", "a\r\n..\r\n", ".x"} {
-		_, err := unstuff(t, []byte(wire), false)
+func TestBodyReaderUnexpectedEOF(t *testing.T) {
+	for _, w := range []string{"", "a", "a\r\n", "a\r\n.", "a\r\n.\r", "a\r\n..\r\n", ".x"} {
+		_, err := unstuff([]byte(w), false, DefaultMaxDataLine)
 		if !errors.Is(err, io.ErrUnexpectedEOF) {
-			t.Errorf("unstuff(%q) err = %v, want io.ErrUnexpectedEOF", wire, err)
+			t.Errorf("unstuff(%q) err = %v, want io.ErrUnexpectedEOF", w, err)
 		}
 	}
 }
 
-func TestDotReaderStopsAtTerminator(t *testing.T) {
-	br := bufio.NewReader(strings.NewReader("body\r\n.\r\n+OK next\r\n"))
-	if _, err := io.ReadAll(newDotReader(br, DefaultMaxDataLine)); err != nil {
-		t.Fatal(err)
-	}
-	rest, _ := io.ReadAll(br)
-	if string(rest) != "+OK next\r\n" {
-		t.Errorf("rest = %q", rest)
+func TestBodyReaderLineLimit(t *testing.T) {
+	const max = 100
+	for _, tt := range []struct {
+		wire string
+		ok   bool
+	}{
+		{strings.Repeat("x", max) + "\r\n.\r\n", true},
+		{strings.Repeat("x", max) + "\n.\r\n", true},
+		{"a\r\n" + strings.Repeat("x", max) + "\r\nb\r\n.\r\n", true},
+		{"a\r\n" + strings.Repeat("x", max+1) + "\r\nb\r\n.\r\n", false},
+		{strings.Repeat("x", max+1) + "\n.\r\n", false},
+		{strings.Repeat("x", 10*max), false}, // no line end at all
+	} {
+		for _, one := range []bool{false, true} {
+			_, err := unstuff([]byte(tt.wire), one, max)
+			if tt.ok && err != nil || !tt.ok && !errors.Is(err, ErrProtocol) {
+				t.Errorf("unstuff(%.20q... %d octets, oneByte=%v) = %v, want ok=%v", tt.wire, len(tt.wire), one, err, tt.ok)
+			}
+		}
 	}
 }
 
-func TestDotReaderRoundTrip(t *testing.T) {
+func TestBodyReaderRoundTrip(t *testing.T) {
 	// Every 3-octet string over the interesting alphabet.
 	alphabet := []byte{'.', '\r', '\n', 'a'}
 	var msg []byte
@@ -104,24 +121,38 @@ func TestDotReaderRoundTrip(t *testing.T) {
 	}
 }
 
-// checkRoundTrip checks that unstuffing the stuffed message gives back the
-// message with a final line end added when it had none.
-func checkRoundTrip(t testing.TB, msg []byte) {
-	want := msg
-	if len(msg) > 0 && msg[len(msg)-1] != '\n' {
-		want = append(append([]byte(nil), msg...), '\r', '\n')
+// crlf returns msg as transmitted without stuffing: a bare LF becomes CRLF
+// and a final CRLF is added to a message that does not end with LF. (Only
+// LF ends a line in a reply; a lone CR is data.)
+func crlf(msg []byte) []byte {
+	var b bytes.Buffer
+	for i, c := range msg {
+		if c == '\n' && (i == 0 || msg[i-1] != '\r') {
+			b.WriteByte('\r')
+		}
+		b.WriteByte(c)
 	}
+	if len(msg) > 0 && msg[len(msg)-1] != '\n' {
+		b.WriteString("\r\n")
+	}
+	return b.Bytes()
+}
+
+// checkRoundTrip checks that unstuffing the stuffed message gives back the
+// message with CRLF line ends.
+func checkRoundTrip(t testing.TB, msg []byte) {
+	want := crlf(msg)
 	for _, one := range []bool{false, true} {
-		got, err := unstuff(t, stuff(msg), one)
+		got, err := unstuff(stuff(msg), one, DefaultMaxDataLine)
 		if err != nil || !bytes.Equal(got, want) {
 			t.Fatalf("round trip of %q (oneByte=%v) = %q, %v; want %q", msg, one, got, err, want)
 		}
 	}
 }
 
-// FuzzDotReaderRoundTrip: stuffed then unstuffed equals the input (with a
-// final line end). Only LF ends a line on both sides, so a lone CR is data.
-func FuzzDotReaderRoundTrip(f *testing.F) {
+// FuzzBodyReaderRoundTrip: stuffed then read back equals the input with
+// CRLF line ends.
+func FuzzBodyReaderRoundTrip(f *testing.F) {
 	for _, s := range []string{"", ".", "..\r\n", "a\r\n.\r\nb", ".\r.\n", "x\ry\n.z"} {
 		f.Add([]byte(s))
 	}
