@@ -42,7 +42,7 @@ func roundTrip(t *testing.T, su *suite, n int64) {
 	s := su.s
 	seed := su.seed()
 	h := sha256.New()
-	var wc sdk.WireCounter
+	var wc wireCounter
 	body := &countingReader{r: io.TeeReader(newGen(seed, n), io.MultiWriter(h, &wc))}
 	res, err := s.Put(t.Context(), mailboxA, sdk.PutOptions{}, body)
 	if err != nil {

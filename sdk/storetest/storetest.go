@@ -354,3 +354,33 @@ func readWithin(t *testing.T, rc io.Reader) (int64, error) {
 		return 0, nil
 	}
 }
+
+// RunGRPC runs the suite with every store served over real gRPC inside the
+// test process (sdk.ServeInProcess): the store is seen through an
+// *sdk.Remote, as izypop3 sees a plugin, with chunked streams, status codes
+// and the sentinel mapping in between. newStore's store is closed (if it
+// implements sdk.Closer) after the server stops.
+func RunGRPC(t *testing.T, newStore func(t *testing.T) sdk.Store) {
+	t.Helper()
+	Run(t, func(t *testing.T) sdk.Store {
+		s := newStore(t)
+		if s == nil {
+			t.Fatal("newStore returned nil")
+		}
+		r, stop, err := sdk.ServeInProcess(s, sdk.Info{Name: "storetest", Version: "test"})
+		if err != nil {
+			t.Fatalf("sdk.ServeInProcess: %v", err)
+		}
+		t.Cleanup(func() {
+			if err := stop(); err != nil {
+				t.Errorf("stopping the in-process server: %v", err)
+			}
+			if c, ok := s.(sdk.Closer); ok {
+				if err := c.Close(); err != nil {
+					t.Errorf("Close: %v", err)
+				}
+			}
+		})
+		return r
+	})
+}

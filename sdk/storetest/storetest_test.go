@@ -9,3 +9,7 @@ import (
 func TestRunMemStore(t *testing.T) {
 	Run(t, func(t *testing.T) sdk.Store { return newMemStore() })
 }
+
+func TestRunGRPCMemStore(t *testing.T) {
+	RunGRPC(t, func(t *testing.T) sdk.Store { return newMemStore() })
+}
