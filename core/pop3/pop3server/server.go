@@ -1,0 +1,359 @@
+package pop3server
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/izyware/izypop3/core/pop3/wire"
+)
+
+// Defaults and limits. Each has a test.
+const (
+	// DefaultAuthTimeout is the idle timeout in the AUTHORIZATION state:
+	// short, since nobody is logged in yet.
+	DefaultAuthTimeout = 60 * time.Second
+	// DefaultIdleTimeout is the idle timeout after login. RFC 1939 §3: an
+	// inactivity autologout timer must be at least 10 minutes.
+	DefaultIdleTimeout = 10 * time.Minute
+	// DefaultWriteTimeout bounds each write to the connection (one chunk
+	// of a streamed message, or one flushed reply).
+	DefaultWriteTimeout = 60 * time.Second
+	// DefaultStoreTimeout bounds each Backend/Mailbox call, and each read
+	// from a message being streamed.
+	DefaultStoreTimeout = 60 * time.Second
+	// DefaultMaxErrors is how many protocol errors (unknown commands, bad
+	// syntax, bad arguments, failed logins) a session may make before it
+	// is disconnected.
+	DefaultMaxErrors = 10
+	// DefaultAuthFailDelay is the pause before answering a failed login.
+	DefaultAuthFailDelay = time.Second
+	// DefaultImplementation is the CAPA IMPLEMENTATION text.
+	DefaultImplementation = "izypop3"
+
+	// readBufferSize is the per-connection input buffer; it holds a few
+	// pipelined command lines of wire.MaxCommandLine octets. Small, so
+	// that idle sessions stay cheap.
+	readBufferSize = 1024
+	// writeBufferSize is the per-connection buffer for short replies.
+	writeBufferSize = 4096
+	// streamBufferSize is the buffer used while streaming RETR/TOP; taken
+	// from a pool for the length of the command.
+	streamBufferSize = 64 << 10
+	// cleanupTimeout bounds Abandon/Update/Close at the end of a session
+	// when the server is closing.
+	cleanupTimeout = 30 * time.Second
+	// farewellTimeout bounds the last line written to a peer we drop.
+	farewellTimeout = 2 * time.Second
+)
+
+// ErrServerClosed is returned by Serve after Close or Shutdown.
+var ErrServerClosed = errors.New("pop3server: server closed")
+
+// Options configures a Server. New copies it; the zero value of each field
+// means its default.
+type Options struct {
+	// Backend checks credentials and opens maildrops. Required.
+	Backend Backend
+	// Logger receives structured, credential-free logs (fields remote,
+	// session, user, cmd). Default: discard.
+	Logger *slog.Logger
+	// TLSConfig enables STLS (RFC 2595) and ServeTLS. Default nil: no TLS,
+	// STLS is neither advertised nor accepted.
+	TLSConfig *tls.Config
+	// Hostname appears in the greeting and the APOP timestamp. Default:
+	// os.Hostname(), or "localhost".
+	Hostname string
+	// Implementation is the CAPA IMPLEMENTATION text. Default
+	// DefaultImplementation.
+	Implementation string
+	// AuthTimeout is the idle timeout before login. Default
+	// DefaultAuthTimeout (60 s).
+	AuthTimeout time.Duration
+	// IdleTimeout is the idle timeout after login. Default
+	// DefaultIdleTimeout (10 min, the RFC 1939 minimum); smaller values
+	// are allowed for tests.
+	IdleTimeout time.Duration
+	// WriteTimeout bounds each write to a connection. Default
+	// DefaultWriteTimeout (60 s).
+	WriteTimeout time.Duration
+	// StoreTimeout bounds each Backend and Mailbox call and each read of a
+	// streamed message. Default DefaultStoreTimeout (60 s).
+	StoreTimeout time.Duration
+	// MaxLineLength is the longest command line accepted, in octets
+	// without CRLF. Default and minimum wire.MaxCommandLine (255, RFC 2449
+	// §4).
+	MaxLineLength int
+	// MaxErrors is how many protocol errors end a session. Default
+	// DefaultMaxErrors (10).
+	MaxErrors int
+	// AuthFailDelay is the pause before a failed login is answered.
+	// Default DefaultAuthFailDelay (1 s); negative means no delay.
+	AuthFailDelay time.Duration
+}
+
+func (o *Options) setDefaults() {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Hostname == "" {
+		o.Hostname, _ = os.Hostname()
+		if o.Hostname == "" {
+			o.Hostname = "localhost"
+		}
+	}
+	if o.Implementation == "" {
+		o.Implementation = DefaultImplementation
+	}
+	if o.AuthTimeout <= 0 {
+		o.AuthTimeout = DefaultAuthTimeout
+	}
+	if o.IdleTimeout <= 0 {
+		o.IdleTimeout = DefaultIdleTimeout
+	}
+	if o.WriteTimeout <= 0 {
+		o.WriteTimeout = DefaultWriteTimeout
+	}
+	if o.StoreTimeout <= 0 {
+		o.StoreTimeout = DefaultStoreTimeout
+	}
+	if o.MaxLineLength < wire.MaxCommandLine {
+		o.MaxLineLength = wire.MaxCommandLine
+	}
+	if o.MaxErrors <= 0 {
+		o.MaxErrors = DefaultMaxErrors
+	}
+	if o.AuthFailDelay == 0 {
+		o.AuthFailDelay = DefaultAuthFailDelay
+	}
+}
+
+// Server is a POP3 server. Create it with New.
+type Server struct {
+	opts Options
+	log  *slog.Logger
+
+	ctx    context.Context // cancelled by Close: aborts store calls
+	cancel context.CancelFunc
+	closed atomic.Bool
+	nextID atomic.Uint64
+
+	mu        sync.Mutex
+	listeners map[net.Listener]struct{}
+	sessions  map[*session]struct{}
+	locks     map[string]uint64 // user → session id holding the maildrop
+	wg        sync.WaitGroup    // running sessions
+}
+
+// New returns a server configured by opts (copied; nil means all
+// defaults, which has no Backend: Serve then fails).
+func New(opts *Options) *Server {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	o.setDefaults()
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Server{
+		opts:      o,
+		log:       o.Logger,
+		ctx:       ctx,
+		cancel:    cancel,
+		listeners: make(map[net.Listener]struct{}),
+		sessions:  make(map[*session]struct{}),
+		locks:     make(map[string]uint64),
+	}
+}
+
+// ListenAndServe listens on the TCP address addr and serves it.
+func (s *Server) ListenAndServe(addr string) error {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	return s.Serve(l)
+}
+
+// ServeTLS serves implicit TLS (POP3S, RFC 8314) on l with
+// Options.TLSConfig.
+func (s *Server) ServeTLS(l net.Listener) error {
+	if s.opts.TLSConfig == nil {
+		l.Close()
+		return errors.New("pop3server: ServeTLS without Options.TLSConfig")
+	}
+	return s.serve(l, true)
+}
+
+// Serve accepts connections on l and serves each in its own goroutine. It
+// returns ErrServerClosed after Close or Shutdown, or the error that
+// stopped Accept. Serve closes l when it returns.
+func (s *Server) Serve(l net.Listener) error {
+	return s.serve(l, false)
+}
+
+func (s *Server) serve(l net.Listener, implicitTLS bool) error {
+	if s.opts.Backend == nil {
+		l.Close()
+		return errors.New("pop3server: Options.Backend is nil")
+	}
+	s.mu.Lock()
+	if s.closed.Load() {
+		s.mu.Unlock()
+		l.Close()
+		return ErrServerClosed
+	}
+	s.listeners[l] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.listeners, l)
+		s.mu.Unlock()
+		l.Close()
+	}()
+
+	var backoff time.Duration
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			if s.closed.Load() {
+				return ErrServerClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				s.log.Warn("accept failed; retrying", "err", err, "retry_in", backoff)
+				time.Sleep(backoff)
+				continue
+			}
+			return err
+		}
+		backoff = 0
+		if implicitTLS {
+			c = tls.Server(c, s.opts.TLSConfig)
+		}
+		if !s.startSession(c, implicitTLS) {
+			c.Close()
+			return ErrServerClosed
+		}
+	}
+}
+
+// startSession registers and starts a session, unless the server is closed.
+func (s *Server) startSession(c net.Conn, isTLS bool) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed.Load() {
+		return false
+	}
+	sess := newSession(s, c, isTLS)
+	s.sessions[sess] = struct{}{}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		sess.serve()
+		s.mu.Lock()
+		delete(s.sessions, sess)
+		s.mu.Unlock()
+	}()
+	return true
+}
+
+// stopAccepting marks the server closed and closes its listeners.
+func (s *Server) stopAccepting() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed.Store(true)
+	for l := range s.listeners {
+		l.Close()
+	}
+}
+
+// Close stops the server at once: it closes the listeners and every
+// connection, cancels store calls in flight, and waits for the sessions to
+// end. Sessions that had not finished with QUIT call Mailbox.Abandon, never
+// Update.
+func (s *Server) Close() error {
+	s.stopAccepting()
+	s.cancel()
+	s.mu.Lock()
+	for sess := range s.sessions {
+		sess.conn.Close()
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+	return nil
+}
+
+// Shutdown stops accepting connections and waits for the sessions to end
+// by themselves (their clients QUIT or they time out). When ctx is done
+// first, it calls Close and returns ctx.Err(): the unfinished sessions are
+// abandoned, never updated.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.stopAccepting()
+	done := make(chan struct{})
+	go func() {
+		s.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		s.cancel()
+		return nil
+	case <-ctx.Done():
+		s.Close()
+		return ctx.Err()
+	}
+}
+
+// lock takes the in-server maildrop guard for user. The Backend is the
+// real authority (it returns IN-USE itself); this guard catches backends
+// that do not lock.
+func (s *Server) lock(user string, id uint64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, held := s.locks[user]; held {
+		return false
+	}
+	s.locks[user] = id
+	return true
+}
+
+func (s *Server) unlock(user string, id uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.locks[user] == id {
+		delete(s.locks, user)
+	}
+}
+
+// timeoutWriter sets a write deadline before every write, so that each
+// chunk of a reply gets Options.WriteTimeout.
+type timeoutWriter struct {
+	c net.Conn
+	d time.Duration
+}
+
+func (w *timeoutWriter) Write(p []byte) (int, error) {
+	if err := w.c.SetWriteDeadline(time.Now().Add(w.d)); err != nil {
+		return 0, err
+	}
+	return w.c.Write(p)
+}
+
+var streamWriterPool = sync.Pool{New: func() any { return newStreamBuffers() }}
+
+type streamBuffers struct {
+	w   *bufio.Writer
+	buf []byte
+}
+
+func newStreamBuffers() *streamBuffers {
+	return &streamBuffers{w: bufio.NewWriterSize(nil, streamBufferSize), buf: make([]byte, streamBufferSize)}
+}

@@ -1,0 +1,855 @@
+package pop3server
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/izyware/izypop3/core/pop3"
+	"github.com/izyware/izypop3/core/pop3/wire"
+)
+
+// State is a POP3 session state (RFC 1939 §3).
+type State int
+
+const (
+	StateAuthorization State = iota // before login
+	StateTransaction                // logged in, maildrop locked
+	StateUpdate                     // after QUIT in TRANSACTION: marks applied
+)
+
+func (st State) String() string {
+	switch st {
+	case StateAuthorization:
+		return "AUTHORIZATION"
+	case StateTransaction:
+		return "TRANSACTION"
+	case StateUpdate:
+		return "UPDATE"
+	}
+	return "State(" + strconv.Itoa(int(st)) + ")"
+}
+
+// errCloseConn ends the session at once, with nothing more written: the
+// connection broke, or a multi-line reply could not be completed.
+var errCloseConn = errors.New("pop3server: close connection")
+
+// errQuit ends the session after the reply is flushed.
+var errQuit = errors.New("pop3server: quit")
+
+// Generic replies for failures whose details stay in the log (STYLE #4).
+var (
+	errTemp     = &pop3.Error{Code: pop3.CodeSysTemp, Text: "temporary failure, try again later"}
+	errBadState = &pop3.Error{Text: "command not valid in this state"}
+)
+
+// session is one connection.
+type session struct {
+	srv    *Server
+	id     uint64
+	conn   net.Conn
+	isTLS  bool
+	remote string
+	log    *slog.Logger
+
+	out timeoutWriter
+	br  *bufio.Reader
+	lr  *wire.LineReader
+	bw  *bufio.Writer
+	dw  wire.DotWriter
+
+	state    State
+	errors   int
+	apop     APOPBackend // nil unless APOP is offered
+	stamp    string      // APOP timestamp of the greeting
+	userArg  string      // name given by USER, awaiting PASS
+	user     string      // logged-in user
+	locked   bool        // holds srv.locks[user]
+	mailbox  Mailbox     // non-nil once logged in
+	finished bool        // Update was called (QUIT in TRANSACTION)
+
+	msgs      []Message
+	deleted   []bool
+	nDeleted  int
+	sizeTotal int64 // of all messages
+	sizeDel   int64 // of deleted ones
+	retrieved []string
+	wasRetr   []bool
+}
+
+func newSession(srv *Server, c net.Conn, isTLS bool) *session {
+	id := srv.nextID.Add(1)
+	s := &session{
+		srv:    srv,
+		id:     id,
+		conn:   c,
+		isTLS:  isTLS,
+		remote: c.RemoteAddr().String(),
+	}
+	s.log = srv.log.With("session", id, "remote", s.remote)
+	s.out = timeoutWriter{c: c, d: srv.opts.WriteTimeout}
+	s.br = bufio.NewReaderSize(c, readBufferSize)
+	s.lr = wire.NewLineReader(s.br, srv.opts.MaxLineLength)
+	s.bw = bufio.NewWriterSize(&s.out, writeBufferSize)
+	return s
+}
+
+// serve runs the session: greeting, then one command per loop iteration.
+func (s *session) serve() {
+	defer s.end()
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error("panic in session; connection closed", "panic", r, "stack", string(debug.Stack()))
+		}
+	}()
+	s.log.Debug("connected")
+
+	if b, ok := s.srv.opts.Backend.(APOPBackend); ok && b.APOPEnabled() {
+		s.apop = b
+		// RFC 1939 §7: a timestamp unique to this greeting.
+		s.stamp = fmt.Sprintf("<%d.%d.%d@%s>", os.Getpid(), time.Now().UnixNano(), s.id, s.srv.opts.Hostname)
+	}
+	greeting := "+OK " + pop3.CleanText(s.srv.opts.Hostname) + " POP3 server ready"
+	if s.stamp != "" {
+		greeting += " " + s.stamp
+	}
+	s.writeLine(greeting)
+
+	for {
+		// Flush only when no further command is already buffered: a
+		// pipelined batch (RFC 2449 §6.6) is answered with one write.
+		if !wire.HasLine(s.br) {
+			if err := s.bw.Flush(); err != nil {
+				s.log.Debug("write failed", "err", err)
+				return
+			}
+		}
+		timeout := s.srv.opts.AuthTimeout
+		if s.state == StateTransaction {
+			timeout = s.srv.opts.IdleTimeout
+		}
+		s.conn.SetReadDeadline(time.Now().Add(timeout))
+		line, err := s.lr.ReadLine()
+		if err != nil {
+			if errors.Is(err, wire.ErrLineTooLong) {
+				if s.reply(&pop3.Error{Text: "command line too long"}) != nil {
+					return
+				}
+				continue
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				s.log.Info("idle timeout; connection closed", "state", s.state.String())
+				s.farewell("-ERR autologout: idle for too long")
+			} else {
+				s.log.Debug("connection ended", "err", err)
+			}
+			return
+		}
+		cmd, err := wire.ParseCommand(line)
+		if err != nil {
+			err = &pop3.Error{Text: pop3.CleanText(err.Error())}
+		} else {
+			s.log.Debug("command", "cmd", cmd.Name)
+			err = s.handle(cmd)
+		}
+		switch {
+		case err == nil:
+		case errors.Is(err, errQuit):
+			s.bw.Flush()
+			return
+		case errors.Is(err, errCloseConn):
+			return
+		default:
+			if s.reply(err) != nil {
+				return
+			}
+		}
+	}
+}
+
+// reply writes an error reply. It returns non-nil when the session must
+// end (too many protocol errors).
+func (s *session) reply(err error) error {
+	var pe *pop3.Error
+	if !errors.As(err, &pe) {
+		s.log.Error("command failed", "err", err)
+		pe = errTemp
+	}
+	s.writeLine(pe.Line())
+	// Errors the client caused count towards MaxErrors; system and lock
+	// errors do not.
+	if pe.Code == "" || pe.Code == pop3.CodeAuth {
+		s.errors++
+		if s.errors >= s.srv.opts.MaxErrors {
+			s.log.Info("too many protocol errors; connection closed", "errors", s.errors)
+			s.farewell("-ERR too many errors, closing connection")
+			return errCloseConn
+		}
+	}
+	return nil
+}
+
+// farewell writes a last line with a short deadline, best effort.
+func (s *session) farewell(line string) {
+	s.out.d = farewellTimeout
+	s.writeLine(line)
+	s.bw.Flush()
+}
+
+// writeLine buffers one reply line; CR/LF never get into it.
+func (s *session) writeLine(line string) {
+	s.bw.WriteString(line)
+	s.bw.WriteString("\r\n")
+}
+
+// end releases everything the session holds. A session that did not reach
+// the UPDATE state abandons its maildrop (RFC 1939 §6: no QUIT, no UPDATE).
+func (s *session) end() {
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error("panic while ending session", "panic", r, "stack", string(debug.Stack()))
+		}
+		s.conn.Close()
+		if s.locked {
+			s.srv.unlock(s.user, s.id)
+		}
+	}()
+	if s.mailbox == nil {
+		return
+	}
+	mb := s.mailbox
+	s.mailbox = nil
+	ctx, cancel := context.WithTimeout(context.Background(), min(s.srv.opts.StoreTimeout, cleanupTimeout))
+	defer cancel()
+	if !s.finished {
+		if err := mb.Abandon(ctx, s.retrieved); err != nil {
+			s.log.Error("abandon failed", "err", err)
+		}
+	}
+	if err := mb.Close(); err != nil {
+		s.log.Error("closing maildrop failed", "err", err)
+	}
+	s.log.Debug("session ended", "quit", s.finished)
+}
+
+// storeCtx returns a context for one store call.
+func (s *session) storeCtx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(s.srv.ctx, s.srv.opts.StoreTimeout)
+}
+
+func (s *session) checkState(want State) error {
+	if s.state != want {
+		return errBadState
+	}
+	return nil
+}
+
+func noArgs(cmd wire.Command) error {
+	if len(cmd.Args) != 0 {
+		return &pop3.Error{Text: cmd.Name + " takes no arguments"}
+	}
+	return nil
+}
+
+// handle runs one command. It returns nil after writing a positive reply,
+// an error to be answered by reply, errQuit or errCloseConn.
+func (s *session) handle(cmd wire.Command) error {
+	switch cmd.Name {
+	case "CAPA":
+		return s.handleCapa(cmd)
+	case "QUIT":
+		return s.handleQuit(cmd)
+	case "USER":
+		return s.handleUser(cmd)
+	case "PASS":
+		return s.handlePass(cmd)
+	case "APOP":
+		return s.handleAPOP(cmd)
+	case "STLS":
+		return s.handleSTLS(cmd)
+	case "STAT", "LIST", "RETR", "DELE", "NOOP", "RSET", "TOP", "UIDL":
+		if err := s.checkState(StateTransaction); err != nil {
+			return err
+		}
+	default:
+		return &pop3.Error{Text: "unknown command"}
+	}
+	switch cmd.Name {
+	case "STAT":
+		return s.handleStat(cmd)
+	case "LIST":
+		return s.handleList(cmd)
+	case "RETR":
+		return s.handleRetr(cmd)
+	case "DELE":
+		return s.handleDele(cmd)
+	case "NOOP":
+		if err := noArgs(cmd); err != nil {
+			return err
+		}
+		s.writeLine("+OK")
+		return nil
+	case "RSET":
+		return s.handleRset(cmd)
+	case "TOP":
+		return s.handleTop(cmd)
+	default: // UIDL
+		return s.handleUidl(cmd)
+	}
+}
+
+// handleCapa: RFC 2449 §5. Only what works is advertised.
+func (s *session) handleCapa(cmd wire.Command) error {
+	if err := noArgs(cmd); err != nil {
+		return err
+	}
+	s.writeLine("+OK capability list follows")
+	s.dw.Reset(s.bw)
+	caps := []string{pop3.CapTop, pop3.CapUIDL, pop3.CapRespCodes, pop3.CapAuthRespCode, pop3.CapPipelining}
+	if s.state == StateAuthorization {
+		caps = append(caps, pop3.CapUser)
+		if s.srv.opts.TLSConfig != nil && !s.isTLS {
+			caps = append(caps, pop3.CapSTLS)
+		}
+	}
+	caps = append(caps, pop3.CapImplementation+" "+pop3.CleanText(s.srv.opts.Implementation))
+	for _, c := range caps {
+		io.WriteString(&s.dw, c+"\r\n")
+	}
+	return s.endList()
+}
+
+// endList ends a multi-line reply written to s.bw through s.dw.
+func (s *session) endList() error {
+	if err := s.dw.Close(); err != nil {
+		return errCloseConn
+	}
+	return nil
+}
+
+// handleQuit: RFC 1939 §5 (AUTHORIZATION) and §6 (UPDATE).
+func (s *session) handleQuit(cmd wire.Command) error {
+	if err := noArgs(cmd); err != nil {
+		return err
+	}
+	if s.state != StateTransaction {
+		s.writeLine("+OK bye")
+		return errQuit
+	}
+	s.state = StateUpdate
+	var deleted []string
+	for i, d := range s.deleted {
+		if d {
+			deleted = append(deleted, s.msgs[i].UID)
+		}
+	}
+	ctx, cancel := s.storeCtx()
+	defer cancel()
+	s.finished = true
+	if err := s.mailbox.Update(ctx, deleted, s.retrieved); err != nil {
+		s.log.Error("update failed", "err", err, "deleted", len(deleted))
+		// RFC 1939 §6: QUIT may answer -ERR "some deleted messages not removed".
+		s.writeLine((&pop3.Error{Code: pop3.CodeSysTemp, Text: "some deleted messages not removed"}).Line())
+		return errQuit
+	}
+	s.log.Info("session updated", "deleted", len(deleted), "retrieved", len(s.retrieved))
+	s.writeLine(fmt.Sprintf("+OK bye (%d messages left)", len(s.msgs)-s.nDeleted))
+	return errQuit
+}
+
+// handleUser: RFC 1939 §7 USER name.
+func (s *session) handleUser(cmd wire.Command) error {
+	if err := s.checkState(StateAuthorization); err != nil {
+		return err
+	}
+	if len(cmd.Args) != 1 || cmd.Args[0] == "" {
+		return &pop3.Error{Text: "usage: USER name"}
+	}
+	s.userArg = cmd.Args[0]
+	s.writeLine("+OK send PASS")
+	return nil
+}
+
+// handlePass: RFC 1939 §7 PASS string. The whole rest of the line is the
+// password: it may contain spaces.
+func (s *session) handlePass(cmd wire.Command) error {
+	if err := s.checkState(StateAuthorization); err != nil {
+		return err
+	}
+	if s.userArg == "" {
+		return &pop3.Error{Text: "USER first"}
+	}
+	if len(cmd.Args) == 0 {
+		return &pop3.Error{Text: "usage: PASS password"}
+	}
+	user := s.userArg
+	s.userArg = ""
+	ctx, cancel := s.storeCtx()
+	defer cancel()
+	mb, err := s.srv.opts.Backend.Login(ctx, LoginRequest{User: user, Pass: cmd.Rest(), Remote: s.remote})
+	return s.login(ctx, user, "USER", mb, err)
+}
+
+// handleAPOP: RFC 1939 §7 APOP name digest, offered only when the backend
+// can verify it.
+func (s *session) handleAPOP(cmd wire.Command) error {
+	if err := s.checkState(StateAuthorization); err != nil {
+		return err
+	}
+	if s.apop == nil {
+		return &pop3.Error{Text: "APOP not supported"}
+	}
+	if len(cmd.Args) != 2 || cmd.Args[0] == "" || !isHexDigest(cmd.Args[1]) {
+		return &pop3.Error{Text: "usage: APOP name digest"}
+	}
+	s.userArg = ""
+	ctx, cancel := s.storeCtx()
+	defer cancel()
+	user := cmd.Args[0]
+	mb, err := s.apop.LoginAPOP(ctx, user, s.stamp, strings.ToLower(cmd.Args[1]), s.remote)
+	return s.login(ctx, user, "APOP", mb, err)
+}
+
+func isHexDigest(s string) bool {
+	if len(s) != 32 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+			return false
+		}
+	}
+	return true
+}
+
+// login finishes PASS or APOP: maps the backend's answer, takes the
+// in-server guard, loads the snapshot and enters TRANSACTION.
+func (s *session) login(ctx context.Context, user, mech string, mb Mailbox, err error) error {
+	log := s.log.With("user", user, "mech", mech)
+	if err != nil {
+		var pe *pop3.Error
+		if !errors.As(err, &pe) {
+			log.Error("login failed: backend error", "err", err)
+			return errTemp
+		}
+		if pe.Code == pop3.CodeAuth {
+			log.Info("login failed: bad credentials")
+			s.authDelay()
+		} else {
+			log.Info("login refused", "code", pe.Code)
+		}
+		return pe
+	}
+	if mb == nil {
+		log.Error("login failed: backend returned no mailbox")
+		return errTemp
+	}
+	abandon := func() {
+		actx, cancel := context.WithTimeout(context.Background(), s.srv.opts.StoreTimeout)
+		defer cancel()
+		mb.Abandon(actx, nil)
+		mb.Close()
+	}
+	if !s.srv.lock(user, s.id) {
+		abandon()
+		log.Info("login refused: maildrop in use by another session")
+		return &pop3.Error{Code: pop3.CodeInUse, Text: "maildrop already locked"}
+	}
+	s.locked = true
+	s.user = user
+	msgs, err := mb.Messages(ctx)
+	if err == nil {
+		err = checkMessages(msgs)
+	}
+	if err != nil {
+		abandon()
+		s.srv.unlock(user, s.id)
+		s.locked = false
+		var pe *pop3.Error
+		if errors.As(err, &pe) {
+			return pe
+		}
+		log.Error("listing maildrop failed", "err", err)
+		return errTemp
+	}
+	s.mailbox = mb
+	s.msgs = msgs
+	s.deleted = make([]bool, len(msgs))
+	s.wasRetr = make([]bool, len(msgs))
+	for _, m := range msgs {
+		s.sizeTotal += m.Size
+	}
+	s.state = StateTransaction
+	s.log = log
+	log.Info("logged in", "messages", len(msgs))
+	s.writeLine(fmt.Sprintf("+OK maildrop has %d messages (%d octets)", len(msgs), s.sizeTotal))
+	return nil
+}
+
+// checkMessages rejects a snapshot that would break the protocol: a UID
+// that is not 1..70 octets of 0x21..0x7E (RFC 1939 §7 UIDL), a repeated
+// UID, or a negative size.
+func checkMessages(msgs []Message) error {
+	seen := make(map[string]struct{}, len(msgs))
+	for _, m := range msgs {
+		if len(m.UID) < 1 || len(m.UID) > 70 {
+			return fmt.Errorf("pop3server: backend UID of %d octets", len(m.UID))
+		}
+		for i := 0; i < len(m.UID); i++ {
+			if c := m.UID[i]; c < 0x21 || c > 0x7e {
+				return fmt.Errorf("pop3server: backend UID %q has octet %#x", m.UID, c)
+			}
+		}
+		if _, dup := seen[m.UID]; dup {
+			return fmt.Errorf("pop3server: backend UID %q repeated", m.UID)
+		}
+		seen[m.UID] = struct{}{}
+		if m.Size < 0 {
+			return fmt.Errorf("pop3server: backend size %d for UID %q", m.Size, m.UID)
+		}
+	}
+	return nil
+}
+
+// authDelay pauses before a failed login is answered, unless the server
+// is closing.
+func (s *session) authDelay() {
+	d := s.srv.opts.AuthFailDelay
+	if d <= 0 {
+		return
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-s.srv.ctx.Done():
+	}
+}
+
+// handleSTLS: RFC 2595 §4.
+func (s *session) handleSTLS(cmd wire.Command) error {
+	if s.srv.opts.TLSConfig == nil {
+		return &pop3.Error{Text: "unknown command"}
+	}
+	if err := s.checkState(StateAuthorization); err != nil {
+		return err
+	}
+	if s.isTLS {
+		return &pop3.Error{Text: "already using TLS"}
+	}
+	if err := noArgs(cmd); err != nil {
+		return err
+	}
+	if s.br.Buffered() > 0 {
+		// Commands sent before the handshake would be taken as sent over
+		// TLS (the STARTTLS command injection attack).
+		return &pop3.Error{Text: "STLS must be the last command sent in the clear"}
+	}
+	s.writeLine("+OK begin TLS negotiation")
+	if err := s.bw.Flush(); err != nil {
+		return errCloseConn
+	}
+	tc := tls.Server(s.conn, s.srv.opts.TLSConfig)
+	tc.SetDeadline(time.Now().Add(s.srv.opts.AuthTimeout))
+	if err := tc.Handshake(); err != nil {
+		s.log.Info("TLS handshake failed", "err", err)
+		return errCloseConn
+	}
+	tc.SetDeadline(time.Time{})
+	s.conn = tc
+	s.isTLS = true
+	s.out.c = tc
+	s.br.Reset(tc)
+	s.lr.Reset(s.br)
+	s.bw.Reset(&s.out)
+	// RFC 2595 §4: forget what was learned before the negotiation.
+	s.userArg = ""
+	return nil
+}
+
+// msgNum parses a message-number argument (RFC 1939 §5): decimal digits
+// only, naming an existing, undeleted message. It returns the index.
+func (s *session) msgNum(arg string) (int, error) {
+	n, ok := parseDigits(arg)
+	if !ok {
+		return 0, &pop3.Error{Text: "invalid message number"}
+	}
+	if n < 1 || n > len(s.msgs) {
+		return 0, &pop3.Error{Text: "no such message"}
+	}
+	if s.deleted[n-1] {
+		return 0, &pop3.Error{Text: "message " + strconv.Itoa(n) + " already deleted"}
+	}
+	return n - 1, nil
+}
+
+// parseDigits parses a non-empty string of ASCII digits; a value too large
+// for an int saturates at the maximum int.
+func parseDigits(arg string) (int, bool) {
+	if arg == "" || len(arg) > 40 {
+		return 0, false
+	}
+	n := 0
+	const maxInt = int(^uint(0) >> 1)
+	for i := 0; i < len(arg); i++ {
+		c := arg[i]
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		if n > (maxInt-int(c-'0'))/10 {
+			n = maxInt
+			continue
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n, true
+}
+
+// handleStat: RFC 1939 §5 STAT, deleted messages excluded.
+func (s *session) handleStat(cmd wire.Command) error {
+	if err := noArgs(cmd); err != nil {
+		return err
+	}
+	s.writeLine(fmt.Sprintf("+OK %d %d", len(s.msgs)-s.nDeleted, s.sizeTotal-s.sizeDel))
+	return nil
+}
+
+// handleList: RFC 1939 §5 LIST [msg].
+func (s *session) handleList(cmd wire.Command) error {
+	switch len(cmd.Args) {
+	case 0:
+		s.writeLine(fmt.Sprintf("+OK %d messages (%d octets)", len(s.msgs)-s.nDeleted, s.sizeTotal-s.sizeDel))
+		s.dw.Reset(s.bw)
+		var b []byte
+		for i, m := range s.msgs {
+			if s.deleted[i] {
+				continue
+			}
+			b = strconv.AppendInt(b[:0], int64(i+1), 10)
+			b = append(b, ' ')
+			b = strconv.AppendInt(b, m.Size, 10)
+			b = append(b, '\r', '\n')
+			s.dw.Write(b)
+		}
+		return s.endList()
+	case 1:
+		i, err := s.msgNum(cmd.Args[0])
+		if err != nil {
+			return err
+		}
+		s.writeLine(fmt.Sprintf("+OK %d %d", i+1, s.msgs[i].Size))
+		return nil
+	}
+	return &pop3.Error{Text: "usage: LIST [msg]"}
+}
+
+// handleUidl: RFC 1939 §7 UIDL [msg].
+func (s *session) handleUidl(cmd wire.Command) error {
+	switch len(cmd.Args) {
+	case 0:
+		s.writeLine("+OK unique-id listing follows")
+		s.dw.Reset(s.bw)
+		var b []byte
+		for i, m := range s.msgs {
+			if s.deleted[i] {
+				continue
+			}
+			b = strconv.AppendInt(b[:0], int64(i+1), 10)
+			b = append(b, ' ')
+			b = append(b, m.UID...)
+			b = append(b, '\r', '\n')
+			s.dw.Write(b)
+		}
+		return s.endList()
+	case 1:
+		i, err := s.msgNum(cmd.Args[0])
+		if err != nil {
+			return err
+		}
+		s.writeLine(fmt.Sprintf("+OK %d %s", i+1, s.msgs[i].UID))
+		return nil
+	}
+	return &pop3.Error{Text: "usage: UIDL [msg]"}
+}
+
+// handleDele: RFC 1939 §5 DELE msg: marks only; QUIT applies.
+func (s *session) handleDele(cmd wire.Command) error {
+	if len(cmd.Args) != 1 {
+		return &pop3.Error{Text: "usage: DELE msg"}
+	}
+	i, err := s.msgNum(cmd.Args[0])
+	if err != nil {
+		return err
+	}
+	s.deleted[i] = true
+	s.nDeleted++
+	s.sizeDel += s.msgs[i].Size
+	s.writeLine("+OK message " + strconv.Itoa(i+1) + " deleted")
+	return nil
+}
+
+// handleRset: RFC 1939 §5 RSET: unmark all.
+func (s *session) handleRset(cmd wire.Command) error {
+	if err := noArgs(cmd); err != nil {
+		return err
+	}
+	clear(s.deleted)
+	s.nDeleted, s.sizeDel = 0, 0
+	s.writeLine(fmt.Sprintf("+OK maildrop has %d messages (%d octets)", len(s.msgs), s.sizeTotal))
+	return nil
+}
+
+// handleRetr: RFC 1939 §5 RETR msg.
+func (s *session) handleRetr(cmd wire.Command) error {
+	if len(cmd.Args) != 1 {
+		return &pop3.Error{Text: "usage: RETR msg"}
+	}
+	i, err := s.msgNum(cmd.Args[0])
+	if err != nil {
+		return err
+	}
+	m := s.msgs[i]
+	ctx, cancel := context.WithCancel(s.srv.ctx)
+	defer cancel()
+	rc, err := s.open(ctx, cancel, func(ctx context.Context) (io.ReadCloser, error) {
+		return s.mailbox.Open(ctx, m.UID)
+	})
+	if err != nil {
+		return s.openFailed(m.UID, err)
+	}
+	defer rc.Close()
+	if err := s.stream(rc, cancel, "+OK "+strconv.FormatInt(m.Size, 10)+" octets", -1, m); err != nil {
+		return err
+	}
+	if !s.wasRetr[i] {
+		s.wasRetr[i] = true
+		s.retrieved = append(s.retrieved, m.UID)
+	}
+	return nil
+}
+
+// handleTop: RFC 1939 §7 TOP msg n.
+func (s *session) handleTop(cmd wire.Command) error {
+	if len(cmd.Args) != 2 {
+		return &pop3.Error{Text: "usage: TOP msg lines"}
+	}
+	i, err := s.msgNum(cmd.Args[0])
+	if err != nil {
+		return err
+	}
+	lines, ok := parseDigits(cmd.Args[1])
+	if !ok {
+		return &pop3.Error{Text: "invalid number of lines"}
+	}
+	m := s.msgs[i]
+	ctx, cancel := context.WithCancel(s.srv.ctx)
+	defer cancel()
+	rc, err := s.open(ctx, cancel, func(ctx context.Context) (io.ReadCloser, error) {
+		if to, ok := s.mailbox.(TopOpener); ok {
+			return to.OpenTop(ctx, m.UID, lines)
+		}
+		return s.mailbox.Open(ctx, m.UID)
+	})
+	if err != nil {
+		return s.openFailed(m.UID, err)
+	}
+	defer rc.Close()
+	return s.stream(rc, cancel, "+OK top of message follows", lines, m)
+}
+
+// open runs an Open call with StoreTimeout: when it does not return in
+// time, ctx (which lives on for the stream) is cancelled.
+func (s *session) open(ctx context.Context, cancel context.CancelFunc, f func(context.Context) (io.ReadCloser, error)) (io.ReadCloser, error) {
+	t := time.AfterFunc(s.srv.opts.StoreTimeout, cancel)
+	defer t.Stop()
+	rc, err := f(ctx)
+	if err == nil && rc == nil {
+		err = errors.New("pop3server: backend returned a nil reader")
+	}
+	return rc, err
+}
+
+// openFailed answers a failed Open before anything was sent: the session
+// goes on.
+func (s *session) openFailed(uid string, err error) error {
+	var pe *pop3.Error
+	if errors.As(err, &pe) {
+		return pe
+	}
+	s.log.Error("opening message failed", "uid", uid, "err", err)
+	return errTemp
+}
+
+// stream sends the positive status line and the message through the
+// dot-stuffing writer, cut by TOP when lines >= 0. Each read from the
+// store gets StoreTimeout (cancel is called when one overruns), each write
+// WriteTimeout. Any failure once the status line may be out closes the
+// connection without the terminator: a truncated message is never
+// followed by ".\r\n".
+func (s *session) stream(rc io.Reader, cancel context.CancelFunc, status string, lines int, m Message) error {
+	if s.bw.Buffered() > 0 {
+		if err := s.bw.Flush(); err != nil {
+			return errCloseConn
+		}
+	}
+	sb := streamWriterPool.Get().(*streamBuffers)
+	sb.w.Reset(&s.out)
+	defer func() {
+		sb.w.Reset(nil)
+		streamWriterPool.Put(sb)
+	}()
+	sb.w.WriteString(status)
+	sb.w.WriteString("\r\n")
+	s.dw.Reset(sb.w)
+	var dst io.Writer = &s.dw
+	var top *wire.TopWriter
+	if lines >= 0 {
+		top = wire.NewTopWriter(&s.dw, lines)
+		dst = top
+	}
+	watchdog := time.AfterFunc(s.srv.opts.StoreTimeout, cancel)
+	defer watchdog.Stop()
+	for {
+		watchdog.Reset(s.srv.opts.StoreTimeout)
+		n, rerr := rc.Read(sb.buf)
+		watchdog.Stop() // the write below has its own deadline
+		if n > 0 {
+			if _, err := dst.Write(sb.buf[:n]); err != nil {
+				s.dw.Abort()
+				s.log.Info("write failed while sending message", "uid", m.UID, "err", err)
+				return errCloseConn
+			}
+		}
+		if rerr == io.EOF || (top != nil && top.Done()) {
+			break
+		}
+		if rerr != nil {
+			s.dw.Abort()
+			s.log.Error("reading message failed; connection closed", "uid", m.UID, "err", rerr)
+			return errCloseConn
+		}
+	}
+	if err := s.dw.Close(); err != nil {
+		return errCloseConn
+	}
+	if err := sb.w.Flush(); err != nil {
+		s.log.Info("write failed while sending message", "uid", m.UID, "err", err)
+		return errCloseConn
+	}
+	if top == nil && s.dw.Size() != m.Size {
+		s.log.Warn("message size differs from the size announced", "uid", m.UID, "announced", m.Size, "sent", s.dw.Size())
+	}
+	return nil
+}
