@@ -629,33 +629,85 @@ func bigMessage(ctx context.Context) error {
 
 func kib(k int64) string { return fmt.Sprintf("%.1f MiB", float64(k)/1024) }
 
-func idleSessions(ctx context.Context) error {
-	fmt.Printf("== %d idle logged-in sessions on izypop3 (fake store, default 99 messages per mailbox)\n", *idle)
-	izy, err := startIzypop3()
+// pssOf returns the proportional set size (KiB) of a process: shared
+// pages divided among the processes sharing them, the fair figure for a
+// server made of many processes.
+func pssOf(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
 	if err != nil {
-		return err
+		return 0
 	}
-	defer izy.stop()
-	pid := izy.cmd.Process.Pid
-	// One full session first, so that the plugin and the code paths are warm.
-	if _, err := goClient(izy.port, "warmup"); err != nil {
-		return err
+	for _, l := range strings.Split(string(b), "\n") {
+		f := strings.Fields(l)
+		if len(f) >= 2 && f[0] == "Pss:" {
+			v, _ := strconv.ParseInt(f[1], 10, 64)
+			return v
+		}
 	}
-	time.Sleep(rssSettle)
-	base, err := memTree(pid)
-	if err != nil {
-		return err
+	return 0
+}
+
+// groupOf lists the processes of process group pgid.
+func groupOf(pgid int) []int {
+	var pids []int
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		k, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", k))
+		if err != nil {
+			continue
+		}
+		s := string(b)
+		i := strings.LastIndexByte(s, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(s[i+1:])
+		if len(f) > 2 && f[2] == strconv.Itoa(pgid) {
+			pids = append(pids, k)
+		}
 	}
-	conns := make([]*popConn, *idle)
-	errs := make([]error, *idle)
+	return pids
+}
+
+// memSum is the summed RSS and PSS (KiB) of a set of processes.
+type memSum struct {
+	rss, pss int64
+	procs    int
+}
+
+func sumMem(pids []int) memSum {
+	var m memSum
+	for _, p := range pids {
+		r, _, err := memOf(p)
+		if err != nil {
+			continue
+		}
+		m.rss += r
+		m.pss += pssOf(p)
+		m.procs++
+	}
+	return m
+}
+
+// holdSessions opens n logged-in sessions (each its own mailbox, STAT
+// answered), measures memory with mem before and while they are open, then
+// QUITs them all.
+func holdSessions(port, n int, mem func() memSum) (base, loaded memSum, loginErrs, quitErrs int, first error, opened time.Duration) {
+	conns := make([]*popConn, n)
+	errs := make([]error, n)
+	base = mem()
 	t0 := time.Now()
-	for start := 0; start < *idle; start += connectBatch {
+	for start := 0; start < n; start += connectBatch {
 		var wg sync.WaitGroup
-		for i := start; i < min(start+connectBatch, *idle); i++ {
+		for i := start; i < min(start+connectBatch, n); i++ {
 			wg.Add(1)
 			go func(i int) {
 				defer wg.Done()
-				p, err := dialGreet(fmt.Sprintf("127.0.0.1:%d", izy.port))
+				p, err := dialGreet(fmt.Sprintf("127.0.0.1:%d", port))
 				if err != nil {
 					errs[i] = err
 					return
@@ -676,43 +728,93 @@ func idleSessions(ctx context.Context) error {
 		}
 		wg.Wait()
 	}
-	opened := time.Since(t0)
+	opened = time.Since(t0)
 	time.Sleep(rssSettle)
-	loaded, err := memTree(pid)
-	if err != nil {
-		return err
-	}
-	var nerr int
-	var first error
+	loaded = mem()
 	for _, e := range errs {
 		if e != nil {
-			nerr++
+			loginErrs++
 			if first == nil {
 				first = e
 			}
 		}
 	}
-	// Close them all with QUIT and count failures there too.
-	var quitErr int
 	for _, p := range conns {
 		if p == nil {
 			continue
 		}
 		if _, err := p.cmd("QUIT"); err != nil {
-			quitErr++
+			quitErrs++
 		}
 		p.Close()
 	}
-	per := float64(loaded.rss()-base.rss()) / float64(*idle)
-	fmt.Printf("   opened %d sessions in %.2f s; login errors %d, QUIT errors %d\n", *idle, opened.Seconds(), nerr, quitErr)
+	return
+}
+
+func idleSessions(ctx context.Context) error {
+	fmt.Printf("== %d idle logged-in sessions (USER, PASS, STAT, then idle; one mailbox each)\n", *idle)
+	bad := 0
+	if !*skipIzy {
+		n, err := idleIzypop3()
+		if err != nil {
+			return err
+		}
+		bad = n
+	}
+
+	if !*skipDove {
+		// Dovecot for scale: one pop3 process per session; limits raised
+		// so that n sessions fit.
+		dov, err := dovecottest.Start(dovecottest.Options{Password: password, Extra: fmt.Sprintf(
+			"default_process_limit = %d\ndefault_client_limit = %d\nservice anvil {\n  client_limit = %d\n}\nmail_max_userip_connections = %d\n",
+			*idle+100, 4*(*idle)+100, 4*(*idle)+100, *idle+10)})
+		if err != nil {
+			return err
+		}
+		defer dov.Stop()
+		if _, err := goClient(dov.Port, "warmup"); err != nil {
+			return err
+		}
+		time.Sleep(rssSettle)
+		dovMem := func() memSum { return sumMem(groupOf(dov.PID())) }
+		base, loaded, lerr, qerr, first, opened := holdSessions(dov.Port, *idle, dovMem)
+		fmt.Printf("   dovecot (empty maildirs): opened in %.2f s; login errors %d, QUIT errors %d; processes %d -> %d\n",
+			opened.Seconds(), lerr, qerr, base.procs, loaded.procs)
+		if first != nil {
+			fmt.Printf("   first error: %v\n", first)
+		}
+		fmt.Printf("   dovecot all processes: RSS idle %s, with %d sessions %s -> %.1f KiB per session; PSS %.1f KiB per session\n",
+			kib(base.rss), *idle, kib(loaded.rss), float64(loaded.rss-base.rss)/float64(*idle), float64(loaded.pss-base.pss)/float64(*idle))
+	}
+	fmt.Println()
+	if bad > 0 {
+		return errors.New("izypop3 idle sessions had errors")
+	}
+	return nil
+}
+
+// idleIzypop3 is the izypop3 half of idleSessions; it returns the number of
+// failed sessions.
+func idleIzypop3() (int, error) {
+	izy, err := startIzypop3()
+	if err != nil {
+		return 0, err
+	}
+	defer izy.stop()
+	pid := izy.cmd.Process.Pid
+	// One full session first, so that the plugin and the code paths are warm.
+	if _, err := goClient(izy.port, "warmup"); err != nil {
+		return 0, err
+	}
+	time.Sleep(rssSettle)
+	izyMem := func() memSum { return sumMem(append([]int{pid}, childrenOf(pid)...)) }
+	base, loaded, lerr, qerr, first, opened := holdSessions(izy.port, *idle, izyMem)
+	fmt.Printf("   izypop3 (fake store, 99 messages per mailbox): opened in %.2f s; login errors %d, QUIT errors %d\n",
+		opened.Seconds(), lerr, qerr)
 	if first != nil {
 		fmt.Printf("   first error: %v\n", first)
 	}
-	fmt.Printf("   RSS idle: izypop3 %s + plugin %s; with %d sessions: izypop3 %s + plugin %s\n",
-		kib(base.izyRSS), kib(base.plugRSS), *idle, kib(loaded.izyRSS), kib(loaded.plugRSS))
-	fmt.Printf("   RSS per session (izypop3+plugin): %.1f KiB (target ≤ 100 KiB)\n\n", per)
-	if nerr+quitErr > 0 {
-		return errors.New("idle sessions had errors")
-	}
-	return nil
+	fmt.Printf("   RSS izypop3+plugin: idle %s, with %d sessions %s -> %.1f KiB per session (target <= 100 KiB); PSS %.1f KiB per session\n",
+		kib(base.rss), *idle, kib(loaded.rss), float64(loaded.rss-base.rss)/float64(*idle), float64(loaded.pss-base.pss)/float64(*idle))
+	return lerr + qerr, nil
 }
