@@ -1,0 +1,49 @@
+package interop
+
+import (
+	"fmt"
+	"net"
+	"testing"
+
+	"github.com/izyware/izypop3/core/pop3/pop3server"
+	"github.com/izyware/izypop3/core/pop3/pop3server/memback"
+)
+
+// TestPeersAgainstPop3server runs every peer against the POP3 server
+// package in-process over the in-memory backend (no CLI, no plugin): the
+// protocol layer alone, with APOP enabled (curl then logs in with APOP).
+func TestPeersAgainstPop3server(t *testing.T) {
+	msgs := sampleMessages()
+	for _, p := range []struct {
+		name  string
+		check func(*testing.T, target)
+	}{
+		{"curl", checkCurl},
+		{"poplib", checkPoplib},
+		{"mpop", func(t *testing.T, tg target) { checkMpop(t, tg) }},
+		{"fetchmail", checkFetchmail},
+	} {
+		t.Run(p.name, func(t *testing.T) {
+			const user = "inproc"
+			be := memback.New()
+			be.AddUser(user, testPassword)
+			be.SetAPOP(true)
+			tg := target{Name: "pop3server-memback", User: user, Pass: testPassword, Ordered: true, Server: "pop3server"}
+			for i, m := range msgs {
+				uid := fmt.Sprintf("uid-%03d", i+1)
+				be.Add(user, uid, m)
+				w := wireForm(m)
+				tg.Msgs = append(tg.Msgs, expectedMsg{UID: uid, Wire: w, ListSize: int64(len(w))})
+			}
+			l, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			srv := pop3server.New(&pop3server.Options{Backend: be, Hostname: "interop.test"})
+			go srv.Serve(l)
+			t.Cleanup(func() { srv.Close() })
+			tg.Port = l.Addr().(*net.TCPAddr).Port
+			p.check(t, tg)
+		})
+	}
+}
