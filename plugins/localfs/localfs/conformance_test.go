@@ -24,3 +24,11 @@ func TestConformanceEML(t *testing.T) {
 func TestConformanceMaildir(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) sdk.Store { return newConfigured(t, "maildir") })
 }
+
+func TestConformanceGRPC(t *testing.T) {
+	for _, layout := range []string{"eml", "maildir"} {
+		t.Run(layout, func(t *testing.T) {
+			storetest.RunGRPC(t, func(t *testing.T) sdk.Store { return newConfigured(t, layout) })
+		})
+	}
+}

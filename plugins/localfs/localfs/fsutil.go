@@ -14,6 +14,16 @@ import (
 // O_NOFOLLOW and stat'ed with AT_SYMLINK_NOFOLLOW: a symlink is never a
 // message and is never followed.
 
+// durabilityHook, when set (tests only), is told each durability step of a
+// Put in order: "fsync-file", "rename", "fsync-dir".
+var durabilityHook func(step string)
+
+func durabilityStep(step string) {
+	if durabilityHook != nil {
+		durabilityHook(step)
+	}
+}
+
 // xattrSourceID is the extended attribute holding the SourceID of a
 // message (best effort: filesystems without user xattrs simply lack it).
 const xattrSourceID = "user.izypop3.sourceid"

@@ -116,11 +116,13 @@ func (s *Store) Put(ctx context.Context, mailbox string, opts sdk.PutOptions, bo
 		return sdk.PutResult{}, fmt.Errorf("localfs: %w", err)
 	}
 	committed = true
+	durabilityStep("rename")
 	if err := destd.Sync(); err != nil {
 		// The message is in place but maybe not durable: report failure
 		// (the caller retries; its SourceID makes the retry idempotent).
 		return sdk.PutResult{}, fmt.Errorf("localfs: fsync %s: %w", destRel, err)
 	}
+	durabilityStep("fsync-dir")
 
 	key, cand, _ := mb.lay.parse(name)
 	m := &meta{wire: wire, sha: sum, sourceID: opts.SourceID}
@@ -186,13 +188,14 @@ func writeTemp(ctx context.Context, d *os.File, name string, opts sdk.PutOptions
 	}
 	if !opts.Received.IsZero() {
 		ts := []unix.Timespec{unix.NsecToTimespec(opts.Received.UnixNano()), unix.NsecToTimespec(opts.Received.UnixNano())}
-		if err := unix.UtimesNanoAt(int(f.Fd()), "", ts, unix.AT_EMPTY_PATH); err != nil {
+		if err := unix.UtimesNanoAt(dirFD(d), name, ts, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 			return 0, 0, "", 0, fmt.Errorf("localfs: set received time: %w", err)
 		}
 	}
 	if err := f.Sync(); err != nil {
 		return 0, 0, "", 0, fmt.Errorf("localfs: fsync: %w", err)
 	}
+	durabilityStep("fsync-file")
 	var st unix.Stat_t
 	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
 		return 0, 0, "", 0, fmt.Errorf("localfs: fstat: %w", err)

@@ -291,6 +291,16 @@ func (mb *mailbox) scan(ctx context.Context) ([]*entry, error) {
 	for _, tag := range sdk.Tags {
 		start := len(all)
 		for _, dir := range mb.lay.msgDirs(tag) {
+			if dir != "." {
+				// A tag folder that is a symlink is not followed.
+				fi, err := mb.root.Lstat(path.Join(mb.name, dir))
+				if err != nil && !isNotExist(err) {
+					return nil, fmt.Errorf("localfs: %w", err)
+				}
+				if err != nil || fi.Mode()&fs.ModeSymlink != 0 {
+					continue
+				}
+			}
 			d, err := mb.openDir(dir)
 			if err != nil {
 				if isNotExist(err) {
@@ -520,7 +530,8 @@ func (mb *mailbox) removeStaleTmp() {
 			if !de.Type().IsRegular() {
 				continue
 			}
-			if st, err := statAt(d, de.Name()); err == nil && time.Since(time.Unix(0, st.Mtim.Nano())) > staleTmpAge {
+			// ctime, not mtime: Put sets mtime to Received, which may be old.
+			if st, err := statAt(d, de.Name()); err == nil && time.Since(time.Unix(0, st.Ctim.Nano())) > staleTmpAge {
 				unlinkAt(d, de.Name())
 			}
 		}
