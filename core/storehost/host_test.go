@@ -1,0 +1,425 @@
+package storehost
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/izyware/izypop3/core/storehost/internal/teststore"
+	"github.com/izyware/izypop3/sdk"
+)
+
+// open starts path as store name and closes it at the end of the test.
+func open(t *testing.T, opts Options) *Host {
+	t.Helper()
+	if opts.Name == "" {
+		opts.Name = "test"
+	}
+	h, err := Open(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close() })
+	return h
+}
+
+// syncBuffer is a log sink safe for concurrent writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func TestRoundTripThroughPlugin(t *testing.T) {
+	t.Setenv("IZYPOP3_PLUGIN_LOG_LEVEL", "debug")
+	var logs syncBuffer
+	h := open(t, Options{
+		Path:   pluginTest,
+		Config: map[string]string{"greeting": "hi"},
+		Logger: hclog.New(&hclog.LoggerOptions{Output: &logs, Level: hclog.Debug}),
+	})
+	ctx := context.Background()
+	info, err := h.Info(ctx)
+	if err != nil || info.Name != "test" || info.Version != "1.0.0" || info.SDKVersion != sdk.Version {
+		t.Fatalf("Info = %+v, %v", info, err)
+	}
+	body := "Subject: hello\r\n\r\nworld\r\n"
+	res, err := h.Put(ctx, "INBOX", sdk.PutOptions{SourceID: "s1"}, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var items []sdk.Item
+	for it, err := range h.List(ctx, "INBOX", sdk.ListOptions{}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		items = append(items, it)
+	}
+	if len(items) != 1 || items[0].UID != res.UID || items[0].SourceID != "s1" {
+		t.Fatalf("List = %+v", items)
+	}
+	rc, err := h.Fetch(ctx, "INBOX", res.UID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(rc)
+	rc.Close()
+	if err != nil || string(got) != body {
+		t.Fatalf("Fetch = %q, %v", got, err)
+	}
+	if _, err := h.Fetch(ctx, "INBOX", "nope"); !errors.Is(err, sdk.ErrNotFound) {
+		t.Errorf("Fetch missing = %v", err)
+	}
+	tok, err := h.Lock(ctx, "INBOX")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.Lock(ctx, "INBOX"); !errors.Is(err, sdk.ErrInUse) {
+		t.Errorf("second Lock = %v, want ErrInUse", err)
+	}
+	if err := h.Unlock(ctx, "INBOX", tok); err != nil {
+		t.Error(err)
+	}
+	if err := h.Check(ctx); err != nil {
+		t.Error(err)
+	}
+	if _, err := h.Authenticate(ctx, "u", "p"); !errors.Is(err, sdk.ErrUnsupported) {
+		t.Errorf("Authenticate = %v, want ErrUnsupported", err)
+	}
+	// The plugin's stderr (hclog JSON) reaches the host's logger.
+	if s := logs.String(); !strings.Contains(s, "plugin address") {
+		t.Errorf("plugin log not forwarded; host log:\n%s", s)
+	}
+}
+
+func TestStrictConfig(t *testing.T) {
+	ctx := context.Background()
+	_, err := Open(ctx, Options{Name: "test", Path: pluginTest, Config: map[string]string{"greeting": "x", "bogus": "1"}})
+	if !errors.Is(err, sdk.ErrInvalid) || !strings.Contains(err.Error(), `"bogus"`) {
+		t.Errorf("unknown key: %v", err)
+	}
+	_, err = Open(ctx, Options{Name: "plain", Path: pluginPlain, Config: map[string]string{"path": "/x", "a": "b"}})
+	if !errors.Is(err, sdk.ErrInvalid) || !strings.Contains(err.Error(), "mimestore.a, mimestore.path") {
+		t.Errorf("store without Configurer: %v", err)
+	}
+	h := open(t, Options{Name: "plain", Path: pluginPlain})
+	if err := h.Check(ctx); err != nil {
+		t.Errorf("Check of a store without Checker (liveness only): %v", err)
+	}
+}
+
+func TestStoreConfig(t *testing.T) {
+	got := StoreConfig(map[string]string{"mimestore.modhandler": "fake", "mimestore.path": "/m", "port": "1110", "mimestore.": "x"})
+	if len(got) != 1 || got["path"] != "/m" {
+		t.Errorf("StoreConfig = %v", got)
+	}
+}
+
+func alivePID(pid int) bool { return syscall.Kill(pid, 0) == nil }
+
+func TestKillDuringFetch(t *testing.T) {
+	h := open(t, Options{Path: pluginTest})
+	ctx := context.Background()
+	pid := h.PID()
+	if pid == 0 {
+		t.Fatal("no pid")
+	}
+	const size = 50 << 20
+	rc, err := h.Fetch(ctx, "INBOX", teststore.GenPrefix+"52428800")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	want := teststore.Generated(size)
+	buf, wbuf := make([]byte, 1<<20), make([]byte, 1<<20)
+	if _, err := io.ReadFull(rc, buf); err != nil {
+		t.Fatal(err)
+	}
+	io.ReadFull(want, wbuf)
+	if !bytes.Equal(buf, wbuf) {
+		t.Fatal("first MiB differs")
+	}
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	n, err := io.Copy(io.Discard, rc)
+	if err == nil {
+		t.Fatalf("read after SIGKILL ended cleanly after %d more octets (silent short read)", n)
+	}
+	if !errors.Is(err, sdk.ErrUnavailable) {
+		t.Fatalf("read after SIGKILL: %v, want ErrUnavailable", err)
+	}
+	if total := int64(len(buf)) + n; total >= size {
+		t.Fatalf("read %d octets of %d", total, size)
+	}
+	t.Logf("after SIGKILL: %d more octets, then %v", n, err)
+
+	// The next call starts a new process.
+	st, err := h.Stat(ctx, "INBOX")
+	if err != nil {
+		t.Fatalf("call after the crash: %v", err)
+	}
+	if len(st) != 0 {
+		t.Errorf("fresh plugin has %v", st)
+	}
+	if npid := h.PID(); npid == 0 || npid == pid {
+		t.Fatalf("pid after restart %d (was %d)", npid, pid)
+	}
+	// And streams a whole 50 MiB message correctly.
+	rc2, err := h.Fetch(ctx, "INBOX", teststore.GenPrefix+"52428800")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hg, hw := sha256.New(), sha256.New()
+	n, err = io.Copy(hg, rc2)
+	rc2.Close()
+	io.Copy(hw, teststore.Generated(size))
+	if err != nil || n != size || !bytes.Equal(hg.Sum(nil), hw.Sum(nil)) {
+		t.Fatalf("fetch after restart: %d octets, %v", n, err)
+	}
+	// The killed process is reaped.
+	deadline := time.Now().Add(5 * time.Second)
+	for alivePID(pid) && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if alivePID(pid) {
+		t.Errorf("old plugin %d still there", pid)
+	}
+}
+
+func TestKillBetweenCalls(t *testing.T) {
+	h := open(t, Options{Path: pluginTest, Config: map[string]string{"greeting": "x"}})
+	ctx := context.Background()
+	for i := range 3 {
+		pid := h.PID()
+		if _, err := h.Stat(ctx, "m"); err != nil {
+			t.Fatal(err)
+		}
+		syscall.Kill(pid, syscall.SIGKILL)
+		// Calls may fail while the death is noticed, but never with anything
+		// but ErrUnavailable, and the store comes back.
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			_, err := h.Stat(ctx, "m")
+			if err == nil {
+				break
+			}
+			if !errors.Is(err, sdk.ErrUnavailable) {
+				t.Fatalf("round %d: %v", i, err)
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("round %d: no restart: %v", i, err)
+			}
+		}
+		if h.PID() == pid {
+			t.Fatalf("round %d: same pid", i)
+		}
+	}
+}
+
+func TestBackoff(t *testing.T) {
+	h := &Host{opts: Options{MinRestartDelay: 50 * time.Millisecond, MaxRestartDelay: 5 * time.Second}}
+	want := []time.Duration{0, 50, 100, 200, 400, 800, 1600, 3200, 5000, 5000}
+	for i, w := range want {
+		h.restarts = i
+		if got := h.delayLocked(); got != w*time.Millisecond {
+			t.Errorf("restarts %d: %v, want %v", i, got, w*time.Millisecond)
+		}
+	}
+}
+
+func TestCloseStopsPlugin(t *testing.T) {
+	h, err := Open(context.Background(), Options{Name: "test", Path: pluginTest, SocketDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid := h.PID()
+	dirs, _ := filepath.Glob(filepath.Join(h.opts.SocketDir, "izypop3-store-*"))
+	if len(dirs) != 1 {
+		t.Fatalf("socket dirs %v", dirs)
+	}
+	if st, err := os.Stat(dirs[0]); err != nil || st.Mode().Perm() != 0o700 {
+		t.Errorf("socket dir mode %v, %v", st.Mode(), err)
+	}
+	h.Close()
+	if alivePID(pid) {
+		t.Errorf("plugin %d alive after Close", pid)
+	}
+	if _, err := os.Stat(dirs[0]); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("socket dir left behind: %v", err)
+	}
+	if _, err := h.Stat(context.Background(), "m"); !errors.Is(err, ErrClosed) || !errors.Is(err, sdk.ErrUnavailable) {
+		t.Errorf("call after Close: %v", err)
+	}
+}
+
+func TestNotAPlugin(t *testing.T) {
+	dir := t.TempDir()
+	script := func(name, body string) string {
+		p := filepath.Join(dir, BinaryPrefix+name)
+		if err := os.WriteFile(p, []byte("#!/bin/sh\n"+body+"\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	cases := []struct {
+		name, path, want string
+	}{
+		{"hello", script("hello", "echo hello world"), `not an izypop3 store plugin (handshake failed: it printed "hello world")`},
+		{"exits", script("exits", "echo oops >&2; exit 3"), "not an izypop3 store plugin (handshake failed: it exited before the handshake"},
+		{"protocol2", pluginProtocol2, "speaks protocol 2, this izypop3 speaks 1"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Open(context.Background(), Options{Name: c.name, Path: c.path, StartTimeout: 5 * time.Second})
+			if err == nil {
+				t.Fatal("Open succeeded")
+			}
+			msg := err.Error()
+			if strings.Contains(msg, "\n") {
+				t.Errorf("error is several lines:\n%s", msg)
+			}
+			prefix := `store "` + c.name + `" at ` + c.path + ": "
+			if !strings.HasPrefix(msg, prefix) || !strings.Contains(msg, c.want) {
+				t.Errorf("error %q, want %q…%q", msg, prefix, c.want)
+			}
+			if !errors.Is(err, ErrNotPlugin) {
+				t.Errorf("error does not wrap ErrNotPlugin")
+			}
+		})
+	}
+}
+
+func TestSHA256Pin(t *testing.T) {
+	data, err := os.ReadFile(pluginTest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(data)
+	h := open(t, Options{Path: pluginTest, SHA256: strings.ToUpper(hex.EncodeToString(sum[:]))})
+	if _, err := h.Stat(context.Background(), "m"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Open(context.Background(), Options{Name: "test", Path: pluginTest, SHA256: strings.Repeat("ab", 32)})
+	if err == nil || !strings.Contains(err.Error(), "pinned "+strings.Repeat("ab", 32)) {
+		t.Errorf("wrong pin: %v", err)
+	}
+	if _, err := Open(context.Background(), Options{Name: "test", Path: pluginTest, SHA256: "xyz"}); err == nil {
+		t.Error("malformed pin accepted")
+	}
+}
+
+func TestDiscoveryOrder(t *testing.T) {
+	root := t.TempDir()
+	mk := func(dir string, mode os.FileMode) string {
+		d := filepath.Join(root, dir)
+		os.MkdirAll(d, 0o755)
+		p := filepath.Join(d, BinaryPrefix+"x")
+		if err := os.WriteFile(p, []byte("#!/bin/sh\n"), mode); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	explicit := mk("explicit", 0o755)
+	inDir := mk("plugindir", 0o755)
+	inEnv := mk("envdir", 0o755)
+	inPath := mk("path", 0o755)
+	mk("path0", 0o644) // not executable: skipped
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	exeDir := filepath.Dir(exe)
+	inExe := filepath.Join(exeDir, BinaryPrefix+"x")
+	if err := os.WriteFile(inExe, []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Skipf("executable dir not writable: %v", err)
+	}
+	t.Cleanup(func() { os.Remove(inExe) })
+	t.Setenv("PATH", filepath.Join(root, "path0")+string(os.PathListSeparator)+filepath.Join(root, "path"))
+	t.Setenv(EnvPluginDir, filepath.Join(root, "envdir"))
+
+	l := Locator{PluginDir: filepath.Join(root, "plugindir")}
+	find := func(l Locator, explicitPath string) string {
+		t.Helper()
+		p, err := l.Find("x", explicitPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	if got := find(l, explicit); got != explicit {
+		t.Errorf("explicit: %s", got)
+	}
+	if got := find(l, ""); got != inDir {
+		t.Errorf("plugin dir first: %s", got)
+	}
+	if got := find(Locator{}, ""); got != inEnv {
+		t.Errorf("env plugin dir when no flag: %s", got)
+	}
+	found, err := l.Discover()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(found) != 1 || found[0].Name != "x" || found[0].Path != inDir || len(found[0].Shadows) != 2 ||
+		found[0].Shadows[0] != inExe || found[0].Shadows[1] != inPath {
+		t.Errorf("Discover = %+v", found)
+	}
+	os.Remove(inDir)
+	if got := find(l, ""); got != inExe {
+		t.Errorf("executable dir second: %s", got)
+	}
+	os.Remove(inExe)
+	if got := find(l, ""); got != inPath {
+		t.Errorf("PATH last: %s", got)
+	}
+	os.Remove(inPath)
+	_, err = l.Find("x", "")
+	if !errors.Is(err, ErrNoPlugin) {
+		t.Errorf("none left: %v", err)
+	}
+	if _, err := l.Find("../x", ""); err == nil || errors.Is(err, ErrNoPlugin) {
+		t.Errorf("bad name: %v", err)
+	}
+	if _, err := l.Find("x", filepath.Join(root, "path0", BinaryPrefix+"x")); err == nil {
+		t.Error("non-executable explicit path accepted")
+	}
+}
+
+func TestOpenByNameFromPluginDir(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.Symlink(pluginTest, filepath.Join(dir, BinaryPrefix+"viadir")); err != nil {
+		t.Fatal(err)
+	}
+	h := open(t, Options{Name: "viadir", Locator: Locator{PluginDir: dir, NoExecutableDir: true, NoPATH: true}})
+	if h.Path() != filepath.Join(dir, BinaryPrefix+"viadir") {
+		t.Errorf("path %s", h.Path())
+	}
+	if _, err := h.Stat(context.Background(), "m"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(context.Background(), Options{Name: "missing", Locator: Locator{PluginDir: dir, NoExecutableDir: true, NoPATH: true}}); !errors.Is(err, ErrNoPlugin) {
+		t.Errorf("missing store: %v", err)
+	}
+}

@@ -1,0 +1,235 @@
+package storehost
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync/atomic"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/go-plugin"
+	"github.com/izyware/izypop3/sdk"
+)
+
+// instance is one running plugin process and its connection. A go-plugin
+// client cannot be restarted: a dead instance is replaced, never revived.
+type instance struct {
+	client  *plugin.Client
+	remote  *sdk.Remote
+	info    sdk.Info
+	pid     int
+	sockDir string
+
+	healthy atomic.Bool // a call completed on it (resets the restart backoff)
+	gone    atomic.Bool // retired: dead or being killed
+}
+
+// LaunchError is a plugin that could not be started. Its message is one
+// line naming the store and its binary.
+type LaunchError struct {
+	Name   string // store name
+	Path   string // binary
+	Reason string // one line, lower case
+	Err    error  // underlying error, if any
+}
+
+func (e *LaunchError) Error() string {
+	return fmt.Sprintf("store %q at %s: %s", e.Name, e.Path, e.Reason)
+}
+
+func (e *LaunchError) Unwrap() error { return e.Err }
+
+// ErrNotPlugin is wrapped by the LaunchError of a binary that does not
+// complete the izypop3 handshake (not a store plugin, wrong protocol).
+var ErrNotPlugin = errors.New("not an izypop3 store plugin")
+
+var pluginVersionRE = regexp.MustCompile(`Plugin version: (\d+)`)
+
+// classify turns go-plugin's multi-line start errors into one line.
+func classify(name, path string, err error) *LaunchError {
+	le := &LaunchError{Name: name, Path: path, Err: err}
+	msg := err.Error()
+	first, _, _ := strings.Cut(msg, "\n")
+	switch {
+	case strings.Contains(msg, "incompatible API version"):
+		v := "an unknown protocol"
+		if m := pluginVersionRE.FindStringSubmatch(msg); m != nil {
+			v = "protocol " + m[1]
+		}
+		le.Reason = fmt.Sprintf("speaks %s, this izypop3 speaks %d", v, sdk.ProtocolVersion)
+		le.Err = fmt.Errorf("%w: %w", ErrNotPlugin, err)
+	case strings.Contains(msg, "Unrecognized remote plugin message"):
+		out := strings.TrimSpace(strings.TrimPrefix(first, "Unrecognized remote plugin message:"))
+		if len(out) > 60 {
+			out = out[:60] + "…"
+		}
+		if out == "" {
+			le.Reason = "not an izypop3 store plugin (handshake failed: it exited before the handshake; see its log)"
+		} else {
+			le.Reason = fmt.Sprintf("not an izypop3 store plugin (handshake failed: it printed %q)", out)
+		}
+		le.Err = fmt.Errorf("%w: %w", ErrNotPlugin, err)
+	case strings.Contains(msg, "plugin exited before we could connect"):
+		le.Reason = "not an izypop3 store plugin (handshake failed: it exited before the handshake; see its log)"
+		le.Err = fmt.Errorf("%w: %w", ErrNotPlugin, err)
+	case strings.Contains(msg, "timeout while waiting for plugin to start"):
+		le.Reason = "not an izypop3 store plugin (handshake failed: no handshake before the start timeout)"
+		le.Err = fmt.Errorf("%w: %w", ErrNotPlugin, err)
+	case strings.Contains(msg, "unsupported plugin protocol"):
+		le.Reason = "not an izypop3 store plugin (handshake failed: it does not speak gRPC)"
+		le.Err = fmt.Errorf("%w: %w", ErrNotPlugin, err)
+	case strings.Contains(msg, "incompatible core API version"):
+		le.Reason = "not an izypop3 store plugin (handshake failed: incompatible go-plugin core protocol)"
+		le.Err = fmt.Errorf("%w: %w", ErrNotPlugin, err)
+	default:
+		le.Reason = "cannot start: " + first
+	}
+	return le
+}
+
+// pluginEnv is the environment of a plugin: the host's, minus any go-plugin
+// variables (go-plugin adds its own), plus the private socket directory.
+func pluginEnv(sockDir string) []string {
+	env := slices.DeleteFunc(os.Environ(), func(kv string) bool {
+		return strings.HasPrefix(kv, "PLUGIN_") || strings.HasPrefix(kv, sdk.Handshake.MagicCookieKey+"=")
+	})
+	return append(env, plugin.EnvUnixSocketDir+"="+sockDir)
+}
+
+// checkPin verifies the binary's SHA-256 against the pinned hex digest.
+func checkPin(path, want string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return err
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); got != want {
+		return fmt.Errorf("sha256 is %s, pinned %s", got, want)
+	}
+	return nil
+}
+
+// launch starts a new plugin process, checks the handshake and the store's
+// identity, and hands over the configuration.
+func (h *Host) launch(ctx context.Context) (*instance, error) {
+	o := &h.opts
+	var secure *plugin.SecureConfig
+	if o.SHA256 != "" {
+		sum, _ := hex.DecodeString(o.SHA256) // validated by Open
+		if err := checkPin(h.path, o.SHA256); err != nil {
+			return nil, &LaunchError{Name: o.Name, Path: h.path, Reason: err.Error(), Err: err}
+		}
+		// go-plugin checks again right before it starts the process.
+		secure = &plugin.SecureConfig{Checksum: sum, Hash: sha256.New()}
+	}
+	// A private (0700) directory for the plugin's unix socket.
+	sockDir, err := os.MkdirTemp(o.SocketDir, "izypop3-store-")
+	if err != nil {
+		return nil, fmt.Errorf("store %q: socket directory: %w", o.Name, err)
+	}
+	cmd := exec.Command(h.path)
+	cmd.Env = pluginEnv(sockDir)
+	setPdeathsig(cmd)
+
+	stdio := h.log.StandardWriter(&hclog.StandardLoggerOptions{InferLevels: true})
+	client := plugin.NewClient(&plugin.ClientConfig{
+		HandshakeConfig:  sdk.Handshake,
+		Plugins:          sdk.HostPluginSet(),
+		Cmd:              cmd,
+		SecureConfig:     secure,
+		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
+		AutoMTLS:         true,
+		Managed:          true,
+		SkipHostEnv:      true, // pluginEnv has it, minus PLUGIN_*
+		StartTimeout:     o.StartTimeout,
+		Logger:           h.log,
+		SyncStdout:       stdio,
+		SyncStderr:       stdio,
+		GRPCDialOptions:  sdk.HostDialOptions(),
+	})
+	in := &instance{client: client, sockDir: sockDir}
+	fail := func(err error) (*instance, error) {
+		in.kill()
+		return nil, err
+	}
+	rpc, err := client.Client()
+	if err != nil {
+		if errors.Is(err, plugin.ErrChecksumsDoNotMatch) {
+			return fail(&LaunchError{Name: o.Name, Path: h.path, Reason: "sha256 does not match the pinned digest", Err: err})
+		}
+		return fail(classify(o.Name, h.path, err))
+	}
+	if id, err := strconv.Atoi(client.ID()); err == nil {
+		in.pid = id
+	}
+	raw, err := rpc.Dispense(sdk.PluginName)
+	if err != nil {
+		return fail(&LaunchError{Name: o.Name, Path: h.path, Reason: "dispense: " + err.Error(), Err: err})
+	}
+	in.remote = raw.(*sdk.Remote)
+
+	ictx, cancel := context.WithTimeout(ctx, o.StartTimeout)
+	defer cancel()
+	info, err := in.remote.Info(ictx)
+	if err != nil {
+		return fail(&LaunchError{Name: o.Name, Path: h.path,
+			Reason: "not an izypop3 store plugin (GetInfo failed: " + oneLine(err) + ")", Err: fmt.Errorf("%w: %w", ErrNotPlugin, err)})
+	}
+	in.info = info
+	if err := h.configure(ictx, in); err != nil {
+		return fail(err)
+	}
+	h.log.Debug("store plugin started", "path", h.path, "pid", in.pid, "version", info.Version, "sdk", info.SDKVersion)
+	return in, nil
+}
+
+// configure hands the store its config block. A store without Configurer
+// accepts only an empty one.
+func (h *Host) configure(ctx context.Context, in *instance) error {
+	cfg := h.opts.Config
+	if !slices.Contains(in.info.Capabilities, sdk.CapConfigurer) {
+		if len(cfg) == 0 {
+			return nil
+		}
+		keys := make([]string, 0, len(cfg))
+		for k := range cfg {
+			keys = append(keys, ConfigPrefix+k)
+		}
+		slices.Sort(keys)
+		return fmt.Errorf("%w: store %q takes no configuration; unknown keys: %s",
+			sdk.ErrInvalid, h.opts.Name, strings.Join(keys, ", "))
+	}
+	if cfg == nil {
+		cfg = map[string]string{}
+	}
+	if err := in.remote.Configure(ctx, cfg); err != nil {
+		return fmt.Errorf("store %q: configuration: %w", h.opts.Name, err)
+	}
+	return nil
+}
+
+// kill stops the process (gracefully if it still answers) and removes its
+// socket directory.
+func (in *instance) kill() {
+	in.gone.Store(true)
+	in.client.Kill()
+	os.RemoveAll(in.sockDir)
+}
+
+func oneLine(err error) string {
+	s, _, _ := strings.Cut(err.Error(), "\n")
+	return s
+}
