@@ -1,0 +1,444 @@
+// Package pop3backend adapts an sdk.Store to the POP3 server's Backend: it
+// checks credentials, locks the maildrop, takes the maildrop snapshot at
+// login and applies the session's changes to the store in the UPDATE state.
+//
+// Semantics (RFC 1939 §6, §8 and the project's design):
+//
+//   - The maildrop is a snapshot, at login, of the mailbox's items whose tag
+//     is one of Options.MaildropTags (default: unread), in the store's List
+//     order.
+//   - A maildrop is exclusive (RFC 1939 §8): an in-process lock always, and
+//     the store's sdk.Locker too when it has one. A second login gets
+//     -ERR [IN-USE].
+//   - QUIT applies the DELE marks: tag archive (default) or delete. With
+//     ConsumeOnRetr, retrieved messages are archived too.
+//   - A session that ends without QUIT deletes nothing; with ConsumeOnRetr
+//     its retrieved messages are tagged pop3failed, otherwise nothing
+//     changes.
+//   - DryRun logs every change and applies none.
+//
+// Only *pop3.Error values carry text to the client; a store's error text
+// never does.
+package pop3backend
+
+import (
+	"context"
+	"crypto/md5"
+	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/izyware/izypop3/core/auth"
+	"github.com/izyware/izypop3/core/pop3"
+	"github.com/izyware/izypop3/core/pop3/pop3server"
+	"github.com/izyware/izypop3/sdk"
+)
+
+// OnDele is what QUIT does to the messages marked by DELE.
+type OnDele string
+
+const (
+	// OnDeleArchive tags them archive: nothing is lost (the default).
+	OnDeleArchive OnDele = "archive"
+	// OnDeleDelete removes them from the store for good.
+	OnDeleDelete OnDele = "delete"
+)
+
+const (
+	// updateBatch is the most UIDs sent in one SetTag or Delete call, so
+	// that one gRPC message stays far below its 4 MiB limit (70-octet UIDs:
+	// about 70 KiB).
+	updateBatch = 1000
+
+	// unlockTimeout bounds the store Unlock call made by Mailbox.Close,
+	// which has no context of its own.
+	unlockTimeout = 30 * time.Second
+)
+
+// Options configures New. The struct is copied; the zero value of each field
+// means its default.
+type Options struct {
+	// Auth checks USER/PASS. Default: the store itself when it implements
+	// sdk.Authenticator; New fails if there is neither. When Auth also
+	// implements auth.APOPSecreter (auth.Password does), APOP is offered.
+	Auth auth.Authenticator
+
+	// MaildropTags selects the items that form the maildrop at login.
+	// Default: [sdk.TagUnread].
+	MaildropTags []sdk.Tag
+
+	// OnDele is what QUIT does to DELE'd messages. Default OnDeleArchive.
+	OnDele OnDele
+
+	// ConsumeOnRetr is the seed's queue mode: after a clean QUIT the
+	// messages retrieved whole by RETR are tagged archive (even without
+	// DELE); when the session ends without QUIT they are tagged
+	// pop3failed. Default false: RETR changes nothing.
+	ConsumeOnRetr bool
+
+	// DryRun logs every change QUIT or an abandoned session would make and
+	// applies none (the seed's commitmode off). Default false: changes are
+	// applied.
+	DryRun bool
+
+	// Logger receives credential-free logs. Default: discard.
+	Logger hclog.Logger
+}
+
+// Backend is the sdk.Store → pop3server.Backend adapter. Create it with New.
+type Backend struct {
+	store  sdk.Store
+	opts   Options
+	log    hclog.Logger
+	locker sdk.Locker     // nil if the store has none
+	top    sdk.TopFetcher // nil if the store has none
+
+	mu     sync.Mutex
+	locked map[string]bool // mailboxes open in this process
+}
+
+// apopBackend is a Backend whose authenticator knows clear passwords.
+type apopBackend struct {
+	*Backend
+	secrets auth.APOPSecreter
+}
+
+var (
+	_ pop3server.Backend     = (*Backend)(nil)
+	_ pop3server.APOPBackend = apopBackend{}
+	_ pop3server.Mailbox     = (*mailbox)(nil)
+	_ pop3server.TopOpener   = topMailbox{}
+)
+
+// New returns a pop3server.Backend over store. The result also implements
+// pop3server.APOPBackend when the authenticator can give clear secrets, and
+// the mailboxes it opens implement pop3server.TopOpener when the store
+// implements sdk.TopFetcher.
+func New(store sdk.Store, opts Options) (pop3server.Backend, error) {
+	b, err := newBackend(store, opts)
+	if err != nil {
+		return nil, err
+	}
+	if s, ok := b.opts.Auth.(auth.APOPSecreter); ok {
+		return apopBackend{Backend: b, secrets: s}, nil
+	}
+	return b, nil
+}
+
+func newBackend(store sdk.Store, opts Options) (*Backend, error) {
+	if store == nil {
+		return nil, errors.New("pop3backend: nil store")
+	}
+	opts.MaildropTags = slices.Clone(opts.MaildropTags)
+	if len(opts.MaildropTags) == 0 {
+		opts.MaildropTags = []sdk.Tag{sdk.TagUnread}
+	}
+	for _, t := range opts.MaildropTags {
+		if !t.Valid() {
+			return nil, fmt.Errorf("pop3backend: maildrop tag %q is not one of %v", t, sdk.Tags)
+		}
+	}
+	switch opts.OnDele {
+	case "":
+		opts.OnDele = OnDeleArchive
+	case OnDeleArchive, OnDeleDelete:
+	default:
+		return nil, fmt.Errorf("pop3backend: on-dele %q: want %q or %q", opts.OnDele, OnDeleArchive, OnDeleDelete)
+	}
+	if opts.Auth == nil {
+		a, ok := store.(sdk.Authenticator)
+		if !ok {
+			return nil, errors.New("pop3backend: no authenticator: give Options.Auth or use a store that authenticates")
+		}
+		opts.Auth = a
+	}
+	if opts.Logger == nil {
+		opts.Logger = hclog.NewNullLogger()
+	}
+	b := &Backend{
+		store:  store,
+		opts:   opts,
+		log:    opts.Logger,
+		locked: make(map[string]bool),
+	}
+	b.locker, _ = store.(sdk.Locker)
+	b.top, _ = store.(sdk.TopFetcher)
+	return b, nil
+}
+
+// errAuth is what the client sees for any credentials failure.
+var errAuth = &pop3.Error{Code: pop3.CodeAuth, Text: "invalid user name or password"}
+
+// errInUse is what the client sees when the maildrop is locked.
+var errInUse = &pop3.Error{Code: pop3.CodeInUse, Text: "maildrop already in use"}
+
+// Login checks USER/PASS with the authenticator and opens the maildrop.
+func (b *Backend) Login(ctx context.Context, req pop3server.LoginRequest) (pop3server.Mailbox, error) {
+	name, err := b.opts.Auth.Authenticate(ctx, req.User, req.Pass)
+	if err != nil {
+		return nil, b.authError(err, req.User, req.Remote)
+	}
+	return b.open(ctx, name, req.User, req.Remote)
+}
+
+// authError maps an authenticator's error: wrong credentials become
+// -ERR [AUTH]; anything else stays a plain (logged, SYS/TEMP) error.
+func (b *Backend) authError(err error, user, remote string) error {
+	if errors.Is(err, auth.ErrAuthFailed) || errors.Is(err, sdk.ErrAuthFailed) {
+		b.log.Info("login failed", "user", user, "remote", remote, "reason", err)
+		return errAuth
+	}
+	return fmt.Errorf("pop3backend: authenticate: %w", err)
+}
+
+// open locks the mailbox and returns it. The snapshot is taken by Messages.
+func (b *Backend) open(ctx context.Context, name, user, remote string) (pop3server.Mailbox, error) {
+	b.mu.Lock()
+	if b.locked[name] {
+		b.mu.Unlock()
+		b.log.Info("maildrop in use in this process", "mailbox", name, "user", user, "remote", remote)
+		return nil, errInUse
+	}
+	b.locked[name] = true
+	b.mu.Unlock()
+
+	m := &mailbox{b: b, name: name, log: b.log.With("mailbox", name, "user", user, "remote", remote)}
+	if b.locker != nil {
+		token, err := b.locker.Lock(ctx, name)
+		if err != nil {
+			b.release(name)
+			if errors.Is(err, sdk.ErrInUse) {
+				m.log.Info("maildrop locked by the store")
+				return nil, errInUse
+			}
+			return nil, fmt.Errorf("pop3backend: lock mailbox %q: %w", name, err)
+		}
+		m.token, m.held = token, true
+	}
+	m.log.Debug("maildrop opened")
+	if b.top != nil {
+		return topMailbox{m}, nil
+	}
+	return m, nil
+}
+
+func (b *Backend) release(name string) {
+	b.mu.Lock()
+	delete(b.locked, name)
+	b.mu.Unlock()
+}
+
+// APOPEnabled reports true: the authenticator knows clear secrets.
+func (b apopBackend) APOPEnabled() bool { return true }
+
+// LoginAPOP verifies digest == hex(MD5(timestamp + secret)) (RFC 1939 §7)
+// and opens the maildrop the authenticator gives for that user and secret.
+func (b apopBackend) LoginAPOP(ctx context.Context, user, timestamp, digest, remote string) (pop3server.Mailbox, error) {
+	secret, ok := b.secrets.APOPSecret(user)
+	sum := md5.Sum([]byte(timestamp + secret))
+	want := hex.EncodeToString(sum[:])
+	if subtle.ConstantTimeCompare([]byte(want), []byte(digest)) != 1 || !ok {
+		b.log.Info("APOP login failed", "user", user, "remote", remote)
+		return nil, errAuth
+	}
+	name, err := b.opts.Auth.Authenticate(ctx, user, secret)
+	if err != nil {
+		return nil, b.authError(err, user, remote)
+	}
+	return b.open(ctx, name, user, remote)
+}
+
+// mailbox is one session's maildrop.
+type mailbox struct {
+	b     *Backend
+	name  string
+	token string // the store lock's token
+	held  bool   // the store lock is held (a Locker's token may be "")
+	log   hclog.Logger
+
+	once sync.Once
+}
+
+// topMailbox is a mailbox over a store that implements sdk.TopFetcher.
+type topMailbox struct{ *mailbox }
+
+// Messages lists the maildrop: the items with one of the maildrop tags, in
+// List order. An item whose WireSize the store does not know is read once
+// to compute it.
+func (m *mailbox) Messages(ctx context.Context) ([]pop3server.Message, error) {
+	var msgs []pop3server.Message
+	seen := make(map[string]bool)
+	for it, err := range m.b.store.List(ctx, m.name, sdk.ListOptions{Tags: m.b.opts.MaildropTags}) {
+		if err != nil {
+			return nil, fmt.Errorf("pop3backend: list mailbox %q: %w", m.name, err)
+		}
+		if !sdk.ValidUID(it.UID) || seen[it.UID] {
+			// A broken store must not break the session or the UIDL
+			// listing: leave the item out.
+			m.log.Warn("store listed an invalid or repeated UID; item left out of the maildrop", "uid", fmt.Sprintf("%.80q", it.UID))
+			continue
+		}
+		seen[it.UID] = true
+		size := it.WireSize
+		if size == 0 && it.Size > 0 {
+			var err error
+			if size, err = m.wireSize(ctx, it.UID); err != nil {
+				return nil, err
+			}
+		}
+		msgs = append(msgs, pop3server.Message{UID: it.UID, Size: size})
+	}
+	m.log.Debug("maildrop snapshot", "messages", len(msgs))
+	return msgs, nil
+}
+
+// wireSize reads a message to compute the size POP3 transmits.
+func (m *mailbox) wireSize(ctx context.Context, uid string) (int64, error) {
+	rc, err := m.b.store.Fetch(ctx, m.name, uid)
+	if err != nil {
+		return 0, fmt.Errorf("pop3backend: fetch %q to compute its size: %w", uid, err)
+	}
+	defer rc.Close()
+	n, err := sdk.WireSizeOf(rc)
+	if err != nil {
+		return 0, fmt.Errorf("pop3backend: read %q to compute its size: %w", uid, err)
+	}
+	return n, nil
+}
+
+// errGone is what the client sees for a message removed from the store
+// since the snapshot (by another program: this maildrop is locked).
+var errGone = &pop3.Error{Text: "message is no longer in the store"}
+
+// Open returns the stored octets of a message.
+func (m *mailbox) Open(ctx context.Context, uid string) (io.ReadCloser, error) {
+	rc, err := m.b.store.Fetch(ctx, m.name, uid)
+	if err != nil {
+		return nil, m.openError(uid, err)
+	}
+	return rc, nil
+}
+
+// OpenTop returns the start of a message through the store's TopFetcher.
+func (m topMailbox) OpenTop(ctx context.Context, uid string, lines int) (io.ReadCloser, error) {
+	rc, err := m.b.top.FetchTop(ctx, m.name, uid, lines)
+	if err != nil {
+		return nil, m.openError(uid, err)
+	}
+	return rc, nil
+}
+
+func (m *mailbox) openError(uid string, err error) error {
+	if errors.Is(err, sdk.ErrNotFound) {
+		m.log.Warn("message vanished from the store", "uid", uid)
+		return errGone
+	}
+	return fmt.Errorf("pop3backend: fetch %q: %w", uid, err)
+}
+
+// Update applies the session's changes after QUIT (RFC 1939 §6): the DELE
+// marks per OnDele, and with ConsumeOnRetr the retrieved messages are
+// archived.
+func (m *mailbox) Update(ctx context.Context, deleted, retrieved []string) error {
+	var archive, remove []string
+	if m.b.opts.OnDele == OnDeleDelete {
+		remove = deleted
+	} else {
+		archive = slices.Clone(deleted)
+	}
+	if m.b.opts.ConsumeOnRetr {
+		marked := make(map[string]bool, len(deleted))
+		for _, uid := range deleted {
+			marked[uid] = true
+		}
+		for _, uid := range retrieved {
+			if !marked[uid] {
+				archive = append(archive, uid)
+			}
+		}
+	}
+	if err := m.setTag(ctx, archive, sdk.TagArchive); err != nil {
+		return err
+	}
+	return m.delete(ctx, remove)
+}
+
+// Abandon handles a session that ended without QUIT: nothing is deleted;
+// with ConsumeOnRetr the retrieved messages are tagged pop3failed.
+func (m *mailbox) Abandon(ctx context.Context, retrieved []string) error {
+	if !m.b.opts.ConsumeOnRetr || len(retrieved) == 0 {
+		return nil
+	}
+	return m.setTag(ctx, retrieved, sdk.TagPOP3Failed)
+}
+
+func (m *mailbox) setTag(ctx context.Context, uids []string, tag sdk.Tag) error {
+	if len(uids) == 0 {
+		return nil
+	}
+	if m.b.opts.DryRun {
+		for _, uid := range uids {
+			m.log.Info("dry run: would tag", "uid", uid, "tag", string(tag))
+		}
+		return nil
+	}
+	for batch := range slices.Chunk(uids, updateBatch) {
+		notFound, err := m.b.store.SetTag(ctx, m.name, batch, tag)
+		if err != nil {
+			return fmt.Errorf("pop3backend: tag %d messages %s: %w", len(batch), tag, err)
+		}
+		if len(notFound) > 0 {
+			m.log.Warn("messages vanished before they could be tagged", "tag", string(tag), "uids", notFound)
+		}
+	}
+	m.log.Info("tagged", "tag", string(tag), "messages", len(uids))
+	return nil
+}
+
+func (m *mailbox) delete(ctx context.Context, uids []string) error {
+	if len(uids) == 0 {
+		return nil
+	}
+	if m.b.opts.DryRun {
+		for _, uid := range uids {
+			m.log.Info("dry run: would delete", "uid", uid)
+		}
+		return nil
+	}
+	for batch := range slices.Chunk(uids, updateBatch) {
+		notFound, err := m.b.store.Delete(ctx, m.name, batch)
+		if err != nil {
+			return fmt.Errorf("pop3backend: delete %d messages: %w", len(batch), err)
+		}
+		if len(notFound) > 0 {
+			m.log.Warn("messages vanished before they could be deleted", "uids", notFound)
+		}
+	}
+	m.log.Info("deleted", "messages", len(uids))
+	return nil
+}
+
+// Close releases the store lock and the in-process lock.
+func (m *mailbox) Close() error {
+	var err error
+	m.once.Do(func() {
+		defer m.b.release(m.name)
+		if m.held {
+			ctx, cancel := context.WithTimeout(context.Background(), unlockTimeout)
+			defer cancel()
+			if uerr := m.b.locker.Unlock(ctx, m.name, m.token); uerr != nil {
+				m.log.Warn("unlock failed", "error", uerr)
+				err = fmt.Errorf("pop3backend: unlock mailbox %q: %w", m.name, uerr)
+			}
+		}
+		m.log.Debug("maildrop closed")
+	})
+	return err
+}
