@@ -220,10 +220,12 @@ func (s *session) end() {
 		if r := recover(); r != nil {
 			s.log.Error("panic while ending session", "panic", r, "stack", string(debug.Stack()))
 		}
-		s.conn.Close()
+		// The guard is released before the peer can see the connection
+		// close, so that it can log in again at once.
 		if s.locked {
 			s.srv.unlock(s.user, s.id)
 		}
+		s.conn.Close()
 	}()
 	if s.mailbox == nil {
 		return
