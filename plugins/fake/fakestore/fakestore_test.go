@@ -1,0 +1,380 @@
+package fakestore
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/emersion/go-message/mail"
+	"github.com/izyware/izypop3/sdk"
+	"github.com/izyware/izypop3/sdk/storetest"
+)
+
+func configured(t testing.TB, cfg map[string]string) *Store {
+	t.Helper()
+	s := New()
+	if err := s.Configure(t.Context(), cfg); err != nil {
+		t.Fatalf("Configure(%v): %v", cfg, err)
+	}
+	return s
+}
+
+func listAll(t testing.TB, s sdk.Store, mailbox string) []sdk.Item {
+	t.Helper()
+	var items []sdk.Item
+	for it, err := range s.List(t.Context(), mailbox, sdk.ListOptions{}) {
+		if err != nil {
+			t.Fatalf("List(%q): %v", mailbox, err)
+		}
+		items = append(items, it)
+	}
+	return items
+}
+
+func fetchAll(t testing.TB, s sdk.Store, mailbox, uid string) []byte {
+	t.Helper()
+	rc, err := s.Fetch(t.Context(), mailbox, uid)
+	if err != nil {
+		t.Fatalf("Fetch(%q, %q): %v", mailbox, uid, err)
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	if err != nil {
+		t.Fatalf("Fetch(%q, %q): %v", mailbox, uid, err)
+	}
+	return b
+}
+
+func TestDefaults(t *testing.T) {
+	s := New()
+	items := listAll(t, s, "INBOX")
+	if len(items) != DefaultCount {
+		t.Fatalf("a fresh mailbox has %d items, want %d", len(items), DefaultCount)
+	}
+	st, err := s.Stat(t.Context(), "INBOX")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st[sdk.TagUnread].Count != DefaultCount || len(st) != 1 {
+		t.Errorf("Stat = %v, want %d unread only", st, DefaultCount)
+	}
+	for i, it := range items {
+		if it.Tag != sdk.TagUnread || !sdk.ValidUID(it.UID) {
+			t.Errorf("item %d = %+v, want a valid UID, unread", i, it)
+		}
+		if it.Size < DefaultMinSize || it.Size > DefaultMaxSize {
+			t.Errorf("item %d: Size %d outside [%d, %d]", i, it.Size, DefaultMinSize, DefaultMaxSize)
+		}
+		body := fetchAll(t, s, "INBOX", it.UID)
+		ws, _ := sdk.WireSizeOf(bytes.NewReader(body))
+		if int64(len(body)) != it.Size || it.WireSize != ws || ws != it.Size {
+			t.Errorf("item %d: Size %d WireSize %d, fetched %d octets with wire size %d", i, it.Size, it.WireSize, len(body), ws)
+		}
+		if !it.Received.Equal(genDate(i)) {
+			t.Errorf("item %d: Received %v, want %v", i, it.Received, genDate(i))
+		}
+	}
+	// Every mailbox name gets its own generated messages.
+	other := listAll(t, s, "someone else")
+	if len(other) != DefaultCount || other[0].UID == items[0].UID {
+		t.Errorf("another mailbox: %d items, first UID %q (INBOX's is %q)", len(other), other[0].UID, items[0].UID)
+	}
+}
+
+// digest returns the UIDs of a mailbox and the SHA-256 of all its messages.
+func digest(t *testing.T, s sdk.Store, mailbox string) ([]string, string) {
+	t.Helper()
+	h := sha256.New()
+	var uids []string
+	for _, it := range listAll(t, s, mailbox) {
+		uids = append(uids, it.UID)
+		fmt.Fprintf(h, "%s %d\n", it.UID, it.Size)
+		h.Write(fetchAll(t, s, mailbox, it.UID))
+	}
+	return uids, hex.EncodeToString(h.Sum(nil))
+}
+
+// Golden values for the default configuration. They change only if the
+// generator changes (or go-message changes how it writes headers), which
+// breaks "the same messages on every run": bump them deliberately.
+const (
+	goldenFirstUID = "a489273bd229ba6195a4"
+	goldenDigest   = "9c74e3840925b5cb07d801134ae1093b29d572af794e3c9dc2414d1ea3b770d9"
+)
+
+func TestDeterminism(t *testing.T) {
+	cfgs := []map[string]string{
+		nil,
+		{"seed": "7", "count": "20", "minsize": "100", "maxsize": "300000"},
+	}
+	for _, cfg := range cfgs {
+		a, b := configured(t, cfg), configured(t, cfg)
+		ua, da := digest(t, a, "INBOX")
+		ub, db := digest(t, b, "INBOX")
+		if strings.Join(ua, ",") != strings.Join(ub, ",") || da != db {
+			t.Errorf("config %v: two stores differ: %s vs %s", cfg, da, db)
+		}
+		if cfg == nil {
+			if ua[0] != goldenFirstUID {
+				t.Errorf("first UID of the default INBOX = %q, want %q", ua[0], goldenFirstUID)
+			}
+			if goldenDigest != "" && da != goldenDigest {
+				t.Errorf("digest of the default INBOX = %s, want %s", da, goldenDigest)
+			}
+			t.Logf("default INBOX digest %s", da)
+		}
+	}
+	// Another seed or mailbox gives other UIDs.
+	u1, _ := digest(t, configured(t, map[string]string{"count": "3"}), "INBOX")
+	u2, _ := digest(t, configured(t, map[string]string{"count": "3", "seed": "2"}), "INBOX")
+	u3, _ := digest(t, configured(t, map[string]string{"count": "3"}), "INBOX2")
+	for i := range u1 {
+		if u1[i] == u2[i] || u1[i] == u3[i] {
+			t.Errorf("UID %d is %q for another seed or mailbox too", i, u1[i])
+		}
+	}
+}
+
+func TestMessagesParse(t *testing.T) {
+	s := configured(t, map[string]string{"count": "30"})
+	kinds := map[string]int{}
+	for i, it := range listAll(t, s, "Jürgen's \"box\"") {
+		raw := fetchAll(t, s, "Jürgen's \"box\"", it.UID)
+		if n, crlf := bytes.Count(raw, []byte("\n")), bytes.Count(raw, []byte("\r\n")); n != crlf || bytes.Count(raw, []byte("\r")) != crlf {
+			t.Errorf("message %d: %d LF, %d CR, %d CRLF: want CRLF line ends only", i, n, bytes.Count(raw, []byte("\r")), crlf)
+		}
+		if !bytes.HasSuffix(raw, []byte("\r\n")) {
+			t.Errorf("message %d does not end with CRLF", i)
+		}
+		if !bytes.Contains(raw, []byte("\r\n.This line starts with a dot.\r\n")) {
+			t.Errorf("message %d has no line starting with a dot", i)
+		}
+		mr, err := mail.CreateReader(bytes.NewReader(raw))
+		if err != nil {
+			t.Fatalf("message %d: go-message cannot read it: %v", i, err)
+		}
+		if d, err := mr.Header.Date(); err != nil || !d.Equal(it.Received) {
+			t.Errorf("message %d: Date %v (%v), want %v", i, d, err, it.Received)
+		}
+		if from, err := mr.Header.AddressList("From"); err != nil || len(from) != 1 {
+			t.Errorf("message %d: From %v (%v)", i, from, err)
+		}
+		if to, err := mr.Header.AddressList("To"); err != nil || len(to) != 1 || to[0].Name != "Jürgen's \"box\"" {
+			t.Errorf("message %d: To %v (%v)", i, to, err)
+		}
+		if subj, err := mr.Header.Subject(); err != nil || !strings.Contains(subj, fmt.Sprintf("(fake %d of 30)", i+1)) {
+			t.Errorf("message %d: Subject %q (%v)", i, subj, err)
+		}
+		if id, err := mr.Header.MessageID(); err != nil || id != it.UID+"@fake.izypop3.invalid" {
+			t.Errorf("message %d: Message-ID %q (%v)", i, id, err)
+		}
+		mt, _, _ := mr.Header.ContentType()
+		kinds[mt]++
+		for {
+			p, err := mr.NextPart()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatalf("message %d: NextPart: %v", i, err)
+			}
+			body, err := io.ReadAll(p.Body)
+			if err != nil {
+				t.Fatalf("message %d: reading a part: %v", i, err)
+			}
+			switch h := p.Header.(type) {
+			case *mail.InlineHeader:
+				ct, params, _ := h.ContentType()
+				if ct != "text/plain" || !utf8.Valid(body) || !bytes.HasPrefix(body, []byte("Hello,")) {
+					t.Errorf("message %d: text part %s %v, valid UTF-8 %v", i, ct, params, utf8.Valid(body))
+				}
+				cte := h.Get("Content-Transfer-Encoding")
+				if cte == "8bit" && !bytes.Contains(body, []byte("Grüße")) {
+					t.Errorf("message %d: 8bit part without 8-bit text", i)
+				}
+				if cte == "7bit" && bytes.ContainsFunc(body, func(r rune) bool { return r >= 0x80 }) {
+					t.Errorf("message %d: 7bit part with 8-bit octets", i)
+				}
+				kinds["text "+cte]++
+			case *mail.AttachmentHeader:
+				name, _ := h.Filename()
+				if name != fmt.Sprintf("data-%d.bin", i) || len(body) < 64 {
+					t.Errorf("message %d: attachment %q of %d octets", i, name, len(body))
+				}
+				kinds["attachment"]++
+			}
+		}
+	}
+	for _, k := range []string{"text/plain", "multipart/mixed", "text 8bit", "text 7bit", "attachment"} {
+		if kinds[k] == 0 {
+			t.Errorf("no message of kind %q among %v", k, kinds)
+		}
+	}
+}
+
+func TestConfigure(t *testing.T) {
+	bad := []struct {
+		key string
+		cfg map[string]string
+	}{
+		{"colour", map[string]string{"colour": "blue"}},
+		{"count", map[string]string{"count": "many"}},
+		{"count", map[string]string{"count": "-1"}},
+		{"maxsize", map[string]string{"minsize": "10", "maxsize": "5"}},
+		{"mailbox.count", map[string]string{"mailbox.count": "3"}},
+		{"mailbox.a/b.count", map[string]string{"mailbox.a/b.count": "3"}},
+		{"mailbox.box.colour", map[string]string{"mailbox.box.colour": "red"}},
+		{"mailbox.box.maxsize", map[string]string{"mailbox.box.maxsize": "1"}},
+	}
+	for _, bc := range bad {
+		err := New().Configure(t.Context(), bc.cfg)
+		if !errors.Is(err, sdk.ErrInvalid) || !strings.Contains(err.Error(), bc.key) {
+			t.Errorf("Configure(%v) = %v, want ErrInvalid naming %q", bc.cfg, err, bc.key)
+		}
+	}
+
+	s := configured(t, map[string]string{
+		"count": "4", "minsize": "3000", "maxsize": "3000",
+		"mailbox.big.box.count": "2", "mailbox.big.box.minsize": "200000", "mailbox.big.box.maxsize": "200000",
+		"mailbox.empty.count": "0",
+	})
+	check := func(mailbox string, n int, size int64) {
+		items := listAll(t, s, mailbox)
+		if len(items) != n {
+			t.Errorf("%q: %d items, want %d", mailbox, len(items), n)
+		}
+		for _, it := range items {
+			if it.Size != size {
+				t.Errorf("%q: item of %d octets, want %d", mailbox, it.Size, size)
+			}
+			if got := int64(len(fetchAll(t, s, mailbox, it.UID))); got != size {
+				t.Errorf("%q: fetched %d octets, want %d", mailbox, got, size)
+			}
+		}
+	}
+	check("INBOX", 4, 3000)
+	check("big.box", 2, 200000)
+	check("empty", 0, 0)
+}
+
+func TestFetchTop(t *testing.T) {
+	s := configured(t, map[string]string{"count": "6", "minsize": "30000", "maxsize": "60000"})
+	for _, it := range listAll(t, s, "INBOX") {
+		full := fetchAll(t, s, "INBOX", it.UID)
+		hdrEnd := bytes.Index(full, []byte("\r\n\r\n")) + 4
+		for _, n := range []int{0, 1, 4, 7, 100000} {
+			rc, err := s.FetchTop(t.Context(), "INBOX", it.UID, n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, _ := io.ReadAll(rc)
+			want := full[:hdrEnd]
+			rest := full[hdrEnd:]
+			for range n {
+				i := bytes.IndexByte(rest, '\n')
+				if i < 0 {
+					want = full
+					break
+				}
+				want = full[:len(want)+i+1]
+				rest = rest[i+1:]
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("FetchTop(%s, %d): %d octets, want %d", it.UID, n, len(got), len(want))
+			}
+		}
+	}
+	if _, err := s.FetchTop(t.Context(), "INBOX", "nope", 1); !errors.Is(err, sdk.ErrNotFound) {
+		t.Errorf("FetchTop of an unknown UID: %v", err)
+	}
+}
+
+// TestPutOfGeneratedIsDup checks that a Put of a generated message's octets
+// is seen as a duplicate of it.
+func TestPutOfGeneratedIsDup(t *testing.T) {
+	s := configured(t, map[string]string{"count": "5"})
+	items := listAll(t, s, "INBOX")
+	body := fetchAll(t, s, "INBOX", items[3].UID)
+	res, err := s.Put(t.Context(), "INBOX", sdk.PutOptions{Tag: sdk.TagStaged}, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Tag != sdk.TagDup || res.DuplicateOf != items[3].UID {
+		t.Errorf("Put of a generated message = %+v, want dup of %q", res, items[3].UID)
+	}
+}
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) sdk.Store { return New() })
+}
+
+func TestConformanceGRPC(t *testing.T) {
+	storetest.RunGRPC(t, func(t *testing.T) sdk.Store { return New() })
+}
+
+func BenchmarkFetch(b *testing.B) {
+	for _, size := range []int64{10 << 10, 1 << 20, 50 << 20} {
+		b.Run(fmt.Sprintf("size=%d", size), func(b *testing.B) {
+			s := configured(b, map[string]string{"count": "4", "minsize": fmt.Sprint(size), "maxsize": fmt.Sprint(size)})
+			items := listAll(b, s, "INBOX")
+			b.SetBytes(size)
+			buf := make([]byte, 256<<10)
+			i := 0
+			for b.Loop() {
+				rc, err := s.Fetch(b.Context(), "INBOX", items[i%len(items)].UID)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if n, err := io.CopyBuffer(io.Discard, rc, buf); err != nil || n != size {
+					b.Fatalf("fetched %d octets (%v), want %d", n, err, size)
+				}
+				rc.Close()
+				i++
+			}
+		})
+	}
+}
+
+func BenchmarkList(b *testing.B) {
+	for _, count := range []int{99, 10000} {
+		b.Run(fmt.Sprintf("items=%d", count), func(b *testing.B) {
+			s := configured(b, map[string]string{"count": fmt.Sprint(count)})
+			if n := len(listAll(b, s, "INBOX")); n != count {
+				b.Fatalf("%d items, want %d", n, count)
+			}
+			for b.Loop() {
+				n := 0
+				for _, err := range s.List(b.Context(), "INBOX", sdk.ListOptions{Tags: []sdk.Tag{sdk.TagUnread}}) {
+					if err != nil {
+						b.Fatal(err)
+					}
+					n++
+				}
+				if n != count {
+					b.Fatalf("%d items, want %d", n, count)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkFirstUse measures generating a mailbox's metadata on first use.
+func BenchmarkFirstUse(b *testing.B) {
+	for _, count := range []int{99, 10000} {
+		b.Run(fmt.Sprintf("items=%d", count), func(b *testing.B) {
+			cfg := map[string]string{"count": fmt.Sprint(count)}
+			for b.Loop() {
+				s := configured(b, cfg)
+				if _, err := s.Stat(b.Context(), "INBOX"); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
