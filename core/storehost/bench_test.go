@@ -1,0 +1,152 @@
+package storehost
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/izyware/izypop3/core/storehost/internal/teststore"
+	"github.com/izyware/izypop3/sdk"
+)
+
+// benchSize is the message the throughput benchmarks stream.
+const benchSize = 50 << 20
+
+// benchStores returns the same store reached three ways: through the real
+// plugin process, over gRPC inside this process, and directly.
+func benchStores(b *testing.B) map[string]sdk.Store {
+	b.Helper()
+	h, err := Open(context.Background(), Options{Name: "test", Path: pluginTest})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { h.Close() })
+	r, stop, err := sdk.ServeInProcess(teststore.New(), sdk.Info{Name: "test"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { stop() })
+	return map[string]sdk.Store{"plugin": h, "grpc-inprocess": r, "direct": teststore.New()}
+}
+
+var benchModes = []string{"plugin", "grpc-inprocess", "direct"}
+
+func fetchAll(b *testing.B, s sdk.Store, uid string, want int64) {
+	rc, err := s.Fetch(context.Background(), "INBOX", uid)
+	if err != nil {
+		b.Fatal(err)
+	}
+	n, err := io.Copy(io.Discard, rc)
+	rc.Close()
+	if err != nil || n != want {
+		b.Fatalf("fetched %d octets, %v", n, err)
+	}
+}
+
+// BenchmarkFetch50MiB measures the throughput of streaming a 50 MiB message
+// (MB/s in the output is MiB-based: b.SetBytes).
+func BenchmarkFetch50MiB(b *testing.B) {
+	stores := benchStores(b)
+	uid := fmt.Sprintf("%s%d", teststore.GenPrefix, benchSize)
+	for _, mode := range benchModes {
+		b.Run(mode, func(b *testing.B) {
+			s := stores[mode]
+			b.SetBytes(benchSize)
+			for b.Loop() {
+				fetchAll(b, s, uid, benchSize)
+			}
+			b.ReportMetric(float64(benchSize)*float64(b.N)/(1<<20)/b.Elapsed().Seconds(), "MiB/s")
+		})
+	}
+}
+
+// BenchmarkStat measures the latency of one small call.
+func BenchmarkStat(b *testing.B) {
+	stores := benchStores(b)
+	for _, mode := range benchModes {
+		b.Run(mode, func(b *testing.B) {
+			s := stores[mode]
+			ctx := context.Background()
+			for b.Loop() {
+				if _, err := s.Stat(ctx, "INBOX"); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// procStatus reads a "Vm...: N kB" field of /proc/PID/status in KiB.
+func procStatus(pid, field string) int64 {
+	f, err := os.Open("/proc/" + pid + "/status")
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), field+":"); ok {
+			n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return n
+		}
+	}
+	return 0
+}
+
+// BenchmarkFetchRSS streams 50 MiB messages through the plugin while
+// sampling the resident memory of the host and the plugin process; it
+// reports the peak of their sum, and the plugin's VmHWM.
+func BenchmarkFetchRSS(b *testing.B) {
+	h, err := Open(context.Background(), Options{Name: "test", Path: pluginTest})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer h.Close()
+	pid := strconv.Itoa(h.PID())
+	uid := fmt.Sprintf("%s%d", teststore.GenPrefix, benchSize)
+	idlePlugin := procStatus(pid, "VmRSS")
+	idle := procStatus("self", "VmRSS") + idlePlugin
+
+	var (
+		mu       sync.Mutex
+		peakSum  int64
+		peakHost int64
+	)
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(2 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+			}
+			host, plug := procStatus("self", "VmRSS"), procStatus(pid, "VmRSS")
+			mu.Lock()
+			peakSum = max(peakSum, host+plug)
+			peakHost = max(peakHost, host)
+			mu.Unlock()
+		}
+	}()
+	b.SetBytes(benchSize)
+	for b.Loop() {
+		fetchAll(b, h, uid, benchSize)
+	}
+	close(stop)
+	<-done
+	b.ReportMetric(float64(idle)/1024, "idle-host+plugin-RSS-MiB")
+	b.ReportMetric(float64(idlePlugin)/1024, "idle-plugin-RSS-MiB")
+	b.ReportMetric(float64(peakSum)/1024, "peak-host+plugin-RSS-MiB")
+	b.ReportMetric(float64(peakHost)/1024, "peak-host-RSS-MiB")
+	b.ReportMetric(float64(procStatus(pid, "VmHWM"))/1024, "plugin-VmHWM-MiB")
+}
