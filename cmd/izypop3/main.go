@@ -1,0 +1,101 @@
+// Command izypop3 is a POP3 server and fetcher whose mail stores are
+// separate plugin processes.
+//
+//	izypop3 serverpop3 --port 1110 --password 12345 --modhandler fake
+//	izypop3 serverpop3 port 1110 password 12345 mimestore.modhandler fake   (the seed's form)
+//	izypop3 test --testtype fullclientserver
+//	izypop3 test --testtype mimestore --modhandler fake --query.limit 2 --query.tags unread
+//	izypop3 plugins
+//	izypop3 passwd NAME
+//	izypop3 version
+//
+// This package only wires: flags, the seed's key-value form, signals and exit
+// codes. The work is done in core/... and the store plugins.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+)
+
+// Exit codes.
+const (
+	exitOK    = 0
+	exitError = 1 // the command failed
+	exitUsage = 2 // bad command line
+)
+
+// usageError marks an error in the command line (exit code 2).
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+func run(args []string) int {
+	root := newRootCmd()
+	args, err := normalizeArgs(args, func(sub, key string) bool {
+		cmd, _, err := root.Find([]string{sub})
+		if err != nil || cmd == root {
+			return false
+		}
+		return cmd.Flags().Lookup(key) != nil
+	})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "izypop3:", err)
+		return exitUsage
+	}
+	args, storeCfg, err := splitStoreConfig(args)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "izypop3:", err)
+		return exitUsage
+	}
+	globalStoreConfig = storeCfg
+	root.SetArgs(args)
+	if err := root.Execute(); err != nil {
+		fmt.Fprintln(os.Stderr, "izypop3:", err)
+		var ue usageError
+		if errors.As(err, &ue) {
+			return exitUsage
+		}
+		return exitError
+	}
+	return exitOK
+}
+
+// globalStoreConfig holds the --mimestore.KEY=VALUE options (prefix
+// stripped), taken out of the command line before cobra parses it.
+var globalStoreConfig map[string]string
+
+func newRootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "izypop3",
+		Short: "POP3 server and fetcher over pluggable mail stores",
+		Long: `izypop3 serves mail out of a mimestore over POP3 and downloads mail from POP3
+servers into a mimestore. Stores are plugin processes named izypop3-store-NAME,
+chosen with --modhandler NAME (the seed's mimestore.modhandler); their own
+options are given as --mimestore.KEY=VALUE.
+
+Options may also be given in the seed's key-value form:
+  izypop3 serverpop3 port 1110 password 12345 mimestore.modhandler fake`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return usageError{err}
+	})
+	root.AddCommand(
+		newServerCmd(),
+		newTestCmd(),
+		newPluginsCmd(),
+		newPasswdCmd(),
+		newVersionCmd(),
+	)
+	return root
+}

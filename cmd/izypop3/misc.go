@@ -1,0 +1,164 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"runtime/debug"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/mattn/go-isatty"
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/izyware/izypop3/core/auth"
+	"github.com/izyware/izypop3/core/storehost"
+	"github.com/izyware/izypop3/sdk"
+)
+
+// version is the izypop3 version; release builds set it with
+// -ldflags "-X main.version=...".
+var version = "0.1.0-dev"
+
+func newVersionCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version of izypop3, its SDK and store protocol",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := noStoreConfig(cmd); err != nil {
+				return err
+			}
+			rev := ""
+			if bi, ok := debug.ReadBuildInfo(); ok {
+				for _, s := range bi.Settings {
+					if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+						rev = " (" + s.Value[:12] + ")"
+					}
+				}
+			}
+			fmt.Printf("izypop3 %s%s\nsdk %s, store protocol %d\n", version, rev, sdk.Version, sdk.ProtocolVersion)
+			return nil
+		},
+	}
+}
+
+func newPluginsCmd() *cobra.Command {
+	var pluginDir string
+	cmd := &cobra.Command{
+		Use:   "plugins",
+		Short: "List the store plugins found, with their versions and capabilities",
+		Long: `List every izypop3-store-NAME binary found (in --plugin-dir / $IZYPOP3_PLUGIN_DIR,
+the directory of the izypop3 executable, then PATH). Each is started once to
+ask its version and capabilities.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := noStoreConfig(cmd); err != nil {
+				return err
+			}
+			loc := storehost.Locator{PluginDir: pluginDir}
+			found, err := loc.Discover()
+			if err != nil {
+				return err
+			}
+			if len(found) == 0 {
+				fmt.Println("no store plugins found")
+				return nil
+			}
+			defer storehost.Cleanup()
+			tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "NAME\tVERSION\tSDK\tCAPABILITIES\tPATH")
+			for _, f := range found {
+				ver, sdkv, caps := "?", "?", ""
+				ctx, cancel := context.WithTimeout(cmd.Context(), 15*time.Second)
+				h, err := storehost.Open(ctx, storehost.Options{Name: f.Name, Path: f.Path, Logger: hclog.NewNullLogger()})
+				if err != nil {
+					caps = "error: " + err.Error()
+				} else {
+					if info, err := h.Info(ctx); err == nil {
+						ver, sdkv = info.Version, info.SDKVersion
+						caps = strings.Join(info.Capabilities, ",")
+						if caps == "" {
+							caps = "-"
+						}
+					} else {
+						caps = "error: " + err.Error()
+					}
+					h.Close()
+				}
+				cancel()
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", f.Name, ver, sdkv, caps, f.Path)
+				for _, s := range f.Shadows {
+					fmt.Fprintf(tw, "\t\t\t(shadowed)\t%s\n", s)
+				}
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().StringVar(&pluginDir, "plugin-dir", "", "directory searched first for store plugins (default $"+storehost.EnvPluginDir+")")
+	return cmd
+}
+
+func newPasswdCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "passwd NAME",
+		Short: "Print a users-file line (NAME:bcrypt-hash) for --users",
+		Long: `Read a password (twice at a terminal, once from standard input otherwise) and
+print "NAME:HASH" for a --users file. The password never appears on the
+command line.`,
+		Example: `  izypop3 passwd alice >> users.txt
+  printf 'secret\n' | izypop3 passwd alice >> users.txt`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := noStoreConfig(cmd); err != nil {
+				return err
+			}
+			name := args[0]
+			if err := auth.ValidateUser(name); err != nil {
+				return usageError{err}
+			}
+			pw, err := readPassword()
+			if err != nil {
+				return err
+			}
+			hash, err := auth.HashPassword(pw)
+			if err != nil {
+				return err
+			}
+			fmt.Printf("%s:%s\n", name, hash)
+			return nil
+		},
+	}
+}
+
+func readPassword() (string, error) {
+	fd := int(os.Stdin.Fd())
+	if isatty.IsTerminal(os.Stdin.Fd()) {
+		fmt.Fprint(os.Stderr, "Password: ")
+		a, err := term.ReadPassword(fd)
+		fmt.Fprintln(os.Stderr)
+		if err != nil {
+			return "", err
+		}
+		fmt.Fprint(os.Stderr, "Again: ")
+		b, err := term.ReadPassword(fd)
+		fmt.Fprintln(os.Stderr)
+		if err != nil {
+			return "", err
+		}
+		if string(a) != string(b) {
+			return "", errors.New("passwords differ")
+		}
+		return string(a), nil
+	}
+	line, err := bufio.NewReader(os.Stdin).ReadString('\n')
+	if err != nil && line == "" {
+		return "", errors.New("no password on standard input")
+	}
+	return strings.TrimRight(line, "\r\n"), nil
+}

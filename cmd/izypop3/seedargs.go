@@ -1,0 +1,102 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+)
+
+// The seed (izy-pop3) takes its options as bare key-value pairs:
+//
+//	node cli.js method serverpop3 port 1110 password 12345 mimestore.modhandler fake
+//
+// izypop3 accepts that form with the same meaning as the flag form
+// (izypop3 serverpop3 --port 1110 ...). normalizeArgs rewrites the seed form
+// into flags before the command line is parsed:
+//
+//   - a leading "method NAME" pair becomes the subcommand NAME;
+//   - after the subcommand, a bare word KEY followed by VALUE becomes
+//     --KEY=VALUE (KEY must be a known flag of that subcommand or a
+//     mimestore.* / query.* key);
+//   - "mimestore.modhandler" is the --modhandler flag.
+//
+// Arguments that already start with "-" are left alone, so both forms mix.
+
+// storeConfigPrefix is the prefix of the keys handed to the store's own
+// config block (the seed's mimestore.* keys).
+const storeConfigPrefix = "mimestore."
+
+// normalizeArgs rewrites seed-style key-value arguments into flags. known
+// reports whether a bare word is a flag name of the given subcommand.
+func normalizeArgs(args []string, known func(sub, key string) bool) ([]string, error) {
+	out := make([]string, 0, len(args))
+	i := 0
+	if len(args) >= 2 && args[0] == "method" {
+		out = append(out, args[1])
+		i = 2
+	} else if len(args) >= 1 {
+		out = append(out, args[0])
+		i = 1
+	}
+	if len(out) == 0 {
+		return out, nil
+	}
+	sub := out[0]
+	for ; i < len(args); i++ {
+		a := args[i]
+		if strings.HasPrefix(a, "-") {
+			out = append(out, a)
+			continue
+		}
+		key := a
+		if !known(sub, key) && !strings.HasPrefix(key, storeConfigPrefix) && !strings.HasPrefix(key, "query.") {
+			// Not a key: a positional argument (for example "passwd NAME").
+			out = append(out, a)
+			continue
+		}
+		if i+1 >= len(args) {
+			return nil, fmt.Errorf("seed-style option %q has no value", key)
+		}
+		out = append(out, "--"+key+"="+args[i+1])
+		i++
+	}
+	return out, nil
+}
+
+// splitStoreConfig removes every --mimestore.KEY=VALUE (or --mimestore.KEY
+// VALUE) from args and returns them as a map with the prefix stripped.
+// --mimestore.modhandler is rewritten to --modhandler and stays in args.
+func splitStoreConfig(args []string) (rest []string, cfg map[string]string, err error) {
+	cfg = map[string]string{}
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			rest = append(rest, args[i:]...)
+			break
+		}
+		name := strings.TrimLeft(a, "-")
+		if !strings.HasPrefix(a, "-") || !strings.HasPrefix(name, storeConfigPrefix) {
+			rest = append(rest, a)
+			continue
+		}
+		key, val, hasVal := strings.Cut(strings.TrimPrefix(name, storeConfigPrefix), "=")
+		if !hasVal {
+			if i+1 >= len(args) {
+				return nil, nil, fmt.Errorf("option --%s%s needs a value", storeConfigPrefix, key)
+			}
+			val = args[i+1]
+			i++
+		}
+		if key == "" {
+			return nil, nil, fmt.Errorf("option %q has an empty key", a)
+		}
+		if key == "modhandler" {
+			rest = append(rest, "--modhandler="+val)
+			continue
+		}
+		if _, dup := cfg[key]; dup {
+			return nil, nil, fmt.Errorf("option --%s%s given twice", storeConfigPrefix, key)
+		}
+		cfg[key] = val
+	}
+	return rest, cfg, nil
+}

@@ -1,0 +1,132 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/izyware/izypop3/core/selftest"
+	"github.com/izyware/izypop3/core/storehost"
+	"github.com/izyware/izypop3/sdk"
+)
+
+type testFlags struct {
+	store    storeFlags
+	log      logFlags
+	testtype string
+	limit    int
+	tags     []string
+	mailbox  string
+}
+
+func newTestCmd() *cobra.Command {
+	var f testFlags
+	cmd := &cobra.Command{
+		Use:   "test",
+		Short: "Run the seed's self-tests (fullclientserver, mimestore)",
+		Long: `Run a self-test and print one line per check; exit non-zero on any failure.
+
+  fullclientserver  start a POP3 server over the store on a free loopback port and run
+                    the seed's scenarios (badlogin, listandquit, pop3failed, retrsuccess)
+                    plus pipelining and DELE/QUIT with the real client
+  mimestore         list items of a store (--query.limit, --query.tags, --mailbox)`,
+		Example: `  izypop3 test --testtype fullclientserver
+  izypop3 test testtype mimestore mimestore.modhandler fake query.limit 2 query.tags unread`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runTest(cmd.Context(), f) },
+	}
+	f.store.register(cmd, "fake")
+	fl := cmd.Flags()
+	fl.StringVar(&f.testtype, "testtype", "", "fullclientserver or mimestore (required)")
+	fl.IntVar(&f.limit, "query.limit", 0, "mimestore: list at most this many items (0: all)")
+	fl.StringSliceVar(&f.tags, "query.tags", nil, "mimestore: only items with these tags (default: all)")
+	fl.StringVar(&f.mailbox, "mailbox", "selftest", "mimestore: the mailbox to list")
+	fl.StringVar(&f.log.format, "log-format", "text", "log format: auto, text or json")
+	fl.StringVar(&f.log.level, "log-level", "warn", "log level: trace, debug, info, warn, error")
+	return cmd
+}
+
+func runTest(ctx context.Context, f testFlags) error {
+	hlog, _, err := f.log.loggers(os.Stderr, "izypop3")
+	if err != nil {
+		return err
+	}
+	var tags []sdk.Tag
+	for _, t := range f.tags {
+		tag := sdk.Tag(strings.TrimSpace(t))
+		if !tag.Valid() {
+			return usageError{fmt.Errorf("--query.tags: %q is not a tag (want one of %v)", t, sdk.Tags)}
+		}
+		tags = append(tags, tag)
+	}
+	if f.limit < 0 {
+		return usageError{errors.New("--query.limit must be >= 0")}
+	}
+	switch f.testtype {
+	case "fullclientserver", "mimestore":
+	case "":
+		return usageError{errors.New("--testtype is required: fullclientserver or mimestore")}
+	default:
+		return usageError{fmt.Errorf("--testtype %q: want fullclientserver or mimestore", f.testtype)}
+	}
+
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	defer storehost.Cleanup()
+	host, info, err := f.store.open(ctx, hlog)
+	if err != nil {
+		return err
+	}
+	defer host.Close()
+	fmt.Printf("store %s %s (%s)\n", info.Name, info.Version, host.Path())
+
+	switch f.testtype {
+	case "fullclientserver":
+		return selftest.FullClientServer(ctx, os.Stdout, host, selftest.Options{Logger: hlog})
+	default:
+		return listStore(ctx, host, f.mailbox, tags, f.limit)
+	}
+}
+
+// listStore is the seed's mimestore test: it lists items of one mailbox
+// and the store's per-tag counts.
+func listStore(ctx context.Context, st sdk.Store, mailbox string, tags []sdk.Tag, limit int) error {
+	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "UID\tSIZE\tWIRESIZE\tTAG\tRECEIVED\tSOURCEID")
+	n := 0
+	for it, err := range st.List(ctx, mailbox, sdk.ListOptions{Tags: tags, Limit: limit}) {
+		if err != nil {
+			tw.Flush()
+			return fmt.Errorf("list %q: %w", mailbox, err)
+		}
+		recv := "-"
+		if !it.Received.IsZero() {
+			recv = it.Received.UTC().Format("2006-01-02T15:04:05Z")
+		}
+		src := it.SourceID
+		if src == "" {
+			src = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%s\n", it.UID, it.Size, it.WireSize, it.Tag, recv, src)
+		n++
+	}
+	tw.Flush()
+	stats, err := st.Stat(ctx, mailbox)
+	if err != nil {
+		return fmt.Errorf("stat %q: %w", mailbox, err)
+	}
+	fmt.Printf("%d items listed from mailbox %q\n", n, mailbox)
+	for _, t := range sdk.Tags {
+		if s, ok := stats[t]; ok && s.Count > 0 {
+			fmt.Printf("  %-16s %6d items %12d octets\n", t, s.Count, s.Size)
+		}
+	}
+	return nil
+}
