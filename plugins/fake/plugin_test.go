@@ -1,0 +1,149 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/izyware/izypop3/core/storehost"
+	"github.com/izyware/izypop3/plugins/fake/fakestore"
+	"github.com/izyware/izypop3/sdk"
+	"github.com/izyware/izypop3/sdk/storetest"
+)
+
+// The plugin binary, built once for this package's tests. Set
+// IZYPOP3_FAKE_BIN to use one built beforehand.
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+func pluginBinary(t *testing.T) string {
+	t.Helper()
+	if p := os.Getenv("IZYPOP3_FAKE_BIN"); p != "" {
+		return p
+	}
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "fake-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "izypop3-store-fake")
+		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	storehost.Cleanup()
+	if binPath != "" {
+		os.RemoveAll(filepath.Dir(binPath))
+	}
+	os.Exit(code)
+}
+
+func openHost(t *testing.T, config map[string]string) *storehost.Host {
+	t.Helper()
+	h, err := storehost.Open(t.Context(), storehost.Options{Name: "fake", Path: pluginBinary(t), Config: config})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close() })
+	return h
+}
+
+// The conformance suite against the real plugin process.
+func TestConformanceBinary(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) sdk.Store { return openHost(t, nil) })
+}
+
+func TestBinaryInfo(t *testing.T) {
+	h := openHost(t, nil)
+	info, err := h.Info(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Name != "fake" || info.Version != fakestore.Version || info.SDKVersion != sdk.Version {
+		t.Errorf("Info = %+v", info)
+	}
+	want := []string{sdk.CapConfigurer, sdk.CapTopFetcher, sdk.CapChecker}
+	if !slices.Equal(info.Capabilities, want) {
+		t.Errorf("Capabilities = %v, want %v", info.Capabilities, want)
+	}
+}
+
+// The plugin process serves the very messages the package generates in
+// process: same UIDs, same octets.
+func TestBinaryDeterministic(t *testing.T) {
+	cfg := map[string]string{"count": "12", "seed": "42", "maxsize": "40000"}
+	h := openHost(t, cfg)
+	local := fakestore.New()
+	if err := local.Configure(t.Context(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	var remote, inproc []sdk.Item
+	for it, err := range h.List(t.Context(), "INBOX", sdk.ListOptions{}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		remote = append(remote, it)
+	}
+	for it, err := range local.List(t.Context(), "INBOX", sdk.ListOptions{}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		inproc = append(inproc, it)
+	}
+	if len(remote) != 12 || len(remote) != len(inproc) {
+		t.Fatalf("plugin lists %d items, in-process %d, want 12", len(remote), len(inproc))
+	}
+	for i := range remote {
+		a, b := remote[i], inproc[i]
+		if a.UID != b.UID || a.Size != b.Size || a.WireSize != b.WireSize || a.Tag != b.Tag || !a.Received.Equal(b.Received) {
+			t.Errorf("item %d: plugin %+v, in-process %+v", i, a, b)
+			continue
+		}
+		if !bytes.Equal(fetch(t, h, a.UID), fetch(t, local, a.UID)) {
+			t.Errorf("item %d (%s): octets differ", i, a.UID)
+		}
+	}
+}
+
+func fetch(t *testing.T, s sdk.Store, uid string) []byte {
+	t.Helper()
+	rc, err := s.Fetch(t.Context(), "INBOX", uid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// An unknown config key stops the start with the key named.
+func TestBinaryStrictConfig(t *testing.T) {
+	_, err := storehost.Open(t.Context(), storehost.Options{Name: "fake", Path: pluginBinary(t),
+		Config: map[string]string{"count": "3", "cuont": "4"}})
+	if err == nil || !strings.Contains(err.Error(), "cuont") {
+		t.Fatalf("Open with an unknown key: %v", err)
+	}
+}
