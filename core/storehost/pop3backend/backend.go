@@ -170,8 +170,30 @@ func newBackend(store sdk.Store, opts Options) (*Backend, error) {
 	}
 	b.locker, _ = store.(sdk.Locker)
 	b.top, _ = store.(sdk.TopFetcher)
+	// A store reached through the plugin host implements every optional
+	// interface and answers sdk.ErrUnsupported for those the plugin lacks:
+	// trust the capabilities it advertises instead of the type assertion.
+	if in, ok := store.(interface {
+		Info(context.Context) (sdk.Info, error)
+	}); ok {
+		ctx, cancel := context.WithTimeout(context.Background(), infoTimeout)
+		info, err := in.Info(ctx)
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("pop3backend: store info: %w", err)
+		}
+		if !slices.Contains(info.Capabilities, sdk.CapLocker) {
+			b.locker = nil
+		}
+		if !slices.Contains(info.Capabilities, sdk.CapTopFetcher) {
+			b.top = nil
+		}
+	}
 	return b, nil
 }
+
+// infoTimeout bounds the capability query New makes of a plugin store.
+const infoTimeout = 30 * time.Second
 
 // errAuth is what the client sees for any credentials failure.
 var errAuth = &pop3.Error{Code: pop3.CodeAuth, Text: "invalid user name or password"}
