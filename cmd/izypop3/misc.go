@@ -76,7 +76,7 @@ ask its version and capabilities.`,
 			for _, f := range found {
 				ver, sdkv, caps := "?", "?", ""
 				ctx, cancel := context.WithTimeout(cmd.Context(), 15*time.Second)
-				h, err := storehost.Open(ctx, storehost.Options{Name: f.Name, Path: f.Path, Logger: hclog.NewNullLogger()})
+				h, err := storehost.Open(ctx, storehost.Options{Name: f.Name, Path: f.Path, InfoOnly: true, Logger: hclog.NewNullLogger()})
 				if err != nil {
 					caps = "error: " + err.Error()
 				} else {

@@ -72,6 +72,9 @@ type Options struct {
 	// Logger receives the host's messages and the plugin's log lines (its
 	// stderr). Default: a null logger.
 	Logger hclog.Logger
+	// InfoOnly starts the plugin without configuring it, to read its Info
+	// (izypop3 plugins); other calls may then fail. Default false.
+	InfoOnly bool
 	// StartTimeout bounds one start. Default DefaultStartTimeout.
 	StartTimeout time.Duration
 	// MinRestartDelay and MaxRestartDelay bound the restart backoff.

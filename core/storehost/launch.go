@@ -200,6 +200,9 @@ func (h *Host) launch(ctx context.Context) (*instance, error) {
 // accepts only an empty one.
 func (h *Host) configure(ctx context.Context, in *instance) error {
 	cfg := h.opts.Config
+	if h.opts.InfoOnly {
+		return nil
+	}
 	if !slices.Contains(in.info.Capabilities, sdk.CapConfigurer) {
 		if len(cfg) == 0 {
 			return nil
