@@ -25,7 +25,12 @@ build:
 	done
 
 run: build
-	$(BIN)/izypop3 serverpop3 --listen 127.0.0.1 --port 1110 --password 12345 --modhandler fake
+	@echo "izypop3: serving the fake store on 127.0.0.1:1110 (any user name, password 12345; Ctrl-C stops)"
+	@echo "  list:      curl pop3://alice:12345@127.0.0.1:1110/"
+	@echo "  message 1: curl pop3://alice:12345@127.0.0.1:1110/1"
+	@echo "  mpop:      mkdir -p /tmp/izypop3-md/{new,cur,tmp} && mpop --host=127.0.0.1 --port=1110 --tls=off --auth=user --user=alice --passwordeval='echo 12345' --keep=on --delivery=maildir,/tmp/izypop3-md"
+	@echo "  poplib:    python3 -c \"import poplib; p=poplib.POP3('127.0.0.1',1110); p.user('alice'); p.pass_('12345'); print(p.stat()); p.quit()\""
+	$(BIN)/izypop3 serverpop3 --listen 127.0.0.1 --port 1110 --password 12345 --modhandler fake --log-format text
 
 vet:
 	$(GO) vet ./...

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -42,23 +43,75 @@ func (f logFlags) loggers(w io.Writer, name string) (hclog.Logger, *slog.Logger,
 		Output:     w,
 		JSONFormat: json,
 	})
-	var sl slog.Level
-	switch lvl {
-	case hclog.Trace, hclog.Debug:
-		sl = slog.LevelDebug
-	case hclog.Info:
-		sl = slog.LevelInfo
-	case hclog.Warn:
-		sl = slog.LevelWarn
+	return hl, slog.New(&hclogHandler{log: hl.Named("pop3server")}), nil
+}
+
+// hclogHandler is a slog.Handler writing through an hclog.Logger, so the
+// POP3 server (standard library only, log/slog) and the store host log in
+// one format.
+type hclogHandler struct {
+	log    hclog.Logger
+	attrs  []any
+	prefix string // group prefix for keys
+}
+
+func (h *hclogHandler) level(l slog.Level) hclog.Level {
+	switch {
+	case l < slog.LevelInfo:
+		return hclog.Debug
+	case l < slog.LevelWarn:
+		return hclog.Info
+	case l < slog.LevelError:
+		return hclog.Warn
 	default:
-		sl = slog.LevelError
+		return hclog.Error
 	}
-	hopts := &slog.HandlerOptions{Level: sl}
-	var h slog.Handler
-	if json {
-		h = slog.NewJSONHandler(w, hopts)
-	} else {
-		h = slog.NewTextHandler(w, hopts)
+}
+
+func (h *hclogHandler) Enabled(_ context.Context, l slog.Level) bool {
+	return h.log.GetLevel() <= h.level(l)
+}
+
+func (h *hclogHandler) Handle(_ context.Context, r slog.Record) error {
+	args := make([]any, 0, len(h.attrs)+2*r.NumAttrs())
+	args = append(args, h.attrs...)
+	r.Attrs(func(a slog.Attr) bool {
+		args = h.appendAttr(args, h.prefix, a)
+		return true
+	})
+	h.log.Log(h.level(r.Level), r.Message, args...)
+	return nil
+}
+
+func (h *hclogHandler) appendAttr(args []any, prefix string, a slog.Attr) []any {
+	v := a.Value.Resolve()
+	if v.Kind() == slog.KindGroup {
+		p := prefix
+		if a.Key != "" {
+			p += a.Key + "."
+		}
+		for _, ga := range v.Group() {
+			args = h.appendAttr(args, p, ga)
+		}
+		return args
 	}
-	return hl, slog.New(h).With("component", "pop3server"), nil
+	if a.Key == "" {
+		return args
+	}
+	return append(args, prefix+a.Key, v.Any())
+}
+
+func (h *hclogHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	n := &hclogHandler{log: h.log, prefix: h.prefix, attrs: append([]any(nil), h.attrs...)}
+	for _, a := range attrs {
+		n.attrs = h.appendAttr(n.attrs, h.prefix, a)
+	}
+	return n
+}
+
+func (h *hclogHandler) WithGroup(name string) slog.Handler {
+	if name == "" {
+		return h
+	}
+	return &hclogHandler{log: h.log, attrs: h.attrs, prefix: h.prefix + name + "."}
 }
