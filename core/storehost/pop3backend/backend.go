@@ -152,9 +152,25 @@ func newBackend(store sdk.Store, opts Options) (*Backend, error) {
 	default:
 		return nil, fmt.Errorf("pop3backend: on-dele %q: want %q or %q", opts.OnDele, OnDeleArchive, OnDeleDelete)
 	}
+	// A store reached through the plugin host (storehost.Host) implements
+	// every optional interface and answers sdk.ErrUnsupported for those the
+	// plugin lacks: trust the capabilities it advertises instead of the
+	// type assertions.
+	has := func(string) bool { return true }
+	if in, ok := store.(interface {
+		Info(context.Context) (sdk.Info, error)
+	}); ok {
+		ctx, cancel := context.WithTimeout(context.Background(), infoTimeout)
+		info, err := in.Info(ctx)
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("pop3backend: store info: %w", err)
+		}
+		has = func(c string) bool { return slices.Contains(info.Capabilities, c) }
+	}
 	if opts.Auth == nil {
 		a, ok := store.(sdk.Authenticator)
-		if !ok {
+		if !ok || !has(sdk.CapAuthenticator) {
 			return nil, errors.New("pop3backend: no authenticator: give Options.Auth or use a store that authenticates")
 		}
 		opts.Auth = a
@@ -168,26 +184,11 @@ func newBackend(store sdk.Store, opts Options) (*Backend, error) {
 		log:    opts.Logger,
 		locked: make(map[string]bool),
 	}
-	b.locker, _ = store.(sdk.Locker)
-	b.top, _ = store.(sdk.TopFetcher)
-	// A store reached through the plugin host implements every optional
-	// interface and answers sdk.ErrUnsupported for those the plugin lacks:
-	// trust the capabilities it advertises instead of the type assertion.
-	if in, ok := store.(interface {
-		Info(context.Context) (sdk.Info, error)
-	}); ok {
-		ctx, cancel := context.WithTimeout(context.Background(), infoTimeout)
-		info, err := in.Info(ctx)
-		cancel()
-		if err != nil {
-			return nil, fmt.Errorf("pop3backend: store info: %w", err)
-		}
-		if !slices.Contains(info.Capabilities, sdk.CapLocker) {
-			b.locker = nil
-		}
-		if !slices.Contains(info.Capabilities, sdk.CapTopFetcher) {
-			b.top = nil
-		}
+	if l, ok := store.(sdk.Locker); ok && has(sdk.CapLocker) {
+		b.locker = l
+	}
+	if t, ok := store.(sdk.TopFetcher); ok && has(sdk.CapTopFetcher) {
+		b.top = t
 	}
 	return b, nil
 }
@@ -234,7 +235,14 @@ func (b *Backend) open(ctx context.Context, name, user, remote string) (pop3serv
 	m := &mailbox{b: b, name: name, log: b.log.With("mailbox", name, "user", user, "remote", remote)}
 	if b.locker != nil {
 		token, err := b.locker.Lock(ctx, name)
-		if err != nil {
+		switch {
+		case err == nil:
+			m.token, m.held = token, true
+		case errors.Is(err, sdk.ErrUnsupported):
+			// The store said it could lock but cannot after all: the
+			// in-process lock still holds.
+			m.log.Warn("store cannot lock maildrops; only this process excludes other sessions")
+		default:
 			b.release(name)
 			if errors.Is(err, sdk.ErrInUse) {
 				m.log.Info("maildrop locked by the store")
@@ -242,7 +250,6 @@ func (b *Backend) open(ctx context.Context, name, user, remote string) (pop3serv
 			}
 			return nil, fmt.Errorf("pop3backend: lock mailbox %q: %w", name, err)
 		}
-		m.token, m.held = token, true
 	}
 	m.log.Debug("maildrop opened")
 	if b.top != nil {

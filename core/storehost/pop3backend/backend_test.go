@@ -403,3 +403,62 @@ func TestOpen(t *testing.T) {
 		t.Errorf("FetchTop calls = %d", ts.tops)
 	}
 }
+
+// hostLike is a store like storehost.Host: it has every optional method
+// but advertises only some capabilities through Info.
+type hostLike struct {
+	*lockingStore
+	caps    []string
+	infoErr error
+}
+
+func (h *hostLike) Info(context.Context) (sdk.Info, error) {
+	return sdk.Info{Name: "hostlike", Capabilities: h.caps}, h.infoErr
+}
+
+func (h *hostLike) FetchTop(ctx context.Context, mailbox, uid string, lines int) (io.ReadCloser, error) {
+	return nil, sdk.ErrUnsupported
+}
+
+func (h *hostLike) Authenticate(ctx context.Context, user, pass string) (string, error) {
+	return "", sdk.ErrUnsupported
+}
+
+func TestAdvertisedCapabilities(t *testing.T) {
+	h := &hostLike{lockingStore: &lockingStore{memStore: newMemStore()}}
+	if _, err := New(h, Options{}); err == nil || !strings.Contains(err.Error(), "no authenticator") {
+		t.Errorf("store without the authenticator capability: %v", err)
+	}
+	b := newBackendT(t, h, Options{Auth: password(t)})
+	mb := login(t, b, "alice")
+	if _, ok := mb.(pop3server.TopOpener); ok {
+		t.Error("TopOpener although the store does not advertise topfetcher")
+	}
+	if len(h.held) != 0 {
+		t.Error("store Lock used although the store does not advertise locker")
+	}
+	mb.Close()
+
+	h.caps = []string{sdk.CapLocker, sdk.CapTopFetcher}
+	b = newBackendT(t, h, Options{Auth: password(t)})
+	mb = login(t, b, "alice")
+	if _, ok := mb.(pop3server.TopOpener); !ok {
+		t.Error("no TopOpener although the store advertises topfetcher")
+	}
+	if h.held["alice"] == "" {
+		t.Error("store Lock not used although the store advertises locker")
+	}
+	mb.Close()
+
+	// A Locker that turns out not to lock leaves the in-process lock.
+	h.lockErr = sdk.ErrUnsupported
+	mb = login(t, b, "alice")
+	_, err := b.Login(ctx, pop3server.LoginRequest{User: "alice", Pass: "12345"})
+	wantCode(t, err, pop3.CodeInUse)
+	mb.Close()
+
+	h.infoErr = sdk.ErrUnavailable
+	if _, err := New(h, Options{Auth: password(t)}); !errors.Is(err, sdk.ErrUnavailable) {
+		t.Errorf("Info failure: %v", err)
+	}
+}

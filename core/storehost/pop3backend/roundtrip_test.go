@@ -1,0 +1,166 @@
+package pop3backend_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/izyware/izypop3/core/auth"
+	"github.com/izyware/izypop3/core/pop3"
+	"github.com/izyware/izypop3/core/pop3/pop3client"
+	"github.com/izyware/izypop3/core/pop3/pop3server"
+	"github.com/izyware/izypop3/core/storehost/pop3backend"
+	"github.com/izyware/izypop3/plugins/fake/fakestore"
+	"github.com/izyware/izypop3/sdk"
+)
+
+// serve runs the real server over fakestore through the adapter and
+// returns its address.
+func serve(t *testing.T, store sdk.Store, opts pop3backend.Options) string {
+	t.Helper()
+	pw, err := auth.NewPassword("pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.Auth = pw
+	b, err := pop3backend.New(store, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := pop3server.New(&pop3server.Options{Backend: b, AuthFailDelay: -1})
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { defer close(done); srv.Serve(l) }()
+	t.Cleanup(func() { srv.Close(); <-done })
+	return l.Addr().String()
+}
+
+func fake(t *testing.T, count string) *fakestore.Store {
+	s := fakestore.New()
+	if err := s.Configure(context.Background(), map[string]string{"count": count}); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func tags(t *testing.T, s sdk.Store, mailbox string) map[string]sdk.Tag {
+	out := map[string]sdk.Tag{}
+	for it, err := range s.List(context.Background(), mailbox, sdk.ListOptions{}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[it.UID] = it.Tag
+	}
+	return out
+}
+
+func dial(t *testing.T, addr, user string) *pop3client.Client {
+	t.Helper()
+	c, err := pop3client.Dial(addr, &pop3client.Options{Timeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if err := c.Login(user, "pw"); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestRoundTripConsumeOnRetrQuit(t *testing.T) {
+	s := fake(t, "4")
+	addr := serve(t, s, pop3backend.Options{ConsumeOnRetr: true, OnDele: pop3backend.OnDeleDelete})
+	c := dial(t, addr, "alice")
+	uids, err := c.Uidl()
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, err := c.List()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := c.Retr(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := io.Copy(io.Discard, r)
+	if err != nil || n != list[1].Size {
+		t.Fatalf("RETR 2: %d octets (LIST %d), %v", n, list[1].Size, err)
+	}
+	if err := c.Dele(3); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Quit(); err != nil {
+		t.Fatal(err)
+	}
+	got := tags(t, s, "alice")
+	want := map[string]sdk.Tag{uids[0].UID: sdk.TagUnread, uids[1].UID: sdk.TagArchive, uids[3].UID: sdk.TagUnread}
+	if len(got) != 3 {
+		t.Fatalf("store after QUIT: %v (message 3 should be deleted)", got)
+	}
+	for uid, tag := range want {
+		if got[uid] != tag {
+			t.Errorf("%s: tag %q, want %q", uid, got[uid], tag)
+		}
+	}
+}
+
+func TestRoundTripDropAfterRetr(t *testing.T) {
+	for _, consume := range []bool{false, true} {
+		s := fake(t, "3")
+		addr := serve(t, s, pop3backend.Options{ConsumeOnRetr: consume})
+		c := dial(t, addr, "bob")
+		uid, err := c.UidlOne(1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := c.Retr(1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, r)
+		c.Dele(2)
+		c.Close() // no QUIT
+
+		want := sdk.TagUnread
+		if consume {
+			want = sdk.TagPOP3Failed
+		}
+		// The server applies Abandon after it sees the connection end;
+		// a new login succeeds only once the maildrop is released, which
+		// is after that.
+		var c2 *pop3client.Client
+		for i := 0; ; i++ {
+			c2, err = pop3client.Dial(addr, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = c2.Login("bob", "pw")
+			if err == nil {
+				break
+			}
+			c2.Close()
+			if !errors.Is(err, &pop3.Error{Code: pop3.CodeInUse}) || i > 100 {
+				t.Fatal(err)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		c2.Quit()
+		got := tags(t, s, "bob")
+		for u, tag := range got {
+			w := sdk.TagUnread
+			if u == uid.UID {
+				w = want
+			}
+			if tag != w {
+				t.Errorf("consume=%v: %s tagged %q, want %q", consume, u, tag, w)
+			}
+		}
+	}
+}
