@@ -54,7 +54,8 @@ func (d *DotWriter) write(b []byte) {
 }
 
 // Write converts and writes p. It returns len(p) unless the underlying
-// writer failed.
+// writer failed. Runs of lines that need no change (CRLF-terminated, not
+// starting with ".") are passed on in one write.
 func (d *DotWriter) Write(p []byte) (int, error) {
 	if d.closed {
 		return 0, ErrClosed
@@ -62,17 +63,27 @@ func (d *DotWriter) Write(p []byte) (int, error) {
 	if d.err != nil {
 		return 0, d.err
 	}
+	start := 0 // p[start:i] is an unchanged run not yet written
+	flush := func(end int) {
+		if end > start {
+			d.write(p[start:end])
+			d.n += int64(end - start)
+		}
+	}
 	i := 0
 	for i < len(p) {
 		if d.lastCR {
 			d.lastCR = false
 			if p[i] == '\n' { // the LF of a CRLF whose CR was sent as CRLF
 				i++
+				start = i
 				continue
 			}
 		}
 		if d.atLineStart && p[i] == '.' {
+			flush(i)
 			d.write(dot) // RFC 1939 §3: byte-stuff a line starting with "."
+			start = i    // the "." itself starts the next run
 		}
 		rest := p[i:]
 		lf := bytes.IndexByte(rest, '\n')
@@ -83,36 +94,38 @@ func (d *DotWriter) Write(p []byte) (int, error) {
 		cr := bytes.IndexByte(seg, '\r')
 		switch {
 		case cr >= 0 && cr+1 < len(rest) && rest[cr+1] == '\n':
-			// A proper CRLF: write the line with its ending in one go.
-			d.write(rest[:cr+2])
-			d.n += int64(cr + 2)
+			// A proper CRLF: the line stays in the run.
 			i += cr + 2
 			d.atLineStart = true
 		case cr >= 0:
 			// A lone CR (or a CR at the end of p, whose LF may follow).
-			d.write(rest[:cr])
+			flush(i + cr)
 			d.write(crlf)
-			d.n += int64(cr + 2)
+			d.n += 2
 			i += cr + 1
+			start = i
 			d.lastCR = true
 			d.atLineStart = true
 		case lf >= 0:
 			// A bare LF.
-			d.write(rest[:lf])
+			flush(i + lf)
 			d.write(crlf)
-			d.n += int64(lf + 2)
+			d.n += 2
 			i += lf + 1
+			start = i
 			d.atLineStart = true
 		default:
 			// No line ending in the rest of p.
-			d.write(rest)
-			d.n += int64(len(rest))
 			i = len(p)
 			d.atLineStart = false
 		}
 		if d.err != nil {
-			return i, d.err
+			return 0, d.err
 		}
+	}
+	flush(i)
+	if d.err != nil {
+		return 0, d.err
 	}
 	return len(p), nil
 }
