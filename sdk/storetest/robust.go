@@ -124,7 +124,7 @@ func testAbandonedFetch(t *testing.T, su *suite) {
 	for i := range leakRounds {
 		abandon(i%2 == 0)
 	}
-	deadline := time.Now().Add(settleTimeout)
+	deadline := time.Now().Add(goroutineSettle)
 	n := runtime.NumGoroutine()
 	for n > base+goroutineSlack && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
@@ -134,7 +134,7 @@ func testAbandonedFetch(t *testing.T, su *suite) {
 		buf := make([]byte, 1<<20)
 		buf = buf[:runtime.Stack(buf, true)]
 		t.Errorf("%d abandoned Fetches left goroutines behind: %d before, %d after %v\n%s",
-			leakRounds, base, n, settleTimeout, buf)
+			leakRounds, base, n, goroutineSettle, buf)
 	}
 
 	// The store still serves the message whole.

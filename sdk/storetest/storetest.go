@@ -67,9 +67,12 @@ const (
 	sizeHuge          = 50 << 20 // a large attachment; skipped only with -short
 )
 
-// settleTimeout is how long the suite waits for goroutines of an abandoned
-// Fetch to end, and for a read that must not hang.
+// settleTimeout bounds a read of a Fetch stream that must not hang.
 const settleTimeout = 10 * time.Second
+
+// goroutineSettle is how long the suite waits for the goroutines of
+// abandoned Fetches to end.
+const goroutineSettle = 5 * time.Second
 
 // goroutineSlack is how many goroutines above the baseline are tolerated
 // after abandoned Fetches (transports start helpers lazily). The check
