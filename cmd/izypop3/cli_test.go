@@ -1,0 +1,294 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+)
+
+// binDir holds izypop3 and the store plugins, built once for these tests.
+var binDir string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "izypop3-cli-test")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binDir = dir
+	for _, b := range [][2]string{
+		{"izypop3", "github.com/izyware/izypop3/cmd/izypop3"},
+		{"izypop3-store-fake", "github.com/izyware/izypop3/plugins/fake"},
+		{"izypop3-store-localfs", "github.com/izyware/izypop3/plugins/localfs"},
+	} {
+		out, err := exec.Command("go", "build", "-o", filepath.Join(dir, b[0]), b[1]).CombinedOutput()
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "go build %s: %v\n%s", b[1], err, out)
+			os.RemoveAll(dir)
+			os.Exit(1)
+		}
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// izypop3 runs the built binary with a clean plugin environment.
+func izypop3(t *testing.T, stdin string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(binDir, "izypop3"), args...)
+	cmd.Env = append(os.Environ(), "IZYPOP3_PLUGIN_DIR=")
+	cmd.Stdin = strings.NewReader(stdin)
+	var o, e bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &o, &e
+	err := cmd.Run()
+	code = 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("run izypop3 %q: %v", args, err)
+	}
+	return o.String(), e.String(), code
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// startServer starts izypop3 serverpop3 with args and waits until it
+// accepts connections.
+func startServer(t *testing.T, port int, args ...string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(binDir, "izypop3"), args...)
+	cmd.Env = append(os.Environ(), "IZYPOP3_PLUGIN_DIR=")
+	var logs bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		if t.Failed() {
+			t.Logf("server logs:\n%s", logs.String())
+		}
+	})
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		c, err := net.Dial("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		if err == nil {
+			c.Close()
+			return cmd
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("server %q did not listen on %d", args, port)
+	return nil
+}
+
+// pop3Session sends lines (one command each, no pipelining) and returns
+// the first line of each reply.
+func pop3Session(t *testing.T, port int, cmds ...string) []string {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	r := bufio.NewReader(c)
+	greet, err := r.ReadString('\n')
+	if err != nil {
+		t.Fatal(err)
+	}
+	replies := []string{strings.TrimRight(greet, "\r\n")}
+	for _, cmd := range cmds {
+		fmt.Fprintf(c, "%s\r\n", cmd)
+		line, err := r.ReadString('\n')
+		if err != nil {
+			t.Fatalf("after %q: %v", cmd, err)
+		}
+		replies = append(replies, strings.TrimRight(line, "\r\n"))
+	}
+	return replies
+}
+
+func TestVersion(t *testing.T) {
+	out, _, code := izypop3(t, "", "version")
+	if code != 0 || !strings.HasPrefix(out, "izypop3 ") || !strings.Contains(out, "store protocol 1") {
+		t.Fatalf("version: code %d, output %q", code, out)
+	}
+}
+
+// The seed's key-value form and the flag form start the same server.
+func TestServerSeedFormEqualsFlagForm(t *testing.T) {
+	p1, p2 := freePort(t), freePort(t)
+	startServer(t, p1, "serverpop3", "port", strconv.Itoa(p1), "password", "12345", "mimestore.modhandler", "fake",
+		"mimestore.count", "7", "auth-fail-delay", "10ms")
+	startServer(t, p2, "serverpop3", "--port", strconv.Itoa(p2), "--password=12345", "--modhandler", "fake",
+		"--mimestore.count=7", "--auth-fail-delay=10ms")
+	r1 := pop3Session(t, p1, "USER alice", "PASS 12345", "STAT", "UIDL 7", "QUIT")
+	r2 := pop3Session(t, p2, "USER alice", "PASS 12345", "STAT", "UIDL 7", "QUIT")
+	if !strings.HasPrefix(r1[3], "+OK 7 ") {
+		t.Fatalf("seed form STAT = %q, want 7 messages", r1[3])
+	}
+	for i := 1; i < len(r1); i++ {
+		if r1[i] != r2[i] {
+			t.Errorf("reply %d: seed form %q, flag form %q", i, r1[i], r2[i])
+		}
+	}
+	bad := pop3Session(t, p1, "USER alice", "PASS wrong")
+	if !strings.HasPrefix(bad[2], "-ERR [AUTH]") {
+		t.Errorf("wrong password: %q, want -ERR [AUTH]", bad[2])
+	}
+}
+
+func TestServerSIGTERMStopsCleanly(t *testing.T) {
+	p := freePort(t)
+	cmd := startServer(t, p, "serverpop3", "--port", strconv.Itoa(p), "--password=x", "--shutdown-timeout=500ms")
+	// An open session that never QUITs: shutdown must not wait past the
+	// timeout for it.
+	c, err := net.Dial("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	fmt.Fprintf(c, "USER a\r\nPASS x\r\n")
+	time.Sleep(200 * time.Millisecond)
+	start := time.Now()
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("exit after SIGTERM: %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("server still running 15 s after SIGTERM")
+	}
+	if d := time.Since(start); d < 400*time.Millisecond {
+		t.Errorf("server exited after %v, before the 500ms shutdown timeout with a session open", d)
+	}
+	if _, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)), time.Second); err == nil {
+		t.Error("port still accepting after exit")
+	}
+}
+
+func TestFullClientServer(t *testing.T) {
+	out, errOut, code := izypop3(t, "", "test", "testtype", "fullclientserver", "plugin-dir", binDir)
+	if code != 0 {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+	for _, name := range []string{"badlogin", "listandquit", "pop3failed", "retrsuccess", "pipelining", "delequit"} {
+		if !strings.Contains(out, "PASS "+name+"\n") {
+			t.Errorf("no PASS line for %s in:\n%s", name, out)
+		}
+	}
+}
+
+func TestMimestoreSeedForm(t *testing.T) {
+	out, errOut, code := izypop3(t, "", "method", "test", "testtype", "mimestore", "mimestore.modhandler", "fake",
+		"query.limit", "2", "query.tags", "unread", "plugin-dir", binDir)
+	if code != 0 {
+		t.Fatalf("exit %d: %s%s", code, out, errOut)
+	}
+	if !strings.Contains(out, "2 items listed") || !strings.Contains(out, "unread") || !strings.Contains(out, "99 items") {
+		t.Errorf("unexpected listing:\n%s", out)
+	}
+}
+
+func TestErrorsAreOneClearLine(t *testing.T) {
+	tests := []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"serverpop3", "--modhandler", "nosuchstore", "--password", "x", "--port", "1"}, 1, "nosuchstore"},
+		{[]string{"serverpop3", "--password", "x", "--users", "f"}, 2, "exclude"},
+		{[]string{"serverpop3", "--port", "abc"}, 2, "port"},
+		{[]string{"serverpop3", "--password=x", "--on-dele=shred"}, 2, "on-dele"},
+		{[]string{"test", "--testtype", "mimestore", "--mimestore.bogus=1", "--plugin-dir", binDir}, 1, "bogus"},
+		{[]string{"test", "--testtype", "nope"}, 2, "testtype"},
+		{[]string{"version", "--mimestore.path=/x"}, 2, "mimestore"},
+		{[]string{"serverpop3", "port"}, 2, "no value"},
+	}
+	for _, tt := range tests {
+		_, errOut, code := izypop3(t, "", tt.args...)
+		if code != tt.code {
+			t.Errorf("%q: exit %d, want %d (stderr %q)", tt.args, code, tt.code, errOut)
+		}
+		if !strings.Contains(errOut, tt.want) {
+			t.Errorf("%q: stderr %q does not mention %q", tt.args, errOut, tt.want)
+		}
+		if n := strings.Count(strings.TrimSpace(errOut), "\n"); n > 0 && tt.code == 2 {
+			t.Errorf("%q: usage error spans %d lines: %q", tt.args, n+1, errOut)
+		}
+	}
+}
+
+func TestPlugins(t *testing.T) {
+	out, errOut, code := izypop3(t, "", "plugins", "--plugin-dir", binDir)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	for _, want := range []string{"fake", "localfs", "configurer", "locker"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("plugins output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestPasswd(t *testing.T) {
+	out, errOut, code := izypop3(t, "s3cret\n", "passwd", "alice")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	name, hash, ok := strings.Cut(strings.TrimSpace(out), ":")
+	if !ok || name != "alice" {
+		t.Fatalf("passwd output %q", out)
+	}
+	if err := bcrypt.CompareHashAndPassword([]byte(hash), []byte("s3cret")); err != nil {
+		t.Errorf("hash does not verify: %v", err)
+	}
+	if strings.Contains(out+errOut, "s3cret") {
+		t.Error("password echoed")
+	}
+	// The users file it writes serves logins.
+	users := filepath.Join(t.TempDir(), "users")
+	if err := os.WriteFile(users, []byte(out), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := freePort(t)
+	startServer(t, p, "serverpop3", "--port", strconv.Itoa(p), "--users", users, "--auth-fail-delay=10ms")
+	r := pop3Session(t, p, "USER alice", "PASS s3cret", "QUIT")
+	if !strings.HasPrefix(r[2], "+OK") {
+		t.Errorf("login with users file: %q", r[2])
+	}
+	if strings.Contains(r[0], "<") {
+		t.Errorf("greeting %q offers APOP with a hashed users file", r[0])
+	}
+	r = pop3Session(t, p, "USER bob", "PASS s3cret")
+	if !strings.HasPrefix(r[2], "-ERR [AUTH]") {
+		t.Errorf("unknown user: %q", r[2])
+	}
+}
