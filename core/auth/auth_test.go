@@ -148,6 +148,10 @@ func TestParseUsersFile(t *testing.T) {
 			t.Errorf("Authenticate(%q, %q) = %q, %v; want ErrAuthFailed", tt.user, tt.pass, mb, err)
 		}
 	}
+	// Unknown users cost a bcrypt comparison at the file's cost.
+	if cost, err := bcrypt.Cost(u.dummy()); err != nil || cost != bcrypt.MinCost {
+		t.Errorf("dummy hash cost = %d, %v; want %d", cost, err, bcrypt.MinCost)
+	}
 	var _ Authenticator = u
 	if _, ok := any(u).(APOPSecreter); ok {
 		t.Error("UsersFile must not offer APOP secrets")

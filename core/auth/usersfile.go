@@ -31,22 +31,16 @@ const MaxUsersFileSize = 64 << 20
 // hashes. The user name is the mailbox. It does not know clear passwords, so
 // it does not implement APOPSecreter.
 type UsersFile struct {
-	users map[string][]byte // name → bcrypt hash
+	users   map[string][]byte // name → bcrypt hash
+	maxCost int               // highest bcrypt cost in the file
+
+	// dummy is compared against when the user is unknown, so that an
+	// unknown user costs the same bcrypt work as a known one. It has the
+	// file's highest cost and is made on first use.
+	dummy func() []byte
 }
 
 var _ Authenticator = (*UsersFile)(nil)
-
-// dummyHash is compared against when the user is unknown, so that an unknown
-// user costs the same bcrypt work as a known one.
-// It is made on first use, not at init, so that importing the package costs
-// nothing.
-var dummyHash = sync.OnceValue(func() []byte {
-	h, err := bcrypt.GenerateFromPassword([]byte("izypop3 dummy password"), bcrypt.DefaultCost)
-	if err != nil {
-		panic(err) // only possible for a password over 72 octets
-	}
-	return h
-})
 
 // HashPassword returns the bcrypt hash (default cost) of pw for a users file
 // line. pw must be 1 to 72 octets (bcrypt's limit).
@@ -109,7 +103,8 @@ func ParseUsersFile(r io.Reader) (*UsersFile, error) {
 		if strings.ContainsAny(name, " \t") {
 			return nil, fmt.Errorf("auth: users file line %d: user name contains white space", lineNo)
 		}
-		if _, err := bcrypt.Cost([]byte(hash)); err != nil || strings.ContainsAny(hash, " \t:") {
+		cost, err := bcrypt.Cost([]byte(hash))
+		if err != nil || strings.ContainsAny(hash, " \t:") {
 			// Never echo the hash field: it may be a clear password.
 			return nil, fmt.Errorf("auth: users file line %d: user %q: the hash is not a bcrypt hash (make one with izypop3 passwd)", lineNo, name)
 		}
@@ -117,6 +112,7 @@ func ParseUsersFile(r io.Reader) (*UsersFile, error) {
 			return nil, fmt.Errorf("auth: users file line %d: user %q listed twice", lineNo, name)
 		}
 		u.users[name] = []byte(hash)
+		u.maxCost = max(u.maxCost, cost)
 	}
 	if err := sc.Err(); err != nil {
 		if errors.Is(err, bufio.ErrTooLong) {
@@ -127,6 +123,13 @@ func ParseUsersFile(r io.Reader) (*UsersFile, error) {
 	if len(u.users) == 0 {
 		return nil, errors.New("auth: users file lists no users")
 	}
+	u.dummy = sync.OnceValue(func() []byte {
+		h, err := bcrypt.GenerateFromPassword([]byte("izypop3 dummy password"), u.maxCost)
+		if err != nil {
+			panic(err) // only possible for a password over 72 octets
+		}
+		return h
+	})
 	return u, nil
 }
 
@@ -141,7 +144,7 @@ func (u *UsersFile) Authenticate(ctx context.Context, user, pass string) (string
 	}
 	hash, known := u.users[user]
 	if !known {
-		hash = dummyHash()
+		hash = u.dummy()
 	}
 	err := bcrypt.CompareHashAndPassword(hash, []byte(pass))
 	switch {
