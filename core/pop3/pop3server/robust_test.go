@@ -575,3 +575,32 @@ func TestBadSnapshotFromBackend(t *testing.T) {
 		c.expect("+OK send PASS", "-ERR [SYS/TEMP] temporary failure, try again later")
 	}
 }
+
+// TestStoreFailsMidRetrLarge: when part of the message has already gone
+// out (more than the stream buffer), the client sees a body without
+// terminator: a reader reports io.ErrUnexpectedEOF, never a short message.
+func TestStoreFailsMidRetrLarge(t *testing.T) {
+	b := newBackend()
+	big := []byte("Subject: big\r\n\r\n" + strings.Repeat("0123456789abcdef\r\n", 20000)) // ~360 KB
+	hb := &hookBackend{Backend: b, wrap: func(mb pop3server.Mailbox) pop3server.Mailbox {
+		return &hookMailbox{Mailbox: mb, open: func(ctx context.Context, uid string) (io.ReadCloser, error) {
+			return &failingReader{data: big[:len(big)/2], err: errors.New("plugin crashed")}, nil
+		}}
+	}}
+	_, addr := startServer(t, testOptions(hb))
+	c := dial(t, addr)
+	c.login()
+	c.send("RETR 1")
+	c.expect("+OK 43 octets")
+	n, err := io.Copy(io.Discard, wire.NewDotReader(c.br))
+	if err != io.ErrUnexpectedEOF && !isReset(err) {
+		t.Fatalf("reading a truncated RETR: %d octets, %v; want io.ErrUnexpectedEOF", n, err)
+	}
+	if n < 64<<10 {
+		t.Errorf("only %d octets arrived before the close; expected the flushed part", n)
+	}
+	calls := waitCalls(t, b, 2)
+	if len(calls) != 2 || calls[0].Op != "abandon" || len(calls[0].Retrieved) != 0 {
+		t.Errorf("calls = %+v, want abandon without retrieval", calls)
+	}
+}
