@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -199,6 +200,38 @@ func FuzzParseStatus(f *testing.F) {
 			}
 		default:
 			t.Fatalf("%q: unexpected error %v", line, err)
+		}
+	})
+}
+
+// FuzzListingLines: parseNumbers and parseUID never panic, accept only
+// non-negative numbers, and a formatted line parses back to its values.
+func FuzzListingLines(f *testing.F) {
+	for _, s := range []string{"1 120", "2 200 extra", "x y", "1", "-1 5", "3 99999999999999999999", "1 uid-1"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, line string) {
+		if n, size, err := parseNumbers(line); err == nil {
+			if n < 0 || size < 0 {
+				t.Fatalf("%q: negative %d %d", line, n, size)
+			}
+			n2, size2, err := parseNumbers(fmt.Sprintf("%d %d", n, size))
+			if err != nil || n2 != n || size2 != size {
+				t.Fatalf("%q: %d %d does not round-trip", line, n, size)
+			}
+		} else if !errors.Is(err, ErrProtocol) {
+			t.Fatalf("%q: %v", line, err)
+		}
+		if u, err := parseUID(line); err == nil {
+			if u.Num < 0 || u.UID == "" || strings.ContainsAny(u.UID, " \t\r\n") {
+				t.Fatalf("%q: bad %+v", line, u)
+			}
+			u2, err := parseUID(fmt.Sprintf("%d %s", u.Num, u.UID))
+			if err != nil || u2 != u {
+				t.Fatalf("%q: %+v does not round-trip", line, u)
+			}
+		} else if !errors.Is(err, ErrProtocol) {
+			t.Fatalf("%q: %v", line, err)
 		}
 	})
 }

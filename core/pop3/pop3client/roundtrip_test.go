@@ -188,3 +188,48 @@ func crlf(s string) string {
 	}
 	return s
 }
+
+// BenchmarkRetr measures RETR throughput through the real server over
+// loopback: one 32 MiB message of 78-octet lines, some starting with ".".
+func BenchmarkRetr(b *testing.B) {
+	var msg bytes.Buffer
+	msg.WriteString("Subject: big\r\n\r\n")
+	line := strings.Repeat("x", 76) + "\r\n"
+	for i := 0; msg.Len() < 32<<20; i++ {
+		if i%10 == 0 {
+			msg.WriteString("." + line[1:])
+		} else {
+			msg.WriteString(line)
+		}
+	}
+	back := memback.New()
+	back.AddUser("u", "p")
+	back.Add("u", "big", msg.Bytes())
+	srv := pop3server.New(&pop3server.Options{Backend: back, Hostname: "bench.invalid"})
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	go srv.Serve(l)
+	defer srv.Close()
+	c, err := pop3client.Dial(l.Addr().String(), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Login("u", "p"); err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(msg.Len()))
+	b.ResetTimer()
+	for b.Loop() {
+		r, err := c.Retr(1)
+		if err != nil {
+			b.Fatal(err)
+		}
+		n, err := io.Copy(io.Discard, r)
+		if err != nil || n != int64(msg.Len()) {
+			b.Fatalf("%d octets, %v", n, err)
+		}
+	}
+}
