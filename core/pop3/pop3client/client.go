@@ -76,7 +76,8 @@ type Options struct {
 	// TLSConfig is used by DialTLS and STLS. Nil means a default
 	// configuration whose ServerName is the host of the dialled address.
 	// A config without ServerName (and without InsecureSkipVerify) gets the
-	// dialled host filled in (on a copy).
+	// dialled host filled in (on a copy). A client made by NewClient knows
+	// no address: give ServerName here before calling STLS.
 	TLSConfig *tls.Config
 }
 
