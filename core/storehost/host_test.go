@@ -1,6 +1,7 @@
 package storehost
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -8,7 +9,10 @@ import (
 	"errors"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -137,7 +141,52 @@ func TestStoreConfig(t *testing.T) {
 	}
 }
 
-func alivePID(pid int) bool { return syscall.Kill(pid, 0) == nil }
+// alivePID reports whether process pid exists and is not a zombie (in a
+// container, PID 1 may not reap orphans).
+func alivePID(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	_, rest, ok := strings.Cut(string(b), ") ")
+	return ok && !strings.HasPrefix(rest, "Z") && !strings.HasPrefix(rest, "X")
+}
+
+// TestPdeathsig kills a host process with SIGKILL (no chance to clean up)
+// and checks that the kernel kills its plugin.
+func TestPdeathsig(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("Pdeathsig is Linux-only")
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), envIntermediate+"="+pluginTest)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(line))
+	if err != nil || !alivePID(pid) {
+		t.Fatalf("intermediate host said %q", line)
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	deadline := time.Now().Add(5 * time.Second)
+	for alivePID(pid) {
+		if time.Now().After(deadline) {
+			syscall.Kill(pid, syscall.SIGKILL)
+			t.Fatalf("plugin %d survived its host", pid)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
 
 func TestKillDuringFetch(t *testing.T) {
 	h := open(t, Options{Path: pluginTest})

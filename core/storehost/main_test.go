@@ -1,6 +1,7 @@
 package storehost
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -15,7 +16,16 @@ var (
 	pluginProtocol2 string // speaks plugin protocol 2
 )
 
+// envIntermediate makes the test binary act as a host process for
+// TestPdeathsig: it opens the plugin at that path, prints the plugin's pid
+// and waits to be killed.
+const envIntermediate = "STOREHOST_TEST_INTERMEDIATE_HOST"
+
 func TestMain(m *testing.M) {
+	if p := os.Getenv(envIntermediate); p != "" {
+		runIntermediateHost(p)
+		return
+	}
 	dir, err := os.MkdirTemp("", "storehost-test-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -43,4 +53,14 @@ func TestMain(m *testing.M) {
 		return m.Run()
 	}()
 	os.Exit(code)
+}
+
+func runIntermediateHost(path string) {
+	h, err := Open(context.Background(), Options{Name: "test", Path: path})
+	if err != nil {
+		fmt.Println("error:", err)
+		os.Exit(1)
+	}
+	fmt.Println(h.PID())
+	select {} // until SIGKILL
 }
