@@ -8,7 +8,6 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
@@ -91,42 +90,6 @@ func runTest(ctx context.Context, f testFlags) error {
 	case "fullclientserver":
 		return selftest.FullClientServer(ctx, os.Stdout, host, selftest.Options{Logger: hlog})
 	default:
-		return listStore(ctx, host, f.mailbox, tags, f.limit)
+		return selftest.MimeStore(ctx, os.Stdout, host, f.mailbox, f.limit, tags)
 	}
-}
-
-// listStore is the seed's mimestore test: it lists items of one mailbox
-// and the store's per-tag counts.
-func listStore(ctx context.Context, st sdk.Store, mailbox string, tags []sdk.Tag, limit int) error {
-	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "UID\tSIZE\tWIRESIZE\tTAG\tRECEIVED\tSOURCEID")
-	n := 0
-	for it, err := range st.List(ctx, mailbox, sdk.ListOptions{Tags: tags, Limit: limit}) {
-		if err != nil {
-			tw.Flush()
-			return fmt.Errorf("list %q: %w", mailbox, err)
-		}
-		recv := "-"
-		if !it.Received.IsZero() {
-			recv = it.Received.UTC().Format("2006-01-02T15:04:05Z")
-		}
-		src := it.SourceID
-		if src == "" {
-			src = "-"
-		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%s\n", it.UID, it.Size, it.WireSize, it.Tag, recv, src)
-		n++
-	}
-	tw.Flush()
-	stats, err := st.Stat(ctx, mailbox)
-	if err != nil {
-		return fmt.Errorf("stat %q: %w", mailbox, err)
-	}
-	fmt.Printf("%d items listed from mailbox %q\n", n, mailbox)
-	for _, t := range sdk.Tags {
-		if s, ok := stats[t]; ok && s.Count > 0 {
-			fmt.Printf("  %-16s %6d items %12d octets\n", t, s.Count, s.Size)
-		}
-	}
-	return nil
 }
