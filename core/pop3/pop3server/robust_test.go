@@ -284,7 +284,7 @@ func TestIdleTimeout(t *testing.T) {
 	b := newBackend()
 	opts := testOptions(b)
 	opts.AuthTimeout = 50 * time.Millisecond
-	opts.IdleTimeout = 300 * time.Millisecond
+	opts.IdleTimeout = time.Second
 	_, addr := startServer(t, opts)
 	c := dial(t, addr)
 	c.login()

@@ -67,6 +67,8 @@ func TestSTLS(t *testing.T) {
 		S: .
 		C: STLS x
 		S: -ERR STLS takes no arguments
+		C: USER bob
+		S: +OK send PASS
 		C: STLS
 		S: +OK begin TLS negotiation
 	`)
@@ -87,6 +89,8 @@ func TestSTLS(t *testing.T) {
 		S: USER
 		S: IMPLEMENTATION izypop3
 		S: .
+		C: PASS secret
+		S: -ERR USER first
 		C: STLS
 		S: -ERR already using TLS
 		C: USER bob
