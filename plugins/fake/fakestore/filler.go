@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"strings"
+	"sync"
 )
 
 // Filler line lengths in octets without the CRLF (RFC 5322 §2.1.1: lines
@@ -24,18 +25,49 @@ var (
 // filler yields n octets of text in CRLF lines: words (UTF-8 ones unless
 // ascii), now and then an empty line or a line starting with ".". Every
 // line, including the last, ends with CRLF; n must not be 1.
+//
+// Lines are drawn from a fixed pool (built once from a fixed seed), one
+// random number per line, so a filler streams at memory speed; only the
+// last line is built to measure.
 type filler struct {
 	r     *rng
-	words []string
-	left  int64  // octets not yet put into line
-	line  []byte // the current line
-	pos   int    // octets of line already read
+	pool  [][]byte
+	words []string // for the last line
+	left  int64    // octets not yet put into line
+	line  []byte   // the current line (a pool line or buf)
+	pos   int      // octets of line already read
+	buf   []byte
+}
+
+// linePoolSize is how many distinct lines a filler draws from.
+const linePoolSize = 4096
+
+var (
+	poolOnce            sync.Once
+	utf8Pool, asciiPool [][]byte
+)
+
+func linePools() (utf8Lines, asciiLines [][]byte) {
+	poolOnce.Do(func() {
+		build := func(words []string, seed uint64) [][]byte {
+			g := &lineGen{r: newRNG(seed), words: words}
+			pool := make([][]byte, linePoolSize)
+			for i := range pool {
+				pool[i] = g.line(nil, -1)
+			}
+			return pool
+		}
+		utf8Pool = build(utf8Words, 1)
+		asciiPool = build(asciiWords, 2)
+	})
+	return utf8Pool, asciiPool
 }
 
 func newFiller(seed uint64, n int64, ascii bool) *filler {
-	f := &filler{r: newRNG(seed), left: n, words: utf8Words, line: make([]byte, 0, fillMaxLine+3)}
+	u, a := linePools()
+	f := &filler{r: newRNG(seed), left: n, pool: u, words: utf8Words, buf: make([]byte, 0, fillMaxLine+3)}
 	if ascii {
-		f.words = asciiWords
+		f.pool, f.words = a, asciiWords
 	}
 	return f
 }
@@ -60,45 +92,68 @@ func (f *filler) Read(p []byte) (int, error) {
 }
 
 func (f *filler) nextLine() {
-	f.line, f.pos = f.line[:0], 0
-	final := f.left <= fillMaxLine+2
-	width := fillMinLine + f.r.intn(fillMaxLine-fillMinLine+1)
-	if final {
-		width = int(f.left - 2)
+	f.pos = 0
+	if f.left <= fillMaxLine+2 {
+		// The last line: exactly the octets left, words and padding.
+		g := lineGen{r: f.r, words: f.words}
+		f.line = g.line(f.buf[:0], int(f.left-2))
+	} else {
+		f.line = f.pool[f.r.intn(len(f.pool))]
+		if f.left-int64(len(f.line)) == 1 {
+			// Never leave a single octet for the last line: lengthen
+			// this one by a dot.
+			f.buf = append(append(f.buf[:0], f.line[:len(f.line)-2]...), '.', '\r', '\n')
+			f.line = f.buf
+		}
 	}
-	switch f.r.intn(20) {
+	f.left -= int64(len(f.line))
+}
+
+// lineGen builds filler lines from words.
+type lineGen struct {
+	r     *rng
+	words []string
+}
+
+// line appends a CRLF-terminated line to b. With width < 0 the line has a
+// random width (now and then empty or starting with "."); otherwise exactly
+// width octets before the CRLF.
+func (g *lineGen) line(b []byte, width int) []byte {
+	exact := width >= 0
+	if !exact {
+		width = fillMinLine + g.r.intn(fillMaxLine-fillMinLine+1)
+	}
+	start := len(b)
+	switch g.r.intn(20) {
 	case 0:
-		if !final {
+		if !exact {
 			width = 0 // an empty line
 		}
 	case 1:
 		if width > 0 {
-			f.line = append(f.line, '.')
+			b = append(b, '.')
 		}
 	}
-	for len(f.line) < width {
-		w := f.words[f.r.intn(len(f.words))]
+	for len(b)-start < width {
+		w := g.words[g.r.intn(len(g.words))]
 		sep := 0
-		if len(f.line) > 0 && f.line[len(f.line)-1] != '.' {
+		if len(b) > start && b[len(b)-1] != '.' {
 			sep = 1
 		}
-		if len(f.line)+sep+len(w) > width {
+		if len(b)-start+sep+len(w) > width {
 			break
 		}
 		if sep == 1 {
-			f.line = append(f.line, ' ')
+			b = append(b, ' ')
 		}
-		f.line = append(f.line, w...)
+		b = append(b, w...)
 	}
-	if final {
-		for len(f.line) < width {
-			f.line = append(f.line, 'x')
+	if exact {
+		for len(b)-start < width {
+			b = append(b, 'x')
 		}
-	} else if f.left-int64(len(f.line)+2) == 1 {
-		f.line = append(f.line, '.') // never leave a single octet for the last line
 	}
-	f.line = append(f.line, '\r', '\n')
-	f.left -= int64(len(f.line))
+	return append(b, '\r', '\n')
 }
 
 // ctxReader fails reads once ctx is done.
