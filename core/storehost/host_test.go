@@ -128,6 +128,26 @@ func TestStrictConfig(t *testing.T) {
 	if !errors.Is(err, sdk.ErrInvalid) || !strings.Contains(err.Error(), "mimestore.a, mimestore.path") {
 		t.Errorf("store without Configurer: %v", err)
 	}
+	// Reconfiguring a running store: strict too, and kept for restarts.
+	ht := open(t, Options{Path: pluginTest})
+	if err := ht.Configure(ctx, map[string]string{"bogus": "1"}); !errors.Is(err, sdk.ErrInvalid) || !strings.Contains(err.Error(), "bogus") {
+		t.Errorf("Configure bogus: %v", err)
+	}
+	if err := ht.Configure(ctx, map[string]string{"greeting": "hello"}); err != nil {
+		t.Errorf("Configure: %v", err)
+	}
+	syscall.Kill(ht.PID(), syscall.SIGKILL)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := ht.Check(ctx)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, sdk.ErrUnavailable) || time.Now().After(deadline) {
+			t.Fatalf("Check after kill: %v", err)
+		}
+	}
+
 	h := open(t, Options{Name: "plain", Path: pluginPlain})
 	if err := h.Check(ctx); err != nil {
 		t.Errorf("Check of a store without Checker (liveness only): %v", err)

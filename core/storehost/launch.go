@@ -199,10 +199,12 @@ func (h *Host) launch(ctx context.Context) (*instance, error) {
 // configure hands the store its config block. A store without Configurer
 // accepts only an empty one.
 func (h *Host) configure(ctx context.Context, in *instance) error {
-	cfg := h.opts.Config
 	if h.opts.InfoOnly {
 		return nil
 	}
+	h.mu.Lock()
+	cfg := h.opts.Config // replaced (never mutated) by Host.Configure
+	h.mu.Unlock()
 	if !slices.Contains(in.info.Capabilities, sdk.CapConfigurer) {
 		if len(cfg) == 0 {
 			return nil
