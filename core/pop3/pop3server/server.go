@@ -10,6 +10,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/izyware/izypop3/core/pop3/wire"
@@ -225,8 +226,7 @@ func (s *Server) serve(l net.Listener, implicitTLS bool) error {
 			if s.closed.Load() {
 				return ErrServerClosed
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
+			if retryableAccept(err) {
 				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
 				s.log.Warn("accept failed; retrying", "err", err, "retry_in", backoff)
 				time.Sleep(backoff)
@@ -243,6 +243,22 @@ func (s *Server) serve(l net.Listener, implicitTLS bool) error {
 			return ErrServerClosed
 		}
 	}
+}
+
+// retryableAccept reports whether an Accept error is passing (out of file
+// descriptors or memory, a connection aborted before it was accepted): the
+// server then waits a little and goes on, as net/http does.
+func retryableAccept(err error) bool {
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return true
+	}
+	for _, errno := range []syscall.Errno{syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS, syscall.ENOMEM, syscall.ECONNABORTED, syscall.ECONNRESET} {
+		if errors.Is(err, errno) {
+			return true
+		}
+	}
+	return false
 }
 
 // startSession registers and starts a session, unless the server is closed.

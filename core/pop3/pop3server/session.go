@@ -117,7 +117,7 @@ func (s *session) serve() {
 	if b, ok := s.srv.opts.Backend.(APOPBackend); ok && b.APOPEnabled() {
 		s.apop = b
 		// RFC 1939 §7: a timestamp unique to this greeting.
-		s.stamp = fmt.Sprintf("<%d.%d.%d@%s>", os.Getpid(), time.Now().UnixNano(), s.id, s.srv.opts.Hostname)
+		s.stamp = fmt.Sprintf("<%d.%d.%d@%s>", os.Getpid(), time.Now().UnixNano(), s.id, stampHost(s.srv.opts.Hostname))
 	}
 	greeting := "+OK " + pop3.CleanText(s.srv.opts.Hostname) + " POP3 server ready"
 	if s.stamp != "" {
@@ -176,6 +176,23 @@ func (s *session) serve() {
 			}
 		}
 	}
+}
+
+// stampHost keeps the octets of host that may appear in an APOP timestamp
+// (RFC 822 msg-id: no spaces, brackets or "@").
+func stampHost(host string) string {
+	b := []byte(host)
+	n := 0
+	for _, c := range b {
+		if c > 0x20 && c < 0x7f && c != '<' && c != '>' && c != '@' {
+			b[n] = c
+			n++
+		}
+	}
+	if n == 0 {
+		return "localhost"
+	}
+	return string(b[:n])
 }
 
 // reply writes an error reply. It returns non-nil when the session must

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"reflect"
+	"syscall"
 	"testing"
 	"time"
 
@@ -162,5 +164,37 @@ func TestListenAndServe(t *testing.T) {
 	srv.Close()
 	if err := <-done; !errors.Is(err, pop3server.ErrServerClosed) {
 		t.Errorf("ListenAndServe = %v", err)
+	}
+}
+
+// flakyListener fails its first Accepts with EMFILE, as a server out of
+// file descriptors sees.
+type flakyListener struct {
+	net.Listener
+	fails int
+}
+
+func (l *flakyListener) Accept() (net.Conn, error) {
+	if l.fails > 0 {
+		l.fails--
+		return nil, &net.OpError{Op: "accept", Net: "tcp", Err: os.NewSyscallError("accept", syscall.EMFILE)}
+	}
+	return l.Listener.Accept()
+}
+
+// TestAcceptRetries: passing Accept errors do not stop the server.
+func TestAcceptRetries(t *testing.T) {
+	srv := pop3server.New(testOptions(newBackend()))
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(&flakyListener{Listener: l, fails: 3}) }()
+	c := dial(t, l.Addr().String())
+	c.login()
+	srv.Close()
+	if err := <-done; !errors.Is(err, pop3server.ErrServerClosed) {
+		t.Errorf("Serve = %v", err)
 	}
 }
