@@ -604,3 +604,23 @@ func TestStoreFailsMidRetrLarge(t *testing.T) {
 		t.Errorf("calls = %+v, want abandon without retrieval", calls)
 	}
 }
+
+// TestDebugWriter: the opt-in raw transcript has both directions, line by
+// line (and, as documented, the password).
+func TestDebugWriter(t *testing.T) {
+	var tr syncBuffer
+	opts := testOptions(newBackend())
+	opts.DebugWriter = &tr
+	_, addr := startServer(t, opts)
+	c := dial(t, addr)
+	c.login()
+	c.send("QUIT")
+	c.expect("+OK bye (3 messages left)")
+	c.expectEOF()
+	out := tr.String()
+	for _, want := range []string{" S: +OK pop.test POP3 server ready\n", " C: USER bob\n", " C: PASS secret\n", " S: +OK send PASS\n", " C: QUIT\n", " S: +OK bye (3 messages left)\n"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("transcript lacks %q:\n%s", want, out)
+		}
+	}
+}

@@ -2,12 +2,15 @@ package pop3server
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"os"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -98,6 +101,11 @@ type Options struct {
 	// AuthFailDelay is the pause before a failed login is answered.
 	// Default DefaultAuthFailDelay (1 s); negative means no delay.
 	AuthFailDelay time.Duration
+	// DebugWriter, when set, receives a raw transcript of every session:
+	// lines "S<id> C: ..." (from the client) and "S<id> S: ..." (from the
+	// server), after TLS decryption. It CONTAINS PASSWORDS and message
+	// contents: for debugging only. Default nil: no transcript.
+	DebugWriter io.Writer
 }
 
 func (o *Options) setDefaults() {
@@ -151,6 +159,7 @@ type Server struct {
 	sessions  map[*session]struct{}
 	locks     map[string]uint64 // user → session id holding the maildrop
 	wg        sync.WaitGroup    // running sessions
+	debugMu   sync.Mutex        // serialises DebugWriter
 }
 
 // New returns a server configured by opts (copied; nil means all
@@ -347,6 +356,55 @@ func (s *Server) unlock(user string, id uint64) {
 	if s.locks[user] == id {
 		delete(s.locks, user)
 	}
+}
+
+// debugConn returns c, or c wrapped to copy its traffic to
+// Options.DebugWriter.
+func (s *Server) debugConn(c net.Conn, id uint64) net.Conn {
+	if s.opts.DebugWriter == nil {
+		return c
+	}
+	return &transcriptConn{Conn: c, srv: s, prefix: "S" + strconv.FormatUint(id, 10)}
+}
+
+// transcriptConn copies what is read and written to the debug writer,
+// one entry per line.
+type transcriptConn struct {
+	net.Conn
+	srv    *Server
+	prefix string
+}
+
+func (t *transcriptConn) Read(p []byte) (int, error) {
+	n, err := t.Conn.Read(p)
+	t.srv.transcript(t.prefix+" C: ", p[:n])
+	return n, err
+}
+
+func (t *transcriptConn) Write(p []byte) (int, error) {
+	n, err := t.Conn.Write(p)
+	t.srv.transcript(t.prefix+" S: ", p[:n])
+	return n, err
+}
+
+func (s *Server) transcript(prefix string, p []byte) {
+	if len(p) == 0 {
+		return
+	}
+	var b []byte
+	for len(p) > 0 {
+		line := p
+		if i := bytes.IndexByte(p, '\n'); i >= 0 {
+			line = p[:i+1]
+		}
+		p = p[len(line):]
+		b = append(b, prefix...)
+		b = append(b, bytes.TrimRight(line, "\r\n")...)
+		b = append(b, '\n')
+	}
+	s.debugMu.Lock()
+	s.opts.DebugWriter.Write(b)
+	s.debugMu.Unlock()
 }
 
 // timeoutWriter sets a write deadline before every write, so that each

@@ -97,8 +97,8 @@ func newSession(srv *Server, c net.Conn, isTLS bool) *session {
 		remote: c.RemoteAddr().String(),
 	}
 	s.log = srv.log.With("session", id, "remote", s.remote)
-	s.out = timeoutWriter{c: c, d: srv.opts.WriteTimeout}
-	s.br = bufio.NewReaderSize(c, readBufferSize)
+	s.out = timeoutWriter{c: srv.debugConn(c, id), d: srv.opts.WriteTimeout}
+	s.br = bufio.NewReaderSize(s.out.c, readBufferSize)
 	s.lr = wire.NewLineReader(s.br, srv.opts.MaxLineLength)
 	s.bw = bufio.NewWriterSize(&s.out, writeBufferSize)
 	return s
@@ -589,8 +589,8 @@ func (s *session) handleSTLS(cmd wire.Command) error {
 	tc.SetDeadline(time.Time{})
 	s.conn = tc
 	s.isTLS = true
-	s.out.c = tc
-	s.br.Reset(tc)
+	s.out.c = s.srv.debugConn(tc, s.id)
+	s.br.Reset(s.out.c)
 	s.lr.Reset(s.br)
 	s.bw.Reset(&s.out)
 	// RFC 2595 §4: forget what was learned before the negotiation.
