@@ -56,19 +56,20 @@ const (
 )
 
 var (
-	binDir   = flag.String("bin", "bin", "directory with izypop3 and izypop3-store-fake")
-	count    = flag.Int("count", 2000, "messages in the throughput maildrop")
-	minSize  = flag.Int("minsize", 18000, "smallest message (octets)")
-	maxSize  = flag.Int("maxsize", 22000, "largest message (octets)")
-	seed     = flag.Int("seed", 1, "fake store seed")
-	runs     = flag.Int("runs", 3, "runs per server and client (median reported)")
-	clients  = flag.String("clients", "poplib,curl,go", "throughput clients to use")
-	bigSize  = flag.Int64("big", 50<<20, "size of the big message (0 skips)")
-	idle     = flag.Int("idle", 1000, "idle logged-in sessions (0 skips)")
-	scripts  = flag.String("scripts", "bench", "directory holding pop3_retr_all.py")
-	lfFiles  = flag.Bool("lf", false, "write Dovecot's maildir files with LF line ends (default: the fake store's octets as they are, CRLF)")
-	skipDove = flag.Bool("no-dovecot", false, "measure izypop3 only")
-	skipIzy  = flag.Bool("no-izypop3", false, "measure Dovecot only (throughput)")
+	binDir      = flag.String("bin", "bin", "directory with izypop3 and izypop3-store-fake")
+	count       = flag.Int("count", 2000, "messages in the throughput maildrop")
+	minSize     = flag.Int("minsize", 18000, "smallest message (octets)")
+	maxSize     = flag.Int("maxsize", 22000, "largest message (octets)")
+	seed        = flag.Int("seed", 1, "fake store seed")
+	runs        = flag.Int("runs", 3, "runs per server and client (median reported)")
+	clients     = flag.String("clients", "poplib,curl,go", "throughput clients to use")
+	bigSize     = flag.Int64("big", 50<<20, "size of the big message (0 skips)")
+	idle        = flag.Int("idle", 1000, "idle logged-in sessions (0 skips)")
+	scripts     = flag.String("scripts", "bench", "directory holding pop3_retr_all.py")
+	lfFiles     = flag.Bool("lf", false, "write Dovecot's maildir files with LF line ends (default: the fake store's octets as they are, CRLF)")
+	skipDove    = flag.Bool("no-dovecot", false, "measure izypop3 only")
+	skipIzy     = flag.Bool("no-izypop3", false, "measure Dovecot only")
+	withLocalfs = flag.Bool("localfs", true, "also measure izypop3 with the localfs store over the same octets as .eml files")
 )
 
 func main() {
@@ -132,7 +133,7 @@ func startIzypop3(extra ...string) (*izyProc, error) {
 		return nil, err
 	}
 	args := append([]string{"serverpop3", "--listen", "127.0.0.1", "--port", strconv.Itoa(port),
-		"--password", password, "--plugin-dir", *binDir, "--modhandler", "fake"}, extra...)
+		"--password", password, "--plugin-dir", *binDir}, extra...)
 	p := &izyProc{port: port, log: &bytes.Buffer{}, done: make(chan error, 1)}
 	p.cmd = exec.Command(filepath.Join(*binDir, "izypop3"), args...)
 	p.cmd.Stdout = p
@@ -213,13 +214,14 @@ func throughput(ctx context.Context) error {
 		return err
 	}
 	var total int64
-	all := sha256.New()
+	var sums [][]byte
 	for _, m := range msgs {
 		w := wireForm(m)
 		total += int64(len(w))
-		all.Write(w)
+		h := sha256.Sum256(w)
+		sums = append(sums, h[:])
 	}
-	wantSum := hex.EncodeToString(all.Sum(nil))
+	wantSum := setDigest(sums)
 	fmt.Printf("== RETR throughput: %d messages, %.1f MB as sent (fake store, seed %d, %d..%d octets)\n",
 		len(msgs), float64(total)/1e6, *seed, *minSize, *maxSize)
 
@@ -257,14 +259,37 @@ func throughput(ctx context.Context) error {
 		names = append(names, "dovecot")
 	}
 	if !*skipIzy {
-		izy, err := startIzypop3(fmt.Sprintf("--mimestore.count=%d", *count), fmt.Sprintf("--mimestore.minsize=%d", *minSize),
+		izy, err := startIzypop3("--modhandler", "fake", fmt.Sprintf("--mimestore.count=%d", *count), fmt.Sprintf("--mimestore.minsize=%d", *minSize),
 			fmt.Sprintf("--mimestore.maxsize=%d", *maxSize), fmt.Sprintf("--mimestore.seed=%d", *seed))
 		if err != nil {
 			return err
 		}
 		defer izy.stop()
-		servers["izypop3"] = izy.port
-		names = append(names, "izypop3")
+		servers["izy-fake"] = izy.port
+		names = append(names, "izy-fake")
+	}
+	if !*skipIzy && *withLocalfs {
+		// The same octets as .eml files, served by the localfs store.
+		dir, err := os.MkdirTemp("", "izybench-localfs-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		if err := os.Mkdir(filepath.Join(dir, benchUser), 0o700); err != nil {
+			return err
+		}
+		for i, m := range msgs {
+			if err := os.WriteFile(filepath.Join(dir, benchUser, fmt.Sprintf("m%05d.eml", i)), m, 0o600); err != nil {
+				return err
+			}
+		}
+		izy, err := startIzypop3("--modhandler", "localfs", "--mimestore.path", dir)
+		if err != nil {
+			return err
+		}
+		defer izy.stop()
+		servers["izy-localfs"] = izy.port
+		names = append(names, "izy-localfs")
 	}
 	// Warm-up, not measured: Dovecot builds its index, izypop3 its plugin
 	// and the page cache holds the files. It also checks the octets.
@@ -278,7 +303,7 @@ func throughput(ctx context.Context) error {
 				s, r.Messages, r.SHA256, len(msgs), wantSum)
 		}
 	}
-	fmt.Printf("   both servers served the same %d messages (sha256 %s…)\n", len(msgs), wantSum[:16])
+	fmt.Printf("   %s all served the same %d messages (set digest %s…)\n", strings.Join(names, ", "), len(msgs), wantSum[:16])
 
 	type key struct{ client, server string }
 	results := map[key][]result{}
@@ -304,11 +329,11 @@ func throughput(ctx context.Context) error {
 					return fmt.Errorf("%s via %s: %d octets, want %d", s, cl, r.Octets, total)
 				}
 				results[key{cl, s}] = append(results[key{cl, s}], r)
-				fmt.Printf("   run %d %-7s %-8s %7.3f s %7.1f MB/s\n", i+1, cl, s, r.Seconds, r.mbps())
+				fmt.Printf("   run %d %-7s %-11s %7.3f s %7.1f MB/s\n", i+1, cl, s, r.Seconds, r.mbps())
 			}
 		}
 	}
-	fmt.Printf("\n   %-7s %-8s %10s %9s   (median of %d)\n", "client", "server", "seconds", "MB/s", *runs)
+	fmt.Printf("\n   %-7s %-11s %10s %9s   (median of %d)\n", "client", "server", "seconds", "MB/s", *runs)
 	for _, cl := range strings.Split(*clients, ",") {
 		med := map[string]float64{}
 		for _, s := range names {
@@ -318,14 +343,28 @@ func throughput(ctx context.Context) error {
 				secs[i] = r.Seconds
 			}
 			med[s] = median(secs)
-			fmt.Printf("   %-7s %-8s %10.3f %9.1f\n", cl, s, med[s], float64(total)/1e6/med[s])
+			fmt.Printf("   %-7s %-11s %10.3f %9.1f\n", cl, s, med[s], float64(total)/1e6/med[s])
 		}
-		if len(names) == 2 {
-			fmt.Printf("   %-7s izypop3/dovecot throughput ratio: %.2f\n", cl, med["dovecot"]/med["izypop3"])
+		if dov != nil {
+			for _, s := range names[1:] {
+				fmt.Printf("   %-7s %s/dovecot throughput ratio: %.2f\n", cl, s, med["dovecot"]/med[s])
+			}
 		}
 	}
 	fmt.Println()
 	return nil
+}
+
+// setDigest is the SHA-256 of the sorted per-message SHA-256s: equal for
+// two maildrops holding the same messages in any order.
+func setDigest(sums [][]byte) string {
+	s := append([][]byte(nil), sums...)
+	sort.Slice(s, func(i, j int) bool { return bytes.Compare(s[i], s[j]) < 0 })
+	h := sha256.New()
+	for _, x := range s {
+		h.Write(x)
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 func median(v []float64) float64 {
@@ -492,22 +531,24 @@ func goClient(port int, user string) (result, error) {
 		return result{}, fmt.Errorf("STAT %q", st)
 	}
 	n, _ := strconv.Atoi(f[1])
-	h := sha256.New()
+	var sums [][]byte
 	var octets int64
 	t0 := time.Now()
 	for i := 1; i <= n; i++ {
 		if _, err := p.cmd("RETR %d", i); err != nil {
 			return result{}, err
 		}
+		h := sha256.New()
 		k, err := p.multi(h)
 		if err != nil {
 			return result{}, err
 		}
+		sums = append(sums, h.Sum(nil))
 		octets += k
 	}
 	secs := time.Since(t0).Seconds()
 	p.cmd("QUIT")
-	return result{Messages: n, Octets: octets, Seconds: secs, SHA256: hex.EncodeToString(h.Sum(nil))}, nil
+	return result{Messages: n, Octets: octets, Seconds: secs, SHA256: setDigest(sums)}, nil
 }
 
 // ---- memory ----
@@ -584,7 +625,7 @@ func memTree(pid int) (procMem, error) {
 
 func bigMessage(ctx context.Context) error {
 	fmt.Printf("== one %d-octet message through izypop3 (fake store, count=1)\n", *bigSize)
-	izy, err := startIzypop3("--mimestore.count=1", fmt.Sprintf("--mimestore.minsize=%d", *bigSize),
+	izy, err := startIzypop3("--modhandler", "fake", "--mimestore.count=1", fmt.Sprintf("--mimestore.minsize=%d", *bigSize),
 		fmt.Sprintf("--mimestore.maxsize=%d", *bigSize), "--mimestore.seed=1")
 	if err != nil {
 		return err
@@ -796,7 +837,7 @@ func idleSessions(ctx context.Context) error {
 // idleIzypop3 is the izypop3 half of idleSessions; it returns the number of
 // failed sessions.
 func idleIzypop3() (int, error) {
-	izy, err := startIzypop3()
+	izy, err := startIzypop3("--modhandler", "fake")
 	if err != nil {
 		return 0, err
 	}

@@ -250,6 +250,16 @@ func readGreeting(addr string) error {
 // stderr goes into the error (and the test log on failure).
 func runPeer(t testing.TB, env []string, name string, args ...string) []byte {
 	t.Helper()
+	out, err := runPeerErr(env, name, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// runPeerErr is runPeer returning the error (with stderr) instead of
+// failing the test.
+func runPeerErr(env []string, name string, args ...string) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), peerTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, name, args...)
@@ -260,9 +270,9 @@ func runPeer(t testing.TB, env []string, name string, args ...string) []byte {
 	cmd.Stdout = &stdout
 	cmd.Stderr = &stderr
 	if err := cmd.Run(); err != nil {
-		t.Fatalf("%s %s: %v\nstderr:\n%s\nstdout:\n%.2000s", name, strings.Join(args, " "), err, stderr.String(), stdout.String())
+		return nil, fmt.Errorf("%s %s: %v\nstderr:\n%s\nstdout:\n%.2000s", name, strings.Join(args, " "), err, stderr.String(), stdout.String())
 	}
-	return stdout.Bytes()
+	return stdout.Bytes(), nil
 }
 
 // wireForm is a message as POP3 sends it, before byte-stuffing: every line

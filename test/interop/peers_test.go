@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // expectedMsg is one message of a maildrop, in message-number order when
@@ -178,6 +179,10 @@ func (m poplibMsg) bytes(t *testing.T) []byte {
 	return b
 }
 
+// inUseRetry bounds how long runPoplib retries a login refused with
+// [IN-USE] (the lock of a just-dropped session being released).
+const inUseRetry = 5 * time.Second
+
 // poplibTopLines is the TOP line count the poplib session asks for.
 const poplibTopLines = 3
 
@@ -189,7 +194,18 @@ func runPoplib(t *testing.T, tg target, extra ...string) poplibResult {
 	args := append([]string{filepath.Join(repoRoot, "test", "interop", "testdata", "poplib_session.py"),
 		"--port", strconv.Itoa(tg.Port), "--user", tg.User, "--password", tg.Pass,
 		"--top-lines", strconv.Itoa(poplibTopLines)}, extra...)
-	out := runPeer(t, nil, py, args...)
+	// A session right after one that ended without QUIT may find the
+	// maildrop still locked for a moment (-ERR [IN-USE], RFC 2449): retry
+	// for a bounded time.
+	deadline := time.Now().Add(inUseRetry)
+	out, err := runPeerErr(nil, py, args...)
+	for err != nil && strings.Contains(err.Error(), "IN-USE") && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+		out, err = runPeerErr(nil, py, args...)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
 	var r poplibResult
 	if err := json.Unmarshal(out, &r); err != nil {
 		t.Fatalf("poplib output: %v\n%.2000s", err, out)
