@@ -418,3 +418,48 @@ func checkFiller(t *testing.T, n int64, ascii bool) {
 		t.Fatalf("filler(%d): not deterministic", n)
 	}
 }
+
+// BenchmarkGRPC is Fetch and List through sdk.ServeInProcess: the same
+// store behind real gRPC on loopback, as a plugin is seen minus the process
+// boundary.
+func BenchmarkGRPC(b *testing.B) {
+	serve := func(b *testing.B, cfg map[string]string) sdk.Store {
+		r, stop, err := sdk.ServeInProcess(configured(b, cfg), sdk.Info{Name: "fake"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { stop() })
+		return r
+	}
+	for _, size := range []int64{10 << 10, 1 << 20, 50 << 20} {
+		b.Run(fmt.Sprintf("Fetch/size=%d", size), func(b *testing.B) {
+			s := serve(b, map[string]string{"count": "4", "minsize": fmt.Sprint(size), "maxsize": fmt.Sprint(size)})
+			items := listAll(b, s, "INBOX")
+			b.SetBytes(size)
+			buf := make([]byte, 256<<10)
+			i := 0
+			for b.Loop() {
+				rc, err := s.Fetch(b.Context(), "INBOX", items[i%len(items)].UID)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if n, err := io.CopyBuffer(io.Discard, rc, buf); err != nil || n != size {
+					b.Fatalf("fetched %d octets (%v), want %d", n, err, size)
+				}
+				rc.Close()
+				i++
+			}
+		})
+	}
+	for _, count := range []int{99, 10000} {
+		b.Run(fmt.Sprintf("List/items=%d", count), func(b *testing.B) {
+			s := serve(b, map[string]string{"count": fmt.Sprint(count)})
+			listAll(b, s, "INBOX")
+			for b.Loop() {
+				if n := len(listAll(b, s, "INBOX")); n != count {
+					b.Fatalf("%d items, want %d", n, count)
+				}
+			}
+		})
+	}
+}
