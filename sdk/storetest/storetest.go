@@ -32,6 +32,12 @@
 // contexts and abandoned Fetches (no goroutine left behind); concurrent use
 // (meaningful under -race); and the optional interfaces a store implements
 // (Configurer strictness, TopFetcher, Locker, Checker).
+//
+// Two checks call a store outside its usual sequence: Configurer calls
+// Configure a second time, with an unknown key, and expects ErrInvalid
+// naming the key; CanceledContext expects every method to fail on an
+// already canceled context. The 50 MiB round trip is skipped under -short
+// (and only then).
 package storetest
 
 import (

@@ -226,6 +226,9 @@ func TestConfigure(t *testing.T) {
 		{"colour", map[string]string{"colour": "blue"}},
 		{"count", map[string]string{"count": "many"}},
 		{"count", map[string]string{"count": "-1"}},
+		{"count", map[string]string{"count": fmt.Sprint(MaxCount + 1)}},
+		{"maxsize", map[string]string{"maxsize": fmt.Sprint(MaxGeneratedSize + 1)}},
+		{"seed", map[string]string{"seed": "0x10"}},
 		{"maxsize", map[string]string{"minsize": "10", "maxsize": "5"}},
 		{"mailbox.count", map[string]string{"mailbox.count": "3"}},
 		{"mailbox.a/b.count", map[string]string{"mailbox.a/b.count": "3"}},
@@ -461,5 +464,20 @@ func BenchmarkGRPC(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+func TestMaxPutSize(t *testing.T) {
+	s := configured(t, map[string]string{"count": "0"})
+	s.maxPut = 1000
+	if _, err := s.Put(t.Context(), "INBOX", sdk.PutOptions{}, bytes.NewReader(bytes.Repeat([]byte("x"), 1001))); !errors.Is(err, sdk.ErrInvalid) {
+		t.Errorf("Put of maxPut+1 octets: %v, want ErrInvalid", err)
+	}
+	if n := len(listAll(t, s, "INBOX")); n != 0 {
+		t.Errorf("a refused Put left %d items", n)
+	}
+	res, err := s.Put(t.Context(), "INBOX", sdk.PutOptions{}, bytes.NewReader(bytes.Repeat([]byte("x"), 1000)))
+	if err != nil || res.Size != 1000 {
+		t.Errorf("Put of maxPut octets: %+v, %v", res, err)
 	}
 }

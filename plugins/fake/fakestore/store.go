@@ -16,7 +16,7 @@
 //
 // Configuration (mimestore.* keys, all optional, decoded strictly):
 //
-//	count     messages per mailbox (default 99, 0..1000000)
+//	count     messages per mailbox (default 99, 0..100000)
 //	minsize   smallest generated message in octets (default 1024)
 //	maxsize   largest generated message in octets (default 20480)
 //	seed      any integer (default 1); another seed gives other messages and UIDs
@@ -49,6 +49,8 @@ const MaxPutSize = 256 << 20
 
 // Store is the fake store. The zero value is not usable; call New.
 type Store struct {
+	maxPut int64 // MaxPutSize; smaller in tests
+
 	mu    sync.Mutex
 	cfg   config
 	boxes map[string]*mailbox
@@ -63,7 +65,11 @@ var (
 
 // New returns a fake store with the default configuration.
 func New() *Store {
-	return &Store{cfg: config{base: defaultParams, mailbox: map[string]params{}}, boxes: map[string]*mailbox{}}
+	return &Store{
+		maxPut: MaxPutSize,
+		cfg:    config{base: defaultParams, mailbox: map[string]params{}},
+		boxes:  map[string]*mailbox{},
+	}
 }
 
 type mailbox struct {
@@ -367,12 +373,12 @@ func (s *Store) Put(ctx context.Context, name string, opts sdk.PutOptions, body 
 	h := sha256.New()
 	var wc sdk.WireCounter
 	var buf bytes.Buffer
-	n, err := io.Copy(io.MultiWriter(&buf, h, &wc), io.LimitReader(&ctxReader{ctx: ctx, r: body}, MaxPutSize+1))
+	n, err := io.Copy(io.MultiWriter(&buf, h, &wc), io.LimitReader(&ctxReader{ctx: ctx, r: body}, s.maxPut+1))
 	if err != nil {
 		return sdk.PutResult{}, fmt.Errorf("fakestore: reading the body: %w", err)
 	}
-	if n > MaxPutSize {
-		return sdk.PutResult{}, fmt.Errorf("%w: message larger than %d octets", sdk.ErrInvalid, MaxPutSize)
+	if n > s.maxPut {
+		return sdk.PutResult{}, fmt.Errorf("%w: message larger than %d octets", sdk.ErrInvalid, s.maxPut)
 	}
 	if err := ctx.Err(); err != nil {
 		return sdk.PutResult{}, err
