@@ -149,10 +149,11 @@ type Server struct {
 	opts Options
 	log  *slog.Logger
 
-	ctx    context.Context // cancelled by Close: aborts store calls
-	cancel context.CancelFunc
-	closed atomic.Bool
-	nextID atomic.Uint64
+	ctx      context.Context // cancelled by Close: aborts store calls
+	cancel   context.CancelFunc
+	closed   atomic.Bool
+	draining atomic.Bool // Shutdown started: sessions idle before login end
+	nextID   atomic.Uint64
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
@@ -244,10 +245,11 @@ func (s *Server) serve(l net.Listener, implicitTLS bool) error {
 			return err
 		}
 		backoff = 0
+		conn := c
 		if implicitTLS {
-			c = tls.Server(c, s.opts.TLSConfig)
+			conn = tls.Server(c, s.opts.TLSConfig)
 		}
-		if !s.startSession(c, implicitTLS) {
+		if !s.startSession(conn, c, implicitTLS) {
 			c.Close()
 			return ErrServerClosed
 		}
@@ -271,13 +273,13 @@ func retryableAccept(err error) bool {
 }
 
 // startSession registers and starts a session, unless the server is closed.
-func (s *Server) startSession(c net.Conn, isTLS bool) bool {
+func (s *Server) startSession(c, raw net.Conn, isTLS bool) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed.Load() {
 		return false
 	}
-	sess := newSession(s, c, isTLS)
+	sess := newSession(s, c, raw, isTLS)
 	s.sessions[sess] = struct{}{}
 	s.wg.Add(1)
 	go func() {
@@ -309,19 +311,31 @@ func (s *Server) Close() error {
 	s.cancel()
 	s.mu.Lock()
 	for sess := range s.sessions {
-		sess.conn.Close()
+		sess.raw.Close()
 	}
 	s.mu.Unlock()
 	s.wg.Wait()
 	return nil
 }
 
-// Shutdown stops accepting connections and waits for the sessions to end
-// by themselves (their clients QUIT or they time out). When ctx is done
+// Shutdown stops accepting connections, ends the sessions idle before
+// login (-ERR [SYS/TEMP]), and waits for the others to end by themselves
+// (their clients QUIT or they time out). When ctx is done
 // first, it calls Close and returns ctx.Err(): the unfinished sessions are
 // abandoned, never updated.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.stopAccepting()
+	// Sessions waiting for a command before login have nothing to finish:
+	// end them now. Logged-in sessions keep their maildrop until they QUIT
+	// or ctx ends.
+	s.draining.Store(true)
+	s.mu.Lock()
+	for sess := range s.sessions {
+		if sess.idleAuth.Load() {
+			sess.raw.SetReadDeadline(time.Now())
+		}
+	}
+	s.mu.Unlock()
 	done := make(chan struct{})
 	go func() {
 		s.wg.Wait()

@@ -13,6 +13,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/izyware/izypop3/core/pop3"
@@ -57,7 +58,8 @@ var (
 type session struct {
 	srv    *Server
 	id     uint64
-	conn   net.Conn
+	conn   net.Conn // the connection, a *tls.Conn after STLS
+	raw    net.Conn // the TCP connection under it; other goroutines use only this
 	isTLS  bool
 	remote string
 	log    *slog.Logger
@@ -68,6 +70,7 @@ type session struct {
 	bw  *bufio.Writer
 	dw  wire.DotWriter
 
+	idleAuth atomic.Bool // waiting for a command before login
 	state    State
 	errors   int
 	apop     APOPBackend // nil unless APOP is offered
@@ -87,12 +90,13 @@ type session struct {
 	wasRetr   []bool
 }
 
-func newSession(srv *Server, c net.Conn, isTLS bool) *session {
+func newSession(srv *Server, c, raw net.Conn, isTLS bool) *session {
 	id := srv.nextID.Add(1)
 	s := &session{
 		srv:    srv,
 		id:     id,
 		conn:   c,
+		raw:    raw,
 		isTLS:  isTLS,
 		remote: c.RemoteAddr().String(),
 	}
@@ -139,7 +143,17 @@ func (s *session) serve() {
 			timeout = s.srv.opts.IdleTimeout
 		}
 		s.conn.SetReadDeadline(time.Now().Add(timeout))
+		if s.state == StateAuthorization && !wire.HasLine(s.br) {
+			// Shutdown drops sessions idle before login (see
+			// Server.Shutdown); the store-then-check order pairs with it.
+			s.idleAuth.Store(true)
+			if s.srv.draining.Load() {
+				s.farewell("-ERR [SYS/TEMP] server shutting down")
+				return
+			}
+		}
 		line, err := s.lr.ReadLine()
+		s.idleAuth.Store(false)
 		if err != nil {
 			if errors.Is(err, wire.ErrLineTooLong) {
 				if s.reply(&pop3.Error{Text: "command line too long"}) != nil {
@@ -148,10 +162,14 @@ func (s *session) serve() {
 				continue
 			}
 			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
+			switch {
+			case errors.As(err, &ne) && ne.Timeout() && s.state == StateAuthorization && s.srv.draining.Load():
+				s.log.Info("server shutting down; connection closed")
+				s.farewell("-ERR [SYS/TEMP] server shutting down")
+			case errors.As(err, &ne) && ne.Timeout():
 				s.log.Info("idle timeout; connection closed", "state", s.state.String())
 				s.farewell("-ERR autologout: idle for too long")
-			} else {
+			default:
 				s.log.Debug("connection ended", "err", err)
 			}
 			return

@@ -15,13 +15,16 @@ import (
 	"github.com/izyware/izypop3/core/pop3/pop3server/memback"
 )
 
-// TestShutdownLetsSessionsFinish: Shutdown stops accepting, a session in
-// progress may still QUIT (and is updated), then Shutdown returns nil.
+// TestShutdownLetsSessionsFinish: Shutdown stops accepting, ends sessions
+// idle before login, lets a logged-in session QUIT (and be updated), then
+// returns nil.
 func TestShutdownLetsSessionsFinish(t *testing.T) {
 	b := newBackend()
 	srv, addr := startServer(t, testOptions(b))
 	c := dial(t, addr)
 	c.login()
+	idle := dial(t, addr) // not logged in: nothing to finish
+	idle.line()
 	done := make(chan error, 1)
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -41,6 +44,8 @@ func TestShutdownLetsSessionsFinish(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+	idle.expect("-ERR [SYS/TEMP] server shutting down")
+	idle.expectEOF()
 	select {
 	case err := <-done:
 		t.Fatalf("Shutdown returned %v with a session open", err)
@@ -85,6 +90,7 @@ func TestShutdownAbandonsUnfinished(t *testing.T) {
 		t.Errorf("maildrop changed: %q", got)
 	}
 	c.expectEOF()
+	idle.expect("-ERR [SYS/TEMP] server shutting down")
 	idle.expectEOF()
 }
 
