@@ -37,7 +37,8 @@
 // Configure a second time, with an unknown key, and expects ErrInvalid
 // naming the key; CanceledContext expects every method to fail on an
 // already canceled context. The 50 MiB round trip is skipped under -short
-// (and only then).
+// (and only then). AbandonedFetch counts the process's goroutines, so do not
+// run Run in parallel (t.Parallel) with other tests that start goroutines.
 package storetest
 
 import (
