@@ -54,6 +54,15 @@ func TestMaxLineLengthOption(t *testing.T) {
 	c.expect("+OK send PASS")
 	c.send("USER " + strings.Repeat("a", 996))
 	c.expect("-ERR command line too long")
+
+	// A limit below the RFC 2449 minimum is raised to it.
+	opts = testOptions(newBackend())
+	opts.MaxLineLength = 10
+	_, addr = startServer(t, opts)
+	c = dial(t, addr)
+	c.line()
+	c.send("USER " + strings.Repeat("a", wire.MaxCommandLine-5))
+	c.expect("+OK send PASS")
 }
 
 // TestMaxErrors: the session is closed after MaxErrors protocol errors.
