@@ -633,3 +633,31 @@ func TestDebugWriter(t *testing.T) {
 		}
 	}
 }
+
+// TestPanicInMessagesReleasesMaildrop: a panic while the snapshot is
+// taken still abandons and closes the maildrop, so the user can log in
+// again.
+func TestPanicInMessagesReleasesMaildrop(t *testing.T) {
+	b := newBackend()
+	var panicked atomic.Bool
+	hb := &hookBackend{Backend: b, wrap: func(mb pop3server.Mailbox) pop3server.Mailbox {
+		return &hookMailbox{Mailbox: mb, messages: func(ctx context.Context) ([]pop3server.Message, error) {
+			if panicked.CompareAndSwap(false, true) {
+				panic("snapshot bug")
+			}
+			return mb.Messages(ctx)
+		}}
+	}}
+	_, addr := startServer(t, testOptions(hb))
+	c := dial(t, addr)
+	c.line()
+	c.send("USER bob", "PASS secret")
+	c.expect("+OK send PASS")
+	c.expectEOF()
+	calls := waitCalls(t, b, 2)
+	if len(calls) != 2 || calls[0].Op != "abandon" || calls[1].Op != "close" {
+		t.Fatalf("calls = %+v, want abandon, close", calls)
+	}
+	c2 := dial(t, addr)
+	c2.login()
+}

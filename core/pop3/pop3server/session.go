@@ -506,11 +506,13 @@ func (s *session) login(ctx context.Context, user, mech string, mb Mailbox, err 
 	}
 	s.locked = true
 	s.user = user
+	s.mailbox = mb // so that end releases it even if Messages panics
 	msgs, err := mb.Messages(ctx)
 	if err == nil {
 		err = checkMessages(msgs)
 	}
 	if err != nil {
+		s.mailbox = nil
 		abandon()
 		s.srv.unlock(user, s.id)
 		s.locked = false
@@ -521,7 +523,6 @@ func (s *session) login(ctx context.Context, user, mech string, mb Mailbox, err 
 		log.Error("listing maildrop failed", "err", err)
 		return errTemp
 	}
-	s.mailbox = mb
 	s.msgs = msgs
 	s.deleted = make([]bool, len(msgs))
 	s.wasRetr = make([]bool, len(msgs))
