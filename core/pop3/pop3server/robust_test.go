@@ -651,8 +651,9 @@ func TestPanicInMessagesReleasesMaildrop(t *testing.T) {
 	_, addr := startServer(t, testOptions(hb))
 	c := dial(t, addr)
 	c.line()
-	c.send("USER bob", "PASS secret")
+	c.send("USER bob")
 	c.expect("+OK send PASS")
+	c.send("PASS secret")
 	c.expectEOF()
 	calls := waitCalls(t, b, 2)
 	if len(calls) != 2 || calls[0].Op != "abandon" || calls[1].Op != "close" {
