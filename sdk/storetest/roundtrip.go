@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"io"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/izyware/izypop3/sdk"
@@ -131,6 +132,15 @@ func testBinarySafety(t *testing.T, su *suite) {
 				off, _ := compareStreams(bytes.NewReader(got), bytes.NewReader(body))
 				t.Errorf("Fetch returned %d octets differing from the %d put at offset %d:\n got %q\nwant %q",
 					len(got), len(body), off, got, body)
+			}
+			// The reader keeps the io.Reader contract at every read size.
+			rc, err := su.s.Fetch(t.Context(), mailboxA, res.UID)
+			if err != nil {
+				t.Fatalf("Fetch: %v", err)
+			}
+			defer rc.Close()
+			if err := iotest.TestReader(rc, body); err != nil {
+				t.Errorf("Fetch reader: %v", err)
 			}
 		})
 	}
