@@ -481,3 +481,13 @@ func TestMaxPutSize(t *testing.T) {
 		t.Errorf("Put of maxPut octets: %+v, %v", res, err)
 	}
 }
+
+func TestWireSize(t *testing.T) {
+	cases := []string{"", "a", "\r", "\n", "\r\n", "\n\r", "a\rb\nc\r\nd", "x\r\r\n\n", ".\r\n", "no end"}
+	for _, c := range cases {
+		want, _ := sdk.WireSizeOf(strings.NewReader(c))
+		if got := wireSize([]byte(c)); got != want {
+			t.Errorf("wireSize(%q) = %d, want %d", c, got, want)
+		}
+	}
+}
