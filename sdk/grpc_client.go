@@ -112,14 +112,14 @@ func (r *Remote) Stat(ctx context.Context, mailbox string) (map[Tag]TagStat, err
 // Read return an error wrapping ErrUnavailable, never a silent EOF.
 func (r *Remote) Fetch(ctx context.Context, mailbox, uid string) (io.ReadCloser, error) {
 	return openChunks(ctx, func(ctx context.Context) (grpc.ServerStreamingClient[storev1.Chunk], error) {
-		return r.c.Fetch(ctx, &storev1.FetchRequest{Mailbox: mailbox, Uid: uid})
+		return r.c.Fetch(ctx, &storev1.FetchRequest{Mailbox: mailbox, Uid: uid}, fetchCallOption)
 	})
 }
 
 // FetchTop implements TopFetcher.
 func (r *Remote) FetchTop(ctx context.Context, mailbox, uid string, lines int) (io.ReadCloser, error) {
 	return openChunks(ctx, func(ctx context.Context) (grpc.ServerStreamingClient[storev1.Chunk], error) {
-		return r.c.FetchTop(ctx, &storev1.FetchTopRequest{Mailbox: mailbox, Uid: uid, Lines: int64(lines)})
+		return r.c.FetchTop(ctx, &storev1.FetchTopRequest{Mailbox: mailbox, Uid: uid, Lines: int64(lines)}, fetchCallOption)
 	})
 }
 
@@ -133,7 +133,7 @@ func openChunks(parent context.Context, open func(context.Context) (grpc.ServerS
 		return nil, fromStatus(parent, err)
 	}
 	cr := &chunkReader{parent: parent, stream: stream, cancel: cancel}
-	first, err := stream.Recv()
+	err = stream.RecvMsg(&cr.msg)
 	switch {
 	case err == io.EOF:
 		cr.err = io.EOF // empty message
@@ -141,7 +141,7 @@ func openChunks(parent context.Context, open func(context.Context) (grpc.ServerS
 		cancel()
 		return nil, fromStatus(parent, err)
 	default:
-		cr.buf = first.GetData()
+		cr.buf = cr.msg.Data
 	}
 	return cr, nil
 }
@@ -152,8 +152,9 @@ type chunkReader struct {
 	stream grpc.ServerStreamingClient[storev1.Chunk]
 	cancel context.CancelFunc
 
-	mu     sync.Mutex // Read vs Close
-	buf    []byte
+	mu     sync.Mutex    // Read vs Close
+	msg    storev1.Chunk // every chunk is received into msg.Data (chunkCodec)
+	buf    []byte        // unread part of msg.Data
 	err    error // sticky
 	closed bool
 }
@@ -168,23 +169,30 @@ func (c *chunkReader) Read(p []byte) (int, error) {
 		if c.err != nil {
 			return 0, c.err
 		}
-		msg, err := c.stream.Recv()
-		switch {
-		case err == io.EOF:
-			c.err = io.EOF
-		case err != nil:
-			c.err = fromStatus(c.parent, err)
-			c.cancel()
-		default:
-			c.buf = msg.GetData()
-		}
+		c.recv()
 	}
 	n := copy(p, c.buf)
 	c.buf = c.buf[n:]
 	return n, nil
 }
 
-// WriteTo lets io.Copy hand out whole chunks without an extra copy.
+// recv receives the next chunk into c.msg; c.mu is held and c.buf empty.
+func (c *chunkReader) recv() {
+	err := c.stream.RecvMsg(&c.msg)
+	switch {
+	case err == io.EOF:
+		c.err = io.EOF
+	case err != nil:
+		c.err = fromStatus(c.parent, err)
+		c.cancel()
+	default:
+		c.buf = c.msg.Data
+	}
+}
+
+// WriteTo lets io.Copy hand out whole chunks without an extra copy. The
+// writer must not keep the slice (io.Writer's rule): the next chunk is
+// received into the same buffer.
 func (c *chunkReader) WriteTo(w io.Writer) (int64, error) {
 	var total int64
 	for {
@@ -194,16 +202,7 @@ func (c *chunkReader) WriteTo(w io.Writer) (int64, error) {
 			return total, errors.New("sdk: read of a closed fetch stream")
 		}
 		if len(c.buf) == 0 && c.err == nil {
-			msg, err := c.stream.Recv()
-			switch {
-			case err == io.EOF:
-				c.err = io.EOF
-			case err != nil:
-				c.err = fromStatus(c.parent, err)
-				c.cancel()
-			default:
-				c.buf = msg.GetData()
-			}
+			c.recv()
 		}
 		buf, rerr := c.buf, c.err
 		c.buf = nil
