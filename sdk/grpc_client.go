@@ -155,7 +155,7 @@ type chunkReader struct {
 	mu     sync.Mutex    // Read vs Close
 	msg    storev1.Chunk // every chunk is received into msg.Data (chunkCodec)
 	buf    []byte        // unread part of msg.Data
-	err    error // sticky
+	err    error         // sticky
 	closed bool
 }
 
