@@ -285,7 +285,9 @@ func (r *Remote) Put(ctx context.Context, mailbox string, opts PutOptions, body 
 		}
 		return PutResult{}, fromStatus(ctx, err)
 	}
-	buf := make([]byte, ChunkSize)
+	bp := chunkPool.Get().(*[]byte)
+	defer chunkPool.Put(bp)
+	buf := *bp
 	sum := sha256.New()
 	var n int64
 	data := &storev1.PutRequest_Data{}

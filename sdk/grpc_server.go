@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"sync"
 	"time"
 
 	"github.com/izyware/izypop3/sdk/internal/storev1"
@@ -138,12 +139,18 @@ func (g *grpcServer) FetchTop(req *storev1.FetchTopRequest, stream grpc.ServerSt
 	return sendChunks(rc, stream)
 }
 
+// chunkPool holds ChunkSize buffers, so that serving many small messages
+// does not allocate 256 KiB per call.
+var chunkPool = sync.Pool{New: func() any { b := make([]byte, ChunkSize); return &b }}
+
 // sendChunks streams rc in ChunkSize pieces through one reused buffer and
 // closes it. Send marshals the message before it returns, so the buffer can
 // be refilled at once.
 func sendChunks(rc io.ReadCloser, stream grpc.ServerStreamingServer[storev1.Chunk]) error {
 	defer rc.Close()
-	buf := make([]byte, ChunkSize)
+	bp := chunkPool.Get().(*[]byte)
+	defer chunkPool.Put(bp)
+	buf := *bp
 	chunk := &storev1.Chunk{}
 	for {
 		n, err := io.ReadFull(rc, buf)
