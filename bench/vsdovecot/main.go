@@ -204,6 +204,9 @@ type result struct {
 	Octets   int64   `json:"octets"`
 	Seconds  float64 `json:"seconds"`
 	SHA256   string  `json:"sha256"`
+	// ServerCPU is the CPU time (user+system, s) the server's processes
+	// used during the run: robust against a busy machine, unlike wall time.
+	ServerCPU float64 `json:"-"`
 }
 
 func (r result) mbps() float64 { return float64(r.Octets) / 1e6 / r.Seconds }
@@ -226,6 +229,7 @@ func throughput(ctx context.Context) error {
 		len(msgs), float64(total)/1e6, *seed, *minSize, *maxSize)
 
 	servers := map[string]int{}
+	cpuFns := map[string]func() float64{} // CPU seconds used by a server's processes so far
 	var dov *dovecottest.Server
 	if !*skipDove {
 		dov, err = dovecottest.Start(dovecottest.Options{Password: password})
@@ -253,6 +257,7 @@ func throughput(ctx context.Context) error {
 			}
 		}
 		servers["dovecot"] = dov.Port
+		cpuFns["dovecot"] = func() float64 { return cpuSum(groupOf(dov.PID())) }
 	}
 	var names []string
 	if dov != nil {
@@ -266,6 +271,7 @@ func throughput(ctx context.Context) error {
 		}
 		defer izy.stop()
 		servers["izy-fake"] = izy.port
+		cpuFns["izy-fake"] = izyCPU(izy.cmd.Process.Pid)
 		names = append(names, "izy-fake")
 	}
 	if !*skipIzy && *withLocalfs {
@@ -289,6 +295,7 @@ func throughput(ctx context.Context) error {
 		}
 		defer izy.stop()
 		servers["izy-localfs"] = izy.port
+		cpuFns["izy-localfs"] = izyCPU(izy.cmd.Process.Pid)
 		names = append(names, "izy-localfs")
 	}
 	// Warm-up, not measured: Dovecot builds its index, izypop3 its plugin
@@ -312,6 +319,7 @@ func throughput(ctx context.Context) error {
 			for _, s := range names {
 				var r result
 				var err error
+				cpu0 := cpuFns[s]()
 				switch cl {
 				case "poplib":
 					r, err = poplibClient(servers[s], benchUser)
@@ -328,22 +336,25 @@ func throughput(ctx context.Context) error {
 				if r.Octets != total {
 					return fmt.Errorf("%s via %s: %d octets, want %d", s, cl, r.Octets, total)
 				}
+				r.ServerCPU = cpuFns[s]() - cpu0
 				results[key{cl, s}] = append(results[key{cl, s}], r)
-				fmt.Printf("   run %d %-7s %-11s %7.3f s %7.1f MB/s\n", i+1, cl, s, r.Seconds, r.mbps())
+				fmt.Printf("   run %d %-7s %-11s %7.3f s %7.1f MB/s   server CPU %4.0f µs/msg\n", i+1, cl, s, r.Seconds, r.mbps(), r.ServerCPU*1e6/float64(r.Messages))
 			}
 		}
 	}
-	fmt.Printf("\n   %-7s %-11s %10s %9s   (median of %d)\n", "client", "server", "seconds", "MB/s", *runs)
+	fmt.Printf("\n   %-7s %-11s %10s %9s %16s   (median of %d)\n", "client", "server", "seconds", "MB/s", "server CPU/msg", *runs)
 	for _, cl := range strings.Split(*clients, ",") {
 		med := map[string]float64{}
 		for _, s := range names {
 			rs := results[key{cl, s}]
 			secs := make([]float64, len(rs))
+			cpus := make([]float64, len(rs))
 			for i, r := range rs {
 				secs[i] = r.Seconds
+				cpus[i] = r.ServerCPU
 			}
 			med[s] = median(secs)
-			fmt.Printf("   %-7s %-11s %10.3f %9.1f\n", cl, s, med[s], float64(total)/1e6/med[s])
+			fmt.Printf("   %-7s %-11s %10.3f %9.1f %13.0f µs\n", cl, s, med[s], float64(total)/1e6/med[s], median(cpus)*1e6/float64(len(msgs)))
 		}
 		if dov != nil {
 			for _, s := range names[1:] {
@@ -669,6 +680,46 @@ func bigMessage(ctx context.Context) error {
 }
 
 func kib(k int64) string { return fmt.Sprintf("%.1f MiB", float64(k)/1024) }
+
+// cpuOf returns the CPU seconds (user+system, with reaped children) a
+// process has used.
+func cpuOf(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 15 {
+		return 0
+	}
+	var t float64
+	for _, k := range []int{11, 12, 13, 14} { // utime stime cutime cstime
+		v, _ := strconv.ParseFloat(f[k], 64)
+		t += v
+	}
+	return t / clockTicks
+}
+
+// clockTicks is USER_HZ, the unit of /proc/PID/stat times (100 on Linux).
+const clockTicks = 100
+
+func cpuSum(pids []int) float64 {
+	var t float64
+	for _, p := range pids {
+		t += cpuOf(p)
+	}
+	return t
+}
+
+// izyCPU measures izypop3 and its plugin processes.
+func izyCPU(pid int) func() float64 {
+	return func() float64 { return cpuSum(append([]int{pid}, childrenOf(pid)...)) }
+}
 
 // pssOf returns the proportional set size (KiB) of a process: shared
 // pages divided among the processes sharing them, the fair figure for a
