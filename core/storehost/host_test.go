@@ -492,3 +492,97 @@ func TestOpenByNameFromPluginDir(t *testing.T) {
 		t.Errorf("missing store: %v", err)
 	}
 }
+
+// TestKillUnderLoad kills the plugin twice while several goroutines call
+// it: every failure must be ErrUnavailable, and all goroutines must get
+// through on the restarted process (run with -race).
+func TestKillUnderLoad(t *testing.T) {
+	h := open(t, Options{Path: pluginTest})
+	ctx := context.Background()
+	if _, err := h.Put(ctx, "m", sdk.PutOptions{}, strings.NewReader("Subject: x\r\n\r\ny\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	const workers = 6
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	errs := make(chan error, workers)
+	var okAfter [workers]bool
+	var mu sync.Mutex
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				var err error
+				switch w % 3 {
+				case 0:
+					_, err = h.Stat(ctx, "m")
+				case 1:
+					var rc io.ReadCloser
+					if rc, err = h.Fetch(ctx, "m", teststore.GenPrefix+"3000000"); err == nil {
+						_, err = io.Copy(io.Discard, rc)
+						rc.Close()
+					}
+				case 2:
+					for _, lerr := range h.List(ctx, "m", sdk.ListOptions{}) {
+						if lerr != nil {
+							err = lerr
+						}
+					}
+				}
+				if err != nil && !errors.Is(err, sdk.ErrUnavailable) {
+					errs <- err
+					return
+				}
+				if err == nil {
+					mu.Lock()
+					okAfter[w] = true
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	for range 2 {
+		time.Sleep(150 * time.Millisecond)
+		pid := h.PID()
+		if pid == 0 {
+			// Between death and restart; wait for the restart.
+			time.Sleep(100 * time.Millisecond)
+			pid = h.PID()
+		}
+		if pid != 0 {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+		time.Sleep(50 * time.Millisecond)
+		mu.Lock()
+		okAfter = [workers]bool{}
+		mu.Unlock()
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		mu.Lock()
+		all := true
+		for _, ok := range okAfter {
+			all = all && ok
+		}
+		mu.Unlock()
+		if all {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not every worker recovered: %v", okAfter)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	close(stop)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Errorf("a call failed with something else than ErrUnavailable: %v", err)
+	}
+}
