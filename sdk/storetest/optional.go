@@ -66,6 +66,25 @@ func testTopFetcher(t *testing.T, su *suite) {
 			}
 		}
 	}
+	// Lines longer than any read buffer, with the line end falling just
+	// past 4 KiB boundaries.
+	long := func(n int) string { return strings.Repeat("y", n-2) + "\r\n" }
+	header := "Subject: long lines\r\nX-Long: " + long(4097-len("X-Long: "))
+	lines := []string{long(4097), long(8193), "short\r\n", long(70000)}
+	uid := put(t, s, mailboxA, sdk.PutOptions{}, []byte(header+"\r\n"+strings.Join(lines, ""))).UID
+	for _, n := range []int{0, 1, 2, 3, 4} {
+		want := header + "\r\n" + strings.Join(lines[:n], "")
+		rc, err := tf.FetchTop(t.Context(), mailboxA, uid, n)
+		if err != nil {
+			t.Fatalf("FetchTop(%d): %v", n, err)
+		}
+		got, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil || string(got) != want {
+			t.Errorf("FetchTop(%d) with long lines: %d octets (%v), want %d", n, len(got), err, len(want))
+		}
+	}
+
 	_, err := tf.FetchTop(t.Context(), mailboxA, "storetest-no-such-uid-"+su.nonce, 1)
 	wantErr(t, "FetchTop of an unknown UID", err, sdk.ErrNotFound)
 }
