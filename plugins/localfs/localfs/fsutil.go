@@ -119,3 +119,28 @@ func renameAt(d *os.File, oldName, newName string) error {
 	}
 	return nil
 }
+
+// readDirBufSize is the getdents(2) buffer of readNames.
+const readDirBufSize = 64 * 1024
+
+// readNames lists the entry names of the open directory d (without "." and
+// ".."). Unlike os.File.ReadDir it never stats entries (Go's ReadDir lstat's
+// every entry whose type the filesystem does not report); the caller stats
+// the ones it wants with statAt.
+func readNames(d *os.File) ([]string, error) {
+	buf := make([]byte, readDirBufSize)
+	var names []string
+	for {
+		n, err := unix.ReadDirent(dirFD(d), buf)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, &os.PathError{Op: "getdents", Path: d.Name(), Err: err}
+		}
+		if n <= 0 {
+			return names, nil
+		}
+		_, _, names = unix.ParseDirent(buf[:n], -1, names)
+	}
+}

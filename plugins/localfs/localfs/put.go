@@ -99,6 +99,7 @@ func (s *Store) Put(ctx context.Context, mailbox string, opts sdk.PutOptions, bo
 		}
 	}
 	res := sdk.PutResult{Size: size, SHA256: sum, Tag: tag}
+	mb.fixMaps()
 	if o := mb.bySHA[sum]; o != nil {
 		res.DuplicateOf = o.uid
 		res.Tag = sdk.TagDup
@@ -134,6 +135,7 @@ func (s *Store) Put(ctx context.Context, mailbox string, opts sdk.PutOptions, bo
 	}
 	res.UID = e.uid
 	mb.addMaps(e)
+	mb.fresh = false
 	k := idxKey{key, size, mtime}
 	mb.idx[k] = m
 	if mb.indexLines < 0 {

@@ -36,7 +36,7 @@ const (
 // staleTmpAge is how old a file in a tmp/ directory must be before the store
 // removes it (the Maildir spec's 36 hours): it is the leftover of a Put that
 // crashed before its rename, never visible as a message.
-const staleTmpAge = 36 * time.Hour
+var staleTmpAge = 36 * time.Hour // a var for tests
 
 // ctxCheckEvery is how many directory entries a scan handles between two
 // checks of its context.
@@ -197,6 +197,10 @@ type mailbox struct {
 	indexLines int // lines in the index file; -1: file must be rewritten
 
 	scanned bool
+	remap   bool                // bySrc/bySHA may lack holders (see fixMaps)
+	fresh   bool                // all and the maps match snaps
+	snaps   map[string]*dirSnap // message directories as last read
+	all     []*entry            // items in list order, as of the last scan
 	byUID   map[string]*entry
 	bySrc   map[string]*entry // sourceHash → first item with it
 	bySHA   map[string]*entry // content hash → first item with it
@@ -278,86 +282,83 @@ func (mb *mailbox) ensureScanned(ctx context.Context) error {
 	return err
 }
 
-// scan reads the mailbox's directories, computes what the index does not
-// know, assigns UIDs and rebuilds the maps. It returns the items in list
-// order: by tag (sdk.Tags order), then by key. Called with mb.mu held.
+// settleTime is how old a directory's or a file's mtime must be before the
+// store trusts that nothing is still changing it: a settled directory whose
+// mtime and inode are unchanged is not read again, and a settled file keeps
+// its size until its name disappears (messages are immutable once in
+// place: the Maildir rule, and the contract for the eml layout). 2 s is far
+// above the timestamp granularity of Linux filesystems (one clock tick).
+const settleTime = 2 * time.Second
+
+// fileStat is what a scan learnt about one directory entry.
+type fileStat struct {
+	size, mtime int64
+	regular     bool // a regular file (anything else is never a message)
+	settled     bool // mtime was older than settleTime when stat'ed
+	m           *meta
+}
+
+// dirSnap is a directory as last read.
+type dirSnap struct {
+	ino     uint64
+	mtime   int64
+	settled bool
+	files   map[string]*fileStat // message names (per the layout) only
+}
+
+// scan brings the view of the mailbox up to date and returns the items in
+// list order: by tag (sdk.Tags order), then by key. Directories that did
+// not change since the last scan are not read again; new names are
+// stat'ed, and read once if the index does not know them. Called with mb.mu
+// held.
 func (mb *mailbox) scan(ctx context.Context) ([]*entry, error) {
 	mb.load()
 	firstScan := !mb.scanned
-	var all []*entry
+	changed := !mb.fresh
+	now := time.Now()
+	snaps := make(map[string]*dirSnap, len(mb.snaps))
 	var newLines []string
-	seen := make(map[idxKey]*meta, len(mb.idx))
 	n := 0
+	for _, tag := range sdk.Tags {
+		for _, dir := range mb.lay.msgDirs(tag) {
+			old := mb.snaps[dir]
+			snap, err := mb.scanDir(ctx, dir, old, now, &newLines, &n)
+			if err != nil {
+				return nil, err
+			}
+			if snap != old {
+				changed = true
+			}
+			if snap != nil {
+				snaps[dir] = snap
+			}
+		}
+	}
+	if len(snaps) != len(mb.snaps) {
+		changed = true
+	}
+	mb.snaps = snaps
+	if !changed {
+		return mb.all, nil
+	}
+
+	var all []*entry
+	live := make(map[idxKey]*meta, len(mb.idx))
 	for _, tag := range sdk.Tags {
 		start := len(all)
 		for _, dir := range mb.lay.msgDirs(tag) {
-			if dir != "." {
-				// A tag folder that is a symlink is not followed.
-				fi, err := mb.root.Lstat(path.Join(mb.name, dir))
-				if err != nil && !isNotExist(err) {
-					return nil, fmt.Errorf("localfs: %w", err)
-				}
-				if err != nil || fi.Mode()&fs.ModeSymlink != 0 {
+			snap := snaps[dir]
+			if snap == nil {
+				continue
+			}
+			for name, f := range snap.files {
+				if !f.regular {
 					continue
 				}
+				key, cand, _ := mb.lay.parse(name)
+				all = append(all, &entry{key: key, cand: cand, dir: dir, name: name, tag: tag, size: f.size, mtime: f.mtime, m: f.m})
+				live[idxKey{key, f.size, f.mtime}] = f.m
 			}
-			d, err := mb.openDir(dir)
-			if err != nil {
-				if isNotExist(err) {
-					continue
-				}
-				return nil, fmt.Errorf("localfs: %w", err)
-			}
-			des, err := d.ReadDir(-1)
-			if err != nil {
-				d.Close()
-				return nil, fmt.Errorf("localfs: %w", err)
-			}
-			for _, de := range des {
-				if n++; n%ctxCheckEvery == 0 {
-					if err := ctx.Err(); err != nil {
-						d.Close()
-						return nil, err
-					}
-				}
-				if de.IsDir() || de.Type()&fs.ModeSymlink != 0 {
-					continue
-				}
-				name := de.Name()
-				key, cand, ok := mb.lay.parse(name)
-				if !ok {
-					continue
-				}
-				st, err := statAt(d, name)
-				if err != nil {
-					if isNotExist(err) {
-						continue // gone meanwhile
-					}
-					d.Close()
-					return nil, fmt.Errorf("localfs: %w", err)
-				}
-				if st.Mode&unix.S_IFMT != unix.S_IFREG {
-					continue // symlinks and devices are never messages
-				}
-				e := &entry{key: key, cand: cand, dir: dir, name: name, tag: tag, size: st.Size, mtime: st.Mtim.Nano()}
-				k := idxKey{key, e.size, e.mtime}
-				m := mb.idx[k]
-				if m == nil {
-					m, err = computeMeta(d, name, key)
-					if err != nil {
-						if isNotExist(err) {
-							continue
-						}
-						d.Close()
-						return nil, fmt.Errorf("localfs: %w", err)
-					}
-					newLines = append(newLines, formatIndexLine(k, m))
-				}
-				seen[k] = m
-				e.m = m
-				all = append(all, e)
-			}
-			d.Close()
 		}
 		part := all[start:]
 		sort.Slice(part, func(i, j int) bool {
@@ -374,12 +375,15 @@ func (mb *mailbox) scan(ctx context.Context) ([]*entry, error) {
 	mb.byUID = make(map[string]*entry, len(all))
 	mb.bySrc = make(map[string]*entry)
 	mb.bySHA = make(map[string]*entry, len(all))
+	mb.remap = false
 	for _, e := range all {
 		mb.addMaps(e)
 	}
-	stale := len(mb.idx) + len(newLines) - len(seen)
-	mb.idx = seen
+	stale := len(mb.idx) - len(live)
+	mb.idx = live
+	mb.all = all
 	mb.scanned = true
+	mb.fresh = true
 	if err := mb.saveIndex(newLines, stale); err != nil {
 		return nil, err
 	}
@@ -387,6 +391,114 @@ func (mb *mailbox) scan(ctx context.Context) ([]*entry, error) {
 		mb.removeStaleTmp()
 	}
 	return all, nil
+}
+
+// invalidate makes the next scan read every directory and stat every file
+// again.
+func (mb *mailbox) invalidate() {
+	mb.fresh = false
+	mb.snaps = nil
+}
+
+// scanDir returns the up-to-date snapshot of one message directory: old
+// itself if the directory is settled and unchanged and holds no unsettled
+// file, nil if it does not exist (or is a symlink, which is not followed).
+func (mb *mailbox) scanDir(ctx context.Context, dir string, old *dirSnap, now time.Time, newLines *[]string, n *int) (*dirSnap, error) {
+	rel := path.Join(mb.name, dir)
+	if dir != "." {
+		// A tag folder that is a symlink is not followed.
+		fi, err := mb.root.Lstat(rel)
+		if err != nil && !isNotExist(err) {
+			return nil, fmt.Errorf("localfs: %w", err)
+		}
+		if err != nil || fi.Mode()&fs.ModeSymlink != 0 {
+			return nil, nil
+		}
+	}
+	d, err := mb.root.Open(rel)
+	if err != nil {
+		if isNotExist(err) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("localfs: %w", err)
+	}
+	defer d.Close()
+	var dst unix.Stat_t
+	if err := unix.Fstat(dirFD(d), &dst); err != nil {
+		return nil, fmt.Errorf("localfs: fstat %s: %w", rel, err)
+	}
+	dmtime := dst.Mtim.Nano()
+	same := old != nil && old.settled && old.ino == dst.Ino && old.mtime == dmtime
+	if same {
+		unsettled := false
+		for _, f := range old.files {
+			if !f.settled {
+				unsettled = true
+				break
+			}
+		}
+		if !unsettled {
+			return old, nil
+		}
+	}
+	var names []string
+	if same {
+		names = make([]string, 0, len(old.files))
+		for name := range old.files {
+			names = append(names, name)
+		}
+	} else if names, err = readNames(d); err != nil {
+		return nil, fmt.Errorf("localfs: %w", err)
+	}
+	snap := &dirSnap{
+		ino:     dst.Ino,
+		mtime:   dmtime,
+		settled: now.Sub(time.Unix(0, dmtime)) > settleTime,
+		files:   make(map[string]*fileStat, len(names)),
+	}
+	for _, name := range names {
+		if *n++; *n%ctxCheckEvery == 0 {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+		}
+		key, _, ok := mb.lay.parse(name)
+		if !ok {
+			continue
+		}
+		if old != nil {
+			if of := old.files[name]; of != nil && of.settled {
+				snap.files[name] = of
+				continue
+			}
+		}
+		st, err := statAt(d, name)
+		if err != nil {
+			if isNotExist(err) {
+				continue // gone meanwhile
+			}
+			return nil, fmt.Errorf("localfs: %w", err)
+		}
+		f := &fileStat{size: st.Size, mtime: st.Mtim.Nano(), settled: now.Sub(time.Unix(0, st.Mtim.Nano())) > settleTime}
+		f.regular = st.Mode&unix.S_IFMT == unix.S_IFREG // symlinks and devices are never messages
+		if f.regular {
+			k := idxKey{key, f.size, f.mtime}
+			if f.m = mb.idx[k]; f.m == nil {
+				m, err := computeMeta(d, name, key)
+				if err != nil {
+					if isNotExist(err) {
+						continue
+					}
+					return nil, fmt.Errorf("localfs: %w", err)
+				}
+				f.m = m
+				mb.idx[k] = m
+				*newLines = append(*newLines, formatIndexLine(k, m))
+			}
+		}
+		snap.files[name] = f
+	}
+	return snap, nil
 }
 
 // assignUIDs gives every entry its UID: the name-derived candidate when it
@@ -422,19 +534,31 @@ func (mb *mailbox) removeMaps(e *entry) {
 	delete(mb.byUID, e.uid)
 	if h := e.srcHash(); h != "" && mb.bySrc[h] == e {
 		delete(mb.bySrc, h)
-		for _, o := range mb.byUID { // another item with the same SourceID hash
-			if o.srcHash() == h {
-				mb.bySrc[h] = o
-				break
-			}
-		}
+		mb.remap = true // another item may hold the same hash
 	}
 	if e.m.sha != "" && mb.bySHA[e.m.sha] == e {
 		delete(mb.bySHA, e.m.sha)
-		for _, o := range mb.byUID {
-			if o.m.sha == e.m.sha {
-				mb.bySHA[e.m.sha] = o
-				break
+		mb.remap = true
+	}
+}
+
+// fixMaps rebuilds bySrc and bySHA after removals (once, not per removal).
+func (mb *mailbox) fixMaps() {
+	if !mb.remap {
+		return
+	}
+	mb.remap = false
+	mb.bySrc = make(map[string]*entry)
+	mb.bySHA = make(map[string]*entry, len(mb.byUID))
+	for _, e := range mb.byUID {
+		if h := e.srcHash(); h != "" {
+			if o := mb.bySrc[h]; o == nil || e.uid < o.uid {
+				mb.bySrc[h] = e
+			}
+		}
+		if e.m.sha != "" {
+			if o := mb.bySHA[e.m.sha]; o == nil || e.uid < o.uid {
+				mb.bySHA[e.m.sha] = e
 			}
 		}
 	}
@@ -454,6 +578,7 @@ func (e *entry) srcHash() string {
 // filesystem without xattrs) counts as a match: 80 bits make a false match
 // negligible, and a match wrongly missed would duplicate a message.
 func (mb *mailbox) findSource(sourceID string) *entry {
+	mb.fixMaps()
 	e := mb.bySrc[sourceHash(sourceID)]
 	if e == nil || e.m.sourceID != "" && e.m.sourceID != sourceID {
 		return nil
@@ -666,13 +791,20 @@ func (s *Store) Fetch(ctx context.Context, mailbox, uid string) (io.ReadCloser, 
 			f, err = openAt(d, e.name, os.O_RDONLY, 0)
 			d.Close()
 			if err == nil {
+				var st unix.Stat_t
+				if unix.Fstat(int(f.Fd()), &st) != nil || st.Size != e.size || st.Mtim.Nano() != e.mtime {
+					// Changed in place by another program: serve what is
+					// there now, and look at everything again next time.
+					mb.invalidate()
+				}
 				return f, nil
 			}
 		}
 		if !isNotExist(err) {
 			return nil, fmt.Errorf("localfs: %w", err)
 		}
-		mb.scanned = false // moved underneath: rescan and retry once
+		mb.invalidate() // moved underneath: rescan and retry once
+		mb.scanned = false
 	}
 	return nil, fmt.Errorf("%w: uid %q in mailbox %q", sdk.ErrNotFound, uid, mailbox)
 }
@@ -794,6 +926,7 @@ func (mb *mailbox) setTag(ctx context.Context, dc *dirCache, s *Store, uid strin
 			dc.touch(e.dir)
 			dc.touch(ndir)
 			e.dir, e.name, e.tag = ndir, nname, tag
+			mb.fresh = false
 			return nil
 		}
 		if errors.Is(err, os.ErrExist) {
@@ -802,7 +935,8 @@ func (mb *mailbox) setTag(ctx context.Context, dc *dirCache, s *Store, uid strin
 		if !isNotExist(err) {
 			return fmt.Errorf("localfs: %w", err)
 		}
-		mb.scanned = false // moved by someone else: rescan, retry once
+		mb.invalidate() // moved by someone else: rescan, retry once
+		mb.scanned = false
 		*rescanned = true
 	}
 	return sdk.ErrNotFound
@@ -845,6 +979,7 @@ func (s *Store) Delete(ctx context.Context, mailbox string, uids []string) ([]st
 			if err == nil {
 				dc.touch(e.dir)
 				mb.removeMaps(e)
+				mb.fresh = false
 				delete(mb.idx, idxKey{e.key, e.size, e.mtime})
 				deleted = true
 				break
@@ -853,6 +988,7 @@ func (s *Store) Delete(ctx context.Context, mailbox string, uids []string) ([]st
 				dc.syncAndClose()
 				return nil, fmt.Errorf("localfs: %w", err)
 			}
+			mb.invalidate()
 			mb.scanned = false
 			rescanned = true
 		}
