@@ -77,8 +77,8 @@ func testCanceledContext(t *testing.T, su *suite) {
 const abandonSize = 8 << 20
 
 // testAbandonedFetch reads part of a large message and then cancels the
-// context or just closes the reader, many times, and checks that every
-// stream ends and no goroutine is left behind.
+// context or just closes the reader (or closes it unread), many times, and
+// checks that every stream ends and no goroutine is left behind.
 func testAbandonedFetch(t *testing.T, su *suite) {
 	s := su.s
 	seed := su.seed()
@@ -88,7 +88,9 @@ func testAbandonedFetch(t *testing.T, su *suite) {
 	}
 	partial := make([]byte, chunkSize+chunkSize/2)
 
-	abandon := func(cancelFirst bool) {
+	// abandon fetches the message and then: cancels after reading part of
+	// it (how 0), closes after reading part (1), or closes unread (2).
+	abandon := func(how int) {
 		t.Helper()
 		ctx, cancel := context.WithCancel(t.Context())
 		defer cancel()
@@ -96,6 +98,13 @@ func testAbandonedFetch(t *testing.T, su *suite) {
 		if err != nil {
 			t.Fatalf("Fetch: %v", err)
 		}
+		if how == 2 {
+			if err := rc.Close(); err != nil {
+				t.Logf("Close of an unread Fetch: %v", err)
+			}
+			return
+		}
+		cancelFirst := how == 0
 		if _, err := io.ReadFull(rc, partial); err != nil {
 			t.Fatalf("reading the first %d octets: %v", len(partial), err)
 		}
@@ -113,8 +122,8 @@ func testAbandonedFetch(t *testing.T, su *suite) {
 	}
 
 	// Warm up: let the store and its transport start whatever they keep.
-	for _, c := range []bool{true, false} {
-		abandon(c)
+	for how := range 3 {
+		abandon(how)
 	}
 	if got := fetch(t, s, mailboxA, res.UID); int64(len(got)) != abandonSize {
 		t.Fatalf("full Fetch returned %d octets, want %d", len(got), abandonSize)
@@ -122,7 +131,7 @@ func testAbandonedFetch(t *testing.T, su *suite) {
 	base := settledGoroutines()
 
 	for i := range leakRounds {
-		abandon(i%2 == 0)
+		abandon(i % 3)
 	}
 	deadline := time.Now().Add(goroutineSettle)
 	n := runtime.NumGoroutine()
