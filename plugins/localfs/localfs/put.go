@@ -3,6 +3,7 @@ package localfs
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"hash"
@@ -89,8 +90,17 @@ func (s *Store) Put(ctx context.Context, mailbox string, opts sdk.PutOptions, bo
 
 	mb.mu.Lock()
 	defer mb.mu.Unlock()
-	if err := mb.ensureScanned(ctx); err != nil {
+	// Exclude Puts of other processes on this mailbox, and catch up with
+	// what they stored since our last look.
+	pl, err := mb.lockPuts()
+	if err != nil {
 		return sdk.PutResult{}, err
+	}
+	defer pl.release()
+	if !mb.scanned || pl.gen != mb.putGen {
+		if _, err := mb.scan(ctx); err != nil {
+			return sdk.PutResult{}, err
+		}
 	}
 	if opts.SourceID != "" {
 		// A concurrent Put of the same SourceID may have won.
@@ -124,6 +134,7 @@ func (s *Store) Put(ctx context.Context, mailbox string, opts sdk.PutOptions, bo
 		return sdk.PutResult{}, fmt.Errorf("localfs: fsync %s: %w", destRel, err)
 	}
 	durabilityStep("fsync-dir")
+	mb.putGen = pl.bump()
 
 	key, cand, _ := mb.lay.parse(name)
 	m := &meta{wire: wire, sha: sum, sourceID: opts.SourceID}
@@ -246,3 +257,56 @@ func (c ctxReader) Read(p []byte) (int, error) {
 	}
 	return c.r.Read(p)
 }
+
+// putLock is the cross-process Put lock of a mailbox: an flock on
+// ROOT/M/izypop3-put.lock, whose content is a generation number every Put
+// increments. A store that finds a generation other than the one it left
+// knows another process stored something and rescans before it checks
+// SourceIDs and content, so two processes filling one mailbox do not store
+// the same SourceID twice. (Directory mtimes alone cannot tell: two renames
+// within one clock tick leave the same mtime.)
+type putLock struct {
+	f   *os.File
+	gen uint64
+}
+
+// putLockName is the Put lock file in a mailbox directory.
+const putLockName = "izypop3-put.lock"
+
+// lockPuts takes the Put lock of mb (blocking: it is held for a rename and
+// an fsync only) and reads the generation.
+func (mb *mailbox) lockPuts() (*putLock, error) {
+	d, err := mb.openDir(".")
+	if err != nil {
+		return nil, fmt.Errorf("localfs: %w", err)
+	}
+	f, err := openAt(d, putLockName, os.O_RDWR|os.O_CREATE, filePerm)
+	d.Close()
+	if err != nil {
+		return nil, fmt.Errorf("localfs: %w", err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("localfs: flock %s: %w", putLockName, err)
+	}
+	var b [8]byte
+	n, _ := f.ReadAt(b[:], 0)
+	pl := &putLock{f: f}
+	if n == len(b) {
+		pl.gen = binary.BigEndian.Uint64(b[:])
+	}
+	return pl, nil
+}
+
+// bump records one more Put and returns the new generation. A failed
+// write is ignored: at worst another process misses this Put when it checks
+// a SourceID (within one process the check does not depend on it).
+func (pl *putLock) bump() uint64 {
+	pl.gen++
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], pl.gen)
+	pl.f.WriteAt(b[:], 0)
+	return pl.gen
+}
+
+func (pl *putLock) release() { pl.f.Close() }

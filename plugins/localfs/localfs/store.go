@@ -197,6 +197,7 @@ type mailbox struct {
 	indexLines int // lines in the index file; -1: file must be rewritten
 
 	scanned bool
+	putGen  uint64              // Put generation we left in the put lock file
 	remap   bool                // bySrc/bySHA may lack holders (see fixMaps)
 	fresh   bool                // all and the maps match snaps
 	snaps   map[string]*dirSnap // message directories as last read
