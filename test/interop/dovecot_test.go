@@ -59,7 +59,7 @@ func sampleMessages() [][]byte {
 func dovecotTarget(t *testing.T, msgs [][]byte) target {
 	s := needDovecot(t)
 	const user = "peer"
-	tg := target{Name: "dovecot", Port: s.Port, User: user, Pass: testPassword, Server: "dovecot", ServerLg: s.Log}
+	tg := target{Name: "dovecot", Port: s.Port, User: user, Pass: testPassword}
 	for i, m := range msgs {
 		if err := s.WriteMaildir(user, fmt.Sprintf("1700000000.M%dP1.izytest", i), m); err != nil {
 			t.Fatal(err)

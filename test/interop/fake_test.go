@@ -84,7 +84,7 @@ func fakeTarget(t *testing.T, mailbox string, extra ...string) target {
 	exp := fakeExpected(t, mailbox)
 	srv := startIzypop3(t, append(fakeArgs(), extra...)...)
 	return target{Name: "izypop3-fake", Port: srv.Port, User: mailbox, Pass: testPassword,
-		Msgs: exp, Ordered: true, Server: "izypop3", ServerLg: srv.out.String}
+		Msgs: exp, Ordered: true}
 }
 
 func TestFakePeers(t *testing.T) {

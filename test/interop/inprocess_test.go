@@ -28,7 +28,7 @@ func TestPeersAgainstPop3server(t *testing.T) {
 			be := memback.New()
 			be.AddUser(user, testPassword)
 			be.SetAPOP(true)
-			tg := target{Name: "pop3server-memback", User: user, Pass: testPassword, Ordered: true, Server: "pop3server"}
+			tg := target{Name: "pop3server-memback", User: user, Pass: testPassword, Ordered: true}
 			for i, m := range msgs {
 				uid := fmt.Sprintf("uid-%03d", i+1)
 				be.Add(user, uid, m)

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
 
+	"github.com/izyware/izypop3/plugins/fake/fakestore"
 	"github.com/izyware/izypop3/plugins/localfs/localfs"
 	"github.com/izyware/izypop3/sdk"
 )
@@ -68,15 +70,39 @@ func localfsTarget(t *testing.T, mailbox string, msgs [][]byte, extra ...string)
 	exp := localfsExpected(t, root, localfs.LayoutEML, mailbox)
 	srv := startIzypop3(t, append([]string{"--modhandler", "localfs", "--mimestore.path", root}, extra...)...)
 	return target{Name: "izypop3-localfs", Port: srv.Port, User: mailbox, Pass: testPassword,
-		Msgs: exp, Ordered: true, Server: "izypop3", ServerLg: srv.out.String}, root
+		Msgs: exp, Ordered: true}, root
 }
 
 // localfsMessages is the maildrop of the localfs tests: the hand-made
-// shapes plus some fake-store-like bulk.
-func localfsMessages() [][]byte { return sampleMessages() }
+// shapes (sampleMessages) plus five fake-store messages as bulk.
+func localfsMessages(t *testing.T) [][]byte {
+	t.Helper()
+	ctx := context.Background()
+	st := fakestore.New()
+	if err := st.Configure(ctx, map[string]string{"count": "5", "minsize": "2000", "maxsize": "90000", "seed": "3"}); err != nil {
+		t.Fatal(err)
+	}
+	msgs := sampleMessages()
+	for it, err := range st.List(ctx, "bulk", sdk.ListOptions{}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		rc, err := st.Fetch(ctx, "bulk", it.UID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		msgs = append(msgs, b)
+	}
+	return msgs
+}
 
 func TestLocalfsPeers(t *testing.T) {
-	msgs := localfsMessages()
+	msgs := localfsMessages(t)
 	for _, p := range []struct {
 		name  string
 		check func(*testing.T, target)
@@ -97,7 +123,7 @@ func TestLocalfsPeers(t *testing.T) {
 // files into archive/ (same octets); the next session lists the others.
 func TestLocalfsDeleArchive(t *testing.T) {
 	const mailbox = "lfsdele"
-	msgs := localfsMessages()
+	msgs := localfsMessages(t)
 	tg, root := localfsTarget(t, mailbox, msgs)
 	r := runPoplib(t, tg, "--no-retr", "--dele", "2,3")
 	if r.Stat[0] != int64(len(msgs)) {

@@ -90,7 +90,7 @@ func checkIzypop3OverMaildir(t *testing.T, root, mailbox string) {
 
 	srv := startIzypop3(t, "--modhandler", "localfs", "--mimestore.path", root, "--mimestore.layout", "maildir")
 	tg := target{Name: "izypop3-localfs-maildir", Port: srv.Port, User: mailbox, Pass: testPassword,
-		Msgs: exp, Ordered: true, Server: "izypop3", ServerLg: srv.out.String}
+		Msgs: exp, Ordered: true}
 	t.Run("curl", func(t *testing.T) { checkCurl(t, tg) })
 	t.Run("poplib", func(t *testing.T) { checkPoplib(t, tg) })
 
@@ -121,8 +121,7 @@ func TestMaildirIzypop3ToDovecot(t *testing.T) {
 		t.Fatal(err)
 	}
 	msgs := sampleMessages()
-	tg := target{Name: "dovecot-over-localfs", Port: dov.Port, User: user, Pass: testPassword,
-		Server: "dovecot", ServerLg: dov.Log}
+	tg := target{Name: "dovecot-over-localfs", Port: dov.Port, User: user, Pass: testPassword}
 	for _, m := range msgs {
 		res, err := st.Put(context.Background(), user, sdk.PutOptions{}, bytes.NewReader(m))
 		if err != nil {

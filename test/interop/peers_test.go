@@ -24,14 +24,12 @@ type expectedMsg struct {
 
 // target is a running POP3 server and what its maildrop must hold.
 type target struct {
-	Name     string
-	Port     int
-	User     string
-	Pass     string
-	Msgs     []expectedMsg
-	Ordered  bool // message n is Msgs[n-1] and UIDs are known
-	Server   string
-	ServerLg func() string // the server's log, for failures
+	Name    string // for failure messages
+	Port    int
+	User    string
+	Pass    string
+	Msgs    []expectedMsg
+	Ordered bool // message n is Msgs[n-1] and UIDs are known
 }
 
 func (tg target) url(path string) string {
@@ -44,7 +42,7 @@ func (tg target) url(path string) string {
 func matchAll(t *testing.T, peer string, tg target, got [][]byte, norm func([]byte) []byte) {
 	t.Helper()
 	if len(got) != len(tg.Msgs) {
-		t.Fatalf("%s: downloaded %d messages, want %d", peer, len(got), len(tg.Msgs))
+		t.Fatalf("%s from %s: downloaded %d messages, want %d", peer, tg.Name, len(got), len(tg.Msgs))
 	}
 	want := make([][]byte, len(tg.Msgs))
 	for i, m := range tg.Msgs {
@@ -53,7 +51,7 @@ func matchAll(t *testing.T, peer string, tg target, got [][]byte, norm func([]by
 	if tg.Ordered {
 		for i := range want {
 			if !bytes.Equal(got[i], want[i]) {
-				t.Errorf("%s: message %d differs\n%s", peer, i+1, firstDiff(got[i], want[i]))
+				t.Errorf("%s from %s: message %d differs\n%s", peer, tg.Name, i+1, firstDiff(got[i], want[i]))
 			}
 		}
 		return
@@ -66,7 +64,7 @@ func matchAll(t *testing.T, peer string, tg target, got [][]byte, norm func([]by
 	sortBytes(want)
 	for i := range want {
 		if !bytes.Equal(got[i], want[i]) {
-			t.Errorf("%s: downloaded set differs (sorted #%d)\n%s", peer, i, firstDiff(got[i], want[i]))
+			t.Errorf("%s from %s: downloaded set differs (sorted #%d)\n%s", peer, tg.Name, i, firstDiff(got[i], want[i]))
 		}
 	}
 }
