@@ -9,13 +9,15 @@ import (
 	_ "google.golang.org/grpc/encoding/proto" // registers the "proto" codec chunkCodec delegates to
 	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
 )
 
-// chunkCodec is the gRPC codec of the host's Fetch streams. It is the
-// standard proto codec, except that a Chunk is decoded into the Data slice it
-// already holds: a chunkReader receives every chunk of a message into one
-// buffer instead of allocating 256 KiB per chunk (which made the host's
-// garbage, and so its memory, grow with the bytes streamed).
+// chunkCodec is the gRPC codec of the host's Fetch streams and of the
+// plugin's server. It is the standard proto codec, except that a Chunk (and
+// the data part of a PutRequest) is decoded into the slice the message
+// already holds: a stream's chunks are received into one buffer instead of
+// allocating 256 KiB per chunk (which made the garbage, and so the memory and
+// the GC's CPU, grow with the bytes streamed).
 type chunkCodec struct{ std encoding.CodecV2 }
 
 func (c chunkCodec) Name() string { return c.std.Name() } // "proto": same wire content-type
@@ -23,13 +25,67 @@ func (c chunkCodec) Name() string { return c.std.Name() } // "proto": same wire 
 func (c chunkCodec) Marshal(v any) (mem.BufferSlice, error) { return c.std.Marshal(v) }
 
 func (c chunkCodec) Unmarshal(data mem.BufferSlice, v any) error {
-	ch, ok := v.(*storev1.Chunk)
-	if !ok {
-		return c.std.Unmarshal(data, v)
+	switch m := v.(type) {
+	case *storev1.Chunk:
+		buf := data.MaterializeToBuffer(mem.DefaultBufferPool())
+		defer buf.Free()
+		return unmarshalChunk(buf.ReadOnlyData(), m)
+	case *storev1.PutRequest:
+		buf := data.MaterializeToBuffer(mem.DefaultBufferPool())
+		defer buf.Free()
+		return unmarshalPutRequest(buf.ReadOnlyData(), m)
 	}
-	buf := data.MaterializeToBuffer(mem.DefaultBufferPool())
-	defer buf.Free()
-	return unmarshalChunk(buf.ReadOnlyData(), ch)
+	return c.std.Unmarshal(data, v)
+}
+
+// unmarshalPutRequest decodes a PutRequest; a data part is decoded into the
+// *PutRequest_Data that m.Part holds (if it does), reusing its array, so the
+// plugin receives a Put's chunks into one buffer. Header and trailer parts go
+// through proto.
+func unmarshalPutRequest(b []byte, m *storev1.PutRequest) error {
+	spare, _ := m.Part.(*storev1.PutRequest_Data)
+	m.Part = nil
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return fmt.Errorf("sdk: put request: %w", protowire.ParseError(n))
+		}
+		b = b[n:]
+		if typ != protowire.BytesType || num < 1 || num > 3 {
+			n = protowire.ConsumeFieldValue(num, typ, b)
+			if n < 0 {
+				return fmt.Errorf("sdk: put request field %d: %w", num, protowire.ParseError(n))
+			}
+			b = b[n:]
+			continue
+		}
+		v, n := protowire.ConsumeBytes(b)
+		if n < 0 {
+			return fmt.Errorf("sdk: put request field %d: %w", num, protowire.ParseError(n))
+		}
+		b = b[n:]
+		switch num {
+		case 1:
+			h := &storev1.PutHeader{}
+			if err := proto.Unmarshal(v, h); err != nil {
+				return err
+			}
+			m.Part = &storev1.PutRequest_Header{Header: h}
+		case 2:
+			if spare == nil {
+				spare = &storev1.PutRequest_Data{}
+			}
+			spare.Data = append(spare.Data[:0], v...)
+			m.Part = spare
+		case 3:
+			t := &storev1.PutTrailer{}
+			if err := proto.Unmarshal(v, t); err != nil {
+				return err
+			}
+			m.Part = &storev1.PutRequest_Trailer{Trailer: t}
+		}
+	}
+	return nil
 }
 
 // unmarshalChunk decodes the wire form of a Chunk (field 1, bytes data) into
@@ -60,5 +116,10 @@ func unmarshalChunk(b []byte, ch *storev1.Chunk) error {
 	return nil
 }
 
-// fetchCallOption makes a Fetch stream use chunkCodec.
+// fetchCallOption makes a Fetch stream use chunkCodec (host side).
 var fetchCallOption = grpc.ForceCodecV2(chunkCodec{std: encoding.GetCodecV2("proto")})
+
+// serverCodecOption makes the plugin's server use chunkCodec, for Put.
+func serverCodecOption() grpc.ServerOption {
+	return grpc.ForceServerCodecV2(chunkCodec{std: encoding.GetCodecV2("proto")})
+}

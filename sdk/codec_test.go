@@ -52,3 +52,35 @@ func TestChunkCodec(t *testing.T) {
 		t.Errorf("GetInfoResponse: %v %v", info.Name, err)
 	}
 }
+
+func TestPutRequestCodec(t *testing.T) {
+	codec := chunkCodec{std: encoding.GetCodecV2("proto")}
+	msgs := []*storev1.PutRequest{
+		{Part: &storev1.PutRequest_Header{Header: &storev1.PutHeader{Mailbox: "m", Tag: "staged", SourceId: "s", ReceivedUnixNano: 7}}},
+		{Part: &storev1.PutRequest_Data{Data: pattern(ChunkSize)}},
+		{Part: &storev1.PutRequest_Data{Data: []byte("tail")}},
+		{Part: &storev1.PutRequest_Trailer{Trailer: &storev1.PutTrailer{Size: ChunkSize + 4, Sha256: "ab"}}},
+		{},
+	}
+	var got storev1.PutRequest
+	spare := &storev1.PutRequest_Data{Data: make([]byte, 0, ChunkSize)}
+	for _, want := range msgs {
+		wire, err := proto.Marshal(want)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got.Part = spare
+		if err := codec.Unmarshal(mem.BufferSlice{mem.SliceBuffer(wire)}, &got); err != nil {
+			t.Fatal(err)
+		}
+		if !proto.Equal(&got, want) {
+			t.Fatalf("decoded %v, want %v", &got, want)
+		}
+		if d, ok := got.Part.(*storev1.PutRequest_Data); ok && d != spare {
+			t.Error("data part not decoded into the spare")
+		}
+	}
+	if err := unmarshalPutRequest([]byte{0x12, 0x05, 'a'}, &got); err == nil {
+		t.Error("truncated data accepted")
+	}
+}

@@ -229,7 +229,9 @@ func (g *grpcServer) Put(stream grpc.ClientStreamingServer[storev1.PutRequest, s
 // errors stores nothing.
 type putReader struct {
 	stream   grpc.ClientStreamingServer[storev1.PutRequest, storev1.PutResponse]
-	buf      []byte // rest of the current chunk
+	msg      storev1.PutRequest       // every message is received into msg
+	data     *storev1.PutRequest_Data // its data part, reused (chunkCodec)
+	buf      []byte                   // rest of the current chunk
 	n        int64
 	sum      hash.Hash
 	verified bool
@@ -251,7 +253,12 @@ func (r *putReader) Read(p []byte) (int, error) {
 // next receives one message and returns the error to report once the data
 // already buffered is consumed (nil to keep reading).
 func (r *putReader) next() error {
-	msg, err := r.stream.Recv()
+	if r.data == nil {
+		r.data = &storev1.PutRequest_Data{}
+	}
+	r.msg.Part = r.data // lets chunkCodec decode into r.data.Data
+	err := r.stream.RecvMsg(&r.msg)
+	msg := &r.msg
 	if err == io.EOF {
 		return fmt.Errorf("%w: put: stream ended without a trailer after %d octets", ErrInvalid, r.n)
 	}
@@ -260,6 +267,7 @@ func (r *putReader) next() error {
 	}
 	switch part := msg.GetPart().(type) {
 	case *storev1.PutRequest_Data:
+		r.data = part
 		r.buf = part.Data
 		r.n += int64(len(part.Data))
 		r.sum.Write(part.Data)

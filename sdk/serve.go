@@ -50,6 +50,7 @@ const (
 // serverOptions are the gRPC server options for serving a store.
 func serverOptions() []grpc.ServerOption {
 	return []grpc.ServerOption{
+		serverCodecOption(),
 		grpc.StaticStreamWindowSize(streamWindow),
 		grpc.StaticConnWindowSize(connWindow),
 		grpc.ReadBufferSize(ioBufferSize),

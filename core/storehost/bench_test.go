@@ -100,6 +100,35 @@ func cpuTime(pid string) time.Duration {
 	return time.Duration(ut+st) * 10 * time.Millisecond
 }
 
+// BenchmarkPut50MiB measures the throughput of storing a 50 MiB message
+// (the store reads and hashes it, then drops it).
+func BenchmarkPut50MiB(b *testing.B) {
+	stores := benchStores(b)
+	for _, mode := range benchModes {
+		b.Run(mode, func(b *testing.B) {
+			s := stores[mode]
+			pid := "self"
+			if h, ok := s.(*Host); ok {
+				pid = strconv.Itoa(h.PID())
+			}
+			cpu0, plug0 := cpuTime("self"), cpuTime(pid)
+			b.SetBytes(benchSize)
+			for b.Loop() {
+				res, err := s.Put(context.Background(), teststore.DiscardMailbox, sdk.PutOptions{}, teststore.Generated(benchSize))
+				if err != nil || res.Size != benchSize {
+					b.Fatalf("Put: %+v %v", res, err)
+				}
+			}
+			cpu := cpuTime("self") - cpu0
+			if pid != "self" {
+				cpu += cpuTime(pid) - plug0
+			}
+			b.ReportMetric(float64(benchSize)*float64(b.N)/(1<<20)/b.Elapsed().Seconds(), "MiB/s")
+			b.ReportMetric(cpu.Seconds()*1000/float64(b.N), "cpu-ms/op")
+		})
+	}
+}
+
 // BenchmarkStat measures the latency of one small call.
 func BenchmarkStat(b *testing.B) {
 	stores := benchStores(b)
