@@ -42,15 +42,20 @@ func pluginBinary(t *testing.T) string {
 			return
 		}
 		binPath = filepath.Join(dir, "izypop3-store-localfs")
-		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
+		buildErr = buildPlugin(binPath)
 	})
 	if buildErr != nil {
 		t.Fatal(buildErr)
 	}
 	return binPath
+}
+
+func buildPlugin(out string) error {
+	b, err := exec.Command("go", "build", "-o", out, ".").CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("go build: %v\n%s", err, b)
+	}
+	return nil
 }
 
 func TestMain(m *testing.M) {
