@@ -10,6 +10,7 @@ import (
 	"io"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -390,10 +391,21 @@ func TestPutTrailerChecked(t *testing.T) {
 	}
 }
 
-type failingReader struct{ n int }
+// failingReader yields n zero octets, then waits for gate (if any) and
+// fails.
+type failingReader struct {
+	n    int
+	gate <-chan struct{}
+}
 
 func (f *failingReader) Read(p []byte) (int, error) {
 	if f.n <= 0 {
+		if f.gate != nil {
+			select {
+			case <-f.gate:
+			case <-time.After(5 * time.Second):
+			}
+		}
 		return 0, errors.New("source broke")
 	}
 	k := min(len(p), f.n)
@@ -402,10 +414,24 @@ func (f *failingReader) Read(p []byte) (int, error) {
 	return k, nil
 }
 
+// enteredStore signals when its Put has been called.
+type enteredStore struct {
+	*memStore
+	entered chan struct{}
+	once    sync.Once
+}
+
+func (e *enteredStore) Put(ctx context.Context, mailbox string, opts PutOptions, body io.Reader) (PutResult, error) {
+	e.once.Do(func() { close(e.entered) })
+	return e.memStore.Put(ctx, mailbox, opts, body)
+}
+
 func TestPutBodyErrorStoresNothing(t *testing.T) {
 	ms := newMemStore()
-	r := serve(t, ms)
-	_, err := r.Put(context.Background(), "m", PutOptions{}, &failingReader{n: 3 * ChunkSize / 2})
+	es := &enteredStore{memStore: ms, entered: make(chan struct{})}
+	r := serve(t, es)
+	// The body fails once the store is reading it: the store's read fails.
+	_, err := r.Put(context.Background(), "m", PutOptions{}, &failingReader{n: 3 * ChunkSize / 2, gate: es.entered})
 	if err == nil || !strings.Contains(err.Error(), "source broke") {
 		t.Fatalf("Put = %v", err)
 	}
@@ -422,6 +448,17 @@ func TestPutBodyErrorStoresNothing(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+	if ms.count("m") != 0 {
+		t.Errorf("stored %d items", ms.count("m"))
+	}
+	// A body that fails at once may end the call before the store is even
+	// called; either way nothing is stored.
+	for range 5 {
+		if _, err := r.Put(context.Background(), "m", PutOptions{}, &failingReader{n: 10}); err == nil {
+			t.Fatal("Put of a failing body succeeded")
+		}
+	}
+	time.Sleep(50 * time.Millisecond)
 	if ms.count("m") != 0 {
 		t.Errorf("stored %d items", ms.count("m"))
 	}
