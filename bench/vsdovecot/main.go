@@ -851,7 +851,7 @@ func holdSessions(port, n int, login bool, mem func() memSum, onLoaded func()) (
 }
 
 func idleSessions(ctx context.Context) error {
-	fmt.Printf("== %d idle logged-in sessions (USER, PASS, STAT, then idle; one mailbox each)\n", *idle)
+	fmt.Printf("== %d idle sessions\n", *idle)
 	bad := 0
 	if !*skipIzy {
 		n, err := idleIzypop3()
