@@ -154,3 +154,27 @@ func TestFakeNoCommit(t *testing.T) {
 		checkUIDL(t, runPoplib(t, tg, "--no-retr"), uidsExcept(tg.Msgs))
 	})
 }
+
+// TestFakeConsumeOnRetr: with --consume-on-retr (the seed's queue mode) a
+// session that RETRs every message and QUITs leaves the maildrop empty
+// (archived), and so does one that RETRs and drops the connection
+// (pop3failed); a session that only lists consumes nothing.
+func TestFakeConsumeOnRetr(t *testing.T) {
+	for _, mode := range []struct {
+		name string
+		args []string
+	}{
+		{"quit", nil},
+		{"no-quit", []string{"--no-quit"}},
+	} {
+		t.Run(mode.name, func(t *testing.T) {
+			tg := fakeTarget(t, "fakeconsume", "--consume-on-retr")
+			checkUIDL(t, runPoplib(t, tg, "--no-retr"), uidsExcept(tg.Msgs))
+			r := runPoplib(t, tg, mode.args...)
+			if len(r.Retr) != len(tg.Msgs) {
+				t.Fatalf("retrieved %d messages, want %d", len(r.Retr), len(tg.Msgs))
+			}
+			checkUIDL(t, runPoplib(t, tg, "--no-retr"), nil)
+		})
+	}
+}
