@@ -44,16 +44,14 @@ if [ "${#missing[@]}" -gt 0 ]; then
 	# Keep the package's maintainer scripts from starting the system Dovecot
 	# (policy-rc.d exit 101 = action forbidden); removed again afterwards if
 	# we created it.
-	created_policy=no
 	if [ ! -e /usr/sbin/policy-rc.d ]; then
 		printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
 		chmod 0755 /usr/sbin/policy-rc.d
-		created_policy=yes
+		trap 'rm -f /usr/sbin/policy-rc.d' EXIT
 	fi
 	export DEBIAN_FRONTEND=noninteractive
 	apt-get update -qq >/dev/null
 	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-	if [ "$created_policy" = yes ]; then rm -f /usr/sbin/policy-rc.d; fi
 	echo "install-deps: installed: ${missing[*]}"
 else
 	echo "install-deps: all packages already installed"
