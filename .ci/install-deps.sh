@@ -50,8 +50,14 @@ if [ "${#missing[@]}" -gt 0 ]; then
 		trap 'rm -f /usr/sbin/policy-rc.d' EXIT
 	fi
 	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -qq >/dev/null
-	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+	log=$(mktemp)
+	if ! { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}"; } >"$log" 2>&1; then
+		cat "$log" >&2
+		rm -f "$log"
+		echo "install-deps: apt-get failed for: ${missing[*]}" >&2
+		exit 1
+	fi
+	rm -f "$log"
 	echo "install-deps: installed: ${missing[*]}"
 else
 	echo "install-deps: all packages already installed"
