@@ -104,7 +104,7 @@ func hasGoFiles(dir string) bool {
 func needBinary(t testing.TB, name string) string {
 	t.Helper()
 	if err := buildErr[name]; err != nil {
-		if errors.Is(err, errNotWritten) {
+		if errors.Is(err, errNotWritten) && os.Getenv("CI") != "true" {
 			t.Skipf("SKIPPING %s: %s is not written yet", t.Name(), name)
 		}
 		t.Fatal(err)
