@@ -34,6 +34,10 @@ func (c chunkCodec) Unmarshal(data mem.BufferSlice, v any) error {
 		buf := data.MaterializeToBuffer(mem.DefaultBufferPool())
 		defer buf.Free()
 		return unmarshalPutRequest(buf.ReadOnlyData(), m)
+	case *storev1.FetchBatchResponse:
+		buf := data.MaterializeToBuffer(mem.DefaultBufferPool())
+		defer buf.Free()
+		return unmarshalFetchBatchResponse(buf.ReadOnlyData(), m)
 	}
 	return c.std.Unmarshal(data, v)
 }
@@ -83,6 +87,95 @@ func unmarshalPutRequest(b []byte, m *storev1.PutRequest) error {
 				return err
 			}
 			m.Part = &storev1.PutRequest_Trailer{Trailer: t}
+		}
+	}
+	return nil
+}
+
+// unmarshalFetchBatchResponse decodes a FetchBatchResponse; a chunk part is
+// decoded into the *FetchBatchChunk that m.Part holds (if it does), reusing
+// its data array, so the host receives a batch into one buffer. Error parts
+// go through proto.
+func unmarshalFetchBatchResponse(b []byte, m *storev1.FetchBatchResponse) error {
+	spare, _ := m.Part.(*storev1.FetchBatchResponse_Chunk)
+	m.Part = nil
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return fmt.Errorf("sdk: fetch batch response: %w", protowire.ParseError(n))
+		}
+		b = b[n:]
+		if typ != protowire.BytesType || (num != 1 && num != 2) {
+			n = protowire.ConsumeFieldValue(num, typ, b)
+			if n < 0 {
+				return fmt.Errorf("sdk: fetch batch response field %d: %w", num, protowire.ParseError(n))
+			}
+			b = b[n:]
+			continue
+		}
+		v, n := protowire.ConsumeBytes(b)
+		if n < 0 {
+			return fmt.Errorf("sdk: fetch batch response field %d: %w", num, protowire.ParseError(n))
+		}
+		b = b[n:]
+		switch num {
+		case 1:
+			if spare == nil || spare.Chunk == nil {
+				spare = &storev1.FetchBatchResponse_Chunk{Chunk: &storev1.FetchBatchChunk{}}
+			}
+			if err := unmarshalBatchChunk(v, spare.Chunk); err != nil {
+				return err
+			}
+			m.Part = spare
+		case 2:
+			e := &storev1.FetchBatchError{}
+			if err := proto.Unmarshal(v, e); err != nil {
+				return err
+			}
+			m.Part = &storev1.FetchBatchResponse_Error{Error: e}
+		}
+	}
+	return nil
+}
+
+// unmarshalBatchChunk decodes a FetchBatchChunk into c, reusing c.Data's
+// array.
+func unmarshalBatchChunk(b []byte, c *storev1.FetchBatchChunk) error {
+	c.Uid, c.Data, c.Last = "", c.Data[:0], false
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return fmt.Errorf("sdk: fetch batch chunk: %w", protowire.ParseError(n))
+		}
+		b = b[n:]
+		switch {
+		case num == 1 && typ == protowire.BytesType:
+			v, n := protowire.ConsumeBytes(b)
+			if n < 0 {
+				return fmt.Errorf("sdk: fetch batch chunk uid: %w", protowire.ParseError(n))
+			}
+			c.Uid = string(v)
+			b = b[n:]
+		case num == 2 && typ == protowire.BytesType:
+			v, n := protowire.ConsumeBytes(b)
+			if n < 0 {
+				return fmt.Errorf("sdk: fetch batch chunk data: %w", protowire.ParseError(n))
+			}
+			c.Data = append(c.Data[:0], v...)
+			b = b[n:]
+		case num == 3 && typ == protowire.VarintType:
+			v, n := protowire.ConsumeVarint(b)
+			if n < 0 {
+				return fmt.Errorf("sdk: fetch batch chunk last: %w", protowire.ParseError(n))
+			}
+			c.Last = v != 0
+			b = b[n:]
+		default:
+			n = protowire.ConsumeFieldValue(num, typ, b)
+			if n < 0 {
+				return fmt.Errorf("sdk: fetch batch chunk field %d: %w", num, protowire.ParseError(n))
+			}
+			b = b[n:]
 		}
 	}
 	return nil

@@ -1508,6 +1508,272 @@ func (*CheckResponse) Descriptor() ([]byte, []int) {
 	return file_izypop3_store_v1_store_proto_rawDescGZIP(), []int{27}
 }
 
+type FetchBatchRequest struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Mailbox string                 `protobuf:"bytes,1,opt,name=mailbox,proto3" json:"mailbox,omitempty"`
+	// The items to stream, in this order. A host should keep a request well
+	// under gRPC's 4 MiB message limit (70-octet UIDs: thousands of them).
+	Uids          []string `protobuf:"bytes,2,rep,name=uids,proto3" json:"uids,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FetchBatchRequest) Reset() {
+	*x = FetchBatchRequest{}
+	mi := &file_izypop3_store_v1_store_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FetchBatchRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FetchBatchRequest) ProtoMessage() {}
+
+func (x *FetchBatchRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_izypop3_store_v1_store_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FetchBatchRequest.ProtoReflect.Descriptor instead.
+func (*FetchBatchRequest) Descriptor() ([]byte, []int) {
+	return file_izypop3_store_v1_store_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *FetchBatchRequest) GetMailbox() string {
+	if x != nil {
+		return x.Mailbox
+	}
+	return ""
+}
+
+func (x *FetchBatchRequest) GetUids() []string {
+	if x != nil {
+		return x.Uids
+	}
+	return nil
+}
+
+// One message of a FetchBatch stream.
+type FetchBatchResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Part:
+	//
+	//	*FetchBatchResponse_Chunk
+	//	*FetchBatchResponse_Error
+	Part          isFetchBatchResponse_Part `protobuf_oneof:"part"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FetchBatchResponse) Reset() {
+	*x = FetchBatchResponse{}
+	mi := &file_izypop3_store_v1_store_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FetchBatchResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FetchBatchResponse) ProtoMessage() {}
+
+func (x *FetchBatchResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_izypop3_store_v1_store_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FetchBatchResponse.ProtoReflect.Descriptor instead.
+func (*FetchBatchResponse) Descriptor() ([]byte, []int) {
+	return file_izypop3_store_v1_store_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *FetchBatchResponse) GetPart() isFetchBatchResponse_Part {
+	if x != nil {
+		return x.Part
+	}
+	return nil
+}
+
+func (x *FetchBatchResponse) GetChunk() *FetchBatchChunk {
+	if x != nil {
+		if x, ok := x.Part.(*FetchBatchResponse_Chunk); ok {
+			return x.Chunk
+		}
+	}
+	return nil
+}
+
+func (x *FetchBatchResponse) GetError() *FetchBatchError {
+	if x != nil {
+		if x, ok := x.Part.(*FetchBatchResponse_Error); ok {
+			return x.Error
+		}
+	}
+	return nil
+}
+
+type isFetchBatchResponse_Part interface {
+	isFetchBatchResponse_Part()
+}
+
+type FetchBatchResponse_Chunk struct {
+	Chunk *FetchBatchChunk `protobuf:"bytes,1,opt,name=chunk,proto3,oneof"`
+}
+
+type FetchBatchResponse_Error struct {
+	Error *FetchBatchError `protobuf:"bytes,2,opt,name=error,proto3,oneof"`
+}
+
+func (*FetchBatchResponse_Chunk) isFetchBatchResponse_Part() {}
+
+func (*FetchBatchResponse_Error) isFetchBatchResponse_Part() {}
+
+// A piece of an item's octets (at most 256 KiB of data suggested).
+type FetchBatchChunk struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The item's uid on its first chunk (start of the item); empty on the
+	// following ones.
+	Uid  string `protobuf:"bytes,1,opt,name=uid,proto3" json:"uid,omitempty"`
+	Data []byte `protobuf:"bytes,2,opt,name=data,proto3" json:"data,omitempty"`
+	// Set on the item's last chunk (end of the item).
+	Last          bool `protobuf:"varint,3,opt,name=last,proto3" json:"last,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FetchBatchChunk) Reset() {
+	*x = FetchBatchChunk{}
+	mi := &file_izypop3_store_v1_store_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FetchBatchChunk) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FetchBatchChunk) ProtoMessage() {}
+
+func (x *FetchBatchChunk) ProtoReflect() protoreflect.Message {
+	mi := &file_izypop3_store_v1_store_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FetchBatchChunk.ProtoReflect.Descriptor instead.
+func (*FetchBatchChunk) Descriptor() ([]byte, []int) {
+	return file_izypop3_store_v1_store_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *FetchBatchChunk) GetUid() string {
+	if x != nil {
+		return x.Uid
+	}
+	return ""
+}
+
+func (x *FetchBatchChunk) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+func (x *FetchBatchChunk) GetLast() bool {
+	if x != nil {
+		return x.Last
+	}
+	return false
+}
+
+// A failure of one item: sent instead of its chunks when it cannot be
+// opened, or after some of them when reading it fails. The item ends here;
+// the stream goes on with the next uid.
+type FetchBatchError struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Uid   string                 `protobuf:"bytes,1,opt,name=uid,proto3" json:"uid,omitempty"`
+	// A gRPC status code, with the same meaning as a Fetch call's status
+	// (NotFound: no such item, Unavailable: temporary, ...).
+	Code          uint32 `protobuf:"varint,2,opt,name=code,proto3" json:"code,omitempty"`
+	Message       string `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FetchBatchError) Reset() {
+	*x = FetchBatchError{}
+	mi := &file_izypop3_store_v1_store_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FetchBatchError) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FetchBatchError) ProtoMessage() {}
+
+func (x *FetchBatchError) ProtoReflect() protoreflect.Message {
+	mi := &file_izypop3_store_v1_store_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FetchBatchError.ProtoReflect.Descriptor instead.
+func (*FetchBatchError) Descriptor() ([]byte, []int) {
+	return file_izypop3_store_v1_store_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *FetchBatchError) GetUid() string {
+	if x != nil {
+		return x.Uid
+	}
+	return ""
+}
+
+func (x *FetchBatchError) GetCode() uint32 {
+	if x != nil {
+		return x.Code
+	}
+	return 0
+}
+
+func (x *FetchBatchError) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
 var File_izypop3_store_v1_store_proto protoreflect.FileDescriptor
 
 const file_izypop3_store_v1_store_proto_rawDesc = "" +
@@ -1603,7 +1869,22 @@ const file_izypop3_store_v1_store_proto_rawDesc = "" +
 	"\x05token\x18\x02 \x01(\tR\x05token\"\x10\n" +
 	"\x0eUnlockResponse\"\x0e\n" +
 	"\fCheckRequest\"\x0f\n" +
-	"\rCheckResponse2\xe8\a\n" +
+	"\rCheckResponse\"A\n" +
+	"\x11FetchBatchRequest\x12\x18\n" +
+	"\amailbox\x18\x01 \x01(\tR\amailbox\x12\x12\n" +
+	"\x04uids\x18\x02 \x03(\tR\x04uids\"\x92\x01\n" +
+	"\x12FetchBatchResponse\x129\n" +
+	"\x05chunk\x18\x01 \x01(\v2!.izypop3.store.v1.FetchBatchChunkH\x00R\x05chunk\x129\n" +
+	"\x05error\x18\x02 \x01(\v2!.izypop3.store.v1.FetchBatchErrorH\x00R\x05errorB\x06\n" +
+	"\x04part\"K\n" +
+	"\x0fFetchBatchChunk\x12\x10\n" +
+	"\x03uid\x18\x01 \x01(\tR\x03uid\x12\x12\n" +
+	"\x04data\x18\x02 \x01(\fR\x04data\x12\x12\n" +
+	"\x04last\x18\x03 \x01(\bR\x04last\"Q\n" +
+	"\x0fFetchBatchError\x12\x10\n" +
+	"\x03uid\x18\x01 \x01(\tR\x03uid\x12\x12\n" +
+	"\x04code\x18\x02 \x01(\rR\x04code\x12\x18\n" +
+	"\amessage\x18\x03 \x01(\tR\amessage2\xc3\b\n" +
 	"\x05Store\x12N\n" +
 	"\aGetInfo\x12 .izypop3.store.v1.GetInfoRequest\x1a!.izypop3.store.v1.GetInfoResponse\x12T\n" +
 	"\tConfigure\x12\".izypop3.store.v1.ConfigureRequest\x1a#.izypop3.store.v1.ConfigureResponse\x12G\n" +
@@ -1617,7 +1898,9 @@ const file_izypop3_store_v1_store_proto_rawDesc = "" +
 	"\fAuthenticate\x12%.izypop3.store.v1.AuthenticateRequest\x1a&.izypop3.store.v1.AuthenticateResponse\x12E\n" +
 	"\x04Lock\x12\x1d.izypop3.store.v1.LockRequest\x1a\x1e.izypop3.store.v1.LockResponse\x12K\n" +
 	"\x06Unlock\x12\x1f.izypop3.store.v1.UnlockRequest\x1a .izypop3.store.v1.UnlockResponse\x12H\n" +
-	"\x05Check\x12\x1e.izypop3.store.v1.CheckRequest\x1a\x1f.izypop3.store.v1.CheckResponseB9Z7github.com/izyware/izypop3/sdk/internal/storev1;storev1b\x06proto3"
+	"\x05Check\x12\x1e.izypop3.store.v1.CheckRequest\x1a\x1f.izypop3.store.v1.CheckResponse\x12Y\n" +
+	"\n" +
+	"FetchBatch\x12#.izypop3.store.v1.FetchBatchRequest\x1a$.izypop3.store.v1.FetchBatchResponse0\x01B9Z7github.com/izyware/izypop3/sdk/internal/storev1;storev1b\x06proto3"
 
 var (
 	file_izypop3_store_v1_store_proto_rawDescOnce sync.Once
@@ -1631,7 +1914,7 @@ func file_izypop3_store_v1_store_proto_rawDescGZIP() []byte {
 	return file_izypop3_store_v1_store_proto_rawDescData
 }
 
-var file_izypop3_store_v1_store_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
+var file_izypop3_store_v1_store_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
 var file_izypop3_store_v1_store_proto_goTypes = []any{
 	(*GetInfoRequest)(nil),       // 0: izypop3.store.v1.GetInfoRequest
 	(*GetInfoResponse)(nil),      // 1: izypop3.store.v1.GetInfoResponse
@@ -1661,47 +1944,55 @@ var file_izypop3_store_v1_store_proto_goTypes = []any{
 	(*UnlockResponse)(nil),       // 25: izypop3.store.v1.UnlockResponse
 	(*CheckRequest)(nil),         // 26: izypop3.store.v1.CheckRequest
 	(*CheckResponse)(nil),        // 27: izypop3.store.v1.CheckResponse
-	nil,                          // 28: izypop3.store.v1.ConfigureRequest.ConfigEntry
-	nil,                          // 29: izypop3.store.v1.StatResponse.TagsEntry
+	(*FetchBatchRequest)(nil),    // 28: izypop3.store.v1.FetchBatchRequest
+	(*FetchBatchResponse)(nil),   // 29: izypop3.store.v1.FetchBatchResponse
+	(*FetchBatchChunk)(nil),      // 30: izypop3.store.v1.FetchBatchChunk
+	(*FetchBatchError)(nil),      // 31: izypop3.store.v1.FetchBatchError
+	nil,                          // 32: izypop3.store.v1.ConfigureRequest.ConfigEntry
+	nil,                          // 33: izypop3.store.v1.StatResponse.TagsEntry
 }
 var file_izypop3_store_v1_store_proto_depIdxs = []int32{
-	28, // 0: izypop3.store.v1.ConfigureRequest.config:type_name -> izypop3.store.v1.ConfigureRequest.ConfigEntry
+	32, // 0: izypop3.store.v1.ConfigureRequest.config:type_name -> izypop3.store.v1.ConfigureRequest.ConfigEntry
 	4,  // 1: izypop3.store.v1.ListResponse.items:type_name -> izypop3.store.v1.Item
-	29, // 2: izypop3.store.v1.StatResponse.tags:type_name -> izypop3.store.v1.StatResponse.TagsEntry
+	33, // 2: izypop3.store.v1.StatResponse.tags:type_name -> izypop3.store.v1.StatResponse.TagsEntry
 	16, // 3: izypop3.store.v1.PutRequest.header:type_name -> izypop3.store.v1.PutHeader
 	17, // 4: izypop3.store.v1.PutRequest.trailer:type_name -> izypop3.store.v1.PutTrailer
-	8,  // 5: izypop3.store.v1.StatResponse.TagsEntry.value:type_name -> izypop3.store.v1.TagStat
-	0,  // 6: izypop3.store.v1.Store.GetInfo:input_type -> izypop3.store.v1.GetInfoRequest
-	2,  // 7: izypop3.store.v1.Store.Configure:input_type -> izypop3.store.v1.ConfigureRequest
-	5,  // 8: izypop3.store.v1.Store.List:input_type -> izypop3.store.v1.ListRequest
-	7,  // 9: izypop3.store.v1.Store.Stat:input_type -> izypop3.store.v1.StatRequest
-	10, // 10: izypop3.store.v1.Store.Fetch:input_type -> izypop3.store.v1.FetchRequest
-	11, // 11: izypop3.store.v1.Store.FetchTop:input_type -> izypop3.store.v1.FetchTopRequest
-	13, // 12: izypop3.store.v1.Store.SetTag:input_type -> izypop3.store.v1.SetTagRequest
-	14, // 13: izypop3.store.v1.Store.Delete:input_type -> izypop3.store.v1.DeleteRequest
-	18, // 14: izypop3.store.v1.Store.Put:input_type -> izypop3.store.v1.PutRequest
-	20, // 15: izypop3.store.v1.Store.Authenticate:input_type -> izypop3.store.v1.AuthenticateRequest
-	22, // 16: izypop3.store.v1.Store.Lock:input_type -> izypop3.store.v1.LockRequest
-	24, // 17: izypop3.store.v1.Store.Unlock:input_type -> izypop3.store.v1.UnlockRequest
-	26, // 18: izypop3.store.v1.Store.Check:input_type -> izypop3.store.v1.CheckRequest
-	1,  // 19: izypop3.store.v1.Store.GetInfo:output_type -> izypop3.store.v1.GetInfoResponse
-	3,  // 20: izypop3.store.v1.Store.Configure:output_type -> izypop3.store.v1.ConfigureResponse
-	6,  // 21: izypop3.store.v1.Store.List:output_type -> izypop3.store.v1.ListResponse
-	9,  // 22: izypop3.store.v1.Store.Stat:output_type -> izypop3.store.v1.StatResponse
-	12, // 23: izypop3.store.v1.Store.Fetch:output_type -> izypop3.store.v1.Chunk
-	12, // 24: izypop3.store.v1.Store.FetchTop:output_type -> izypop3.store.v1.Chunk
-	15, // 25: izypop3.store.v1.Store.SetTag:output_type -> izypop3.store.v1.MutateResponse
-	15, // 26: izypop3.store.v1.Store.Delete:output_type -> izypop3.store.v1.MutateResponse
-	19, // 27: izypop3.store.v1.Store.Put:output_type -> izypop3.store.v1.PutResponse
-	21, // 28: izypop3.store.v1.Store.Authenticate:output_type -> izypop3.store.v1.AuthenticateResponse
-	23, // 29: izypop3.store.v1.Store.Lock:output_type -> izypop3.store.v1.LockResponse
-	25, // 30: izypop3.store.v1.Store.Unlock:output_type -> izypop3.store.v1.UnlockResponse
-	27, // 31: izypop3.store.v1.Store.Check:output_type -> izypop3.store.v1.CheckResponse
-	19, // [19:32] is the sub-list for method output_type
-	6,  // [6:19] is the sub-list for method input_type
-	6,  // [6:6] is the sub-list for extension type_name
-	6,  // [6:6] is the sub-list for extension extendee
-	0,  // [0:6] is the sub-list for field type_name
+	30, // 5: izypop3.store.v1.FetchBatchResponse.chunk:type_name -> izypop3.store.v1.FetchBatchChunk
+	31, // 6: izypop3.store.v1.FetchBatchResponse.error:type_name -> izypop3.store.v1.FetchBatchError
+	8,  // 7: izypop3.store.v1.StatResponse.TagsEntry.value:type_name -> izypop3.store.v1.TagStat
+	0,  // 8: izypop3.store.v1.Store.GetInfo:input_type -> izypop3.store.v1.GetInfoRequest
+	2,  // 9: izypop3.store.v1.Store.Configure:input_type -> izypop3.store.v1.ConfigureRequest
+	5,  // 10: izypop3.store.v1.Store.List:input_type -> izypop3.store.v1.ListRequest
+	7,  // 11: izypop3.store.v1.Store.Stat:input_type -> izypop3.store.v1.StatRequest
+	10, // 12: izypop3.store.v1.Store.Fetch:input_type -> izypop3.store.v1.FetchRequest
+	11, // 13: izypop3.store.v1.Store.FetchTop:input_type -> izypop3.store.v1.FetchTopRequest
+	13, // 14: izypop3.store.v1.Store.SetTag:input_type -> izypop3.store.v1.SetTagRequest
+	14, // 15: izypop3.store.v1.Store.Delete:input_type -> izypop3.store.v1.DeleteRequest
+	18, // 16: izypop3.store.v1.Store.Put:input_type -> izypop3.store.v1.PutRequest
+	20, // 17: izypop3.store.v1.Store.Authenticate:input_type -> izypop3.store.v1.AuthenticateRequest
+	22, // 18: izypop3.store.v1.Store.Lock:input_type -> izypop3.store.v1.LockRequest
+	24, // 19: izypop3.store.v1.Store.Unlock:input_type -> izypop3.store.v1.UnlockRequest
+	26, // 20: izypop3.store.v1.Store.Check:input_type -> izypop3.store.v1.CheckRequest
+	28, // 21: izypop3.store.v1.Store.FetchBatch:input_type -> izypop3.store.v1.FetchBatchRequest
+	1,  // 22: izypop3.store.v1.Store.GetInfo:output_type -> izypop3.store.v1.GetInfoResponse
+	3,  // 23: izypop3.store.v1.Store.Configure:output_type -> izypop3.store.v1.ConfigureResponse
+	6,  // 24: izypop3.store.v1.Store.List:output_type -> izypop3.store.v1.ListResponse
+	9,  // 25: izypop3.store.v1.Store.Stat:output_type -> izypop3.store.v1.StatResponse
+	12, // 26: izypop3.store.v1.Store.Fetch:output_type -> izypop3.store.v1.Chunk
+	12, // 27: izypop3.store.v1.Store.FetchTop:output_type -> izypop3.store.v1.Chunk
+	15, // 28: izypop3.store.v1.Store.SetTag:output_type -> izypop3.store.v1.MutateResponse
+	15, // 29: izypop3.store.v1.Store.Delete:output_type -> izypop3.store.v1.MutateResponse
+	19, // 30: izypop3.store.v1.Store.Put:output_type -> izypop3.store.v1.PutResponse
+	21, // 31: izypop3.store.v1.Store.Authenticate:output_type -> izypop3.store.v1.AuthenticateResponse
+	23, // 32: izypop3.store.v1.Store.Lock:output_type -> izypop3.store.v1.LockResponse
+	25, // 33: izypop3.store.v1.Store.Unlock:output_type -> izypop3.store.v1.UnlockResponse
+	27, // 34: izypop3.store.v1.Store.Check:output_type -> izypop3.store.v1.CheckResponse
+	29, // 35: izypop3.store.v1.Store.FetchBatch:output_type -> izypop3.store.v1.FetchBatchResponse
+	22, // [22:36] is the sub-list for method output_type
+	8,  // [8:22] is the sub-list for method input_type
+	8,  // [8:8] is the sub-list for extension type_name
+	8,  // [8:8] is the sub-list for extension extendee
+	0,  // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_izypop3_store_v1_store_proto_init() }
@@ -1714,13 +2005,17 @@ func file_izypop3_store_v1_store_proto_init() {
 		(*PutRequest_Data)(nil),
 		(*PutRequest_Trailer)(nil),
 	}
+	file_izypop3_store_v1_store_proto_msgTypes[29].OneofWrappers = []any{
+		(*FetchBatchResponse_Chunk)(nil),
+		(*FetchBatchResponse_Error)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_izypop3_store_v1_store_proto_rawDesc), len(file_izypop3_store_v1_store_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   30,
+			NumMessages:   34,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

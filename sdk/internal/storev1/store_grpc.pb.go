@@ -47,6 +47,7 @@ const (
 	Store_Lock_FullMethodName         = "/izypop3.store.v1.Store/Lock"
 	Store_Unlock_FullMethodName       = "/izypop3.store.v1.Store/Unlock"
 	Store_Check_FullMethodName        = "/izypop3.store.v1.Store/Check"
+	Store_FetchBatch_FullMethodName   = "/izypop3.store.v1.Store/FetchBatch"
 )
 
 // StoreClient is the client API for Store service.
@@ -72,6 +73,21 @@ type StoreClient interface {
 	Lock(ctx context.Context, in *LockRequest, opts ...grpc.CallOption) (*LockResponse, error)
 	Unlock(ctx context.Context, in *UnlockRequest, opts ...grpc.CallOption) (*UnlockResponse, error)
 	Check(ctx context.Context, in *CheckRequest, opts ...grpc.CallOption) (*CheckResponse, error)
+	// FetchBatch streams the raw octets of several items of one mailbox, one
+	// after the other in the order of the request's uids: a sequential
+	// read-ahead, so that a host retrieving a run of messages pays for one
+	// call instead of one per item. For each uid the stream carries either
+	// one FetchBatchError (the item could not be opened), or its chunks: the
+	// first names the uid, the last has last = true (an empty item is one
+	// chunk with no data and last = true), and a FetchBatchError naming the
+	// uid may cut the item short (a read failure). A per-item error does not
+	// end the stream; the stream ends after the last uid. gRPC flow control
+	// keeps the plugin from reading ahead more than a window. The stream
+	// status is an error only when the whole batch fails (mailbox invalid,
+	// store down). Added after 1.0: an older plugin answers Unimplemented and
+	// the host falls back to Fetch. The sdk implements it for every store on
+	// top of Fetch.
+	FetchBatch(ctx context.Context, in *FetchBatchRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[FetchBatchResponse], error)
 }
 
 type storeClient struct {
@@ -242,6 +258,25 @@ func (c *storeClient) Check(ctx context.Context, in *CheckRequest, opts ...grpc.
 	return out, nil
 }
 
+func (c *storeClient) FetchBatch(ctx context.Context, in *FetchBatchRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[FetchBatchResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Store_ServiceDesc.Streams[4], Store_FetchBatch_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[FetchBatchRequest, FetchBatchResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Store_FetchBatchClient = grpc.ServerStreamingClient[FetchBatchResponse]
+
 // StoreServer is the server API for Store service.
 // All implementations must embed UnimplementedStoreServer
 // for forward compatibility.
@@ -265,6 +300,21 @@ type StoreServer interface {
 	Lock(context.Context, *LockRequest) (*LockResponse, error)
 	Unlock(context.Context, *UnlockRequest) (*UnlockResponse, error)
 	Check(context.Context, *CheckRequest) (*CheckResponse, error)
+	// FetchBatch streams the raw octets of several items of one mailbox, one
+	// after the other in the order of the request's uids: a sequential
+	// read-ahead, so that a host retrieving a run of messages pays for one
+	// call instead of one per item. For each uid the stream carries either
+	// one FetchBatchError (the item could not be opened), or its chunks: the
+	// first names the uid, the last has last = true (an empty item is one
+	// chunk with no data and last = true), and a FetchBatchError naming the
+	// uid may cut the item short (a read failure). A per-item error does not
+	// end the stream; the stream ends after the last uid. gRPC flow control
+	// keeps the plugin from reading ahead more than a window. The stream
+	// status is an error only when the whole batch fails (mailbox invalid,
+	// store down). Added after 1.0: an older plugin answers Unimplemented and
+	// the host falls back to Fetch. The sdk implements it for every store on
+	// top of Fetch.
+	FetchBatch(*FetchBatchRequest, grpc.ServerStreamingServer[FetchBatchResponse]) error
 	mustEmbedUnimplementedStoreServer()
 }
 
@@ -313,6 +363,9 @@ func (UnimplementedStoreServer) Unlock(context.Context, *UnlockRequest) (*Unlock
 }
 func (UnimplementedStoreServer) Check(context.Context, *CheckRequest) (*CheckResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Check not implemented")
+}
+func (UnimplementedStoreServer) FetchBatch(*FetchBatchRequest, grpc.ServerStreamingServer[FetchBatchResponse]) error {
+	return status.Error(codes.Unimplemented, "method FetchBatch not implemented")
 }
 func (UnimplementedStoreServer) mustEmbedUnimplementedStoreServer() {}
 func (UnimplementedStoreServer) testEmbeddedByValue()               {}
@@ -537,6 +590,17 @@ func _Store_Check_Handler(srv interface{}, ctx context.Context, dec func(interfa
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Store_FetchBatch_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(FetchBatchRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(StoreServer).FetchBatch(m, &grpc.GenericServerStream[FetchBatchRequest, FetchBatchResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Store_FetchBatchServer = grpc.ServerStreamingServer[FetchBatchResponse]
+
 // Store_ServiceDesc is the grpc.ServiceDesc for Store service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -601,6 +665,11 @@ var Store_ServiceDesc = grpc.ServiceDesc{
 			StreamName:    "Put",
 			Handler:       _Store_Put_Handler,
 			ClientStreams: true,
+		},
+		{
+			StreamName:    "FetchBatch",
+			Handler:       _Store_FetchBatch_Handler,
+			ServerStreams: true,
 		},
 	},
 	Metadata: "izypop3/store/v1/store.proto",
