@@ -116,6 +116,7 @@ var (
 	_ sdk.Locker        = (*Host)(nil)
 	_ sdk.Checker       = (*Host)(nil)
 	_ sdk.Closer        = (*Host)(nil)
+	_ sdk.BatchFetcher  = (*Host)(nil)
 )
 
 // ErrClosed is returned by calls on a closed Host; it wraps
@@ -403,6 +404,43 @@ func (h *Host) FetchTop(ctx context.Context, mailbox, uid string, lines int) (io
 	}
 	return &hostReader{rc: rc, h: h, in: in}, nil
 }
+
+// FetchBatch implements sdk.BatchFetcher: one stream for several items
+// (sdk.ErrUnsupported if the plugin predates the RPC). If the plugin dies
+// mid-stream, Next and Read return an error wrapping sdk.ErrUnavailable and
+// the next call restarts it, as for Fetch.
+func (h *Host) FetchBatch(ctx context.Context, mailbox string, uids []string) (sdk.BatchReader, error) {
+	in, err := h.get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	br, err := in.remote.FetchBatch(ctx, mailbox, uids)
+	h.done(in, err)
+	if err != nil {
+		return nil, err
+	}
+	return &hostBatch{br: br, h: h, in: in}, nil
+}
+
+// hostBatch notices a plugin that died mid-batch.
+type hostBatch struct {
+	br sdk.BatchReader
+	h  *Host
+	in *instance
+}
+
+func (b *hostBatch) Next() (string, io.Reader, error) {
+	uid, r, err := b.br.Next()
+	if err != nil {
+		if err != io.EOF {
+			b.h.done(b.in, err)
+		}
+		return uid, nil, err
+	}
+	return uid, &hostReader{rc: io.NopCloser(r), h: b.h, in: b.in}, nil
+}
+
+func (b *hostBatch) Close() error { return b.br.Close() }
 
 // hostReader notices a plugin that died mid-stream.
 type hostReader struct {
