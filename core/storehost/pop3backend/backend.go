@@ -31,6 +31,7 @@ import (
 	"io"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -60,6 +61,12 @@ const (
 	// unlockTimeout bounds the store Unlock call made by Mailbox.Close,
 	// which has no context of its own.
 	unlockTimeout = 30 * time.Second
+
+	// readAheadItems is the most messages one read-ahead stream
+	// (sdk.BatchFetcher) asks for: the following ones start another. It
+	// bounds the request (70-octet UIDs: about 18 KiB), not memory: the
+	// stream's flow-control window bounds what is read ahead.
+	readAheadItems = 256
 )
 
 // Options configures New. The struct is copied; the zero value of each field
@@ -99,6 +106,10 @@ type Backend struct {
 	log    hclog.Logger
 	locker sdk.Locker     // nil if the store has none
 	top    sdk.TopFetcher // nil if the store has none
+	batch  sdk.BatchFetcher
+	// noBatch is set once the store answered ErrUnsupported to FetchBatch
+	// (a plugin built before the RPC): every session then uses Fetch.
+	noBatch atomic.Bool
 
 	mu     sync.Mutex
 	locked map[string]bool // mailboxes open in this process
@@ -190,6 +201,9 @@ func newBackend(store sdk.Store, opts Options) (*Backend, error) {
 	if t, ok := store.(sdk.TopFetcher); ok && has(sdk.CapTopFetcher) {
 		b.top = t
 	}
+	if bf, ok := store.(sdk.BatchFetcher); ok {
+		b.batch = bf // no capability: an old plugin answers ErrUnsupported
+	}
 	return b, nil
 }
 
@@ -232,7 +246,7 @@ func (b *Backend) open(ctx context.Context, name, user, remote string) (pop3serv
 	b.locked[name] = true
 	b.mu.Unlock()
 
-	m := &mailbox{b: b, name: name, log: b.log.With("mailbox", name, "user", user, "remote", remote)}
+	m := &mailbox{b: b, name: name, log: b.log.With("mailbox", name, "user", user, "remote", remote), last: -1}
 	if b.locker != nil {
 		token, err := b.locker.Lock(ctx, name)
 		switch {
@@ -292,7 +306,25 @@ type mailbox struct {
 	held  bool   // the store lock is held (a Locker's token may be "")
 	log   hclog.Logger
 
+	// The snapshot (set by Messages) and the sequential read-ahead: after
+	// RETR of message k, RETR of k+1 opens one FetchBatch stream for the
+	// messages that follow, and the next RETRs are served from it.
+	uids []string       // snapshot UIDs in message-number order
+	pos  map[string]int // UID → index in uids
+	mu   sync.Mutex     // last, ra (Open vs the end of the session)
+	last int            // index of the message last opened; -1: none
+	ra   *readAhead     // nil: none open
+
 	once sync.Once
+}
+
+// readAhead is an open FetchBatch stream over uids[next:end].
+type readAhead struct {
+	br     sdk.BatchReader
+	cancel context.CancelFunc // ends the stream
+	next   int                // index of the item Next yields next
+	end    int
+	broken atomic.Bool // a read failed or a call's context canceled the stream
 }
 
 // topMailbox is a mailbox over a store that implements sdk.TopFetcher.
@@ -303,18 +335,18 @@ type topMailbox struct{ *mailbox }
 // to compute it.
 func (m *mailbox) Messages(ctx context.Context) ([]pop3server.Message, error) {
 	var msgs []pop3server.Message
-	seen := make(map[string]bool)
+	seen := make(map[string]int)
 	for it, err := range m.b.store.List(ctx, m.name, sdk.ListOptions{Tags: m.b.opts.MaildropTags}) {
 		if err != nil {
 			return nil, fmt.Errorf("pop3backend: list mailbox %q: %w", m.name, err)
 		}
-		if !sdk.ValidUID(it.UID) || seen[it.UID] {
+		if _, dup := seen[it.UID]; dup || !sdk.ValidUID(it.UID) {
 			// A broken store must not break the session or the UIDL
 			// listing: leave the item out.
 			m.log.Warn("store listed an invalid or repeated UID; item left out of the maildrop", "uid", fmt.Sprintf("%.80q", it.UID))
 			continue
 		}
-		seen[it.UID] = true
+		seen[it.UID] = len(msgs)
 		size := it.WireSize
 		if size == 0 && it.Size > 0 {
 			var err error
@@ -325,6 +357,13 @@ func (m *mailbox) Messages(ctx context.Context) ([]pop3server.Message, error) {
 		msgs = append(msgs, pop3server.Message{UID: it.UID, Size: size})
 	}
 	m.log.Debug("maildrop snapshot", "messages", len(msgs))
+	m.mu.Lock()
+	m.uids = make([]string, len(msgs))
+	for i, msg := range msgs {
+		m.uids[i] = msg.UID
+	}
+	m.pos = seen
+	m.mu.Unlock()
 	return msgs, nil
 }
 
@@ -346,13 +385,123 @@ func (m *mailbox) wireSize(ctx context.Context, uid string) (int64, error) {
 // since the snapshot (by another program: this maildrop is locked).
 var errGone = &pop3.Error{Text: "message is no longer in the store"}
 
-// Open returns the stored octets of a message.
+// Open returns the stored octets of a message. A message opened right after
+// the one before it in the snapshot is served by the read-ahead stream
+// (opened on the first such Open); any other by Fetch, and so is one the
+// stream cannot give (an item error, a broken stream).
 func (m *mailbox) Open(ctx context.Context, uid string) (io.ReadCloser, error) {
+	if rc := m.openSequential(ctx, uid); rc != nil {
+		return rc, nil
+	}
 	rc, err := m.b.store.Fetch(ctx, m.name, uid)
 	if err != nil {
 		return nil, m.openError(uid, err)
 	}
 	return rc, nil
+}
+
+// openSequential returns the message from the read-ahead stream, or nil
+// when Open must use Fetch.
+func (m *mailbox) openSequential(ctx context.Context, uid string) io.ReadCloser {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	i, ok := m.pos[uid]
+	if !ok {
+		i = -2 // not in the snapshot: never sequential
+	}
+	seq := m.last >= 0 && i == m.last+1
+	m.last = i
+	if ra := m.ra; ra != nil && (!seq || ra.next != i || ra.next >= ra.end || ra.broken.Load()) {
+		m.stopReadAheadLocked()
+	}
+	if !seq || m.b.batch == nil || m.b.noBatch.Load() {
+		return nil
+	}
+	if m.ra == nil && !m.startReadAheadLocked(ctx, i) {
+		return nil
+	}
+	ra := m.ra
+	// The call's context bounds the wait for the item (a stuck plugin
+	// still times out), and then its reading, until the reader is closed.
+	stop := context.AfterFunc(ctx, func() { ra.broken.Store(true); ra.cancel() })
+	got, r, err := ra.br.Next()
+	ra.next++
+	switch {
+	case err == nil && got == uid:
+		return &readAheadItem{r: r, stop: stop, ra: ra}
+	case err != nil && got == uid:
+		// This item failed (vanished, read error): Fetch tells the client;
+		// the stream goes on with the next.
+		stop()
+	default:
+		// The stream ended or broke, or is out of step: drop it.
+		stop()
+		m.stopReadAheadLocked()
+	}
+	return nil
+}
+
+// startReadAheadLocked opens a FetchBatch for the snapshot from index i.
+func (m *mailbox) startReadAheadLocked(ctx context.Context, i int) bool {
+	end := min(i+readAheadItems, len(m.uids))
+	bctx, cancel := context.WithCancel(context.Background())
+	stop := context.AfterFunc(ctx, cancel) // the open waits for the first item
+	br, err := m.b.batch.FetchBatch(bctx, m.name, m.uids[i:end])
+	live := stop()
+	if err != nil {
+		cancel()
+		if errors.Is(err, sdk.ErrUnsupported) {
+			if !m.b.noBatch.Swap(true) {
+				m.log.Info("store cannot stream several messages at once (plugin built before FetchBatch); RETR uses one Fetch per message")
+			}
+		}
+		return false
+	}
+	if !live {
+		br.Close()
+		cancel()
+		return false
+	}
+	m.ra = &readAhead{br: br, cancel: cancel, next: i, end: end}
+	return true
+}
+
+// stopReadAheadLocked ends the read-ahead stream, if any.
+func (m *mailbox) stopReadAheadLocked() {
+	if m.ra != nil {
+		m.ra.br.Close()
+		m.ra.cancel()
+		m.ra = nil
+	}
+}
+
+// stopReadAhead ends the read-ahead stream at the end of the session.
+func (m *mailbox) stopReadAhead() {
+	m.mu.Lock()
+	m.stopReadAheadLocked()
+	m.last = -1
+	m.mu.Unlock()
+}
+
+// readAheadItem is one message read from the read-ahead stream. Closing it
+// before its end leaves the rest to be skipped by the next Open.
+type readAheadItem struct {
+	r    io.Reader
+	stop func() bool // detaches the Open call's context from the stream
+	ra   *readAhead
+}
+
+func (it *readAheadItem) Read(p []byte) (int, error) {
+	n, err := it.r.Read(p)
+	if err != nil && err != io.EOF {
+		it.ra.broken.Store(true)
+	}
+	return n, err
+}
+
+func (it *readAheadItem) Close() error {
+	it.stop()
+	return nil
 }
 
 // OpenTop returns the start of a message through the store's TopFetcher.
@@ -376,6 +525,7 @@ func (m *mailbox) openError(uid string, err error) error {
 // marks per OnDele, and with ConsumeOnRetr the retrieved messages are
 // archived.
 func (m *mailbox) Update(ctx context.Context, deleted, retrieved []string) error {
+	m.stopReadAhead()
 	var archive, remove []string
 	if m.b.opts.OnDele == OnDeleDelete {
 		remove = deleted
@@ -402,6 +552,7 @@ func (m *mailbox) Update(ctx context.Context, deleted, retrieved []string) error
 // Abandon handles a session that ended without QUIT: nothing is deleted;
 // with ConsumeOnRetr the retrieved messages are tagged pop3failed.
 func (m *mailbox) Abandon(ctx context.Context, retrieved []string) error {
+	m.stopReadAhead()
 	if !m.b.opts.ConsumeOnRetr || len(retrieved) == 0 {
 		return nil
 	}
@@ -458,6 +609,7 @@ func (m *mailbox) delete(ctx context.Context, uids []string) error {
 func (m *mailbox) Close() error {
 	var err error
 	m.once.Do(func() {
+		m.stopReadAhead()
 		defer m.b.release(m.name)
 		if m.held {
 			ctx, cancel := context.WithTimeout(context.Background(), unlockTimeout)

@@ -1,0 +1,328 @@
+package pop3backend_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"io"
+	"net"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/izyware/izypop3/core/auth"
+	"github.com/izyware/izypop3/core/pop3"
+	"github.com/izyware/izypop3/core/pop3/pop3client"
+	"github.com/izyware/izypop3/core/pop3/pop3server"
+	"github.com/izyware/izypop3/core/storehost/pop3backend"
+	"github.com/izyware/izypop3/plugins/fake/fakestore"
+	"github.com/izyware/izypop3/sdk"
+)
+
+// countingStore is a store served over real gRPC (sdk.ServeInProcess) that
+// counts the host's Fetch and FetchBatch calls and the batch streams still
+// open.
+type countingStore struct {
+	*sdk.Remote
+	fetches, batches, open atomic.Int32
+}
+
+func (s *countingStore) Fetch(ctx context.Context, mailbox, uid string) (io.ReadCloser, error) {
+	s.fetches.Add(1)
+	return s.Remote.Fetch(ctx, mailbox, uid)
+}
+
+func (s *countingStore) FetchBatch(ctx context.Context, mailbox string, uids []string) (sdk.BatchReader, error) {
+	s.batches.Add(1)
+	br, err := s.Remote.FetchBatch(ctx, mailbox, uids)
+	if err != nil {
+		return nil, err
+	}
+	s.open.Add(1)
+	return &countedBatch{BatchReader: br, s: s}, nil
+}
+
+type countedBatch struct {
+	sdk.BatchReader
+	s      *countingStore
+	closed atomic.Bool
+}
+
+func (b *countedBatch) Close() error {
+	if !b.closed.Swap(true) {
+		b.s.open.Add(-1)
+	}
+	return b.BatchReader.Close()
+}
+
+// remoteOf serves store in-process and returns the counting host view.
+func remoteOf(t *testing.T, store sdk.Store) *countingStore {
+	t.Helper()
+	r, stop, err := sdk.ServeInProcess(store, sdk.Info{Name: "t"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { stop() })
+	return &countingStore{Remote: r}
+}
+
+// serveTimeout is serve with a StoreTimeout.
+func serveTimeout(t *testing.T, store sdk.Store, timeout time.Duration) string {
+	t.Helper()
+	pw, err := auth.NewPassword("pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := pop3backend.New(store, pop3backend.Options{Auth: pw})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := pop3server.New(&pop3server.Options{Backend: b, AuthFailDelay: -1, StoreTimeout: timeout})
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { defer close(done); srv.Serve(l) }()
+	t.Cleanup(func() { srv.Close(); <-done })
+	return l.Addr().String()
+}
+
+// retrSum retrieves message n and returns the SHA-256 of what RETR sent,
+// checking its size against LIST.
+func retrSum(t *testing.T, c interface {
+	Retr(int) (io.ReadCloser, error)
+}, n int, size int64) [32]byte {
+	t.Helper()
+	r, err := c.Retr(n)
+	if err != nil {
+		t.Fatalf("RETR %d: %v", n, err)
+	}
+	h := sha256.New()
+	got, err := io.Copy(h, r)
+	r.Close()
+	if err != nil || got != size {
+		t.Fatalf("RETR %d: %d octets (LIST %d), %v", n, got, size, err)
+	}
+	var s [32]byte
+	copy(s[:], h.Sum(nil))
+	return s
+}
+
+// dialAgain logs in like dial, retrying while the previous session (which
+// answered QUIT before it released the maildrop) still holds the lock.
+func dialAgain(t *testing.T, addr, user string) *pop3client.Client {
+	t.Helper()
+	for i := 0; ; i++ {
+		c, err := pop3client.Dial(addr, &pop3client.Options{Timeout: 10 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = c.Login(user, "pw")
+		if err == nil {
+			t.Cleanup(func() { c.Close() })
+			return c
+		}
+		c.Close()
+		if !errors.Is(err, &pop3.Error{Code: pop3.CodeInUse}) || i > 200 {
+			t.Fatal(err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func waitOpen(t *testing.T, cs *countingStore, want int32) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for cs.open.Load() != want {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d batch streams open, want %d", cs.open.Load(), want)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestReadAheadSequentialRetr(t *testing.T) {
+	const count = 600 // more than two read-ahead streams' worth
+	s := fake(t, "600")
+	// The same messages, retrieved one Fetch per RETR (fakestore itself has
+	// no FetchBatch) ...
+	c := dial(t, serve(t, s, pop3backend.Options{}), "alice")
+	list, err := c.List()
+	if err != nil || len(list) != count {
+		t.Fatalf("LIST: %d, %v", len(list), err)
+	}
+	want := make([][32]byte, count)
+	for i := range count {
+		want[i] = retrSum(t, c, i+1, list[i].Size)
+	}
+	if err := c.Quit(); err != nil {
+		t.Fatal(err)
+	}
+	// ... and through the plugin boundary: RETR 1 is a Fetch, RETR 2..600
+	// come from three read-ahead streams (2..257, 258..513, 514..600).
+	cs := remoteOf(t, s)
+	c = dialAgain(t, serve(t, cs, pop3backend.Options{}), "alice")
+	l2, err := c.List()
+	if err != nil || len(l2) != count {
+		t.Fatalf("LIST: %d, %v", len(l2), err)
+	}
+	f0 := cs.fetches.Load()
+	for i := range count {
+		if l2[i].Size != list[i].Size {
+			t.Fatalf("LIST %d: %d, was %d", i+1, l2[i].Size, list[i].Size)
+		}
+		if got := retrSum(t, c, i+1, l2[i].Size); got != want[i] {
+			t.Fatalf("RETR %d: different octets through the read-ahead", i+1)
+		}
+	}
+	if f, b := cs.fetches.Load()-f0, cs.batches.Load(); f != 1 || b != 3 {
+		t.Errorf("%d Fetch and %d FetchBatch calls, want 1 and 3", f, b)
+	}
+	if err := c.Quit(); err != nil {
+		t.Fatal(err)
+	}
+	waitOpen(t, cs, 0)
+}
+
+func TestReadAheadRandomAccess(t *testing.T) {
+	s := fake(t, "30")
+	cs := remoteOf(t, s)
+	c := dial(t, serve(t, cs, pop3backend.Options{}), "alice")
+	list, err := c.List()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f0 := cs.fetches.Load()
+	for _, n := range []int{5, 3, 10, 10, 1} {
+		retrSum(t, c, n, list[n-1].Size)
+	}
+	if f, b := cs.fetches.Load()-f0, cs.batches.Load(); f != 5 || b != 0 {
+		t.Errorf("random RETRs: %d Fetch and %d FetchBatch calls, want 5 and 0", f, b)
+	}
+	// 1 then 2: a stream opens for 2..30, and serves 3; a jump to 7 drops
+	// it (a Fetch).
+	retrSum(t, c, 2, list[1].Size)
+	retrSum(t, c, 3, list[2].Size)
+	if b := cs.batches.Load(); b != 1 || cs.open.Load() != 1 {
+		t.Fatalf("after RETR 1, 2, 3: %d FetchBatch calls, %d open", b, cs.open.Load())
+	}
+	retrSum(t, c, 7, list[6].Size)
+	waitOpen(t, cs, 0)
+	if f := cs.fetches.Load() - f0; f != 6 {
+		t.Errorf("%d Fetch calls, want 6", f)
+	}
+	// Skipping a DELE'd message is not sequential either.
+	if err := c.Dele(8); err != nil {
+		t.Fatal(err)
+	}
+	retrSum(t, c, 9, list[8].Size)
+	retrSum(t, c, 10, list[9].Size)
+	if b := cs.batches.Load(); b != 2 {
+		t.Errorf("RETR 9, 10: %d FetchBatch calls in all, want 2", b)
+	}
+	c.Close() // no QUIT: Abandon ends the stream
+	waitOpen(t, cs, 0)
+}
+
+// vanishingStore makes one item vanish after the snapshot, and holds
+// another's Fetch until its context ends (a stuck store).
+type vanishingStore struct {
+	*fakestore.Store
+	gone, stuck atomic.Value // string UIDs
+}
+
+func (s *vanishingStore) Fetch(ctx context.Context, mailbox, uid string) (io.ReadCloser, error) {
+	if g, _ := s.gone.Load().(string); g == uid {
+		return nil, sdk.ErrNotFound
+	}
+	if st, _ := s.stuck.Load().(string); st == uid {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
+	return s.Store.Fetch(ctx, mailbox, uid)
+}
+
+func TestReadAheadItemErrorsAndTimeout(t *testing.T) {
+	vs := &vanishingStore{Store: fake(t, "10")}
+	cs := remoteOf(t, vs)
+	c := dial(t, serveTimeout(t, cs, 500*time.Millisecond), "alice")
+	list, err := c.List()
+	if err != nil {
+		t.Fatal(err)
+	}
+	uids, err := c.Uidl()
+	if err != nil {
+		t.Fatal(err)
+	}
+	vs.gone.Store(uids[2].UID)  // message 3
+	vs.stuck.Store(uids[5].UID) // message 6
+	f0 := cs.fetches.Load()
+	retrSum(t, c, 1, list[0].Size)
+	retrSum(t, c, 2, list[1].Size)
+	// Message 3 failed in the stream: Fetch says it is gone; the stream
+	// goes on with 4 and 5.
+	var pe *pop3.Error
+	if _, err := c.Retr(3); !errors.As(err, &pe) {
+		t.Fatalf("RETR of a vanished message: %v", err)
+	}
+	retrSum(t, c, 4, list[3].Size)
+	retrSum(t, c, 5, list[4].Size)
+	if f, b := cs.fetches.Load()-f0, cs.batches.Load(); f != 2 || b != 1 {
+		t.Errorf("%d Fetch and %d FetchBatch calls, want 2 (RETR 1, 3) and 1", f, b)
+	}
+	// Message 6 is stuck in the store: the RETR's StoreTimeout still
+	// applies to the stream and the session goes on.
+	start := time.Now()
+	if _, err := c.Retr(6); !errors.As(err, &pe) {
+		t.Fatalf("RETR of a stuck message: %v", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("stuck RETR took %v", d)
+	}
+	waitOpen(t, cs, 0)
+	vs.stuck.Store("")
+	retrSum(t, c, 7, list[6].Size)
+	retrSum(t, c, 8, list[7].Size)
+	if b := cs.batches.Load(); b != 2 {
+		t.Errorf("%d FetchBatch calls, want 2", b)
+	}
+	if err := c.Quit(); err != nil {
+		t.Fatal(err)
+	}
+	waitOpen(t, cs, 0)
+}
+
+// oldPlugin answers FetchBatch like a plugin built before the RPC.
+type oldPlugin struct{ *countingStore }
+
+func (s oldPlugin) FetchBatch(ctx context.Context, mailbox string, uids []string) (sdk.BatchReader, error) {
+	s.batches.Add(1)
+	return nil, errors.Join(sdk.ErrUnsupported, errors.New("FetchBatch is not implemented by this store"))
+}
+
+func TestReadAheadUnsupported(t *testing.T) {
+	cs := remoteOf(t, fake(t, "5"))
+	addr := serve(t, oldPlugin{cs}, pop3backend.Options{})
+	for range 2 {
+		c := dialAgain(t, addr, "alice")
+		list, err := c.List()
+		if err != nil {
+			t.Fatal(err)
+		}
+		f0 := cs.fetches.Load()
+		for i := range list {
+			retrSum(t, c, i+1, list[i].Size)
+		}
+		if f := cs.fetches.Load() - f0; f != int32(len(list)) {
+			t.Errorf("%d Fetch calls for %d RETRs", f, len(list))
+		}
+		if err := c.Quit(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Asked once; then every session of this backend uses Fetch.
+	if b := cs.batches.Load(); b != 1 {
+		t.Errorf("%d FetchBatch calls, want 1", b)
+	}
+}
