@@ -67,6 +67,12 @@ const (
 	// bounds the request (70-octet UIDs: about 18 KiB), not memory: the
 	// stream's flow-control window bounds what is read ahead.
 	readAheadItems = 256
+
+	// readAheadIdle closes a read-ahead stream that served nothing for
+	// this long, so that a session that stops retrieving does not keep up to
+	// a flow-control window (1 MiB) of messages buffered in the host, nor
+	// an open item in the plugin.
+	readAheadIdle = 2 * time.Second
 )
 
 // Options configures New. The struct is copied; the zero value of each field
@@ -110,6 +116,7 @@ type Backend struct {
 	// noBatch is set once the store answered ErrUnsupported to FetchBatch
 	// (a plugin built before the RPC): every session then uses Fetch.
 	noBatch atomic.Bool
+	raIdle  time.Duration // readAheadIdle (shorter in tests)
 
 	mu     sync.Mutex
 	locked map[string]bool // mailboxes open in this process
@@ -194,6 +201,7 @@ func newBackend(store sdk.Store, opts Options) (*Backend, error) {
 		opts:   opts,
 		log:    opts.Logger,
 		locked: make(map[string]bool),
+		raIdle: readAheadIdle,
 	}
 	if l, ok := store.(sdk.Locker); ok && has(sdk.CapLocker) {
 		b.locker = l
@@ -325,6 +333,8 @@ type readAhead struct {
 	next   int                // index of the item Next yields next
 	end    int
 	broken atomic.Bool // a read failed or a call's context canceled the stream
+	busy   bool        // an item's reader is open (mailbox.mu)
+	idle   *time.Timer // closes the stream after readAheadIdle unused; nil until an item is closed
 }
 
 // topMailbox is a mailbox over a store that implements sdk.TopFetcher.
@@ -428,7 +438,11 @@ func (m *mailbox) openSequential(ctx context.Context, uid string) io.ReadCloser 
 	ra.next++
 	switch {
 	case err == nil && got == uid:
-		return &readAheadItem{r: r, stop: stop, ra: ra}
+		ra.busy = true
+		if ra.idle != nil {
+			ra.idle.Stop()
+		}
+		return &readAheadItem{r: r, stop: stop, ra: ra, m: m}
 	case err != nil && got == uid:
 		// This item failed (vanished, read error): Fetch tells the client;
 		// the stream goes on with the next.
@@ -469,9 +483,36 @@ func (m *mailbox) startReadAheadLocked(ctx context.Context, i int) bool {
 // stopReadAheadLocked ends the read-ahead stream, if any.
 func (m *mailbox) stopReadAheadLocked() {
 	if m.ra != nil {
+		if m.ra.idle != nil {
+			m.ra.idle.Stop()
+		}
 		m.ra.br.Close()
 		m.ra.cancel()
 		m.ra = nil
+	}
+}
+
+// itemClosed starts the idle countdown of ra once its item is closed.
+func (m *mailbox) itemClosed(ra *readAhead) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.ra != ra {
+		return
+	}
+	ra.busy = false
+	if ra.idle == nil {
+		ra.idle = time.AfterFunc(m.b.raIdle, func() { m.idleStop(ra) })
+	} else {
+		ra.idle.Reset(m.b.raIdle)
+	}
+}
+
+// idleStop closes ra if it is still open and unused.
+func (m *mailbox) idleStop(ra *readAhead) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.ra == ra && !ra.busy {
+		m.stopReadAheadLocked()
 	}
 }
 
@@ -486,9 +527,11 @@ func (m *mailbox) stopReadAhead() {
 // readAheadItem is one message read from the read-ahead stream. Closing it
 // before its end leaves the rest to be skipped by the next Open.
 type readAheadItem struct {
-	r    io.Reader
-	stop func() bool // detaches the Open call's context from the stream
-	ra   *readAhead
+	r      io.Reader
+	stop   func() bool // detaches the Open call's context from the stream
+	ra     *readAhead
+	m      *mailbox
+	closed bool
 }
 
 func (it *readAheadItem) Read(p []byte) (int, error) {
@@ -500,7 +543,11 @@ func (it *readAheadItem) Read(p []byte) (int, error) {
 }
 
 func (it *readAheadItem) Close() error {
-	it.stop()
+	if !it.closed {
+		it.closed = true
+		it.stop()
+		it.m.itemClosed(it.ra)
+	}
 	return nil
 }
 

@@ -66,8 +66,9 @@ func remoteOf(t *testing.T, store sdk.Store) *countingStore {
 	return &countingStore{Remote: r}
 }
 
-// serveTimeout is serve with a StoreTimeout.
-func serveTimeout(t *testing.T, store sdk.Store, timeout time.Duration) string {
+// serveTimeout is serve with a StoreTimeout and, if idle > 0, a shorter
+// read-ahead idle time.
+func serveTimeout(t *testing.T, store sdk.Store, timeout, idle time.Duration) string {
 	t.Helper()
 	pw, err := auth.NewPassword("pw")
 	if err != nil {
@@ -76,6 +77,9 @@ func serveTimeout(t *testing.T, store sdk.Store, timeout time.Duration) string {
 	b, err := pop3backend.New(store, pop3backend.Options{Auth: pw})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if idle > 0 {
+		pop3backend.SetReadAheadIdle(b, idle)
 	}
 	srv := pop3server.New(&pop3server.Options{Backend: b, AuthFailDelay: -1, StoreTimeout: timeout})
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -246,7 +250,7 @@ func (s *vanishingStore) Fetch(ctx context.Context, mailbox, uid string) (io.Rea
 func TestReadAheadItemErrorsAndTimeout(t *testing.T) {
 	vs := &vanishingStore{Store: fake(t, "10")}
 	cs := remoteOf(t, vs)
-	c := dial(t, serveTimeout(t, cs, 500*time.Millisecond), "alice")
+	c := dial(t, serveTimeout(t, cs, 500*time.Millisecond, 0), "alice")
 	list, err := c.List()
 	if err != nil {
 		t.Fatal(err)
@@ -325,4 +329,36 @@ func TestReadAheadUnsupported(t *testing.T) {
 	if b := cs.batches.Load(); b != 1 {
 		t.Errorf("%d FetchBatch calls, want 1", b)
 	}
+}
+
+func TestReadAheadIdleCloses(t *testing.T) {
+	cs := remoteOf(t, fake(t, "10"))
+	c := dial(t, serveTimeout(t, cs, 0, 100*time.Millisecond), "alice")
+	list, err := c.List()
+	if err != nil {
+		t.Fatal(err)
+	}
+	retrSum(t, c, 1, list[0].Size)
+	retrSum(t, c, 2, list[1].Size)
+	if cs.open.Load() != 1 {
+		t.Fatalf("%d streams open after RETR 1, 2", cs.open.Load())
+	}
+	// Unused for the idle time: closed; the next RETR opens another.
+	waitOpen(t, cs, 0)
+	retrSum(t, c, 3, list[2].Size)
+	if b := cs.batches.Load(); b != 2 || cs.open.Load() != 1 {
+		t.Fatalf("after the idle close: %d FetchBatch calls, %d open", b, cs.open.Load())
+	}
+	// A stream in steady use stays open.
+	for n := 4; n <= 10; n++ {
+		time.Sleep(30 * time.Millisecond)
+		retrSum(t, c, n, list[n-1].Size)
+	}
+	if b := cs.batches.Load(); b != 2 {
+		t.Errorf("%d FetchBatch calls, want 2", b)
+	}
+	if err := c.Quit(); err != nil {
+		t.Fatal(err)
+	}
+	waitOpen(t, cs, 0)
 }
