@@ -89,6 +89,8 @@ func BenchmarkPluginList(b *testing.B) {
 				}
 			}
 			count()
+			time.Sleep(2100 * time.Millisecond) // let the folder settle after the index write
+			count()
 			for b.Loop() {
 				count()
 			}

@@ -36,7 +36,7 @@ func (s *Store) Lock(ctx context.Context, mailbox string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := root.MkdirAll(mailbox, dirPerm); err != nil {
+	if err := root.MkdirAll(mailbox, dirPerm); err != nil && !readOnly(err) {
 		return "", fmt.Errorf("localfs: %w", err)
 	}
 	d, err := root.Open(mailbox)
@@ -44,6 +44,16 @@ func (s *Store) Lock(ctx context.Context, mailbox string) (string, error) {
 		return "", fmt.Errorf("localfs: %w", err)
 	}
 	f, err := openAt(d, lockName, os.O_RDWR|os.O_CREATE, filePerm)
+	if err != nil && readOnly(err) {
+		// A read-only maildrop: lock an existing lock file read-only, or
+		// tell the host that this store cannot lock it (it then excludes
+		// sessions in its own process only).
+		f, err = openAt(d, lockName, os.O_RDONLY, 0)
+		if err != nil && (isNotExist(err) || readOnly(err)) {
+			d.Close()
+			return "", fmt.Errorf("%w: localfs: cannot create %s in read-only mailbox %q", sdk.ErrUnsupported, lockName, mailbox)
+		}
+	}
 	d.Close()
 	if err != nil {
 		return "", fmt.Errorf("localfs: %w", err)
@@ -89,4 +99,9 @@ func (s *Store) releaseLocksLocked() {
 		l.f.Close()
 		delete(s.locks, t)
 	}
+}
+
+// readOnly reports errors of a directory the store may not write to.
+func readOnly(err error) bool {
+	return errors.Is(err, unix.EROFS) || errors.Is(err, unix.EACCES) || errors.Is(err, unix.EPERM)
 }

@@ -710,7 +710,11 @@ func (s *Store) list(ctx context.Context, mailbox string, opts sdk.ListOptions) 
 	if err != nil {
 		return nil, err
 	}
-	var items []sdk.Item
+	n := len(all)
+	if opts.Limit > 0 && opts.Limit < n {
+		n = opts.Limit
+	}
+	items := make([]sdk.Item, 0, n)
 	for _, e := range all {
 		if len(want) > 0 && !want[e.tag] {
 			continue
