@@ -552,3 +552,37 @@ func TestLockerTwoInstances(t *testing.T) {
 	}
 	_ = tb
 }
+
+// Folders removed by someone else while the store runs are created again.
+func TestFoldersRemovedUnderneath(t *testing.T) {
+	for _, layout := range []string{"eml", "maildir"} {
+		t.Run(layout, func(t *testing.T) {
+			root := t.TempDir()
+			s := open(t, root, layout)
+			r := mustPut(t, s, "m", sdk.PutOptions{}, msgCRLF)
+			if _, err := s.SetTag(t.Context(), "m", []string{r.UID}, sdk.TagArchive); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.SetTag(t.Context(), "m", []string{r.UID}, sdk.TagUnread); err != nil {
+				t.Fatal(err)
+			}
+			archive := filepath.Join(root, "m", "archive")
+			if layout == "maildir" {
+				archive = filepath.Join(root, "m", ".archive")
+			}
+			if err := os.RemoveAll(archive); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.SetTag(t.Context(), "m", []string{r.UID}, sdk.TagArchive); err != nil {
+				t.Fatalf("SetTag after the folder was removed: %v", err)
+			}
+			if err := os.RemoveAll(filepath.Join(root, "m")); err != nil {
+				t.Fatal(err)
+			}
+			r2 := mustPut(t, s, "m", sdk.PutOptions{SourceID: "x"}, msgLF)
+			if items := listAll(t, s, "m"); len(items) != 1 || items[0].UID != r2.UID {
+				t.Fatalf("after the mailbox was removed: %+v", items)
+			}
+		})
+	}
+}

@@ -119,6 +119,12 @@ func (s *Store) Put(ctx context.Context, mailbox string, opts sdk.PutOptions, bo
 	}
 	_, destRel := mb.lay.putDirs(res.Tag)
 	destd, err := mb.openDir(destRel)
+	if err != nil && isNotExist(err) {
+		s.forgetDirs(mb) // removed underneath since ensureDirs remembered it
+		if err = s.ensureDirs(mb, res.Tag); err == nil {
+			destd, err = mb.openDir(destRel)
+		}
+	}
 	if err != nil {
 		return sdk.PutResult{}, fmt.Errorf("localfs: %w", err)
 	}

@@ -923,6 +923,13 @@ func (mb *mailbox) setTag(ctx context.Context, dc *dirCache, s *Store, uid strin
 			return fmt.Errorf("localfs: %w", err)
 		}
 		nd, err := dc.get(ndir)
+		if err != nil && isNotExist(err) {
+			// Removed underneath since ensureDirs remembered it.
+			s.forgetDirs(mb)
+			if err = s.ensureDirs(mb, tag); err == nil {
+				nd, err = dc.get(ndir)
+			}
+		}
 		if err != nil {
 			return fmt.Errorf("localfs: %w", err)
 		}
