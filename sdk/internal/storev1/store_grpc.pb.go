@@ -82,11 +82,12 @@ type StoreClient interface {
 	// chunk with no data and last = true), and a FetchBatchError naming the
 	// uid may cut the item short (a read failure). A per-item error does not
 	// end the stream; the stream ends after the last uid. gRPC flow control
-	// keeps the plugin from reading ahead more than a window. The stream
-	// status is an error only when the whole batch fails (mailbox invalid,
-	// store down). Added after 1.0: an older plugin answers Unimplemented and
-	// the host falls back to Fetch. The sdk implements it for every store on
-	// top of Fetch.
+	// keeps the plugin from reading ahead more than a window. The stream's
+	// own status is an error only when the call itself fails (canceled,
+	// Unimplemented); a store error, even one every item would get, is sent
+	// as each item's FetchBatchError. Added within v1: an older plugin
+	// answers Unimplemented and the host falls back to Fetch. The sdk
+	// implements it for every store on top of Fetch.
 	FetchBatch(ctx context.Context, in *FetchBatchRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[FetchBatchResponse], error)
 }
 
@@ -309,11 +310,12 @@ type StoreServer interface {
 	// chunk with no data and last = true), and a FetchBatchError naming the
 	// uid may cut the item short (a read failure). A per-item error does not
 	// end the stream; the stream ends after the last uid. gRPC flow control
-	// keeps the plugin from reading ahead more than a window. The stream
-	// status is an error only when the whole batch fails (mailbox invalid,
-	// store down). Added after 1.0: an older plugin answers Unimplemented and
-	// the host falls back to Fetch. The sdk implements it for every store on
-	// top of Fetch.
+	// keeps the plugin from reading ahead more than a window. The stream's
+	// own status is an error only when the call itself fails (canceled,
+	// Unimplemented); a store error, even one every item would get, is sent
+	// as each item's FetchBatchError. Added within v1: an older plugin
+	// answers Unimplemented and the host falls back to Fetch. The sdk
+	// implements it for every store on top of Fetch.
 	FetchBatch(*FetchBatchRequest, grpc.ServerStreamingServer[FetchBatchResponse]) error
 	mustEmbedUnimplementedStoreServer()
 }
