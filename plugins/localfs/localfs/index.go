@@ -93,7 +93,7 @@ func parseIndexLine(line string) (idxKey, *meta, bool) {
 		return idxKey{}, nil, false
 	}
 	if f[5] != "-" {
-		if len(f[5]) != 64 {
+		if !isHexSHA256(f[5]) {
 			return idxKey{}, nil, false
 		}
 		m.sha = f[5]
@@ -194,4 +194,17 @@ func (mb *mailbox) appendIndex(d *os.File, lines []string) error {
 	}
 	mb.indexLines += len(lines)
 	return nil
+}
+
+// isHexSHA256 reports whether s is 64 lower-case hex digits.
+func isHexSHA256(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }
