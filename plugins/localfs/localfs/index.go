@@ -31,13 +31,14 @@ import (
 
 const indexHeader = "izypop3-localfs-index 1"
 
-// maxIndexLine bounds one index line (a 255-octet key and a SourceID of up
-// to maxSourceIDLen octets, quoted, plus numbers).
-const maxIndexLine = 4*maxSourceIDLen + 1024
-
-// maxSourceIDLen is the longest SourceID whose full text is kept; longer
-// ones are kept only in the index (xattrs are bounded by the filesystem).
+// maxSourceIDLen is the longest SourceID read back from an extended
+// attribute (filesystems bound xattr values; ext4 to one block).
 const maxSourceIDLen = 4096
+
+// indexReadBuf is the read buffer of readIndex and so the longest index
+// line kept; a longer one (a SourceID of tens of KB) is skipped as
+// garbage, which loses only the cached full SourceID (the name hash stays).
+const indexReadBuf = 64 * 1024
 
 // idxKey identifies one version of one file.
 type idxKey struct {
@@ -112,7 +113,7 @@ func parseIndexLine(line string) (idxKey, *meta, bool) {
 // must be rewritten before anything is appended to it).
 func readIndex(r io.Reader) (idx map[idxKey]*meta, lines int) {
 	idx = make(map[idxKey]*meta)
-	br := bufio.NewReaderSize(r, 64*1024)
+	br := bufio.NewReaderSize(r, indexReadBuf)
 	header, err := br.ReadString('\n')
 	if err != nil || strings.TrimSuffix(header, "\n") != indexHeader {
 		return idx, -1

@@ -171,10 +171,30 @@ func (mb *mailbox) existing(ctx context.Context, sourceID string) (sdk.PutResult
 		return sdk.PutResult{}, false, err
 	}
 	e := mb.findSource(sourceID)
+	if e != nil && !mb.present(e) {
+		// Moved or deleted by another process since we looked: look again,
+		// so "already there" is never answered for a message that is gone.
+		mb.invalidate()
+		if _, err := mb.scan(ctx); err != nil {
+			return sdk.PutResult{}, false, err
+		}
+		e = mb.findSource(sourceID)
+	}
 	if e == nil {
 		return sdk.PutResult{}, false, nil
 	}
 	return sdk.PutResult{UID: e.uid, Size: e.size, SHA256: e.m.sha, Tag: e.tag, Existing: true}, true, nil
+}
+
+// present reports whether e's file is still where the store last saw it.
+func (mb *mailbox) present(e *entry) bool {
+	d, err := mb.openDir(e.dir)
+	if err != nil {
+		return false
+	}
+	defer d.Close()
+	_, err = statAt(d, e.name)
+	return err == nil
 }
 
 // writeTemp streams body into the new file name in d and makes it durable:

@@ -90,3 +90,22 @@ func TestInPlaceEditNoticedByFetch(t *testing.T) {
 		t.Fatalf("after the edit: %+v", items)
 	}
 }
+
+// A SourceID whose message another process deleted is not "already there":
+// the fetcher must not be told a message is stored when it is gone.
+func TestExistingAfterDeleteElsewhere(t *testing.T) {
+	root := t.TempDir()
+	a, b := open(t, root, "eml"), open(t, root, "eml")
+	r := mustPut(t, a, "m", sdk.PutOptions{SourceID: "s"}, msgCRLF)
+	listAll(t, b, "m")
+	if nf, err := b.Delete(t.Context(), "m", []string{r.UID}); err != nil || len(nf) != 0 {
+		t.Fatalf("Delete: %v %v", nf, err)
+	}
+	res := mustPut(t, a, "m", sdk.PutOptions{SourceID: "s"}, msgCRLF)
+	if res.Existing {
+		t.Fatalf("Put after the item was deleted elsewhere: %+v", res)
+	}
+	if got := fetch(t, a, "m", res.UID); got != msgCRLF {
+		t.Fatalf("Fetch = %q", got)
+	}
+}
