@@ -11,6 +11,7 @@ import (
 	"github.com/izyware/izypop3/sdk/internal/storev1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/status"
 )
 
@@ -156,10 +157,10 @@ type batchReader struct {
 	cancel context.CancelFunc
 	closed atomic.Bool
 
-	msg     storev1.FetchBatchResponse // every message is received here (chunkCodec reuses its data)
-	pending bool                       // msg holds a message Next has not consumed
-	err     error                      // sticky: io.EOF at the end, or the stream's failure
-	cur     *batchItem                 // the item Next returned last
+	msg     batchMsg   // every message is received here; a chunk's data stays in msg.buf
+	pending bool       // msg holds a message Next has not consumed
+	err     error      // sticky: io.EOF at the end, or the stream's failure
+	cur     *batchItem // the item Next returned last
 }
 
 // recv receives the next message into b.msg, or sets b.err.
@@ -176,7 +177,26 @@ func (b *batchReader) recv() error {
 		b.err = fromStatus(b.parent, err)
 		b.cancel()
 	}
+	if b.err != nil {
+		b.msg.release()
+	}
 	return b.err
+}
+
+// batchMsg is what a FetchBatch stream is received into (by chunkCodec):
+// the response, whose chunk data is a slice of buf, the pooled buffer the
+// message arrived in. Receiving the next message releases buf, so a chunk's
+// data is valid until then (the batch reader consumes it before).
+type batchMsg struct {
+	resp storev1.FetchBatchResponse
+	buf  mem.Buffer
+}
+
+func (m *batchMsg) release() {
+	if m.buf != nil {
+		m.buf.Free()
+		m.buf = nil
+	}
 }
 
 // errBatchClosed is returned by a BatchReader used after Close, and by an
@@ -200,7 +220,7 @@ func (b *batchReader) Next() (string, io.Reader, error) {
 		}
 	}
 	b.pending = false
-	switch part := b.msg.GetPart().(type) {
+	switch part := b.msg.resp.GetPart().(type) {
 	case *storev1.FetchBatchResponse_Chunk:
 		c := part.Chunk
 		if c.GetUid() == "" {
@@ -281,7 +301,7 @@ func (it *batchItem) advance() {
 		it.err, it.ended = err, true
 		return
 	}
-	switch part := b.msg.GetPart().(type) {
+	switch part := b.msg.resp.GetPart().(type) {
 	case *storev1.FetchBatchResponse_Chunk:
 		c := part.Chunk
 		if c.GetUid() != "" {

@@ -17,6 +17,10 @@ import (
 	"go.uber.org/goleak"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/encoding"
+	"google.golang.org/grpc/mem"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
 )
 
 // put stores data in mailbox m and returns its UID.
@@ -314,5 +318,45 @@ func TestFetchBatchUnimplemented(t *testing.T) {
 	br, err := newRemote(conn).FetchBatch(context.Background(), "m", []string{"a"})
 	if !errors.Is(err, ErrUnsupported) || br != nil {
 		t.Fatalf("FetchBatch on an old plugin: %v, %v", br, err)
+	}
+}
+
+func TestFetchBatchCodec(t *testing.T) {
+	codec := chunkCodec{std: encoding.GetCodecV2("proto")}
+	msgs := []*storev1.FetchBatchResponse{
+		{Part: &storev1.FetchBatchResponse_Chunk{Chunk: &storev1.FetchBatchChunk{Uid: "u1", Data: pattern(ChunkSize)}}},
+		{Part: &storev1.FetchBatchResponse_Chunk{Chunk: &storev1.FetchBatchChunk{Data: []byte("tail"), Last: true}}},
+		{Part: &storev1.FetchBatchResponse_Error{Error: &storev1.FetchBatchError{Uid: "u2", Code: 5, Message: "gone"}}},
+		{Part: &storev1.FetchBatchResponse_Chunk{Chunk: &storev1.FetchBatchChunk{Uid: "u3", Last: true}}},
+	}
+	var reused storev1.FetchBatchResponse
+	var bm batchMsg
+	defer bm.release()
+	for i, m := range msgs {
+		wire, err := proto.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Unknown fields, at both levels, are skipped.
+		wire = protowire.AppendTag(wire, 15, protowire.VarintType)
+		wire = protowire.AppendVarint(wire, 1)
+		split := func() mem.BufferSlice {
+			w := bytes.Clone(wire)
+			return mem.BufferSlice{mem.SliceBuffer(w[:len(w)/2]), mem.SliceBuffer(w[len(w)/2:])}
+		}
+		if err := codec.Unmarshal(split(), &reused); err != nil {
+			t.Fatal(err)
+		}
+		if err := codec.Unmarshal(split(), &bm); err != nil {
+			t.Fatal(err)
+		}
+		for _, got := range []*storev1.FetchBatchResponse{&reused, &bm.resp} {
+			if !proto.Equal(got, m) {
+				t.Errorf("message %d: decoded %v, want %v", i, got, m)
+			}
+		}
+	}
+	if err := codec.Unmarshal(mem.BufferSlice{mem.SliceBuffer([]byte{0x0a, 0x10, 0x01})}, &bm); err == nil {
+		t.Error("truncated message decoded")
 	}
 }

@@ -34,10 +34,21 @@ func (c chunkCodec) Unmarshal(data mem.BufferSlice, v any) error {
 		buf := data.MaterializeToBuffer(mem.DefaultBufferPool())
 		defer buf.Free()
 		return unmarshalPutRequest(buf.ReadOnlyData(), m)
+	case *batchMsg:
+		// The chunk's data stays in the received buffer (no copy): it is
+		// released when the next message is received into m.
+		m.release()
+		buf := data.MaterializeToBuffer(mem.DefaultBufferPool())
+		if err := unmarshalFetchBatchResponse(buf.ReadOnlyData(), &m.resp, true); err != nil {
+			buf.Free()
+			return err
+		}
+		m.buf = buf
+		return nil
 	case *storev1.FetchBatchResponse:
 		buf := data.MaterializeToBuffer(mem.DefaultBufferPool())
 		defer buf.Free()
-		return unmarshalFetchBatchResponse(buf.ReadOnlyData(), m)
+		return unmarshalFetchBatchResponse(buf.ReadOnlyData(), m, false)
 	}
 	return c.std.Unmarshal(data, v)
 }
@@ -93,10 +104,10 @@ func unmarshalPutRequest(b []byte, m *storev1.PutRequest) error {
 }
 
 // unmarshalFetchBatchResponse decodes a FetchBatchResponse; a chunk part is
-// decoded into the *FetchBatchChunk that m.Part holds (if it does), reusing
-// its data array, so the host receives a batch into one buffer. Error parts
-// go through proto.
-func unmarshalFetchBatchResponse(b []byte, m *storev1.FetchBatchResponse) error {
+// decoded into the *FetchBatchChunk that m.Part holds (if it does): its data
+// is b's own bytes with alias, else copied into the chunk's array, reused.
+// Error parts go through proto.
+func unmarshalFetchBatchResponse(b []byte, m *storev1.FetchBatchResponse, alias bool) error {
 	spare, _ := m.Part.(*storev1.FetchBatchResponse_Chunk)
 	m.Part = nil
 	for len(b) > 0 {
@@ -123,7 +134,7 @@ func unmarshalFetchBatchResponse(b []byte, m *storev1.FetchBatchResponse) error 
 			if spare == nil || spare.Chunk == nil {
 				spare = &storev1.FetchBatchResponse_Chunk{Chunk: &storev1.FetchBatchChunk{}}
 			}
-			if err := unmarshalBatchChunk(v, spare.Chunk); err != nil {
+			if err := unmarshalBatchChunk(v, spare.Chunk, alias); err != nil {
 				return err
 			}
 			m.Part = spare
@@ -138,10 +149,15 @@ func unmarshalFetchBatchResponse(b []byte, m *storev1.FetchBatchResponse) error 
 	return nil
 }
 
-// unmarshalBatchChunk decodes a FetchBatchChunk into c, reusing c.Data's
-// array.
-func unmarshalBatchChunk(b []byte, c *storev1.FetchBatchChunk) error {
-	c.Uid, c.Data, c.Last = "", c.Data[:0], false
+// unmarshalBatchChunk decodes a FetchBatchChunk into c: c.Data is a slice
+// of b with alias, else a copy into c.Data's array.
+func unmarshalBatchChunk(b []byte, c *storev1.FetchBatchChunk, alias bool) error {
+	c.Uid, c.Last = "", false
+	if alias {
+		c.Data = nil
+	} else {
+		c.Data = c.Data[:0]
+	}
 	for len(b) > 0 {
 		num, typ, n := protowire.ConsumeTag(b)
 		if n < 0 {
@@ -161,7 +177,11 @@ func unmarshalBatchChunk(b []byte, c *storev1.FetchBatchChunk) error {
 			if n < 0 {
 				return fmt.Errorf("sdk: fetch batch chunk data: %w", protowire.ParseError(n))
 			}
-			c.Data = append(c.Data[:0], v...)
+			if alias {
+				c.Data = v
+			} else {
+				c.Data = append(c.Data[:0], v...)
+			}
 			b = b[n:]
 		case num == 3 && typ == protowire.VarintType:
 			v, n := protowire.ConsumeVarint(b)
