@@ -362,3 +362,41 @@ func TestReadAheadIdleCloses(t *testing.T) {
 	}
 	waitOpen(t, cs, 0)
 }
+
+// A plugin connection lost in the middle of a RETR served from the
+// read-ahead: the client gets no terminator (the connection closes), as for
+// a Fetch.
+func TestReadAheadStoreGoneMidRetr(t *testing.T) {
+	s := fakestore.New()
+	if err := s.Configure(context.Background(), map[string]string{"count": "3", "minsize": "4000000", "maxsize": "4000000"}); err != nil {
+		t.Fatal(err)
+	}
+	r, stop, err := sdk.ServeInProcess(s, sdk.Info{Name: "t"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	cs := &countingStore{Remote: r}
+	c := dial(t, serve(t, cs, pop3backend.Options{}), "alice")
+	list, err := c.List()
+	if err != nil {
+		t.Fatal(err)
+	}
+	retrSum(t, c, 1, list[0].Size)
+	rd, err := c.Retr(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cs.batches.Load() != 1 {
+		t.Fatalf("RETR 2 not from the read-ahead (%d FetchBatch calls)", cs.batches.Load())
+	}
+	if _, err := io.ReadFull(rd, make([]byte, 100000)); err != nil {
+		t.Fatal(err)
+	}
+	stop()
+	n, err := io.Copy(io.Discard, rd)
+	if err == nil {
+		t.Fatalf("RETR 2 ended cleanly after %d more octets (of %d): a truncated message got a terminator", n, list[1].Size-100000)
+	}
+	t.Logf("after the loss: %d more octets, then %v", n, err)
+}
