@@ -322,6 +322,11 @@ type mailbox struct {
 	mu   sync.Mutex     // last, ra (Open vs the end of the session)
 	last int            // index of the message last opened; -1: none
 	ra   *readAhead     // nil: none open
+	// lastPartial is set when the reader of the message last opened was
+	// closed before its end: after a message read only in part (TOP
+	// through Open, a failed send) the next one is not sequential, so that
+	// the read-ahead never reads the unread rest of a message for nothing.
+	lastPartial atomic.Bool
 
 	once sync.Once
 }
@@ -407,7 +412,33 @@ func (m *mailbox) Open(ctx context.Context, uid string) (io.ReadCloser, error) {
 	if err != nil {
 		return nil, m.openError(uid, err)
 	}
-	return rc, nil
+	if m.b.batch == nil || m.b.noBatch.Load() {
+		return rc, nil // no read-ahead: nothing to track
+	}
+	return &fetchReader{ReadCloser: rc, m: m}, nil
+}
+
+// fetchReader sets mailbox.lastPartial when a message read by Fetch is
+// closed before its end.
+type fetchReader struct {
+	io.ReadCloser
+	m   *mailbox
+	eof bool
+}
+
+func (r *fetchReader) Read(p []byte) (int, error) {
+	n, err := r.ReadCloser.Read(p)
+	if err == io.EOF {
+		r.eof = true
+	}
+	return n, err
+}
+
+func (r *fetchReader) Close() error {
+	if !r.eof {
+		r.m.lastPartial.Store(true)
+	}
+	return r.ReadCloser.Close()
 }
 
 // openSequential returns the message from the read-ahead stream, or nil
@@ -419,8 +450,9 @@ func (m *mailbox) openSequential(ctx context.Context, uid string) io.ReadCloser 
 	if !ok {
 		i = -2 // not in the snapshot: never sequential
 	}
-	seq := m.last >= 0 && i == m.last+1
+	seq := m.last >= 0 && i == m.last+1 && !m.lastPartial.Load()
 	m.last = i
+	m.lastPartial.Store(false)
 	if ra := m.ra; ra != nil && (!seq || ra.next != i || ra.next >= ra.end || ra.broken.Load()) {
 		m.stopReadAheadLocked()
 	}
@@ -531,12 +563,16 @@ type readAheadItem struct {
 	stop   func() bool // detaches the Open call's context from the stream
 	ra     *readAhead
 	m      *mailbox
+	eof    bool
 	closed bool
 }
 
 func (it *readAheadItem) Read(p []byte) (int, error) {
 	n, err := it.r.Read(p)
-	if err != nil && err != io.EOF {
+	switch {
+	case err == io.EOF:
+		it.eof = true
+	case err != nil:
 		it.ra.broken.Store(true)
 	}
 	return n, err
@@ -545,6 +581,9 @@ func (it *readAheadItem) Read(p []byte) (int, error) {
 func (it *readAheadItem) Close() error {
 	if !it.closed {
 		it.closed = true
+		if !it.eof {
+			it.m.lastPartial.Store(true)
+		}
 		it.stop()
 		it.m.itemClosed(it.ra)
 	}

@@ -400,3 +400,51 @@ func TestReadAheadStoreGoneMidRetr(t *testing.T) {
 	}
 	t.Logf("after the loss: %d more octets, then %v", n, err)
 }
+
+// noTop hides the fake store's TopFetcher: TOP goes through Open.
+type noTop struct{ sdk.Store }
+
+func TestReadAheadTopThroughOpen(t *testing.T) {
+	cs := remoteOf(t, noTop{fake(t, "10")})
+	c := dial(t, serve(t, cs, pop3backend.Options{}), "alice")
+	list, err := c.List()
+	if err != nil {
+		t.Fatal(err)
+	}
+	top := func(n int) {
+		t.Helper()
+		r, err := c.Top(n, 0)
+		if err != nil {
+			t.Fatalf("TOP %d: %v", n, err)
+		}
+		if _, err := io.Copy(io.Discard, r); err != nil {
+			t.Fatalf("TOP %d: %v", n, err)
+		}
+	}
+	// A client scanning headers reads each message only in part: no
+	// read-ahead (it would read every message whole).
+	f0 := cs.fetches.Load()
+	for n := 1; n <= 10; n++ {
+		top(n)
+	}
+	if f, b := cs.fetches.Load()-f0, cs.batches.Load(); f != 10 || b != 0 {
+		t.Fatalf("10 TOPs: %d Fetch and %d FetchBatch calls, want 10 and 0", f, b)
+	}
+	// RETR 1, 2, 3: a stream from 2; TOP 4 is served from it, in part; so
+	// RETR 5 drops the stream and makes a Fetch; RETR 6 opens another.
+	for n := 1; n <= 3; n++ {
+		retrSum(t, c, n, list[n-1].Size)
+	}
+	top(4)
+	f0 = cs.fetches.Load()
+	retrSum(t, c, 5, list[4].Size)
+	waitOpen(t, cs, 0)
+	retrSum(t, c, 6, list[5].Size)
+	if f, b := cs.fetches.Load()-f0, cs.batches.Load(); f != 1 || b != 2 {
+		t.Errorf("%d Fetch calls for RETR 5, 6 and %d FetchBatch calls in all, want 1 and 2", f, b)
+	}
+	if err := c.Quit(); err != nil {
+		t.Fatal(err)
+	}
+	waitOpen(t, cs, 0)
+}
