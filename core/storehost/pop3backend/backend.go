@@ -16,6 +16,10 @@
 //     its retrieved messages are tagged pop3failed, otherwise nothing
 //     changes.
 //   - DryRun logs every change and applies none.
+//   - RETRs in snapshot order (message k right after k-1, read whole) are
+//     served from one read-ahead stream over the next messages when the
+//     store is an sdk.BatchFetcher (a plugin); any other Open is one Fetch.
+//     What the client receives is the same either way.
 //
 // Only *pop3.Error values carry text to the client; a store's error text
 // never does.
