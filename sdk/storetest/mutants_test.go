@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/izyware/izypop3/sdk"
+	"github.com/izyware/izypop3/sdk/storetest/memstore"
 )
 
 // The suite is only as good as the bugs it catches. Each mutant below is the
@@ -42,7 +43,7 @@ var mutants = []struct {
 }
 
 type mutant struct {
-	*memStore
+	*memstore.Store
 	kind string
 }
 
@@ -50,7 +51,7 @@ func (m *mutant) List(ctx context.Context, mailbox string, opts sdk.ListOptions)
 	if m.kind == "limit-ignored" {
 		opts.Limit = 0
 	}
-	inner := m.memStore.List(ctx, m.mailbox(mailbox), opts)
+	inner := m.Store.List(ctx, m.mailbox(mailbox), opts)
 	return func(yield func(sdk.Item, error) bool) {
 		for it, err := range inner {
 			if m.kind == "size-off-by-one" && it.Size > 0 {
@@ -72,7 +73,7 @@ func (m *mutant) mailbox(name string) string {
 }
 
 func (m *mutant) Stat(ctx context.Context, mailbox string) (map[sdk.Tag]sdk.TagStat, error) {
-	st, err := m.memStore.Stat(ctx, m.mailbox(mailbox))
+	st, err := m.Store.Stat(ctx, m.mailbox(mailbox))
 	if m.kind == "stat-unread-only" && err == nil {
 		st = map[sdk.Tag]sdk.TagStat{sdk.TagUnread: st[sdk.TagUnread]}
 	}
@@ -83,7 +84,7 @@ func (m *mutant) Fetch(ctx context.Context, mailbox, uid string) (io.ReadCloser,
 	if m.kind == "ignores-ctx" {
 		ctx = context.Background()
 	}
-	rc, err := m.memStore.Fetch(ctx, m.mailbox(mailbox), uid)
+	rc, err := m.Store.Fetch(ctx, m.mailbox(mailbox), uid)
 	if err != nil {
 		return nil, err
 	}
@@ -126,14 +127,14 @@ func (m *mutant) FetchTop(ctx context.Context, mailbox, uid string, lines int) (
 	if m.kind == "top-one-more" {
 		lines++
 	}
-	return m.memStore.FetchTop(ctx, m.mailbox(mailbox), uid, lines)
+	return m.Store.FetchTop(ctx, m.mailbox(mailbox), uid, lines)
 }
 
 func (m *mutant) SetTag(ctx context.Context, mailbox string, uids []string, tag sdk.Tag) ([]string, error) {
 	if m.kind == "ignores-ctx" {
 		ctx = context.Background()
 	}
-	nf, err := m.memStore.SetTag(ctx, m.mailbox(mailbox), uids, tag)
+	nf, err := m.Store.SetTag(ctx, m.mailbox(mailbox), uids, tag)
 	if m.kind == "notfound-as-error" && len(nf) > 0 {
 		return nil, fmt.Errorf("%w: %v", sdk.ErrNotFound, nf)
 	}
@@ -144,7 +145,7 @@ func (m *mutant) Delete(ctx context.Context, mailbox string, uids []string) ([]s
 	if m.kind == "ignores-ctx" {
 		ctx = context.Background()
 	}
-	return m.memStore.Delete(ctx, m.mailbox(mailbox), uids)
+	return m.Store.Delete(ctx, m.mailbox(mailbox), uids)
 }
 
 func (m *mutant) Put(ctx context.Context, mailbox string, opts sdk.PutOptions, body io.Reader) (sdk.PutResult, error) {
@@ -156,19 +157,19 @@ func (m *mutant) Put(ctx context.Context, mailbox string, opts sdk.PutOptions, b
 		opts.SourceID = ""
 	case "partial-put":
 		b, err := io.ReadAll(body)
-		res, perr := m.memStore.Put(ctx, mailbox, opts, bytes.NewReader(b))
+		res, perr := m.Store.Put(ctx, mailbox, opts, bytes.NewReader(b))
 		if err != nil {
 			return sdk.PutResult{}, err
 		}
 		return res, perr
 	}
-	res, err := m.memStore.Put(ctx, mailbox, opts, body)
+	res, err := m.Store.Put(ctx, mailbox, opts, body)
 	if m.kind == "no-dup" && err == nil && res.DuplicateOf != "" {
 		want := opts.Tag
 		if want == "" {
 			want = sdk.TagUnread
 		}
-		if _, err := m.memStore.SetTag(ctx, mailbox, []string{res.UID}, want); err != nil {
+		if _, err := m.Store.SetTag(ctx, mailbox, []string{res.UID}, want); err != nil {
 			return res, err
 		}
 		res.Tag, res.DuplicateOf = want, ""
@@ -184,7 +185,7 @@ func TestMutantHelper(t *testing.T) {
 	if kind == "" {
 		t.Skip("run by TestSuiteCatchesMutants")
 	}
-	Run(t, func(t *testing.T) sdk.Store { return &mutant{memStore: newMemStore(), kind: kind} })
+	Run(t, func(t *testing.T) sdk.Store { return &mutant{Store: newMemStore(), kind: kind} })
 }
 
 func TestSuiteCatchesMutants(t *testing.T) {
