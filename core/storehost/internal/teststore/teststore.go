@@ -1,7 +1,9 @@
 // Package teststore is the in-memory store behind the storehost tests and
-// benchmarks. Besides what Put stores, every mailbox holds virtual messages
+// benchmarks: the sdk's reference store (package memstore) with two
+// additions. Besides what Put stores, every mailbox holds virtual messages
 // "gen-N": N deterministic octets generated as they are read, so a 50 MiB
-// message costs no memory on either side of the plugin boundary.
+// message costs no memory on either side of the plugin boundary; and Puts to
+// DiscardMailbox are read and dropped.
 package teststore
 
 import (
@@ -12,13 +14,12 @@ import (
 	"fmt"
 	"io"
 	"iter"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/izyware/izypop3/sdk"
+	"github.com/izyware/izypop3/sdk/storetest/memstore"
 )
 
 // GenPrefix starts the UID of a generated message: "gen-1048576" is 1 MiB.
@@ -66,19 +67,14 @@ func (g *genReader) Read(p []byte) (int, error) {
 	return total, nil
 }
 
-// Store is the in-memory store. It implements Configurer (one key,
-// "greeting"), Checker and Locker.
+// Store is the in-memory store: the reference store of package memstore,
+// plus the generated messages and the discard mailbox. It implements
+// Configurer (one key, "greeting"), Checker and Locker, and not TopFetcher.
 type Store struct {
-	mu     sync.Mutex
-	next   int
-	items  map[string][]entry
-	locks  map[string]string
-	config map[string]string
-}
+	ref *memstore.Store
 
-type entry struct {
-	item sdk.Item
-	data []byte
+	mu     sync.Mutex
+	config map[string]string
 }
 
 var (
@@ -89,9 +85,7 @@ var (
 )
 
 // New returns an empty store.
-func New() *Store {
-	return &Store{items: map[string][]entry{}, locks: map[string]string{}}
-}
+func New() *Store { return &Store{ref: memstore.New()} }
 
 // Configure accepts only the key "greeting".
 func (s *Store) Configure(ctx context.Context, cfg map[string]string) error {
@@ -107,67 +101,29 @@ func (s *Store) Configure(ctx context.Context, cfg map[string]string) error {
 }
 
 // Check always passes.
-func (s *Store) Check(ctx context.Context) error { return ctx.Err() }
+func (s *Store) Check(ctx context.Context) error { return s.ref.Check(ctx) }
 
 // Lock takes the mailbox lock, ErrInUse if held.
 func (s *Store) Lock(ctx context.Context, mailbox string) (string, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, ok := s.locks[mailbox]; ok {
-		return "", fmt.Errorf("%w: %s", sdk.ErrInUse, mailbox)
-	}
-	tok := fmt.Sprintf("lock-%d", time.Now().UnixNano())
-	s.locks[mailbox] = tok
-	return tok, nil
+	return s.ref.Lock(ctx, mailbox)
 }
 
 // Unlock releases the lock taken with token.
 func (s *Store) Unlock(ctx context.Context, mailbox, token string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.locks[mailbox] != token {
-		return fmt.Errorf("%w: %s not locked with that token", sdk.ErrConflict, mailbox)
-	}
-	delete(s.locks, mailbox)
-	return nil
+	return s.ref.Unlock(ctx, mailbox, token)
 }
 
 // List yields the stored (not the generated) items.
 func (s *Store) List(ctx context.Context, mailbox string, opts sdk.ListOptions) iter.Seq2[sdk.Item, error] {
-	return func(yield func(sdk.Item, error) bool) {
-		s.mu.Lock()
-		es := slices.Clone(s.items[mailbox])
-		s.mu.Unlock()
-		n := 0
-		for _, e := range es {
-			if len(opts.Tags) > 0 && !slices.Contains(opts.Tags, e.item.Tag) {
-				continue
-			}
-			if !yield(e.item, nil) {
-				return
-			}
-			if n++; opts.Limit > 0 && n >= opts.Limit {
-				return
-			}
-		}
-	}
+	return s.ref.List(ctx, mailbox, opts)
 }
 
 // Stat counts the stored items.
 func (s *Store) Stat(ctx context.Context, mailbox string) (map[sdk.Tag]sdk.TagStat, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	st := map[sdk.Tag]sdk.TagStat{}
-	for _, e := range s.items[mailbox] {
-		t := st[e.item.Tag]
-		t.Count++
-		t.Size += e.item.Size
-		st[e.item.Tag] = t
-	}
-	return st, nil
+	return s.ref.Stat(ctx, mailbox)
 }
 
-// Fetch returns a stored item or a generated message.
+// Fetch returns a generated message (in any mailbox) or a stored item.
 func (s *Store) Fetch(ctx context.Context, mailbox, uid string) (io.ReadCloser, error) {
 	if n, ok := strings.CutPrefix(uid, GenPrefix); ok {
 		size, err := strconv.ParseInt(n, 10, 64)
@@ -176,47 +132,21 @@ func (s *Store) Fetch(ctx context.Context, mailbox, uid string) (io.ReadCloser, 
 		}
 		return io.NopCloser(Generated(size)), nil
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, e := range s.items[mailbox] {
-		if e.item.UID == uid {
-			return io.NopCloser(bytes.NewReader(e.data)), nil
-		}
-	}
-	return nil, fmt.Errorf("%w: %s/%s", sdk.ErrNotFound, mailbox, uid)
+	return s.ref.Fetch(ctx, mailbox, uid)
 }
 
-func (s *Store) mutate(mailbox string, uids []string, f func(i int) bool) []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var nf []string
-	for _, uid := range uids {
-		i := slices.IndexFunc(s.items[mailbox], func(e entry) bool { return e.item.UID == uid })
-		if i < 0 {
-			nf = append(nf, uid)
-			continue
-		}
-		if f(i) {
-			s.items[mailbox] = slices.Delete(s.items[mailbox], i, i+1)
-		}
-	}
-	return nf
-}
-
-// SetTag moves items to tag.
+// SetTag moves stored items to tag.
 func (s *Store) SetTag(ctx context.Context, mailbox string, uids []string, tag sdk.Tag) ([]string, error) {
-	if !tag.Valid() {
-		return nil, fmt.Errorf("%w: tag %q", sdk.ErrInvalid, tag)
-	}
-	return s.mutate(mailbox, uids, func(i int) bool { s.items[mailbox][i].item.Tag = tag; return false }), nil
+	return s.ref.SetTag(ctx, mailbox, uids, tag)
 }
 
-// Delete removes items.
+// Delete removes stored items.
 func (s *Store) Delete(ctx context.Context, mailbox string, uids []string) ([]string, error) {
-	return s.mutate(mailbox, uids, func(int) bool { return true }), nil
+	return s.ref.Delete(ctx, mailbox, uids)
 }
 
-// Put stores body in memory; a body read error stores nothing.
+// Put stores body in memory (a body read error stores nothing); in
+// DiscardMailbox it reads and hashes body and keeps nothing.
 func (s *Store) Put(ctx context.Context, mailbox string, opts sdk.PutOptions, body io.Reader) (sdk.PutResult, error) {
 	if mailbox == DiscardMailbox {
 		h := sha256.New()
@@ -226,21 +156,7 @@ func (s *Store) Put(ctx context.Context, mailbox string, opts sdk.PutOptions, bo
 		}
 		return sdk.PutResult{UID: "discarded", Size: n, SHA256: hex.EncodeToString(h.Sum(nil)), Tag: sdk.TagUnread}, nil
 	}
-	data, err := io.ReadAll(body)
-	if err != nil {
-		return sdk.PutResult{}, err
-	}
-	tag := opts.Tag
-	if tag == "" {
-		tag = sdk.TagUnread
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.next++
-	sum := sha256.Sum256(data)
-	it := sdk.Item{UID: fmt.Sprintf("u%d", s.next), Size: int64(len(data)), Tag: tag, SourceID: opts.SourceID, Received: time.Now()}
-	s.items[mailbox] = append(s.items[mailbox], entry{item: it, data: data})
-	return sdk.PutResult{UID: it.UID, Size: it.Size, SHA256: hex.EncodeToString(sum[:]), Tag: tag}, nil
+	return s.ref.Put(ctx, mailbox, opts, body)
 }
 
 // Plain hides the optional interfaces of a store: only sdk.Store remains.
