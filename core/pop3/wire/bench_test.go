@@ -54,3 +54,32 @@ func BenchmarkDotReader(b *testing.B) {
 		io.Copy(io.Discard, NewDotReader(br))
 	}
 }
+
+// dotWriterUnderTest is what the 20 KB benchmarks drive: DotWriter or the
+// reference it replaced.
+type dotWriterUnderTest interface {
+	io.Writer
+	Close() error
+}
+
+// benchDotWriter20KB writes a 20 KB message (the size of a typical mail)
+// in one Write, as a RETR from a store that hands the message over whole.
+func benchDotWriter20KB(b *testing.B, eol string, newDW func(io.Writer) dotWriterUnderTest) {
+	msg := benchText(20_000, eol)
+	bw := bufio.NewWriterSize(io.Discard, 64<<10)
+	b.SetBytes(int64(len(msg)))
+	b.ReportAllocs()
+	for b.Loop() {
+		dw := newDW(bw)
+		dw.Write(msg)
+		dw.Close()
+	}
+}
+
+func newDW(w io.Writer) dotWriterUnderTest  { return NewDotWriter(w) }
+func newRef(w io.Writer) dotWriterUnderTest { return newRefDotWriter(w) }
+
+func BenchmarkDotWriter20KBCRLF(b *testing.B)    { benchDotWriter20KB(b, "\r\n", newDW) }
+func BenchmarkDotWriter20KBLF(b *testing.B)      { benchDotWriter20KB(b, "\n", newDW) }
+func BenchmarkDotWriterRef20KBCRLF(b *testing.B) { benchDotWriter20KB(b, "\r\n", newRef) }
+func BenchmarkDotWriterRef20KBLF(b *testing.B)   { benchDotWriter20KB(b, "\n", newRef) }

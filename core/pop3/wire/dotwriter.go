@@ -11,6 +11,7 @@ var ErrClosed = errors.New("pop3/wire: write after close")
 
 var (
 	crlf       = []byte("\r\n")
+	crByte     = []byte("\r")
 	dot        = []byte(".")
 	terminator = []byte(".\r\n")
 )
@@ -56,6 +57,12 @@ func (d *DotWriter) write(b []byte) {
 // Write converts and writes p. It returns len(p) unless the underlying
 // writer failed. Runs of lines that need no change (CRLF-terminated, not
 // starting with ".") are passed on in one write.
+//
+// The common input is CRLF-clean, so Write looks only for LFs, one
+// IndexByte per line, and takes a line ending in CR LF as a CRLF. That is
+// right unless a lone CR hides inside the run, which it checks once per run
+// written (runClean); if the check fails, the run and the rest of p go
+// through writeSlow, which also looks for every CR.
 func (d *DotWriter) Write(p []byte) (int, error) {
 	if d.closed {
 		return 0, ErrClosed
@@ -63,14 +70,119 @@ func (d *DotWriter) Write(p []byte) (int, error) {
 	if d.err != nil {
 		return 0, d.err
 	}
-	start := 0 // p[start:i] is an unchanged run not yet written
+	i := 0
+	if d.lastCR {
+		d.lastCR = false
+		if len(p) > 0 && p[0] == '\n' { // the LF of a CRLF whose CR was sent as CRLF
+			i = 1
+		}
+	}
+	atLine := d.atLineStart // the octet p[i] starts a line
+	start := i              // p[start:i] is an unchanged run not yet written
+	startLine := atLine     // atLine as of p[start]
+	crlfs := 0              // lines of p[start:i] that end in CR LF
+	nextCR := -1            // the first CR at or after start once looked for (len(p): none)
+	for i < len(p) {
+		if atLine && p[i] == '.' {
+			if !(crlfs == 0 && nextCR >= i) && !runClean(p, start, i, crlfs, &nextCR) {
+				return d.writeSlow(p, start, startLine)
+			}
+			d.flush(p[start:i])
+			d.write(dot) // RFC 1939 §3: byte-stuff a line starting with "."
+			// The "." itself starts the next run.
+			start, startLine, crlfs = i, false, 0
+		}
+		lf := bytes.IndexByte(p[i:], '\n')
+		if lf < 0 {
+			break
+		}
+		lf += i
+		if lf > i && p[lf-1] == '\r' {
+			// A CRLF (unless a lone CR precedes it: runClean finds out).
+			crlfs++
+			i = lf + 1
+			atLine = true
+			continue
+		}
+		// A bare LF.
+		if !(crlfs == 0 && nextCR >= lf) && !runClean(p, start, lf, crlfs, &nextCR) {
+			return d.writeSlow(p, start, startLine)
+		}
+		d.flush(p[start:lf])
+		d.write(crlf)
+		d.n += 2
+		i = lf + 1
+		start, startLine, crlfs = i, true, 0
+		atLine = true
+		if d.err != nil {
+			return 0, d.err
+		}
+	}
+	end := len(p)
+	if i < len(p) {
+		// The rest of p holds no LF; a CR at its very end may be the first
+		// half of a CRLF split across two Writes.
+		atLine = false
+		if p[end-1] == '\r' {
+			end--
+		}
+	}
+	if !(crlfs == 0 && nextCR >= end) && !runClean(p, start, end, crlfs, &nextCR) {
+		return d.writeSlow(p, start, startLine)
+	}
+	d.flush(p[start:end])
+	if end < len(p) {
+		d.write(crlf)
+		d.n += 2
+		d.lastCR = true
+		atLine = true
+	}
+	d.atLineStart = atLine
+	if d.err != nil {
+		return 0, d.err
+	}
+	return len(p), nil
+}
+
+// flush writes run, a part of the message passed on unchanged.
+func (d *DotWriter) flush(run []byte) {
+	if len(run) > 0 {
+		d.write(run)
+		d.n += int64(len(run))
+	}
+}
+
+// runClean reports whether every CR in p[start:end] is one of the crlfs
+// CRs that end its lines, i.e. whether the run holds no lone CR. *nextCR
+// caches the first CR at or after start for runs without CRLF (so that LF
+// text with no CR at all is looked at once).
+func runClean(p []byte, start, end, crlfs int, nextCR *int) bool {
+	if crlfs > 0 {
+		return bytes.Count(p[start:end], crByte) == crlfs
+	}
+	if *nextCR < start {
+		if k := bytes.IndexByte(p[start:], '\r'); k >= 0 {
+			*nextCR = start + k
+		} else {
+			*nextCR = len(p)
+		}
+	}
+	return *nextCR >= end
+}
+
+// writeSlow converts and writes p[start:], which begins with the line
+// state atLineStart and no pending CR: the general algorithm, which finds
+// every CR and LF with a scan of its own. It returns what Write returns.
+func (d *DotWriter) writeSlow(p []byte, start int, atLineStart bool) (int, error) {
+	d.atLineStart = atLineStart
+	d.lastCR = false
+	i := start
 	flush := func(end int) {
 		if end > start {
 			d.write(p[start:end])
 			d.n += int64(end - start)
 		}
 	}
-	i := 0
 	for i < len(p) {
 		if d.lastCR {
 			d.lastCR = false
