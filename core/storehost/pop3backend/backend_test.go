@@ -137,8 +137,8 @@ func TestSnapshot(t *testing.T) {
 	u3 := s.add("alice", "Subject: 3\n\nbare LF, no final newline", sdk.TagUnread)
 	u4 := s.add("alice", "", sdk.TagUnread)
 	s.add("bob", "Subject: bob\r\n\r\n", sdk.TagUnread)
-	s.addRaw("alice", sdk.Item{UID: "bad uid", Size: 1, WireSize: 3, Tag: sdk.TagUnread}, "x")
-	s.addRaw("alice", sdk.Item{UID: u1, Size: 1, WireSize: 3, Tag: sdk.TagUnread}, "x")
+	s.addRaw("alice", sdk.Item{UID: "bad uid", Size: 1, WireSize: 3, Tag: sdk.TagUnread})
+	s.addRaw("alice", sdk.Item{UID: u1, Size: 1, WireSize: 3, Tag: sdk.TagUnread})
 
 	b := newBackendT(t, s, Options{})
 	mb := login(t, b, "alice")

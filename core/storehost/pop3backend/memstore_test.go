@@ -1,7 +1,6 @@
 package pop3backend
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -11,57 +10,60 @@ import (
 	"sync"
 
 	"github.com/izyware/izypop3/sdk"
+	"github.com/izyware/izypop3/sdk/storetest/memstore"
 )
 
-// memStore is a tiny in-memory sdk.Store for these tests. It records the
-// changing calls so tests can assert exactly what a session did.
+// memStore is the sdk's reference store (package memstore) instrumented
+// for these tests: it records the changing calls so tests can assert exactly
+// what a session did, counts Fetches and can fail them, can hide WireSize,
+// and can list broken items a real store would never hand out. It
+// implements sdk.Store only; the types below add optional interfaces.
 type memStore struct {
+	ref *memstore.Store
+
 	mu         sync.Mutex
-	boxes      map[string][]*memItem // mailbox → items in List order
-	next       int
-	noWireSize bool  // List reports WireSize 0 (store does not know it)
-	fetchErr   error // returned by Fetch when set
+	raw        map[string][]sdk.Item // mailbox → items added by addRaw
+	noWireSize bool                  // List reports WireSize 0 (store does not know it)
+	fetchErr   error                 // returned by Fetch when set
 	fetches    int
 	calls      []string // "settag TAG uid,uid" / "delete uid,uid"
 }
 
-type memItem struct {
-	item sdk.Item
-	data []byte
-}
-
-func newMemStore() *memStore { return &memStore{boxes: make(map[string][]*memItem)} }
+func newMemStore() *memStore { return &memStore{ref: memstore.New(), raw: make(map[string][]sdk.Item)} }
 
 var _ sdk.Store = (*memStore)(nil)
 
-// add stores data in mailbox with tag and returns its UID.
+// add stores data in mailbox with tag (even if the content is a duplicate)
+// and returns its UID.
 func (s *memStore) add(mailbox, data string, tag sdk.Tag) string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.next++
-	uid := fmt.Sprintf("m%03d", s.next)
-	ws, _ := sdk.WireSizeOf(strings.NewReader(data))
-	s.boxes[mailbox] = append(s.boxes[mailbox], &memItem{
-		item: sdk.Item{UID: uid, Size: int64(len(data)), WireSize: ws, Tag: tag},
-		data: []byte(data),
-	})
-	return uid
+	res, err := s.ref.Put(context.Background(), mailbox, sdk.PutOptions{Tag: tag}, strings.NewReader(data))
+	if err != nil {
+		panic(err)
+	}
+	if res.Tag != tag {
+		if _, err := s.ref.SetTag(context.Background(), mailbox, []string{res.UID}, tag); err != nil {
+			panic(err)
+		}
+	}
+	return res.UID
 }
 
-// addRaw stores an item as given (for broken-store cases).
-func (s *memStore) addRaw(mailbox string, it sdk.Item, data string) {
+// addRaw lists it as given after the stored items (for broken-store cases:
+// a bad or repeated UID, a wrong size). Fetch never returns it.
+func (s *memStore) addRaw(mailbox string, it sdk.Item) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.boxes[mailbox] = append(s.boxes[mailbox], &memItem{item: it, data: []byte(data)})
+	s.raw[mailbox] = append(s.raw[mailbox], it)
 }
 
-// tags returns "uid:tag" for every item of mailbox, in order.
+// tags returns "uid:tag" for every stored item of mailbox, in order.
 func (s *memStore) tags(mailbox string) string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	var out []string
-	for _, it := range s.boxes[mailbox] {
-		out = append(out, it.item.UID+":"+string(it.item.Tag))
+	for it, err := range s.ref.List(context.Background(), mailbox, sdk.ListOptions{}) {
+		if err != nil {
+			panic(err)
+		}
+		out = append(out, it.UID+":"+string(it.Tag))
 	}
 	return strings.Join(out, " ")
 }
@@ -72,38 +74,36 @@ func (s *memStore) changes() []string {
 	return slices.Clone(s.calls)
 }
 
-func (s *memStore) find(mailbox, uid string) *memItem {
-	for _, it := range s.boxes[mailbox] {
-		if it.item.UID == uid {
-			return it
-		}
-	}
-	return nil
-}
-
 func (s *memStore) List(ctx context.Context, mailbox string, opts sdk.ListOptions) iter.Seq2[sdk.Item, error] {
 	return func(yield func(sdk.Item, error) bool) {
-		if err := ctx.Err(); err != nil {
-			yield(sdk.Item{}, err)
-			return
-		}
 		s.mu.Lock()
-		var items []sdk.Item
-		for _, it := range s.boxes[mailbox] {
-			if len(opts.Tags) == 0 || slices.Contains(opts.Tags, it.item.Tag) {
-				i := it.item
-				if s.noWireSize {
-					i.WireSize = 0
-				}
-				items = append(items, i)
-			}
-		}
+		noWireSize, raw := s.noWireSize, slices.Clone(s.raw[mailbox])
 		s.mu.Unlock()
-		for n, it := range items {
+		n := 0
+		emit := func(it sdk.Item) bool {
+			if len(opts.Tags) > 0 && !slices.Contains(opts.Tags, it.Tag) {
+				return true
+			}
 			if opts.Limit > 0 && n >= opts.Limit {
+				return false
+			}
+			n++
+			if noWireSize {
+				it.WireSize = 0
+			}
+			return yield(it, nil)
+		}
+		for it, err := range s.ref.List(ctx, mailbox, sdk.ListOptions{Tags: opts.Tags}) {
+			if err != nil {
+				yield(sdk.Item{}, err)
 				return
 			}
-			if !yield(it, nil) {
+			if !emit(it) {
+				return
+			}
+		}
+		for _, it := range raw {
+			if !emit(it) {
 				return
 			}
 		}
@@ -111,74 +111,51 @@ func (s *memStore) List(ctx context.Context, mailbox string, opts sdk.ListOption
 }
 
 func (s *memStore) Stat(ctx context.Context, mailbox string) (map[sdk.Tag]sdk.TagStat, error) {
+	st, err := s.ref.Stat(ctx, mailbox)
+	if err != nil {
+		return nil, err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st := make(map[sdk.Tag]sdk.TagStat)
-	for _, it := range s.boxes[mailbox] {
-		t := st[it.item.Tag]
+	for _, it := range s.raw[mailbox] {
+		t := st[it.Tag]
 		t.Count++
-		t.Size += it.item.Size
-		st[it.item.Tag] = t
+		t.Size += it.Size
+		st[it.Tag] = t
 	}
 	return st, nil
 }
 
 func (s *memStore) Fetch(ctx context.Context, mailbox, uid string) (io.ReadCloser, error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.fetches++
-	if s.fetchErr != nil {
-		return nil, s.fetchErr
+	err := s.fetchErr
+	s.mu.Unlock()
+	if err != nil {
+		return nil, err
 	}
-	it := s.find(mailbox, uid)
-	if it == nil {
-		return nil, fmt.Errorf("%w: %s", sdk.ErrNotFound, uid)
-	}
-	return io.NopCloser(bytes.NewReader(it.data)), nil
+	return s.ref.Fetch(ctx, mailbox, uid)
+}
+
+// record notes a changing call.
+func (s *memStore) record(call string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.calls = append(s.calls, call)
 }
 
 func (s *memStore) SetTag(ctx context.Context, mailbox string, uids []string, tag sdk.Tag) ([]string, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.calls = append(s.calls, "settag "+string(tag)+" "+strings.Join(uids, ","))
-	var notFound []string
-	for _, uid := range uids {
-		if it := s.find(mailbox, uid); it != nil {
-			it.item.Tag = tag
-		} else {
-			notFound = append(notFound, uid)
-		}
-	}
-	return notFound, nil
+	s.record("settag " + string(tag) + " " + strings.Join(uids, ","))
+	return s.ref.SetTag(ctx, mailbox, uids, tag)
 }
 
 func (s *memStore) Delete(ctx context.Context, mailbox string, uids []string) ([]string, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.calls = append(s.calls, "delete "+strings.Join(uids, ","))
-	var notFound []string
-	for _, uid := range uids {
-		i := slices.IndexFunc(s.boxes[mailbox], func(it *memItem) bool { return it.item.UID == uid })
-		if i < 0 {
-			notFound = append(notFound, uid)
-			continue
-		}
-		s.boxes[mailbox] = slices.Delete(s.boxes[mailbox], i, i+1)
-	}
-	return notFound, nil
+	s.record("delete " + strings.Join(uids, ","))
+	return s.ref.Delete(ctx, mailbox, uids)
 }
 
 func (s *memStore) Put(ctx context.Context, mailbox string, opts sdk.PutOptions, body io.Reader) (sdk.PutResult, error) {
-	b, err := io.ReadAll(body)
-	if err != nil {
-		return sdk.PutResult{}, err
-	}
-	tag := opts.Tag
-	if tag == "" {
-		tag = sdk.TagUnread
-	}
-	uid := s.add(mailbox, string(b), tag)
-	return sdk.PutResult{UID: uid, Size: int64(len(b)), Tag: tag}, nil
+	return s.ref.Put(ctx, mailbox, opts, body)
 }
 
 // lockingStore adds sdk.Locker (a lock per mailbox) to memStore.
