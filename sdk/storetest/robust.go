@@ -133,18 +133,7 @@ func testAbandonedFetch(t *testing.T, su *suite) {
 	for i := range leakRounds {
 		abandon(i % 3)
 	}
-	deadline := time.Now().Add(goroutineSettle)
-	n := runtime.NumGoroutine()
-	for n > base+goroutineSlack && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-		n = runtime.NumGoroutine()
-	}
-	if n > base+goroutineSlack {
-		buf := make([]byte, 1<<20)
-		buf = buf[:runtime.Stack(buf, true)]
-		t.Errorf("%d abandoned Fetches left goroutines behind: %d before, %d after %v\n%s",
-			leakRounds, base, n, goroutineSettle, buf)
-	}
+	checkGoroutines(t, base, fmt.Sprintf("%d abandoned Fetches", leakRounds))
 
 	// The store still serves the message whole.
 	rc, err := s.Fetch(t.Context(), mailboxA, res.UID)

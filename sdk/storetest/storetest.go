@@ -30,8 +30,16 @@
 // SetTag/Delete with unknown UIDs; SourceID and duplicate detection; mailbox
 // isolation and invalid mailbox names; a Put whose body fails; canceled
 // contexts and abandoned Fetches (no goroutine left behind); concurrent use
-// (meaningful under -race); and the optional interfaces a store implements
-// (Configurer strictness, TopFetcher, Locker, Checker).
+// (meaningful under -race); the optional interfaces a store implements
+// (Configurer strictness, TopFetcher, Locker, Checker); and, when the store
+// under test implements sdk.BatchFetcher (RunGRPC's *sdk.Remote, or
+// izypop3's storehost.Host for a store tested as its built binary), the
+// FetchBatch path the sdk serves on top of the store's Fetch: every item
+// exact in List order, unknown and deleted UIDs in the middle (ErrNotFound,
+// the batch goes on), items skipped or read in part, batches closed or
+// canceled mid-item (no goroutine or, in process, no file left behind) and
+// many batches at once. Run skips those (with the reason logged) for a store
+// without FetchBatch.
 //
 // Two checks call a store outside its usual sequence: Configurer calls
 // Configure a second time, with an unknown key, and expects ErrInvalid
@@ -126,6 +134,7 @@ var cases = []testCase{
 	{"TopFetcher", testTopFetcher},
 	{"Locker", testLocker},
 	{"Checker", testChecker},
+	{"FetchBatch", testFetchBatch},
 }
 
 // Run runs the conformance suite. newStore is called once per subtest and
