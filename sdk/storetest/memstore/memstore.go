@@ -74,6 +74,15 @@ func validMailbox(m string) error {
 	return nil
 }
 
+// ready checks the mailbox name and that ctx is not done, before an
+// operation on the mailbox.
+func ready(ctx context.Context, mailbox string) error {
+	if err := validMailbox(mailbox); err != nil {
+		return err
+	}
+	return ctx.Err()
+}
+
 // box returns the mailbox, creating it; the caller holds s.mu.
 func (s *Store) box(m string) *memBox {
 	b := s.boxes[m]
@@ -142,10 +151,7 @@ func (s *Store) List(ctx context.Context, mailbox string, opts sdk.ListOptions) 
 
 // Stat implements sdk.Store.
 func (s *Store) Stat(ctx context.Context, mailbox string) (map[sdk.Tag]sdk.TagStat, error) {
-	if err := validMailbox(mailbox); err != nil {
-		return nil, err
-	}
-	if err := ctx.Err(); err != nil {
+	if err := ready(ctx, mailbox); err != nil {
 		return nil, err
 	}
 	s.mu.Lock()
@@ -162,10 +168,7 @@ func (s *Store) Stat(ctx context.Context, mailbox string) (map[sdk.Tag]sdk.TagSt
 
 // get returns the item uid of mailbox, ErrNotFound if there is none.
 func (s *Store) get(ctx context.Context, mailbox, uid string) (*memItem, error) {
-	if err := validMailbox(mailbox); err != nil {
-		return nil, err
-	}
-	if err := ctx.Err(); err != nil {
+	if err := ready(ctx, mailbox); err != nil {
 		return nil, err
 	}
 	s.mu.Lock()
@@ -251,10 +254,7 @@ func (s *Store) SetTag(ctx context.Context, mailbox string, uids []string, tag s
 
 // Delete implements sdk.Store.
 func (s *Store) Delete(ctx context.Context, mailbox string, uids []string) ([]string, error) {
-	if err := validMailbox(mailbox); err != nil {
-		return nil, err
-	}
-	if err := ctx.Err(); err != nil {
+	if err := ready(ctx, mailbox); err != nil {
 		return nil, err
 	}
 	s.mu.Lock()
