@@ -178,7 +178,10 @@ func (s *session) serve() {
 		if err != nil {
 			err = &pop3.Error{Text: pop3.CleanText(err.Error())}
 		} else {
-			s.log.Debug("command", "cmd", cmd.Name)
+			if s.log.Enabled(context.Background(), slog.LevelDebug) {
+				// Guarded: the argument would be boxed even with Debug off.
+				s.log.Debug("command", "cmd", cmd.Name)
+			}
 			err = s.handle(cmd)
 		}
 		switch {
@@ -761,14 +764,16 @@ func (s *session) handleRetr(cmd wire.Command) error {
 	m := s.msgs[i]
 	ctx, cancel := context.WithCancel(s.srv.ctx)
 	defer cancel()
-	rc, err := s.open(ctx, cancel, func(ctx context.Context) (io.ReadCloser, error) {
+	watchdog := time.AfterFunc(s.srv.opts.StoreTimeout, cancel)
+	defer watchdog.Stop()
+	rc, err := s.open(ctx, watchdog, func(ctx context.Context) (io.ReadCloser, error) {
 		return s.mailbox.Open(ctx, m.UID)
 	})
 	if err != nil {
 		return s.openFailed(m.UID, err)
 	}
 	defer rc.Close()
-	if err := s.stream(rc, cancel, "+OK "+strconv.FormatInt(m.Size, 10)+" octets", -1, m); err != nil {
+	if err := s.stream(rc, watchdog, -1, m); err != nil {
 		return err
 	}
 	if !s.wasRetr[i] {
@@ -794,7 +799,9 @@ func (s *session) handleTop(cmd wire.Command) error {
 	m := s.msgs[i]
 	ctx, cancel := context.WithCancel(s.srv.ctx)
 	defer cancel()
-	rc, err := s.open(ctx, cancel, func(ctx context.Context) (io.ReadCloser, error) {
+	watchdog := time.AfterFunc(s.srv.opts.StoreTimeout, cancel)
+	defer watchdog.Stop()
+	rc, err := s.open(ctx, watchdog, func(ctx context.Context) (io.ReadCloser, error) {
 		if to, ok := s.mailbox.(TopOpener); ok {
 			return to.OpenTop(ctx, m.UID, lines)
 		}
@@ -804,15 +811,16 @@ func (s *session) handleTop(cmd wire.Command) error {
 		return s.openFailed(m.UID, err)
 	}
 	defer rc.Close()
-	return s.stream(rc, cancel, "+OK top of message follows", lines, m)
+	return s.stream(rc, watchdog, lines, m)
 }
 
-// open runs an Open call with StoreTimeout: when it does not return in
-// time, ctx (which lives on for the stream) is cancelled.
-func (s *session) open(ctx context.Context, cancel context.CancelFunc, f func(context.Context) (io.ReadCloser, error)) (io.ReadCloser, error) {
-	t := time.AfterFunc(s.srv.opts.StoreTimeout, cancel)
-	defer t.Stop()
+// open runs an Open call with StoreTimeout: watchdog, just armed with
+// StoreTimeout, cancels ctx (which lives on for the stream) when the call
+// does not return in time. One timer serves the Open and every Read of
+// the stream.
+func (s *session) open(ctx context.Context, watchdog *time.Timer, f func(context.Context) (io.ReadCloser, error)) (io.ReadCloser, error) {
 	rc, err := f(ctx)
+	watchdog.Stop()
 	if err == nil && rc == nil {
 		err = errors.New("pop3server: backend returned a nil reader")
 	}
@@ -830,13 +838,14 @@ func (s *session) openFailed(uid string, err error) error {
 	return errTemp
 }
 
-// stream sends the positive status line and the message through the
+// stream sends the positive status line ("+OK <size> octets" for RETR,
+// "+OK top of message follows" for TOP) and the message through the
 // dot-stuffing writer, cut by TOP when lines >= 0. Each read from the
-// store gets StoreTimeout (cancel is called when one overruns), each write
-// WriteTimeout. Any failure once the status line may be out closes the
+// store gets StoreTimeout (watchdog, stopped, cancels the command's
+// context when one overruns), each write WriteTimeout. Any failure once the status line may be out closes the
 // connection without the terminator: a truncated message is never
 // followed by ".\r\n".
-func (s *session) stream(rc io.Reader, cancel context.CancelFunc, status string, lines int, m Message) error {
+func (s *session) stream(rc io.Reader, watchdog *time.Timer, lines int, m Message) error {
 	if s.bw.Buffered() > 0 {
 		if err := s.bw.Flush(); err != nil {
 			return errCloseConn
@@ -848,8 +857,14 @@ func (s *session) stream(rc io.Reader, cancel context.CancelFunc, status string,
 		sb.w.Reset(nil)
 		streamWriterPool.Put(sb)
 	}()
-	sb.w.WriteString(status)
-	sb.w.WriteString("\r\n")
+	if lines < 0 {
+		// Written in place: no string built per RETR.
+		sb.w.WriteString("+OK ")
+		sb.w.Write(strconv.AppendInt(sb.w.AvailableBuffer(), m.Size, 10))
+		sb.w.WriteString(" octets\r\n")
+	} else {
+		sb.w.WriteString("+OK top of message follows\r\n")
+	}
 	s.dw.Reset(sb.w)
 	var dst io.Writer = &s.dw
 	var top *wire.TopWriter
@@ -857,8 +872,6 @@ func (s *session) stream(rc io.Reader, cancel context.CancelFunc, status string,
 		top = wire.NewTopWriter(&s.dw, lines)
 		dst = top
 	}
-	watchdog := time.AfterFunc(s.srv.opts.StoreTimeout, cancel)
-	defer watchdog.Stop()
 	for {
 		watchdog.Reset(s.srv.opts.StoreTimeout)
 		n, rerr := rc.Read(sb.buf)

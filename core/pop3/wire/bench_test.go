@@ -83,3 +83,12 @@ func BenchmarkDotWriter20KBCRLF(b *testing.B)    { benchDotWriter20KB(b, "\r\n",
 func BenchmarkDotWriter20KBLF(b *testing.B)      { benchDotWriter20KB(b, "\n", newDW) }
 func BenchmarkDotWriterRef20KBCRLF(b *testing.B) { benchDotWriter20KB(b, "\r\n", newRef) }
 func BenchmarkDotWriterRef20KBLF(b *testing.B)   { benchDotWriter20KB(b, "\n", newRef) }
+
+func BenchmarkParseCommand(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := ParseCommand("retr 1"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

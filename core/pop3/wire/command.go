@@ -68,7 +68,7 @@ func ParseCommand(line string) (Command, error) {
 			return Command{}, fmt.Errorf("%w: invalid command keyword", ErrSyntax)
 		}
 	}
-	cmd := Command{Name: string(upper)}
+	cmd := Command{Name: keyword(upper)}
 	if !hasArgs {
 		return cmd, nil
 	}
@@ -77,4 +77,43 @@ func ParseCommand(line string) (Command, error) {
 	}
 	cmd.Args = strings.Split(rest, " ")
 	return cmd, nil
+}
+
+// keyword returns upper as a string, without allocating for the keywords
+// of RFC 1939, 2449 and 2595 (one command line per RETR: every allocation
+// counts).
+func keyword(upper []byte) string {
+	switch string(upper) { // compared without conversion
+	case "RETR":
+		return "RETR"
+	case "TOP":
+		return "TOP"
+	case "LIST":
+		return "LIST"
+	case "UIDL":
+		return "UIDL"
+	case "STAT":
+		return "STAT"
+	case "DELE":
+		return "DELE"
+	case "NOOP":
+		return "NOOP"
+	case "RSET":
+		return "RSET"
+	case "QUIT":
+		return "QUIT"
+	case "USER":
+		return "USER"
+	case "PASS":
+		return "PASS"
+	case "APOP":
+		return "APOP"
+	case "CAPA":
+		return "CAPA"
+	case "STLS":
+		return "STLS"
+	case "AUTH":
+		return "AUTH"
+	}
+	return string(upper)
 }

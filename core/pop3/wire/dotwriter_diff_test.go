@@ -99,7 +99,7 @@ func FuzzDotWriterDiff(f *testing.F) {
 	f.Add([]byte("a\r\nb\r"), []byte{5, 1}, uint8(0), int16(-1))
 	f.Add([]byte("x\r\n.y\r\nz\rw\r\n\n.\r"), []byte{3, 7, 2}, uint8(0), int16(9))
 	f.Add([]byte("0123456789abcdef"), []byte{4, 4, 8}, uint8(1), int16(-1))
-	f.Add(benchText(2000, "\r\n"), []byte{200, 13}, uint8(2), int16(1500))
+	f.Add(benchText(400, "\r\n"), []byte{200, 13}, uint8(2), int16(300))
 	f.Fuzz(func(t *testing.T, in, cuts []byte, mode uint8, limit int16) {
 		diffDotWriter(t, diffInput(in, mode), cuts, int(limit), mode&2 != 0)
 	})
