@@ -456,6 +456,57 @@ func TestStoreTimeout(t *testing.T) {
 	expectTruncated(t, c, "+OK 22 octets")
 }
 
+// slowReader returns its message one octet per Read, each after delay.
+type slowReader struct {
+	msg   []byte
+	delay time.Duration
+}
+
+func (r *slowReader) Read(p []byte) (int, error) {
+	if len(r.msg) == 0 {
+		return 0, io.EOF
+	}
+	time.Sleep(r.delay)
+	n := copy(p[:1], r.msg)
+	r.msg = r.msg[n:]
+	return n, nil
+}
+func (r *slowReader) Close() error { return nil }
+
+// TestStoreTimeoutPerCall: StoreTimeout bounds each store call, not the
+// command: an Open and then every Read taking most of it, together far
+// longer, still deliver the message (RETR and TOP share one watchdog
+// timer between the Open and the reads).
+func TestStoreTimeoutPerCall(t *testing.T) {
+	const timeout = 400 * time.Millisecond
+	delay := timeout / 4
+	b := newBackend()
+	hb := &hookBackend{Backend: b, wrap: func(mb pop3server.Mailbox) pop3server.Mailbox {
+		return &hookMailbox{Mailbox: mb, open: func(ctx context.Context, uid string) (io.ReadCloser, error) {
+			time.Sleep(delay)
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			return &slowReader{msg: []byte("ab\r\ncd\r\n"), delay: delay}, nil
+		}}
+	}}
+	opts := testOptions(hb)
+	opts.StoreTimeout = timeout
+	_, addr := startServer(t, opts)
+	c := dial(t, addr)
+	c.conn.SetDeadline(time.Now().Add(30 * time.Second))
+	c.login()
+	start := time.Now()
+	c.send("RETR 1")
+	c.line() // the announced size is memback's, not the hook's
+	if got := c.body(); got != "ab\r\ncd\r\n" {
+		t.Fatalf("RETR body %q", got)
+	}
+	if d := time.Since(start); d < 2*timeout {
+		t.Fatalf("RETR took %v: the test needs it to outlast StoreTimeout %v", d, timeout)
+	}
+}
+
 // expectTruncated reads to the end of the connection: whatever was sent
 // of the status line and message (the server does not flush a partial
 // message, so possibly nothing), but never the terminator.
