@@ -491,3 +491,63 @@ func TestWireSize(t *testing.T) {
 		}
 	}
 }
+
+// TestOctetCache checks that a Fetch served from the rendered-message cache
+// gives the octets generated from the skeleton, that a message larger than
+// octetCacheItemBytes is not kept, and that Delete returns the budget.
+func TestOctetCache(t *testing.T) {
+	s := configured(t, map[string]string{"count": "3", "minsize": "20000", "maxsize": "22000",
+		"mailbox.big.count": "1", "mailbox.big.minsize": fmt.Sprint(octetCacheItemBytes + 1),
+		"mailbox.big.maxsize": fmt.Sprint(octetCacheItemBytes + 1)})
+	fetch := func(mailbox, uid string) []byte {
+		t.Helper()
+		rc, err := s.Fetch(t.Context(), mailbox, uid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rc.Close()
+		b, err := io.ReadAll(rc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	items := listAll(t, s, "INBOX")
+	var want int64
+	for _, it := range items {
+		b := s.boxes["INBOX"]
+		sk, err := b.p.render("INBOX", b.byUID[it.UID].gen)
+		if err != nil {
+			t.Fatal(err)
+		}
+		gen, err := io.ReadAll(sk.reader(t.Context()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		first, second := fetch("INBOX", it.UID), fetch("INBOX", it.UID)
+		if !bytes.Equal(first, gen) || !bytes.Equal(second, gen) || int64(len(gen)) != it.Size {
+			t.Fatalf("%s: first/second Fetch %d/%d octets, generated %d, List size %d, equal %v/%v",
+				it.UID, len(first), len(second), len(gen), it.Size, bytes.Equal(first, gen), bytes.Equal(second, gen))
+		}
+		if b.byUID[it.UID].oct == nil || b.byUID[it.UID].sk != nil {
+			t.Fatalf("%s: octets not kept (or the skeleton kept too) after a Fetch", it.UID)
+		}
+		want += it.Size
+	}
+	if s.octets != want || s.cached != 0 {
+		t.Fatalf("octets kept %d, want %d; skeleton octets %d, want 0", s.octets, want, s.cached)
+	}
+	big := listAll(t, s, "big")[0]
+	if got := fetch("big", big.UID); int64(len(got)) != big.Size {
+		t.Fatalf("big: %d octets, want %d", len(got), big.Size)
+	}
+	if s.boxes["big"].byUID[big.UID].oct != nil || s.octets != want {
+		t.Fatalf("a message over octetCacheItemBytes was kept (octets %d, want %d)", s.octets, want)
+	}
+	if _, err := s.Delete(t.Context(), "INBOX", []string{items[0].UID}); err != nil {
+		t.Fatal(err)
+	}
+	if want -= items[0].Size; s.octets != want {
+		t.Fatalf("after Delete %d octets kept, want %d", s.octets, want)
+	}
+}
