@@ -178,9 +178,27 @@ func baseName(p string) string {
 	return p
 }
 
-// Cleanup kills every plugin process started by any Host (go-plugin's
-// managed clients). Call it on every exit path of the program.
-func Cleanup() { plugin.CleanupClients() }
+// Cleanup kills every plugin process started by any Host and not yet
+// stopped. Call it on every exit path of the program.
+func Cleanup() {
+	live.Lock()
+	clients := make([]*plugin.Client, 0, len(live.clients))
+	for c := range live.clients {
+		clients = append(clients, c)
+	}
+	live.Unlock()
+	var wg sync.WaitGroup
+	for _, c := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.Kill()
+			unregister(c)
+		}()
+	}
+	wg.Wait()
+	plugin.CleanupClients() // anything go-plugin manages itself
+}
 
 // Path is the plugin binary.
 func (h *Host) Path() string { return h.path }

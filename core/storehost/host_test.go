@@ -305,6 +305,10 @@ func TestKillBetweenCalls(t *testing.T) {
 		if h.PID() == pid {
 			t.Fatalf("round %d: same pid", i)
 		}
+		// The dead client is forgotten, not kept until exit.
+		if n := liveClients(); n != 1 {
+			t.Fatalf("round %d: %d live plugin clients registered, want 1", i, n)
+		}
 	}
 }
 
@@ -584,5 +588,34 @@ func TestKillUnderLoad(t *testing.T) {
 	close(errs)
 	for err := range errs {
 		t.Errorf("a call failed with something else than ErrUnavailable: %v", err)
+	}
+}
+
+// Cleanup, the exit-path call, kills every plugin a Host started and has
+// not stopped, and forgets them.
+func TestCleanupKillsPlugins(t *testing.T) {
+	var pids []int
+	for range 2 {
+		h, err := Open(context.Background(), Options{Name: "test", Path: pluginTest, SocketDir: t.TempDir()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pids = append(pids, h.PID())
+	}
+	if n := liveClients(); n != 2 {
+		t.Fatalf("%d live plugin clients, want 2", n)
+	}
+	Cleanup()
+	for _, pid := range pids {
+		deadline := time.Now().Add(5 * time.Second)
+		for alivePID(pid) && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+		}
+		if alivePID(pid) {
+			t.Errorf("plugin %d alive after Cleanup", pid)
+		}
+	}
+	if n := liveClients(); n != 0 {
+		t.Errorf("%d live plugin clients after Cleanup, want 0", n)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"github.com/hashicorp/go-hclog"
@@ -152,15 +153,19 @@ func (h *Host) launch(ctx context.Context) (*instance, error) {
 		SecureConfig:     secure,
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 		AutoMTLS:         true,
-		Managed:          true,
-		SkipHostEnv:      true, // pluginEnv has it, minus PLUGIN_*
-		StartTimeout:     o.StartTimeout,
-		Logger:           h.log,
-		SyncStdout:       stdio,
-		SyncStderr:       stdio,
-		GRPCDialOptions:  sdk.HostDialOptions(),
+		// Not go-plugin's Managed list: it keeps every client it ever
+		// started, so each restart would leak one entry. The host keeps
+		// its own registry of live clients instead (see Cleanup).
+		Managed:         false,
+		SkipHostEnv:     true, // pluginEnv has it, minus PLUGIN_*
+		StartTimeout:    o.StartTimeout,
+		Logger:          h.log,
+		SyncStdout:      stdio,
+		SyncStderr:      stdio,
+		GRPCDialOptions: sdk.HostDialOptions(),
 	})
 	in := &instance{client: client, sockDir: sockDir}
+	register(client)
 	fail := func(err error) (*instance, error) {
 		in.kill()
 		return nil, err
@@ -231,7 +236,33 @@ func (h *Host) configure(ctx context.Context, in *instance) error {
 func (in *instance) kill() {
 	in.gone.Store(true)
 	in.client.Kill()
+	unregister(in.client)
 	os.RemoveAll(in.sockDir)
+}
+
+// live holds every plugin client started and not yet killed, for Cleanup.
+var live = struct {
+	sync.Mutex
+	clients map[*plugin.Client]struct{}
+}{clients: make(map[*plugin.Client]struct{})}
+
+func register(c *plugin.Client) {
+	live.Lock()
+	live.clients[c] = struct{}{}
+	live.Unlock()
+}
+
+func unregister(c *plugin.Client) {
+	live.Lock()
+	delete(live.clients, c)
+	live.Unlock()
+}
+
+// liveClients is the number of plugin clients not yet killed.
+func liveClients() int {
+	live.Lock()
+	defer live.Unlock()
+	return len(live.clients)
 }
 
 func oneLine(err error) string {
