@@ -77,7 +77,7 @@ func benchDotWriter20KB(b *testing.B, eol string, newDW func(io.Writer) dotWrite
 }
 
 func newDW(w io.Writer) dotWriterUnderTest  { return NewDotWriter(w) }
-func newRef(w io.Writer) dotWriterUnderTest { return newRefDotWriter(w) }
+func newRef(w io.Writer) dotWriterUnderTest { return newSlowDotWriter(w) }
 
 func BenchmarkDotWriter20KBCRLF(b *testing.B)    { benchDotWriter20KB(b, "\r\n", newDW) }
 func BenchmarkDotWriter20KBLF(b *testing.B)      { benchDotWriter20KB(b, "\n", newDW) }

@@ -31,6 +31,7 @@ type DotWriter struct {
 	closed      bool  // Close or Abort was called
 	err         error // first write error, sticky
 	n           int64 // octets of message written, excluding stuffing and terminator
+	slowOnly    bool  // tests: every Write takes the general path (writeSlow)
 }
 
 // NewDotWriter returns a DotWriter writing to w.
@@ -76,6 +77,9 @@ func (d *DotWriter) Write(p []byte) (int, error) {
 		if len(p) > 0 && p[0] == '\n' { // the LF of a CRLF whose CR was sent as CRLF
 			i = 1
 		}
+	}
+	if d.slowOnly {
+		return d.writeSlow(p, i, d.atLineStart)
 	}
 	atLine := d.atLineStart // the octet p[i] starts a line
 	start := i              // p[start:i] is an unchanged run not yet written
