@@ -672,19 +672,7 @@ func (s *session) handleList(cmd wire.Command) error {
 	switch len(cmd.Args) {
 	case 0:
 		s.writeLine(fmt.Sprintf("+OK %d messages (%d octets)", len(s.msgs)-s.nDeleted, s.sizeTotal-s.sizeDel))
-		s.dw.Reset(s.bw)
-		var b []byte
-		for i, m := range s.msgs {
-			if s.deleted[i] {
-				continue
-			}
-			b = strconv.AppendInt(b[:0], int64(i+1), 10)
-			b = append(b, ' ')
-			b = strconv.AppendInt(b, m.Size, 10)
-			b = append(b, '\r', '\n')
-			s.dw.Write(b)
-		}
-		return s.endList()
+		return s.writeListing(func(b []byte, m Message) []byte { return strconv.AppendInt(b, m.Size, 10) })
 	case 1:
 		i, err := s.msgNum(cmd.Args[0])
 		if err != nil {
@@ -696,24 +684,30 @@ func (s *session) handleList(cmd wire.Command) error {
 	return &pop3.Error{Text: "usage: LIST [msg]"}
 }
 
+// writeListing sends the body of a LIST or UIDL reply: one "n field" line
+// per message not marked deleted, then the terminator.
+func (s *session) writeListing(appendField func(b []byte, m Message) []byte) error {
+	s.dw.Reset(s.bw)
+	var b []byte
+	for i, m := range s.msgs {
+		if s.deleted[i] {
+			continue
+		}
+		b = strconv.AppendInt(b[:0], int64(i+1), 10)
+		b = append(b, ' ')
+		b = appendField(b, m)
+		b = append(b, '\r', '\n')
+		s.dw.Write(b)
+	}
+	return s.endList()
+}
+
 // handleUidl: RFC 1939 §7 UIDL [msg].
 func (s *session) handleUidl(cmd wire.Command) error {
 	switch len(cmd.Args) {
 	case 0:
 		s.writeLine("+OK unique-id listing follows")
-		s.dw.Reset(s.bw)
-		var b []byte
-		for i, m := range s.msgs {
-			if s.deleted[i] {
-				continue
-			}
-			b = strconv.AppendInt(b[:0], int64(i+1), 10)
-			b = append(b, ' ')
-			b = append(b, m.UID...)
-			b = append(b, '\r', '\n')
-			s.dw.Write(b)
-		}
-		return s.endList()
+		return s.writeListing(func(b []byte, m Message) []byte { return append(b, m.UID...) })
 	case 1:
 		i, err := s.msgNum(cmd.Args[0])
 		if err != nil {
