@@ -2,59 +2,30 @@ package main
 
 import (
 	"bytes"
-	"fmt"
 	"io"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/izyware/izypop3/core/storehost"
+	"github.com/izyware/izypop3/internal/testbin"
 	"github.com/izyware/izypop3/plugins/fake/fakestore"
 	"github.com/izyware/izypop3/sdk"
 	"github.com/izyware/izypop3/sdk/storetest"
 )
 
-// The plugin binary, built once for this package's tests. Set
+// pluginBinary is the plugin, built once for this package's tests. Set
 // IZYPOP3_FAKE_BIN to use one built beforehand.
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-)
-
 func pluginBinary(t *testing.T) string {
 	t.Helper()
-	if p := os.Getenv("IZYPOP3_FAKE_BIN"); p != "" {
-		return p
-	}
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "fake-bin-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "izypop3-store-fake")
-		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return binPath
+	return testbin.Build(t, ".", "izypop3-store-fake", "IZYPOP3_FAKE_BIN")
 }
 
 func TestMain(m *testing.M) {
 	code := m.Run()
 	storehost.Cleanup()
-	if binPath != "" {
-		os.RemoveAll(filepath.Dir(binPath))
-	}
+	testbin.Cleanup()
 	os.Exit(code)
 }
 

@@ -18,31 +18,12 @@ import (
 
 func openHostB(b *testing.B, config map[string]string) *storehost.Host {
 	b.Helper()
-	h, err := storehost.Open(b.Context(), storehost.Options{Name: "localfs", Path: pluginBinaryB(b), Config: config})
+	h, err := storehost.Open(b.Context(), storehost.Options{Name: "localfs", Path: pluginBinary(b), Config: config})
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { h.Close() })
 	return h
-}
-
-func pluginBinaryB(b *testing.B) string {
-	if p := os.Getenv("IZYPOP3_LOCALFS_BIN"); p != "" {
-		return p
-	}
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "localfs-bin-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "izypop3-store-localfs")
-		buildErr = buildPlugin(binPath)
-	})
-	if buildErr != nil {
-		b.Fatal(buildErr)
-	}
-	return binPath
 }
 
 // benchFill drops n settled messages of about size octets (LF endings)

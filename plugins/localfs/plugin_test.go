@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -18,52 +17,22 @@ import (
 	"time"
 
 	"github.com/izyware/izypop3/core/storehost"
+	"github.com/izyware/izypop3/internal/testbin"
 	"github.com/izyware/izypop3/sdk"
 	"github.com/izyware/izypop3/sdk/storetest"
 )
 
-// The built plugin binary, shared by the tests of this package. Set
-// IZYPOP3_LOCALFS_BIN to use one built beforehand.
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-)
-
-func pluginBinary(t *testing.T) string {
-	t.Helper()
-	if p := os.Getenv("IZYPOP3_LOCALFS_BIN"); p != "" {
-		return p
-	}
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "localfs-bin-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "izypop3-store-localfs")
-		buildErr = buildPlugin(binPath)
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return binPath
-}
-
-func buildPlugin(out string) error {
-	b, err := exec.Command("go", "build", "-o", out, ".").CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("go build: %v\n%s", err, b)
-	}
-	return nil
+// pluginBinary is the plugin, built once for this package's tests and
+// benchmarks. Set IZYPOP3_LOCALFS_BIN to use one built beforehand.
+func pluginBinary(tb testing.TB) string {
+	tb.Helper()
+	return testbin.Build(tb, ".", "izypop3-store-localfs", "IZYPOP3_LOCALFS_BIN")
 }
 
 func TestMain(m *testing.M) {
 	code := m.Run()
 	storehost.Cleanup()
-	if binPath != "" {
-		os.RemoveAll(filepath.Dir(binPath))
-	}
+	testbin.Cleanup()
 	os.Exit(code)
 }
 
