@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"crypto/md5"
 	"crypto/tls"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -482,6 +483,107 @@ func (c *Client) APOP(user, secret string) error {
 	sum := md5.Sum([]byte(c.timestamp + secret))
 	_, err := c.cmd("APOP %s %s", user, hex.EncodeToString(sum[:]))
 	return err
+}
+
+// SASLClient is the client half of a SASL mechanism (RFC 4422), shaped
+// like github.com/emersion/go-sasl's sasl.Client, so that go-sasl's clients
+// and those of core/auth/sasl can be passed to Auth directly.
+type SASLClient interface {
+	// Start returns the mechanism name and the initial response: nil for
+	// none, an empty non-nil slice for an empty one.
+	Start() (mech string, ir []byte, err error)
+	// Next answers a challenge of the server. An error cancels the
+	// exchange.
+	Next(challenge []byte) (response []byte, err error)
+}
+
+// maxAuthLine is the longest AUTH command line sent with its initial
+// response: RFC 5034 §4 keeps the AUTH line within the 255 octets of
+// RFC 2449 §4; a longer initial response is sent after an empty
+// challenge instead.
+const maxAuthLine = 255
+
+// Auth authenticates with AUTH (RFC 5034) and the mechanism a. The initial
+// response goes on the AUTH line ("=" when it is empty) when the line stays
+// within 255 octets, otherwise as the answer to the server's first (empty)
+// challenge. Each challenge is passed to a.Next; when Next fails, Auth
+// cancels the exchange with "*", reads the server's -ERR and returns Next's
+// error. A refusal by the server is returned as a *pop3.Error (code AUTH
+// for wrong credentials, RFC 3206). Nothing of the exchange (it holds
+// passwords or tokens) appears in the errors returned.
+func (c *Client) Auth(a SASLClient) error {
+	mech, ir, err := a.Start()
+	if err != nil {
+		return err
+	}
+	if mech == "" || strings.ContainsAny(mech, " \r\n\x00") {
+		return fmt.Errorf("pop3client: invalid SASL mechanism name %q", mech)
+	}
+	line := "AUTH " + mech
+	pendingIR := false
+	if ir != nil {
+		enc := base64.StdEncoding.EncodeToString(ir)
+		if enc == "" {
+			enc = "="
+		}
+		if len(line)+1+len(enc)+2 <= maxAuthLine {
+			line += " " + enc
+		} else {
+			pendingIR = true
+		}
+	}
+	if err := c.send(line); err != nil {
+		return err
+	}
+	for {
+		l, err := c.readLine()
+		if err != nil {
+			return err
+		}
+		if l != "+" && !strings.HasPrefix(l, "+ ") {
+			_, serr := parseStatus(l)
+			if errors.Is(serr, ErrProtocol) {
+				return c.fail(serr)
+			}
+			return serr // nil for +OK
+		}
+		var resp []byte
+		if pendingIR {
+			pendingIR = false
+			resp = ir
+		} else {
+			challenge, derr := base64.StdEncoding.DecodeString(strings.TrimSpace(strings.TrimPrefix(l, "+")))
+			if derr != nil {
+				c.cancelAuth()
+				return c.fail(protocolErrorf("AUTH challenge is not base64"))
+			}
+			var nerr error
+			if resp, nerr = a.Next(challenge); nerr != nil {
+				if err := c.cancelAuth(); err != nil && !isPOP3Error(err) {
+					return err
+				}
+				return nerr
+			}
+		}
+		if err := c.send(base64.StdEncoding.EncodeToString(resp)); err != nil {
+			return err
+		}
+	}
+}
+
+// cancelAuth sends "*" (RFC 5034 §4) and reads the server's answer, which
+// must be a status line.
+func (c *Client) cancelAuth() error {
+	if err := c.send("*"); err != nil {
+		return err
+	}
+	_, err := c.readStatus()
+	return err
+}
+
+func isPOP3Error(err error) bool {
+	var pe *pop3.Error
+	return errors.As(err, &pe)
 }
 
 // parseNumbers parses the first two fields of s as a message number and a

@@ -27,6 +27,12 @@
 // A Client is not safe for concurrent use, except that Close may be called
 // from another goroutine to abort a call in progress.
 //
+// Authentication: Login (USER/PASS), APOP, and Auth (SASL AUTH, RFC 5034)
+// with any SASLClient: the mechanisms of core/auth/sasl (PLAIN, LOGIN,
+// CRAM-MD5, SCRAM-SHA-256, OAUTHBEARER, XOAUTH2) or go-sasl's.
+//
+//	err := c.Auth(sasl.NewOAuthBearerClient(user, token, host, port))
+//
 // Standards: RFC 1939 (POP3), RFC 2449 (CAPA, response codes), RFC 2595
-// (STLS), RFC 3206 (SYS and AUTH response codes).
+// (STLS), RFC 3206 (SYS and AUTH response codes), RFC 5034 (SASL AUTH).
 package pop3client
