@@ -5,8 +5,10 @@
 //     in-process) served by Dovecot from a maildir and by izypop3 from the
 //     fake store (same seed: same octets, checked by sha256), fetched one
 //     RETR at a time by three clients — Python poplib, curl (one process, one
-//     connection, one URL per message) and a plain Go client. Runs alternate
-//     between the servers; the median of -runs is reported, and the ratio.
+//     connection, one URL per message) and a plain Go client — and by a
+//     raw-socket client that pipelines (-depth RETRs sent before their
+//     replies are read). Runs alternate between the servers; the median of
+//     -runs is reported, and the ratio.
 //  2. One big message (default 50 MiB) through izypop3: peak RSS (VmHWM) of
 //     izypop3 and of its store plugin.
 //  3. Many idle logged-in sessions (default 1000): errors, and RSS per
@@ -62,13 +64,15 @@ var (
 	maxSize     = flag.Int("maxsize", 22000, "largest message (octets)")
 	seed        = flag.Int("seed", 1, "fake store seed")
 	runs        = flag.Int("runs", 3, "runs per server and client (median reported)")
-	clients     = flag.String("clients", "poplib,curl,go", "throughput clients to use")
+	clients     = flag.String("clients", "poplib,curl,go,pipe", "throughput clients to use (pipe: pipelined raw-socket client)")
+	depth       = flag.Int("depth", 50, "RETRs the pipe client keeps in flight")
 	bigSize     = flag.Int64("big", 50<<20, "size of the big message (0 skips)")
 	idle        = flag.Int("idle", 1000, "idle logged-in sessions (0 skips)")
 	scripts     = flag.String("scripts", "bench", "directory holding pop3_retr_all.py")
 	lfFiles     = flag.Bool("lf", false, "write Dovecot's maildir files with LF line ends (default: the fake store's octets as they are, CRLF)")
 	skipDove    = flag.Bool("no-dovecot", false, "measure izypop3 only")
 	skipIzy     = flag.Bool("no-izypop3", false, "measure Dovecot only")
+	withFake    = flag.Bool("fake", true, "measure izypop3 with the fake store")
 	withLocalfs = flag.Bool("localfs", true, "also measure izypop3 with the localfs store over the same octets as .eml files")
 )
 
@@ -263,7 +267,7 @@ func throughput(ctx context.Context) error {
 	if dov != nil {
 		names = append(names, "dovecot")
 	}
-	if !*skipIzy {
+	if !*skipIzy && *withFake {
 		izy, err := startIzypop3("--modhandler", "fake", fmt.Sprintf("--mimestore.count=%d", *count), fmt.Sprintf("--mimestore.minsize=%d", *minSize),
 			fmt.Sprintf("--mimestore.maxsize=%d", *maxSize), fmt.Sprintf("--mimestore.seed=%d", *seed))
 		if err != nil {
@@ -327,6 +331,8 @@ func throughput(ctx context.Context) error {
 					r, err = curlClient(servers[s], benchUser, len(msgs), total)
 				case "go":
 					r, err = goClient(servers[s], benchUser)
+				case "pipe":
+					r, err = pipeClient(servers[s], benchUser, *depth)
 				default:
 					return fmt.Errorf("unknown client %q", cl)
 				}
@@ -558,6 +564,77 @@ func goClient(port int, user string) (result, error) {
 		octets += k
 	}
 	secs := time.Since(t0).Seconds()
+	p.cmd("QUIT")
+	return result{Messages: n, Octets: octets, Seconds: secs, SHA256: setDigest(sums)}, nil
+}
+
+// pipeClient retrieves every message like goClient, but pipelined
+// (RFC 2449 PIPELINING): it keeps depth RETRs sent ahead of the reply
+// being read, a sliding window — the first depth commands go in one write,
+// then one more as each reply ends — so the server always has the next
+// commands waiting and never waits for the client's round trip.
+func pipeClient(port int, user string, depth int) (result, error) {
+	if depth < 1 {
+		depth = 1
+	}
+	p, err := dialGreet(fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		return result{}, err
+	}
+	defer p.Close()
+	if err := p.login(user); err != nil {
+		return result{}, err
+	}
+	st, err := p.cmd("STAT")
+	if err != nil {
+		return result{}, err
+	}
+	f := strings.Fields(st)
+	if len(f) < 2 {
+		return result{}, fmt.Errorf("STAT %q", st)
+	}
+	n, _ := strconv.Atoi(f[1])
+	slots := make(chan struct{}, depth)
+	werr := make(chan error, 1)
+	t0 := time.Now()
+	go func() {
+		bw := bufio.NewWriterSize(p.c, 4096)
+		for i := 1; i <= n; i++ {
+			select {
+			case slots <- struct{}{}:
+			default:
+				// The window is full: send what is queued, then wait.
+				if err := bw.Flush(); err != nil {
+					werr <- err
+					return
+				}
+				slots <- struct{}{}
+			}
+			bw.WriteString("RETR ")
+			bw.WriteString(strconv.Itoa(i))
+			bw.WriteString("\r\n")
+		}
+		werr <- bw.Flush()
+	}()
+	var sums [][]byte
+	var octets int64
+	for i := 1; i <= n; i++ {
+		if _, err := p.status(); err != nil {
+			return result{}, fmt.Errorf("RETR %d: %w", i, err)
+		}
+		h := sha256.New()
+		k, err := p.multi(h)
+		if err != nil {
+			return result{}, err
+		}
+		<-slots
+		sums = append(sums, h.Sum(nil))
+		octets += k
+	}
+	secs := time.Since(t0).Seconds()
+	if err := <-werr; err != nil {
+		return result{}, err
+	}
 	p.cmd("QUIT")
 	return result{Messages: n, Octets: octets, Seconds: secs, SHA256: setDigest(sums)}, nil
 }
