@@ -277,9 +277,9 @@ func TestAuthTimeout(t *testing.T) {
 	opts.AuthTimeout = 100 * time.Millisecond
 	opts.IdleTimeout = time.Hour
 	_, addr := startServer(t, opts)
+	start := time.Now() // before the server's clock starts: d >= AuthTimeout
 	c := dial(t, addr)
 	c.line()
-	start := time.Now()
 	c.expect("-ERR autologout: idle for too long")
 	c.expectEOF()
 	if d := time.Since(start); d < 100*time.Millisecond || d > 5*time.Second {
