@@ -51,9 +51,13 @@ type Mailbox interface {
 	// Messages returns the snapshot of the maildrop, in message-number
 	// order (message n is Messages()[n-1]). Called once after login.
 	Messages(ctx context.Context) ([]Message, error)
-	// Open returns the raw stored octets of a message. The server converts
-	// line endings to CRLF, adds a final CRLF and byte-stuffs.
-	Open(ctx context.Context, uid string) (io.ReadCloser, error)
+	// Open returns the raw stored octets of message n (1 ≤ n ≤
+	// len(Messages())): the maildrop order is the server's, so a backend
+	// can see a run of RETRs of consecutive messages and read ahead. The
+	// server converts line endings to CRLF, adds a final CRLF and
+	// byte-stuffs. RETR reads the reader to its end, unless the session
+	// ends on the way; TOP uses Open only when the mailbox is no TopOpener.
+	Open(ctx context.Context, n int) (io.ReadCloser, error)
 	// Update is called in the UPDATE state, after a QUIT in the TRANSACTION
 	// state (RFC 1939 §6): deleted are the UIDs marked by DELE, retrieved
 	// the UIDs sent whole by RETR (in order, without repeats). It is never
@@ -67,9 +71,10 @@ type Mailbox interface {
 	Close() error
 }
 
-// TopOpener is implemented by mailboxes that can return the start of a
-// message cheaper than Open (a prefix of Open's octets holding at least the
-// header, the empty line and lines body lines).
+// TopOpener is implemented by mailboxes that serve TOP otherwise than RETR:
+// cheaper than Open, or outside a read-ahead. OpenTop returns a prefix of
+// message n's octets (as Open gives them) holding at least the header, the
+// empty line and lines body lines; the server reads what TOP sends.
 type TopOpener interface {
-	OpenTop(ctx context.Context, uid string, lines int) (io.ReadCloser, error)
+	OpenTop(ctx context.Context, n, lines int) (io.ReadCloser, error)
 }

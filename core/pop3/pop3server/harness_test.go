@@ -205,7 +205,7 @@ func (h *hookBackend) Login(ctx context.Context, req pop3server.LoginRequest) (p
 type hookMailbox struct {
 	pop3server.Mailbox
 	messages func(ctx context.Context) ([]pop3server.Message, error)
-	open     func(ctx context.Context, uid string) (io.ReadCloser, error)
+	open     func(ctx context.Context, n int) (io.ReadCloser, error)
 	update   func(ctx context.Context, deleted, retrieved []string) error
 }
 
@@ -216,11 +216,11 @@ func (h *hookMailbox) Messages(ctx context.Context) ([]pop3server.Message, error
 	return h.Mailbox.Messages(ctx)
 }
 
-func (h *hookMailbox) Open(ctx context.Context, uid string) (io.ReadCloser, error) {
+func (h *hookMailbox) Open(ctx context.Context, n int) (io.ReadCloser, error) {
 	if h.open != nil {
-		return h.open(ctx, uid)
+		return h.open(ctx, n)
 	}
-	return h.Mailbox.Open(ctx, uid)
+	return h.Mailbox.Open(ctx, n)
 }
 
 func (h *hookMailbox) Update(ctx context.Context, deleted, retrieved []string) error {

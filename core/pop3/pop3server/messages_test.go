@@ -2,12 +2,14 @@ package pop3server_test
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/izyware/izypop3/core/pop3/pop3server"
 	"github.com/izyware/izypop3/core/pop3/pop3server/memback"
 	"github.com/izyware/izypop3/core/pop3/wire"
 )
@@ -169,5 +171,39 @@ func TestRetrLarge(t *testing.T) {
 	wantBody, _ := io.ReadAll(wire.NewDotReader(bufioReader(want.String())))
 	if int64(len(got)) != size || got != string(wantBody) {
 		t.Fatalf("RETR of %d octets: got %d octets, equal=%v", size, len(got), got == string(wantBody))
+	}
+}
+
+// TestOpenGetsMessageNumber: the backend is told the message number the
+// client named (the maildrop order is the server's), for RETR and for TOP
+// through Open; DELE does not renumber.
+func TestOpenGetsMessageNumber(t *testing.T) {
+	var opened []int
+	hb := &hookBackend{Backend: newBackend(), wrap: func(mb pop3server.Mailbox) pop3server.Mailbox {
+		return &hookMailbox{Mailbox: mb, open: func(ctx context.Context, n int) (io.ReadCloser, error) {
+			opened = append(opened, n)
+			return mb.Open(ctx, n)
+		}}
+	}}
+	_, addr := startServer(t, testOptions(hb))
+	c := dial(t, addr)
+	c.login()
+	c.send("RETR 2")
+	c.expect("+OK 22 octets")
+	if got := c.body(); got != "Subject: two\r\n\r\nbody\r\n" {
+		t.Errorf("RETR 2 = %q", got)
+	}
+	c.send("DELE 1")
+	c.line()
+	c.send("TOP 3 0")
+	c.expect("+OK top of message follows")
+	c.body()
+	c.send("RETR 3")
+	c.line()
+	c.body()
+	c.send("QUIT")
+	c.line()
+	if want := []int{2, 3, 3}; fmt.Sprint(opened) != fmt.Sprint(want) {
+		t.Errorf("Open got message numbers %v, want %v", opened, want)
 	}
 }

@@ -166,14 +166,14 @@ func TestBackendErrorsStayOffTheWire(t *testing.T) {
 				}
 				return mb.Messages(ctx)
 			},
-			open: func(ctx context.Context, uid string) (io.ReadCloser, error) {
-				switch uid {
-				case "uid-1":
+			open: func(ctx context.Context, n int) (io.ReadCloser, error) {
+				switch n {
+				case 1:
 					return nil, errors.New(secret)
-				case "uid-2":
+				case 2:
 					return nil, &pop3.Error{Code: pop3.CodeSysPerm, Text: "message unreadable"}
 				}
-				return mb.Open(ctx, uid)
+				return mb.Open(ctx, n)
 			},
 			update: func(ctx context.Context, deleted, retrieved []string) error {
 				return errors.New(secret)
@@ -345,11 +345,11 @@ func TestDropWithoutQuit(t *testing.T) {
 func TestPanicRecovered(t *testing.T) {
 	b := newBackend()
 	hb := &hookBackend{Backend: b, wrap: func(mb pop3server.Mailbox) pop3server.Mailbox {
-		return &hookMailbox{Mailbox: mb, open: func(ctx context.Context, uid string) (io.ReadCloser, error) {
-			if uid == "uid-2" {
+		return &hookMailbox{Mailbox: mb, open: func(ctx context.Context, n int) (io.ReadCloser, error) {
+			if n == 2 {
 				panic("store bug")
 			}
-			return mb.Open(ctx, uid)
+			return mb.Open(ctx, n)
 		}}
 	}}
 	var logs syncBuffer
@@ -395,11 +395,11 @@ func (f *failingReader) Close() error { return nil }
 func TestStoreFailsMidRetr(t *testing.T) {
 	b := newBackend()
 	hb := &hookBackend{Backend: b, wrap: func(mb pop3server.Mailbox) pop3server.Mailbox {
-		return &hookMailbox{Mailbox: mb, open: func(ctx context.Context, uid string) (io.ReadCloser, error) {
-			if uid == "uid-1" {
+		return &hookMailbox{Mailbox: mb, open: func(ctx context.Context, n int) (io.ReadCloser, error) {
+			if n == 1 {
 				return &failingReader{data: []byte("From: a\r\nSubject: one\r\n\r\nHel"), err: errors.New("plugin crashed")}, nil
 			}
-			return mb.Open(ctx, uid)
+			return mb.Open(ctx, n)
 		}}
 	}}
 	_, addr := startServer(t, testOptions(hb))
@@ -431,15 +431,15 @@ func (r blockingReader) Close() error { return nil }
 func TestStoreTimeout(t *testing.T) {
 	b := newBackend()
 	hb := &hookBackend{Backend: b, wrap: func(mb pop3server.Mailbox) pop3server.Mailbox {
-		return &hookMailbox{Mailbox: mb, open: func(ctx context.Context, uid string) (io.ReadCloser, error) {
-			switch uid {
-			case "uid-1":
+		return &hookMailbox{Mailbox: mb, open: func(ctx context.Context, n int) (io.ReadCloser, error) {
+			switch n {
+			case 1:
 				<-ctx.Done()
 				return nil, ctx.Err()
-			case "uid-2":
+			case 2:
 				return blockingReader{ctx}, nil
 			}
-			return mb.Open(ctx, uid)
+			return mb.Open(ctx, n)
 		}}
 	}}
 	opts := testOptions(hb)
@@ -482,7 +482,7 @@ func TestStoreTimeoutPerCall(t *testing.T) {
 	delay := timeout / 4
 	b := newBackend()
 	hb := &hookBackend{Backend: b, wrap: func(mb pop3server.Mailbox) pop3server.Mailbox {
-		return &hookMailbox{Mailbox: mb, open: func(ctx context.Context, uid string) (io.ReadCloser, error) {
+		return &hookMailbox{Mailbox: mb, open: func(ctx context.Context, n int) (io.ReadCloser, error) {
 			time.Sleep(delay)
 			if err := ctx.Err(); err != nil {
 				return nil, err
@@ -643,7 +643,7 @@ func TestStoreFailsMidRetrLarge(t *testing.T) {
 	b := newBackend()
 	big := []byte("Subject: big\r\n\r\n" + strings.Repeat("0123456789abcdef\r\n", 20000)) // ~360 KB
 	hb := &hookBackend{Backend: b, wrap: func(mb pop3server.Mailbox) pop3server.Mailbox {
-		return &hookMailbox{Mailbox: mb, open: func(ctx context.Context, uid string) (io.ReadCloser, error) {
+		return &hookMailbox{Mailbox: mb, open: func(ctx context.Context, n int) (io.ReadCloser, error) {
 			return &failingReader{data: big[:len(big)/2], err: errors.New("plugin crashed")}, nil
 		}}
 	}}

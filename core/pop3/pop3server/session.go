@@ -761,7 +761,7 @@ func (s *session) handleRetr(cmd wire.Command) error {
 	watchdog := time.AfterFunc(s.srv.opts.StoreTimeout, cancel)
 	defer watchdog.Stop()
 	rc, err := s.open(ctx, watchdog, func(ctx context.Context) (io.ReadCloser, error) {
-		return s.mailbox.Open(ctx, m.UID)
+		return s.mailbox.Open(ctx, i+1)
 	})
 	if err != nil {
 		return s.openFailed(m.UID, err)
@@ -797,9 +797,9 @@ func (s *session) handleTop(cmd wire.Command) error {
 	defer watchdog.Stop()
 	rc, err := s.open(ctx, watchdog, func(ctx context.Context) (io.ReadCloser, error) {
 		if to, ok := s.mailbox.(TopOpener); ok {
-			return to.OpenTop(ctx, m.UID, lines)
+			return to.OpenTop(ctx, i+1, lines)
 		}
-		return s.mailbox.Open(ctx, m.UID)
+		return s.mailbox.Open(ctx, i+1)
 	})
 	if err != nil {
 		return s.openFailed(m.UID, err)

@@ -100,7 +100,7 @@ func TestCloseDuringRetr(t *testing.T) {
 	b := newBackend()
 	started := make(chan struct{})
 	hb := &hookBackend{Backend: b, wrap: func(mb pop3server.Mailbox) pop3server.Mailbox {
-		return &hookMailbox{Mailbox: mb, open: func(ctx context.Context, uid string) (io.ReadCloser, error) {
+		return &hookMailbox{Mailbox: mb, open: func(ctx context.Context, n int) (io.ReadCloser, error) {
 			close(started)
 			return blockingReader{ctx}, nil
 		}}

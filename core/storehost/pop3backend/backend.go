@@ -16,10 +16,11 @@
 //     its retrieved messages are tagged pop3failed, otherwise nothing
 //     changes.
 //   - DryRun logs every change and applies none.
-//   - RETRs in snapshot order (message k right after k-1, read whole) are
-//     served from one read-ahead stream over the next messages when the
-//     store is an sdk.BatchFetcher (a plugin); any other Open is one Fetch.
-//     What the client receives is the same either way.
+//   - RETRs in snapshot order (message k right after k-1) are served from
+//     one read-ahead stream over the next messages when the store is an
+//     sdk.BatchFetcher (a plugin; see readAhead); any other RETR, and every
+//     TOP, is one Fetch (or FetchTop). What the client receives is the same
+//     either way.
 //
 // Only *pop3.Error values carry text to the client; a store's error text
 // never does.
@@ -65,18 +66,6 @@ const (
 	// unlockTimeout bounds the store Unlock call made by Mailbox.Close,
 	// which has no context of its own.
 	unlockTimeout = 30 * time.Second
-
-	// readAheadItems is the most messages one read-ahead stream
-	// (sdk.BatchFetcher) asks for: the following ones start another. It
-	// bounds the request (70-octet UIDs: about 18 KiB), not memory: the
-	// stream's flow-control window bounds what is read ahead.
-	readAheadItems = 256
-
-	// readAheadIdle closes a read-ahead stream that served nothing for
-	// this long, so that a session that stops retrieving does not keep up to
-	// a flow-control window (1 MiB) of messages buffered in the host, nor
-	// an open item in the plugin.
-	readAheadIdle = 2 * time.Second
 )
 
 // Options configures New. The struct is copied; the zero value of each field
@@ -107,6 +96,10 @@ type Options struct {
 
 	// Logger receives credential-free logs. Default: discard.
 	Logger hclog.Logger
+
+	// readAheadIdle is how long an unused read-ahead stream stays open.
+	// Default readAheadIdle; set shorter by tests.
+	readAheadIdle time.Duration
 }
 
 // Backend is the sdk.Store → pop3server.Backend adapter. Create it with New.
@@ -120,7 +113,6 @@ type Backend struct {
 	// noBatch is set once the store answered ErrUnsupported to FetchBatch
 	// (a plugin built before the RPC): every session then uses Fetch.
 	noBatch atomic.Bool
-	raIdle  time.Duration // readAheadIdle (shorter in tests)
 
 	mu     sync.Mutex
 	locked map[string]bool // mailboxes open in this process
@@ -136,13 +128,14 @@ var (
 	_ pop3server.Backend     = (*Backend)(nil)
 	_ pop3server.APOPBackend = apopBackend{}
 	_ pop3server.Mailbox     = (*mailbox)(nil)
-	_ pop3server.TopOpener   = topMailbox{}
+	_ pop3server.TopOpener   = (*mailbox)(nil)
 )
 
 // New returns a pop3server.Backend over store. The result also implements
-// pop3server.APOPBackend when the authenticator can give clear secrets, and
-// the mailboxes it opens implement pop3server.TopOpener when the store
-// implements sdk.TopFetcher.
+// pop3server.APOPBackend when the authenticator can give clear secrets. The
+// mailboxes it opens implement pop3server.TopOpener: through the store's
+// sdk.TopFetcher when it has one, else one Fetch (so that TOP never reads
+// ahead).
 func New(store sdk.Store, opts Options) (pop3server.Backend, error) {
 	b, err := newBackend(store, opts)
 	if err != nil {
@@ -200,12 +193,14 @@ func newBackend(store sdk.Store, opts Options) (*Backend, error) {
 	if opts.Logger == nil {
 		opts.Logger = hclog.NewNullLogger()
 	}
+	if opts.readAheadIdle <= 0 {
+		opts.readAheadIdle = readAheadIdle
+	}
 	b := &Backend{
 		store:  store,
 		opts:   opts,
 		log:    opts.Logger,
 		locked: make(map[string]bool),
-		raIdle: readAheadIdle,
 	}
 	if l, ok := store.(sdk.Locker); ok && has(sdk.CapLocker) {
 		b.locker = l
@@ -258,7 +253,7 @@ func (b *Backend) open(ctx context.Context, name, user, remote string) (pop3serv
 	b.locked[name] = true
 	b.mu.Unlock()
 
-	m := &mailbox{b: b, name: name, log: b.log.With("mailbox", name, "user", user, "remote", remote), last: -1}
+	m := &mailbox{b: b, name: name, log: b.log.With("mailbox", name, "user", user, "remote", remote)}
 	if b.locker != nil {
 		token, err := b.locker.Lock(ctx, name)
 		switch {
@@ -278,9 +273,6 @@ func (b *Backend) open(ctx context.Context, name, user, remote string) (pop3serv
 		}
 	}
 	m.log.Debug("maildrop opened")
-	if b.top != nil {
-		return topMailbox{m}, nil
-	}
 	return m, nil
 }
 
@@ -318,54 +310,29 @@ type mailbox struct {
 	held  bool   // the store lock is held (a Locker's token may be "")
 	log   hclog.Logger
 
-	// The snapshot (set by Messages) and the sequential read-ahead: after
-	// RETR of message k, RETR of k+1 opens one FetchBatch stream for the
-	// messages that follow, and the next RETRs are served from it.
-	uids []string       // snapshot UIDs in message-number order
-	pos  map[string]int // UID → index in uids
-	mu   sync.Mutex     // last, ra (Open vs the end of the session)
-	last int            // index of the message last opened; -1: none
-	ra   *readAhead     // nil: none open
-	// lastPartial is set when the reader of the message last opened was
-	// closed before its end: after a message read only in part (TOP
-	// through Open, a failed send) the next one is not sequential, so that
-	// the read-ahead never reads the unread rest of a message for nothing.
-	lastPartial atomic.Bool
+	uids []string   // the snapshot (set by Messages), in message-number order
+	ra   *readAhead // nil: the store cannot stream several messages
 
 	once sync.Once
 }
-
-// readAhead is an open FetchBatch stream over uids[next:end].
-type readAhead struct {
-	br     sdk.BatchReader
-	cancel context.CancelFunc // ends the stream
-	next   int                // index of the item Next yields next
-	end    int
-	broken atomic.Bool // a read failed or a call's context canceled the stream
-	busy   bool        // an item's reader is open (mailbox.mu)
-	idle   *time.Timer // closes the stream after readAheadIdle unused; nil until an item is closed
-}
-
-// topMailbox is a mailbox over a store that implements sdk.TopFetcher.
-type topMailbox struct{ *mailbox }
 
 // Messages lists the maildrop: the items with one of the maildrop tags, in
 // List order. An item whose WireSize the store does not know is read once
 // to compute it.
 func (m *mailbox) Messages(ctx context.Context) ([]pop3server.Message, error) {
 	var msgs []pop3server.Message
-	seen := make(map[string]int)
+	seen := make(map[string]bool)
 	for it, err := range m.b.store.List(ctx, m.name, sdk.ListOptions{Tags: m.b.opts.MaildropTags}) {
 		if err != nil {
 			return nil, fmt.Errorf("pop3backend: list mailbox %q: %w", m.name, err)
 		}
-		if _, dup := seen[it.UID]; dup || !sdk.ValidUID(it.UID) {
+		if seen[it.UID] || !sdk.ValidUID(it.UID) {
 			// A broken store must not break the session or the UIDL
 			// listing: leave the item out.
 			m.log.Warn("store listed an invalid or repeated UID; item left out of the maildrop", "uid", fmt.Sprintf("%.80q", it.UID))
 			continue
 		}
-		seen[it.UID] = len(msgs)
+		seen[it.UID] = true
 		size := it.WireSize
 		if size == 0 && it.Size > 0 {
 			var err error
@@ -376,14 +343,26 @@ func (m *mailbox) Messages(ctx context.Context) ([]pop3server.Message, error) {
 		msgs = append(msgs, pop3server.Message{UID: it.UID, Size: size})
 	}
 	m.log.Debug("maildrop snapshot", "messages", len(msgs))
-	m.mu.Lock()
 	m.uids = make([]string, len(msgs))
 	for i, msg := range msgs {
 		m.uids[i] = msg.UID
 	}
-	m.pos = seen
-	m.mu.Unlock()
+	if m.b.batch != nil {
+		m.ra = newReadAhead(m.fetchBatch, m.uids, m.b.opts.readAheadIdle)
+	}
 	return msgs, nil
+}
+
+// fetchBatch opens a read-ahead stream, unless the store said it cannot.
+func (m *mailbox) fetchBatch(ctx context.Context, uids []string) (sdk.BatchReader, error) {
+	if m.b.noBatch.Load() {
+		return nil, sdk.ErrUnsupported
+	}
+	br, err := m.b.batch.FetchBatch(ctx, m.name, uids)
+	if errors.Is(err, sdk.ErrUnsupported) && !m.b.noBatch.Swap(true) {
+		m.log.Info("store cannot stream several messages at once (plugin built before FetchBatch); RETR uses one Fetch per message")
+	}
+	return br, err
 }
 
 // wireSize reads a message to compute the size POP3 transmits.
@@ -404,199 +383,55 @@ func (m *mailbox) wireSize(ctx context.Context, uid string) (int64, error) {
 // since the snapshot (by another program: this maildrop is locked).
 var errGone = &pop3.Error{Text: "message is no longer in the store"}
 
-// Open returns the stored octets of a message. A message opened right after
-// the one before it in the snapshot is served by the read-ahead stream
-// (opened on the first such Open); any other by Fetch, and so is one the
-// stream cannot give (an item error, a broken stream).
-func (m *mailbox) Open(ctx context.Context, uid string) (io.ReadCloser, error) {
-	if rc := m.openSequential(ctx, uid); rc != nil {
-		return rc, nil
+// uid returns the UID of message n of the snapshot.
+func (m *mailbox) uid(n int) (string, error) {
+	if n < 1 || n > len(m.uids) {
+		return "", fmt.Errorf("pop3backend: no message %d in a maildrop of %d", n, len(m.uids))
+	}
+	return m.uids[n-1], nil
+}
+
+// Open returns the stored octets of message n for RETR: from the
+// read-ahead when n follows the message opened before it, else (and when
+// the stream cannot give it: an item error, a broken stream) by Fetch.
+func (m *mailbox) Open(ctx context.Context, n int) (io.ReadCloser, error) {
+	uid, err := m.uid(n)
+	if err != nil {
+		return nil, err
+	}
+	if m.ra != nil {
+		if rc := m.ra.open(ctx, n-1); rc != nil {
+			return rc, nil
+		}
 	}
 	rc, err := m.b.store.Fetch(ctx, m.name, uid)
 	if err != nil {
 		return nil, m.openError(uid, err)
 	}
-	if m.b.batch == nil || m.b.noBatch.Load() {
-		return rc, nil // no read-ahead: nothing to track
-	}
-	return &fetchReader{ReadCloser: rc, m: m}, nil
-}
-
-// fetchReader sets mailbox.lastPartial when a message read by Fetch is
-// closed before its end.
-type fetchReader struct {
-	io.ReadCloser
-	m   *mailbox
-	eof bool
-}
-
-func (r *fetchReader) Read(p []byte) (int, error) {
-	n, err := r.ReadCloser.Read(p)
-	if err == io.EOF {
-		r.eof = true
-	}
-	return n, err
-}
-
-func (r *fetchReader) Close() error {
-	if !r.eof {
-		r.m.lastPartial.Store(true)
-	}
-	return r.ReadCloser.Close()
-}
-
-// openSequential returns the message from the read-ahead stream, or nil
-// when Open must use Fetch.
-func (m *mailbox) openSequential(ctx context.Context, uid string) io.ReadCloser {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	i, ok := m.pos[uid]
-	if !ok {
-		i = -2 // not in the snapshot: never sequential
-	}
-	seq := m.last >= 0 && i == m.last+1 && !m.lastPartial.Load()
-	m.last = i
-	m.lastPartial.Store(false)
-	if ra := m.ra; ra != nil && (!seq || ra.next != i || ra.next >= ra.end || ra.broken.Load()) {
-		m.stopReadAheadLocked()
-	}
-	if !seq || m.b.batch == nil || m.b.noBatch.Load() {
-		return nil
-	}
-	if m.ra == nil && !m.startReadAheadLocked(ctx, i) {
-		return nil
-	}
-	ra := m.ra
-	// The call's context bounds the wait for the item (a stuck plugin
-	// still times out), and then its reading, until the reader is closed.
-	stop := context.AfterFunc(ctx, func() { ra.broken.Store(true); ra.cancel() })
-	got, r, err := ra.br.Next()
-	ra.next++
-	switch {
-	case err == nil && got == uid:
-		ra.busy = true
-		if ra.idle != nil {
-			ra.idle.Stop()
-		}
-		return &readAheadItem{r: r, stop: stop, ra: ra, m: m}
-	case err != nil && got == uid:
-		// This item failed (vanished, read error): Fetch tells the client;
-		// the stream goes on with the next.
-		stop()
-	default:
-		// The stream ended or broke, or is out of step: drop it.
-		stop()
-		m.stopReadAheadLocked()
-	}
-	return nil
-}
-
-// startReadAheadLocked opens a FetchBatch for the snapshot from index i.
-func (m *mailbox) startReadAheadLocked(ctx context.Context, i int) bool {
-	end := min(i+readAheadItems, len(m.uids))
-	bctx, cancel := context.WithCancel(context.Background())
-	stop := context.AfterFunc(ctx, cancel) // the open waits for the first item
-	br, err := m.b.batch.FetchBatch(bctx, m.name, m.uids[i:end])
-	live := stop()
-	if err != nil {
-		cancel()
-		if errors.Is(err, sdk.ErrUnsupported) {
-			if !m.b.noBatch.Swap(true) {
-				m.log.Info("store cannot stream several messages at once (plugin built before FetchBatch); RETR uses one Fetch per message")
-			}
-		}
-		return false
-	}
-	if !live {
-		br.Close()
-		cancel()
-		return false
-	}
-	m.ra = &readAhead{br: br, cancel: cancel, next: i, end: end}
-	return true
-}
-
-// stopReadAheadLocked ends the read-ahead stream, if any.
-func (m *mailbox) stopReadAheadLocked() {
-	if m.ra != nil {
-		if m.ra.idle != nil {
-			m.ra.idle.Stop()
-		}
-		m.ra.br.Close()
-		m.ra.cancel()
-		m.ra = nil
-	}
-}
-
-// itemClosed starts the idle countdown of ra once its item is closed.
-func (m *mailbox) itemClosed(ra *readAhead) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.ra != ra {
-		return
-	}
-	ra.busy = false
-	if ra.idle == nil {
-		ra.idle = time.AfterFunc(m.b.raIdle, func() { m.idleStop(ra) })
-	} else {
-		ra.idle.Reset(m.b.raIdle)
-	}
-}
-
-// idleStop closes ra if it is still open and unused.
-func (m *mailbox) idleStop(ra *readAhead) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.ra == ra && !ra.busy {
-		m.stopReadAheadLocked()
-	}
+	return rc, nil
 }
 
 // stopReadAhead ends the read-ahead stream at the end of the session.
 func (m *mailbox) stopReadAhead() {
-	m.mu.Lock()
-	m.stopReadAheadLocked()
-	m.last = -1
-	m.mu.Unlock()
-}
-
-// readAheadItem is one message read from the read-ahead stream. Closing it
-// before its end leaves the rest to be skipped by the next Open.
-type readAheadItem struct {
-	r      io.Reader
-	stop   func() bool // detaches the Open call's context from the stream
-	ra     *readAhead
-	m      *mailbox
-	eof    bool
-	closed bool
-}
-
-func (it *readAheadItem) Read(p []byte) (int, error) {
-	n, err := it.r.Read(p)
-	switch {
-	case err == io.EOF:
-		it.eof = true
-	case err != nil:
-		it.ra.broken.Store(true)
+	if m.ra != nil {
+		m.ra.close()
 	}
-	return n, err
 }
 
-func (it *readAheadItem) Close() error {
-	if !it.closed {
-		it.closed = true
-		if !it.eof {
-			it.m.lastPartial.Store(true)
-		}
-		it.stop()
-		it.m.itemClosed(it.ra)
+// OpenTop returns the start of message n for TOP: through the store's
+// TopFetcher, or one Fetch (the server cuts it), never the read-ahead,
+// which would read every message of a header scan whole.
+func (m *mailbox) OpenTop(ctx context.Context, n, lines int) (io.ReadCloser, error) {
+	uid, err := m.uid(n)
+	if err != nil {
+		return nil, err
 	}
-	return nil
-}
-
-// OpenTop returns the start of a message through the store's TopFetcher.
-func (m topMailbox) OpenTop(ctx context.Context, uid string, lines int) (io.ReadCloser, error) {
-	rc, err := m.b.top.FetchTop(ctx, m.name, uid, lines)
+	var rc io.ReadCloser
+	if m.b.top != nil {
+		rc, err = m.b.top.FetchTop(ctx, m.name, uid, lines)
+	} else {
+		rc, err = m.b.store.Fetch(ctx, m.name, uid)
+	}
 	if err != nil {
 		return nil, m.openError(uid, err)
 	}

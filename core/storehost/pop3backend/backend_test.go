@@ -179,9 +179,12 @@ func TestSnapshot(t *testing.T) {
 func session(t *testing.T, b pop3server.Backend, deleted, retrieved []string, quit bool) {
 	t.Helper()
 	mb := login(t, b, "alice")
-	messages(t, mb)
+	num := make(map[string]int)
+	for i, m := range messages(t, mb) {
+		num[m.UID] = i + 1
+	}
 	for _, uid := range retrieved {
-		rc, err := mb.Open(ctx, uid)
+		rc, err := mb.Open(ctx, num[uid])
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -362,45 +365,57 @@ func TestAPOP(t *testing.T) {
 
 func TestOpen(t *testing.T) {
 	s := newMemStore()
-	uid := s.add("alice", "Subject: x\r\n\r\nbody\r\n", sdk.TagUnread)
+	const body = "Subject: x\r\n\r\nbody\r\n"
+	s.add("alice", body, sdk.TagUnread)
+	gone := s.add("alice", body, sdk.TagUnread)
 	mb := login(t, newBackendT(t, s, Options{}), "alice")
-	if _, ok := mb.(pop3server.TopOpener); ok {
-		t.Error("TopOpener without a TopFetcher store")
+	messages(t, mb)
+	read := func(rc io.ReadCloser, err error) string {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rc.Close()
+		b, err := io.ReadAll(rc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
 	}
-	rc, err := mb.Open(ctx, uid)
-	if err != nil {
+	if got := read(mb.Open(ctx, 1)); got != body {
+		t.Errorf("Open = %q", got)
+	}
+	// Without a TopFetcher store, TOP is one Fetch.
+	f0 := s.fetches
+	if got := read(mb.(pop3server.TopOpener).OpenTop(ctx, 1, 0)); got != body || s.fetches != f0+1 {
+		t.Errorf("OpenTop = %q after %d Fetch calls", got, s.fetches-f0)
+	}
+	for _, n := range []int{0, 3} {
+		if _, err := mb.Open(ctx, n); err == nil {
+			t.Errorf("Open(%d) of a maildrop of 2 succeeded", n)
+		}
+	}
+	if _, err := s.ref.Delete(ctx, "alice", []string{gone}); err != nil {
 		t.Fatal(err)
 	}
-	b, _ := io.ReadAll(rc)
-	rc.Close()
-	if string(b) != "Subject: x\r\n\r\nbody\r\n" {
-		t.Errorf("Open = %q", b)
-	}
-	_, err = mb.Open(ctx, "gone")
+	_, err := mb.Open(ctx, 2)
 	var pe *pop3.Error
-	if !errors.As(err, &pe) || pe.Code != "" || strings.Contains(pe.Text, "gone") {
+	if !errors.As(err, &pe) || pe.Code != "" || strings.Contains(pe.Text, gone) {
 		t.Errorf("vanished message: %v", err)
 	}
 	s.fetchErr = fmt.Errorf("%w: disk on fire", sdk.ErrUnavailable)
-	_, err = mb.Open(ctx, uid)
+	_, err = mb.Open(ctx, 1)
 	if errors.As(err, &pe) || !errors.Is(err, sdk.ErrUnavailable) {
 		t.Errorf("store failure = %v", err)
 	}
 
 	ts := &topStore{memStore: newMemStore()}
-	uid = ts.add("alice", "Subject: y\r\n\r\nbody\r\n", sdk.TagUnread)
+	ts.add("alice", "Subject: y\r\n\r\nbody\r\n", sdk.TagUnread)
 	mb = login(t, newBackendT(t, ts, Options{}), "alice")
-	to, ok := mb.(pop3server.TopOpener)
-	if !ok {
-		t.Fatal("no TopOpener over a TopFetcher store")
-	}
-	rc, err = to.OpenTop(ctx, uid, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rc.Close()
-	if ts.tops != 1 {
-		t.Errorf("FetchTop calls = %d", ts.tops)
+	messages(t, mb)
+	read(mb.(pop3server.TopOpener).OpenTop(ctx, 1, 0))
+	if ts.tops != 1 || ts.fetches != 1 { // topStore's FetchTop is a Fetch
+		t.Errorf("FetchTop calls = %d, Fetch calls %d, want 1 and 1", ts.tops, ts.fetches)
 	}
 }
 
@@ -410,6 +425,7 @@ type hostLike struct {
 	*lockingStore
 	caps    []string
 	infoErr error
+	tops    int // FetchTop calls
 }
 
 func (h *hostLike) Info(context.Context) (sdk.Info, error) {
@@ -417,6 +433,7 @@ func (h *hostLike) Info(context.Context) (sdk.Info, error) {
 }
 
 func (h *hostLike) FetchTop(ctx context.Context, mailbox, uid string, lines int) (io.ReadCloser, error) {
+	h.tops++
 	return nil, sdk.ErrUnsupported
 }
 
@@ -429,10 +446,21 @@ func TestAdvertisedCapabilities(t *testing.T) {
 	if _, err := New(h, Options{}); err == nil || !strings.Contains(err.Error(), "no authenticator") {
 		t.Errorf("store without the authenticator capability: %v", err)
 	}
+	h.add("alice", "Subject: x\r\n\r\nbody\r\n", sdk.TagUnread)
 	b := newBackendT(t, h, Options{Auth: password(t)})
 	mb := login(t, b, "alice")
-	if _, ok := mb.(pop3server.TopOpener); ok {
-		t.Error("TopOpener although the store does not advertise topfetcher")
+	messages(t, mb)
+	top := func() {
+		t.Helper()
+		rc, err := mb.(pop3server.TopOpener).OpenTop(ctx, 1, 0)
+		if err != nil {
+			t.Fatalf("OpenTop: %v", err)
+		}
+		rc.Close()
+	}
+	top() // through Fetch: FetchTop would fail
+	if h.tops != 0 {
+		t.Error("FetchTop used although the store does not advertise topfetcher")
 	}
 	if len(h.held) != 0 {
 		t.Error("store Lock used although the store does not advertise locker")
@@ -442,8 +470,9 @@ func TestAdvertisedCapabilities(t *testing.T) {
 	h.caps = []string{sdk.CapLocker, sdk.CapTopFetcher}
 	b = newBackendT(t, h, Options{Auth: password(t)})
 	mb = login(t, b, "alice")
-	if _, ok := mb.(pop3server.TopOpener); !ok {
-		t.Error("no TopOpener although the store advertises topfetcher")
+	messages(t, mb)
+	if _, err := mb.(pop3server.TopOpener).OpenTop(ctx, 1, 0); !errors.Is(err, sdk.ErrUnsupported) || h.tops != 1 {
+		t.Errorf("FetchTop not used although the store advertises topfetcher: %v", err)
 	}
 	if h.held["alice"] == "" {
 		t.Error("store Lock not used although the store advertises locker")

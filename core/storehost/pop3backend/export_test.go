@@ -1,17 +1,9 @@
 package pop3backend
 
-import (
-	"time"
+import "time"
 
-	"github.com/izyware/izypop3/core/pop3/pop3server"
-)
-
-// SetReadAheadIdle shortens readAheadIdle for a backend made by New.
-func SetReadAheadIdle(b pop3server.Backend, d time.Duration) {
-	switch b := b.(type) {
-	case *Backend:
-		b.raIdle = d
-	case apopBackend:
-		b.raIdle = d
-	}
+// WithReadAheadIdle returns opts with a read-ahead idle time of d.
+func WithReadAheadIdle(opts Options, d time.Duration) Options {
+	opts.readAheadIdle = d
+	return opts
 }

@@ -74,12 +74,13 @@ func serveTimeout(t *testing.T, store sdk.Store, timeout, idle time.Duration) st
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := pop3backend.New(store, pop3backend.Options{Auth: pw})
+	opts := pop3backend.Options{Auth: pw}
+	if idle > 0 {
+		opts = pop3backend.WithReadAheadIdle(opts, idle)
+	}
+	b, err := pop3backend.New(store, opts)
 	if err != nil {
 		t.Fatal(err)
-	}
-	if idle > 0 {
-		pop3backend.SetReadAheadIdle(b, idle)
 	}
 	srv := pop3server.New(&pop3server.Options{Backend: b, AuthFailDelay: -1, StoreTimeout: timeout})
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -401,10 +402,10 @@ func TestReadAheadStoreGoneMidRetr(t *testing.T) {
 	t.Logf("after the loss: %d more octets, then %v", n, err)
 }
 
-// noTop hides the fake store's TopFetcher: TOP goes through Open.
+// noTop hides the fake store's TopFetcher: TOP is one Fetch.
 type noTop struct{ sdk.Store }
 
-func TestReadAheadTopThroughOpen(t *testing.T) {
+func TestReadAheadNotForTop(t *testing.T) {
 	cs := remoteOf(t, noTop{fake(t, "10")})
 	c := dial(t, serve(t, cs, pop3backend.Options{}), "alice")
 	list, err := c.List()
@@ -422,7 +423,8 @@ func TestReadAheadTopThroughOpen(t *testing.T) {
 		}
 	}
 	// A client scanning headers reads each message only in part: no
-	// read-ahead (it would read every message whole).
+	// read-ahead (it would read every message whole), even without a
+	// TopFetcher.
 	f0 := cs.fetches.Load()
 	for n := 1; n <= 10; n++ {
 		top(n)
@@ -430,8 +432,9 @@ func TestReadAheadTopThroughOpen(t *testing.T) {
 	if f, b := cs.fetches.Load()-f0, cs.batches.Load(); f != 10 || b != 0 {
 		t.Fatalf("10 TOPs: %d Fetch and %d FetchBatch calls, want 10 and 0", f, b)
 	}
-	// RETR 1, 2, 3: a stream from 2; TOP 4 is served from it, in part; so
-	// RETR 5 drops the stream and makes a Fetch; RETR 6 opens another.
+	// RETR 1, 2, 3: a stream from 2; TOP 4 is a Fetch and leaves it;
+	// RETR 5 does not follow RETR 3, so it drops the stream and makes a
+	// Fetch; RETR 6 opens another.
 	for n := 1; n <= 3; n++ {
 		retrSum(t, c, n, list[n-1].Size)
 	}

@@ -180,30 +180,20 @@ func (m *mailbox) Messages(ctx context.Context) ([]pop3server.Message, error) {
 	return out, nil
 }
 
-func (m *mailbox) find(uid string) ([]byte, error) {
-	for _, msg := range m.snap {
-		if msg.uid == uid {
-			return msg.data, nil
-		}
-	}
-	return nil, fmt.Errorf("memback: no message %q", uid)
-}
-
-func (m *mailbox) Open(ctx context.Context, uid string) (io.ReadCloser, error) {
+func (m *mailbox) Open(ctx context.Context, n int) (io.ReadCloser, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	data, err := m.find(uid)
-	if err != nil {
-		return nil, err
+	if n < 1 || n > len(m.snap) {
+		return nil, fmt.Errorf("memback: no message %d", n)
 	}
-	return io.NopCloser(bytes.NewReader(data)), nil
+	return io.NopCloser(bytes.NewReader(m.snap[n-1].data)), nil
 }
 
 // OpenTop returns the whole message: memory needs no shortcut, but the
 // server's use of TopOpener is exercised.
-func (m *mailbox) OpenTop(ctx context.Context, uid string, lines int) (io.ReadCloser, error) {
-	return m.Open(ctx, uid)
+func (m *mailbox) OpenTop(ctx context.Context, n, lines int) (io.ReadCloser, error) {
+	return m.Open(ctx, n)
 }
 
 func (m *mailbox) Update(ctx context.Context, deleted, retrieved []string) error {

@@ -37,15 +37,17 @@ func TestBackend(t *testing.T) {
 	if want := []pop3server.Message{{UID: "a", Size: 6}, {UID: "b", Size: 0}}; !reflect.DeepEqual(msgs, want) {
 		t.Errorf("Messages = %+v, want %+v", msgs, want)
 	}
-	rc, err := mb.Open(ctx, "a")
+	rc, err := mb.Open(ctx, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if data, _ := io.ReadAll(rc); string(data) != "x\ny" {
 		t.Errorf("Open = %q (raw octets expected)", data)
 	}
-	if _, err := mb.Open(ctx, "zz"); err == nil {
-		t.Error("Open of an unknown UID succeeded")
+	for _, n := range []int{0, 3} {
+		if _, err := mb.Open(ctx, n); err == nil {
+			t.Errorf("Open of message %d of 2 succeeded", n)
+		}
 	}
 	if err := mb.Update(ctx, []string{"a"}, []string{"a", "b"}); err != nil {
 		t.Fatal(err)
