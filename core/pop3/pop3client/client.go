@@ -80,6 +80,12 @@ type Options struct {
 	// dialled host filled in (on a copy). A client made by NewClient knows
 	// no address: give ServerName here before calling STLS.
 	TLSConfig *tls.Config
+
+	// Debug, if set, receives a transcript: every command ("C: ...") and
+	// every status and listing line ("S: ...") as one line each, message
+	// data as one summary line. Secrets are masked: the PASS argument and
+	// the APOP digest are written as "****". Default: none.
+	Debug io.Writer
 }
 
 func (o *Options) withDefaults() Options {
@@ -263,6 +269,7 @@ func (c *Client) readLine() (string, error) {
 	line, err := c.lr.ReadLine()
 	switch {
 	case err == nil:
+		c.debugf("S: %s", line)
 		return line, nil
 	case errors.Is(err, wire.ErrLineTooLong):
 		return "", c.fail(fmt.Errorf("%w: %w", ErrProtocol, err))
@@ -343,12 +350,17 @@ func validArg(s string) error {
 
 // send writes one command line and flushes it.
 func (c *Client) send(line string) error {
+	return c.sendMasked(line, line)
+}
+
+// sendMasked writes one command line and flushes it; the transcript shows
+// shown instead of line.
+func (c *Client) sendMasked(line, shown string) error {
 	if err := c.ready(); err != nil {
 		return err
 	}
-	if t := c.opts.Timeout; t > 0 {
-		c.conn.SetWriteDeadline(time.Now().Add(t))
-	}
+	c.setWriteDeadline()
+	c.debugf("C: %s", shown)
 	c.bw.WriteString(line)
 	c.bw.WriteString("\r\n")
 	if err := c.bw.Flush(); err != nil {
@@ -356,6 +368,22 @@ func (c *Client) send(line string) error {
 	}
 	return nil
 }
+
+func (c *Client) setWriteDeadline() {
+	if t := c.opts.Timeout; t > 0 {
+		c.conn.SetWriteDeadline(time.Now().Add(t))
+	}
+}
+
+// debugf writes one transcript line to Options.Debug, if set.
+func (c *Client) debugf(format string, args ...any) {
+	if c.opts.Debug != nil {
+		fmt.Fprintf(c.opts.Debug, format+"\n", args...)
+	}
+}
+
+// masked is what the transcript shows for a secret.
+const masked = "****"
 
 // cmd sends a command and reads its status line.
 func (c *Client) cmd(format string, args ...any) (string, error) {
@@ -452,7 +480,10 @@ func (c *Client) Pass(password string) error {
 	if err := validArg(password); err != nil {
 		return err
 	}
-	_, err := c.cmd("PASS %s", password)
+	if err := c.sendMasked("PASS "+password, "PASS "+masked); err != nil {
+		return err
+	}
+	_, err := c.readStatus()
 	return err
 }
 
@@ -481,7 +512,10 @@ func (c *Client) APOP(user, secret string) error {
 		return errors.New("pop3client: APOP user name contains white space")
 	}
 	sum := md5.Sum([]byte(c.timestamp + secret))
-	_, err := c.cmd("APOP %s %s", user, hex.EncodeToString(sum[:]))
+	if err := c.sendMasked("APOP "+user+" "+hex.EncodeToString(sum[:]), "APOP "+user+" "+masked); err != nil {
+		return err
+	}
+	_, err := c.readStatus()
 	return err
 }
 
@@ -749,9 +783,15 @@ func (c *Client) data(format string, args ...any) (io.ReadCloser, error) {
 	if _, err := c.cmd(format, args...); err != nil {
 		return nil, err
 	}
-	d := &dataReader{c: c, dot: &lineLimiter{r: wire.NewDotReader(c.br), max: c.opts.MaxDataLine}}
+	return c.newDataReader(), nil
+}
+
+// newDataReader starts reading the data of a positive RETR or TOP reply.
+func (c *Client) newDataReader() *dataReader {
+	d := &dataReader{c: c}
+	d.dot = &lineLimiter{r: wire.NewDotReader(c.br), max: c.opts.MaxDataLine, n: &d.n}
 	c.pending = d
-	return d, nil
+	return d
 }
 
 // dataReader is the body of a RETR or TOP. Errors other than io.EOF are
@@ -760,7 +800,8 @@ type dataReader struct {
 	c      *Client
 	dot    io.Reader // unstuffed, line-length checked body
 	closed bool
-	done   bool // read to the terminator
+	done   bool  // read to the terminator
+	n      int64 // octets of data returned or drained
 }
 
 func (d *dataReader) Read(p []byte) (int, error) {
@@ -775,10 +816,7 @@ func (d *dataReader) Read(p []byte) (int, error) {
 		err = fmt.Errorf("pop3client: connection closed before the end of the multi-line reply: %w", err)
 	}
 	if err == io.EOF {
-		d.done = true
-		if d.c.pending == d {
-			d.c.pending = nil
-		}
+		d.finish()
 	} else if err != nil {
 		d.c.fail(err)
 	}
@@ -800,8 +838,21 @@ func (d *dataReader) drain() error {
 	if err != nil {
 		return d.c.fail(err)
 	}
-	d.done = true
+	d.finish()
 	return nil
+}
+
+// finish records that the terminator was read.
+func (d *dataReader) finish() {
+	if d.done {
+		return
+	}
+	d.done = true
+	if d.c.pending == d {
+		d.c.pending = nil
+	}
+	d.c.debugf("S: (%d octets of message data)", d.n)
+	d.c.debugf("S: .")
 }
 
 // Close finishes the body: whatever was not read is read and discarded.
@@ -856,7 +907,8 @@ func (c *Client) Quit() error {
 type lineLimiter struct {
 	r       io.Reader
 	max     int
-	lineLen int // octets since the last LF
+	n       *int64 // counts the octets returned
+	lineLen int    // octets since the last LF
 	err     error
 }
 
@@ -865,6 +917,9 @@ func (l *lineLimiter) Read(p []byte) (int, error) {
 		return 0, l.err
 	}
 	n, err := l.r.Read(p)
+	if l.n != nil {
+		*l.n += int64(n)
+	}
 	// wire.DotReader ends every line with CRLF: a line of max octets is
 	// max+2 with its line end, max+1 before its LF.
 	for b := p[:n]; ; {

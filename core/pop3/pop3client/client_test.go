@@ -29,6 +29,13 @@ type script []string
 func serve(t *testing.T, s script) (net.Conn, <-chan error) {
 	t.Helper()
 	cc, sc := net.Pipe()
+	done := runScript(sc, s)
+	t.Cleanup(func() { cc.Close() })
+	return cc, done
+}
+
+// runScript plays s on the server side sc of a connection.
+func runScript(sc net.Conn, s script) <-chan error {
 	done := make(chan error, 1)
 	go func() {
 		defer sc.Close()
@@ -58,8 +65,7 @@ func serve(t *testing.T, s script) (net.Conn, <-chan error) {
 		}
 		done <- nil
 	}()
-	t.Cleanup(func() { cc.Close() })
-	return cc, done
+	return done
 }
 
 // transcript connects a client to a server running s.
