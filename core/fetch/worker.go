@@ -1,0 +1,471 @@
+package fetch
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"sync"
+
+	"github.com/izyware/izypop3/sdk"
+)
+
+// Buffering between the network and the store: the session reads message
+// data into chunks while the store is busy with the message before (its
+// Put, a barrier), so the two overlap. At most inboundQueue messages wait
+// with up to chunkQueue chunks each, a few MiB in all; no message is ever
+// held whole.
+const (
+	chunkSize    = 64 << 10
+	chunkQueue   = 16
+	inboundQueue = 2
+)
+
+var chunkPool = sync.Pool{New: func() any { b := make([]byte, chunkSize); return &b }}
+
+// errStoreFailed stops the retrieval when the store failed.
+var errStoreFailed = errors.New("fetch: the store failed")
+
+// errStopped stops the retrieval on Options.Stop.
+var errStopped = errors.New("fetch: stopped")
+
+// chunk is a piece of message data in a pooled buffer.
+type chunk struct {
+	buf *[]byte
+	n   int
+}
+
+// inbound is a message on its way from the network to the store.
+type inbound struct {
+	m      remote
+	rerr   error      // the server's -ERR reply: no data
+	chunks chan chunk // closed after the last chunk
+	err    error      // set before chunks is closed: the data is incomplete
+}
+
+// pump reads body into chunks until its end, or until the store failed.
+func (in *inbound) pump(body io.Reader, dead <-chan struct{}) error {
+	for {
+		bp := chunkPool.Get().(*[]byte)
+		b := *bp
+		n := 0
+		var err error
+		for n < len(b) && err == nil {
+			var k int
+			k, err = body.Read(b[n:])
+			n += k
+		}
+		if n > 0 {
+			select {
+			case in.chunks <- chunk{bp, n}:
+			case <-dead:
+				chunkPool.Put(bp)
+				in.finish(errStoreFailed)
+				return errStoreFailed
+			}
+		} else {
+			chunkPool.Put(bp)
+		}
+		if err == io.EOF {
+			in.finish(nil)
+			return nil
+		}
+		if err != nil {
+			in.finish(err)
+			return err
+		}
+	}
+}
+
+func (in *inbound) finish(err error) {
+	in.err = err
+	close(in.chunks)
+}
+
+// discard drops what is left of in.
+func (in *inbound) discard() {
+	if in.chunks == nil {
+		return
+	}
+	for c := range in.chunks {
+		chunkPool.Put(c.buf)
+	}
+}
+
+// staged is a message stored and verified, waiting for the barrier.
+type staged struct {
+	m      remote
+	uid    string
+	cur    sdk.Tag // its tag now
+	target sdk.Tag // its tag after the barrier
+	size   int64
+}
+
+// worker stores the messages of one session.
+type worker struct {
+	ctx context.Context
+	j   *job
+	s   *session
+
+	in   chan *inbound
+	dead chan struct{} // closed when the store failed
+
+	storeErr error
+	batch    []staged
+	batchLen int64
+	pending  map[string]bool // UIDs in batch
+	stored   int             // newly stored this session
+	done     []remote        // held after this session's barriers (DELE candidates)
+}
+
+func newWorker(ctx context.Context, j *job, s *session) *worker {
+	return &worker{ctx: ctx, j: j, s: s, in: make(chan *inbound, inboundQueue),
+		dead: make(chan struct{}), pending: map[string]bool{}}
+}
+
+// fetch retrieves msgs (pipelined) and stores them; it returns the error
+// that ended the retrieval early, if any (w.storeErr says whether the store
+// failed).
+func (w *worker) fetch(msgs []remote) error {
+	byNum := make(map[int]remote, len(msgs))
+	nums := make([]int, len(msgs))
+	for i, m := range msgs {
+		byNum[m.num] = m
+		nums[i] = m.num
+	}
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		w.run()
+	}()
+	err := w.s.c.RetrEach(nums, w.s.window, func(num int, body io.Reader, rerr error) error {
+		if w.j.stopRequested() {
+			return errStopped
+		}
+		in := &inbound{m: byNum[num], rerr: rerr}
+		if rerr == nil {
+			in.chunks = make(chan chunk, chunkQueue)
+		}
+		select {
+		case w.in <- in:
+		case <-w.dead:
+			return errStoreFailed
+		}
+		if rerr != nil {
+			return nil
+		}
+		return in.pump(body, w.dead)
+	})
+	close(w.in)
+	<-finished
+	if errors.Is(err, errStopped) {
+		w.j.log.Info("stopping: the message in progress is finished, the rest is left for the next run")
+		err = nil
+	}
+	if errors.Is(err, errStoreFailed) {
+		err = nil // w.storeErr tells
+	}
+	return err
+}
+
+// run is the store side: Put each message, and the barrier per batch.
+func (w *worker) run() {
+	for in := range w.in {
+		if w.storeErr != nil {
+			in.discard()
+			continue
+		}
+		if in.rerr != nil {
+			w.j.event(Event{Outcome: Failed, Num: in.m.num, UIDL: in.m.uidl, Size: in.m.size,
+				Err: fmt.Errorf("the server refused RETR: %w", in.rerr)})
+			continue
+		}
+		w.put(in)
+		if len(w.batch) >= w.j.o.BatchMessages || w.batchLen >= w.j.o.BatchBytes {
+			w.flush()
+		}
+	}
+	if w.storeErr == nil {
+		w.flush()
+	} else {
+		w.failBatch(w.storeErr)
+	}
+}
+
+// failStore records a store failure: the session stops fetching.
+func (w *worker) failStore(err error) {
+	if w.storeErr == nil {
+		w.storeErr = err
+		close(w.dead)
+	}
+}
+
+func (w *worker) put(in *inbound) {
+	j := w.j
+	m := in.m
+	r := newMsgReader(in)
+	res, err := j.o.Store.Put(w.ctx, j.o.Mailbox, sdk.PutOptions{Tag: sdk.TagStaged, SourceID: j.prefix + m.uidl}, r)
+	if err == nil {
+		// A store that answers Existing may not read the body to its end:
+		// the checksum is over the whole message.
+		_, err = io.Copy(io.Discard, r)
+	}
+	conv := r.finish(err)
+	if err != nil {
+		in.discard()
+		if in.err != nil && !errors.Is(in.err, errStoreFailed) {
+			// The message did not arrive whole: nothing is stored.
+			j.event(Event{Outcome: Failed, Num: m.num, UIDL: m.uidl, Err: fmt.Errorf("retrieving message %d: %w", m.num, in.err)})
+			return
+		}
+		if r.readErr != nil && in.err == nil {
+			err = r.readErr
+		}
+		j.event(Event{Outcome: Failed, Num: m.num, UIDL: m.uidl, Err: fmt.Errorf("store: put: %w", err)})
+		w.failStore(err)
+		return
+	}
+	size, sum := r.n, r.sum()
+	if size != m.size {
+		lvl := "warn"
+		if size == m.size+2 {
+			lvl = "debug" // a message without a final line end: the CRLF the server adds is not in LIST (Dovecot)
+		}
+		if lvl == "warn" {
+			j.log.Warn("the server's LIST size differs from the message it sent; the message is stored as sent",
+				"num", m.num, "uidl", m.uidl, "list_size", m.size, "received", size)
+		} else {
+			j.log.Debug("LIST size is 2 octets short of the message (no final line end)", "num", m.num, "uidl", m.uidl)
+		}
+	}
+	j.received.Messages++
+	j.received.Bytes += size
+	if j.o.OnProgress != nil {
+		j.o.OnProgress(j.received)
+	}
+	if res.Existing {
+		if res.Tag != sdk.TagStaged {
+			// Stored by someone else in the meantime.
+			j.held[m.uidl] = heldItem{uid: res.UID, tag: res.Tag}
+			j.tags[res.UID] = res.Tag
+			w.done = append(w.done, m)
+			j.reportOnce(m, Event{Outcome: Held, Num: m.num, UIDL: m.uidl, Size: res.Size, UID: res.UID})
+			return
+		}
+		if res.Size != size || res.SHA256 != sum {
+			// A staged item left by an interrupted run that is not this
+			// message (damaged by a crash): remove it; the next session or
+			// run stores the message afresh.
+			w.deleteStaged(res.UID)
+			j.event(Event{Outcome: Failed, Num: m.num, UIDL: m.uidl, Err: fmt.Errorf(
+				"a staged item %s holds this message's SourceID but not its content (%d octets, want %d): removed, the message is fetched again", res.UID, res.Size, size)})
+			return
+		}
+		j.log.Debug("finishing a message staged by an interrupted run", "num", m.num, "uid", res.UID)
+		w.add(staged{m: m, uid: res.UID, cur: sdk.TagStaged, target: conv, size: size})
+		return
+	}
+	if res.Size != size || res.SHA256 != sum {
+		w.deleteStaged(res.UID)
+		j.event(Event{Outcome: Failed, Num: m.num, UIDL: m.uidl, Err: fmt.Errorf(
+			"the store reports %d octets sha256 %s for a message of %d octets sha256 %s: removed", res.Size, res.SHA256, size, sum)})
+		return
+	}
+	target := conv
+	if res.DuplicateOf != "" && w.dupTarget(res.DuplicateOf) {
+		target = sdk.TagDup
+	}
+	cur := res.Tag
+	if cur == "" {
+		cur = sdk.TagStaged
+	}
+	w.add(staged{m: m, uid: res.UID, cur: cur, target: target, size: size})
+}
+
+// dupTarget reports whether uid may be the original of a dup: an item the
+// store holds for good, or one of this batch (durable at the same barrier).
+func (w *worker) dupTarget(uid string) bool {
+	if w.pending[uid] {
+		return true
+	}
+	t, ok := w.j.tags[uid]
+	return ok && t != sdk.TagStaged
+}
+
+func (w *worker) add(st staged) {
+	w.batch = append(w.batch, st)
+	w.batchLen += st.size
+	w.pending[st.uid] = true
+	w.j.tags[st.uid] = sdk.TagStaged
+	w.j.held[st.m.uidl] = heldItem{uid: st.uid, tag: sdk.TagStaged}
+}
+
+// deleteStaged removes a staged item that failed verification (best
+// effort: a rerun deals with it again).
+func (w *worker) deleteStaged(uid string) {
+	ctx, cancel := w.j.storeCtx(w.ctx)
+	defer cancel()
+	if _, err := w.j.o.Store.Delete(ctx, w.j.o.Mailbox, []string{uid}); err != nil {
+		w.j.log.Warn("could not remove a staged item that failed verification", "uid", uid, "error", err)
+		return
+	}
+	delete(w.j.tags, uid)
+}
+
+// barrier makes everything stored so far durable, when the store defers
+// durability to a barrier.
+func (w *worker) barrier() error {
+	sy, ok := w.j.o.Store.(syncer)
+	if !ok {
+		return nil
+	}
+	ctx, cancel := w.j.storeCtx(w.ctx)
+	defer cancel()
+	if err := sy.Sync(ctx, w.j.o.Mailbox); err != nil {
+		return fmt.Errorf("durability barrier: %w", err)
+	}
+	return nil
+}
+
+// flush runs the barrier, tags the batch, runs the barrier again and
+// reports the batch's messages as stored.
+func (w *worker) flush() {
+	if len(w.batch) == 0 {
+		return
+	}
+	j := w.j
+	if err := w.barrier(); err != nil {
+		w.failStore(err)
+		w.failBatch(err)
+		return
+	}
+	notFound := map[string]bool{}
+	for _, tag := range []sdk.Tag{sdk.TagUnread, sdk.TagConversionError, sdk.TagDup} {
+		var uids []string
+		for _, st := range w.batch {
+			if st.target == tag && st.cur != tag {
+				uids = append(uids, st.uid)
+			}
+		}
+		if len(uids) == 0 {
+			continue
+		}
+		ctx, cancel := j.storeCtx(w.ctx)
+		nf, err := j.o.Store.SetTag(ctx, j.o.Mailbox, uids, tag)
+		cancel()
+		if err != nil {
+			err = fmt.Errorf("tagging %d messages %s: %w", len(uids), tag, err)
+			w.failStore(err)
+			w.failBatch(err)
+			return
+		}
+		for _, u := range nf {
+			notFound[u] = true
+		}
+	}
+	if err := w.barrier(); err != nil {
+		w.failStore(err)
+		w.failBatch(err)
+		return
+	}
+	for _, st := range w.batch {
+		delete(w.pending, st.uid)
+		if notFound[st.uid] {
+			delete(j.tags, st.uid)
+			delete(j.held, st.m.uidl)
+			j.event(Event{Outcome: Failed, Num: st.m.num, UIDL: st.m.uidl, Err: fmt.Errorf("item %s vanished from the store before it was tagged", st.uid)})
+			continue
+		}
+		j.tags[st.uid] = st.target
+		j.held[st.m.uidl] = heldItem{uid: st.uid, tag: st.target}
+		w.done = append(w.done, st.m)
+		w.stored++
+		out := Stored
+		switch st.target {
+		case sdk.TagDup:
+			out = Dup
+		case sdk.TagConversionError:
+			out = ConversionError
+		}
+		j.event(Event{Outcome: out, Num: st.m.num, UIDL: st.m.uidl, Size: st.size, UID: st.uid})
+	}
+	w.batch, w.batchLen = nil, 0
+}
+
+// failBatch reports the batch as failed: its items stay staged and the
+// next run finishes them.
+func (w *worker) failBatch(err error) {
+	for _, st := range w.batch {
+		delete(w.pending, st.uid)
+		w.j.event(Event{Outcome: Failed, Num: st.m.num, UIDL: st.m.uidl, Err: err})
+	}
+	w.batch, w.batchLen = nil, 0
+}
+
+// msgReader is the body of a Put: the chunks of one inbound message. It
+// counts and hashes what it hands out and feeds the MIME check.
+type msgReader struct {
+	in      *inbound
+	cur     chunk
+	off     int
+	n       int64
+	h       hash.Hash
+	check   *mimeCheck
+	readErr error // the data's own error (incomplete message)
+	eof     bool
+}
+
+func newMsgReader(in *inbound) *msgReader {
+	return &msgReader{in: in, h: sha256.New(), check: newMIMECheck()}
+}
+
+func (r *msgReader) Read(p []byte) (int, error) {
+	for r.cur.buf == nil || r.off == r.cur.n {
+		if r.cur.buf != nil {
+			chunkPool.Put(r.cur.buf)
+			r.cur.buf = nil
+		}
+		if r.eof {
+			if r.readErr != nil {
+				return 0, r.readErr
+			}
+			return 0, io.EOF
+		}
+		c, ok := <-r.in.chunks
+		if !ok {
+			r.eof = true
+			if r.in.err != nil {
+				r.readErr = fmt.Errorf("message data: %w", r.in.err)
+			}
+			continue
+		}
+		r.cur, r.off = c, 0
+	}
+	k := copy(p, (*r.cur.buf)[r.off:r.cur.n])
+	r.off += k
+	r.n += int64(k)
+	r.h.Write(p[:k])
+	r.check.Write(p[:k])
+	return k, nil
+}
+
+func (r *msgReader) sum() string { return hex.EncodeToString(r.h.Sum(nil)) }
+
+// finish ends the MIME check and returns the tag it calls for.
+func (r *msgReader) finish(err error) sdk.Tag {
+	if r.cur.buf != nil {
+		chunkPool.Put(r.cur.buf)
+		r.cur.buf = nil
+	}
+	if err != nil {
+		r.check.abort(err)
+		return sdk.TagConversionError
+	}
+	if r.check.close() != nil {
+		return sdk.TagConversionError
+	}
+	return sdk.TagUnread
+}
