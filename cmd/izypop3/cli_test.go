@@ -47,8 +47,14 @@ func TestMain(m *testing.M) {
 // izypop3 runs the built binary with a clean plugin environment.
 func izypop3(t *testing.T, stdin string, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
+	return izypop3Env(t, nil, stdin, args...)
+}
+
+// izypop3Env is izypop3 with extra environment variables.
+func izypop3Env(t *testing.T, env []string, stdin string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
 	cmd := exec.Command(filepath.Join(binDir, "izypop3"), args...)
-	cmd.Env = append(os.Environ(), "IZYPOP3_PLUGIN_DIR=")
+	cmd.Env = append(append(os.Environ(), "IZYPOP3_PLUGIN_DIR="), env...)
 	cmd.Stdin = strings.NewReader(stdin)
 	var o, e bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &o, &e
@@ -76,8 +82,14 @@ func freePort(t *testing.T) int {
 // accepts connections.
 func startServer(t *testing.T, port int, args ...string) *exec.Cmd {
 	t.Helper()
+	return startServerEnv(t, nil, port, args...)
+}
+
+// startServerEnv is startServer with extra environment variables.
+func startServerEnv(t *testing.T, env []string, port int, args ...string) *exec.Cmd {
+	t.Helper()
 	cmd := exec.Command(filepath.Join(binDir, "izypop3"), args...)
-	cmd.Env = append(os.Environ(), "IZYPOP3_PLUGIN_DIR=")
+	cmd.Env = append(append(os.Environ(), "IZYPOP3_PLUGIN_DIR="), env...)
 	var logs bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {
@@ -231,6 +243,10 @@ func TestErrorsAreOneClearLine(t *testing.T) {
 		{[]string{"test", "--testtype", "nope"}, 2, "testtype"},
 		{[]string{"version", "--mimestore.path=/x"}, 2, "mimestore"},
 		{[]string{"serverpop3", "port"}, 2, "no value"},
+		{[]string{"serverpop3", "prot", "1110"}, 2, `unknown option "prot" for serverpop3 (did you mean "port"?)`},
+		{[]string{"method", "serverpop3", "prot", "1110"}, 2, `did you mean "port"?`},
+		{[]string{"serve"}, 2, `unknown command "serve" (did you mean serverpop3?)`},
+		{[]string{"passwd"}, 2, "arg"},
 	}
 	for _, tt := range tests {
 		_, errOut, code := izypop3(t, "", tt.args...)

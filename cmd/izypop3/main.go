@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 )
@@ -57,6 +58,17 @@ func run(args []string) int {
 		return exitUsage
 	}
 	globalStoreConfig = storeCfg
+	if _, _, err := root.Find(args); err != nil {
+		// An unknown command ("izypop3 serve").
+		msg := fmt.Sprintf("unknown command %q", args[0])
+		if s := root.SuggestionsFor(args[0]); len(s) > 0 {
+			msg += fmt.Sprintf(" (did you mean %s?)", strings.Join(s, " or "))
+		} else {
+			msg += " (see izypop3 --help)"
+		}
+		fmt.Fprintln(os.Stderr, "izypop3:", msg)
+		return exitUsage
+	}
 	root.SetArgs(args)
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "izypop3:", err)
@@ -82,10 +94,25 @@ servers into a mimestore. Stores are plugin processes named izypop3-store-NAME,
 chosen with --modhandler NAME (the seed's mimestore.modhandler); their own
 options are given as --mimestore.KEY=VALUE.
 
+Every flag can also be set by the environment variable IZYPOP3_<FLAG> (upper
+case, "-" and "." as "_": IZYPOP3_PLUGIN_DIR, IZYPOP3_MIMESTORE_PATH) and, for
+serverpop3, by a TOML file given with --config; a flag on the command line
+wins over the environment, which wins over the file.
+
 Options may also be given in the seed's key-value form:
   izypop3 serverpop3 port 1110 password 12345 mimestore.modhandler fake`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		// The environment and the --config file fill the flags not given
+		// on the command line, before any command runs.
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			store, file, err := resolveConfig(cmd, globalStoreConfig, os.Environ())
+			if err != nil {
+				return err
+			}
+			globalStoreConfig, loadedConfig = store, file
+			return nil
+		},
 	}
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageError{err}

@@ -56,7 +56,7 @@ func newPluginsCmd() *cobra.Command {
 		Long: `List every izypop3-store-NAME binary found (in --plugin-dir / $IZYPOP3_PLUGIN_DIR,
 the directory of the izypop3 executable, then PATH). Each is started once to
 ask its version and capabilities.`,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := noStoreConfig(cmd); err != nil {
 				return err
@@ -113,7 +113,7 @@ print "NAME:HASH" for a --users file. The password never appears on the
 command line.`,
 		Example: `  izypop3 passwd alice >> users.txt
   printf 'secret\n' | izypop3 passwd alice >> users.txt`,
-		Args: cobra.ExactArgs(1),
+		Args: usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := noStoreConfig(cmd); err != nil {
 				return err

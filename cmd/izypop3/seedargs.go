@@ -1,8 +1,14 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/izyware/izypop3/internal/config"
 )
 
 // The seed (izy-pop3) takes its options as bare key-value pairs:
@@ -99,4 +105,31 @@ func splitStoreConfig(args []string) (rest []string, cfg map[string]string, err 
 		cfg[key] = val
 	}
 	return rest, cfg, nil
+}
+
+// noArgs refuses positional arguments, as a bad command line: a bare word
+// left after normalizeArgs is a seed-form key that names no option.
+func noArgs(cmd *cobra.Command, args []string) error {
+	if len(args) == 0 {
+		return nil
+	}
+	var names []string
+	cmd.Flags().VisitAll(func(f *pflag.Flag) { names = append(names, f.Name) })
+	msg := fmt.Sprintf("unknown option %q for %s", args[0], cmd.Name())
+	if s := config.Suggest(args[0], names); s != "" {
+		msg += fmt.Sprintf(" (did you mean %q?)", s)
+	} else {
+		msg += fmt.Sprintf(" (see izypop3 %s --help)", cmd.Name())
+	}
+	return usageError{errors.New(msg)}
+}
+
+// usageArgs makes an argument check's error a bad command line (exit 2).
+func usageArgs(check cobra.PositionalArgs) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if err := check(cmd, args); err != nil {
+			return usageError{err}
+		}
+		return nil
+	}
 }

@@ -30,6 +30,7 @@ type serverFlags struct {
 	port          int
 	pop3sPort     int
 	password      string
+	passwordFile  string
 	usersFile     string
 	onDele        string
 	consumeOnRetr bool
@@ -56,16 +57,19 @@ marks; QUIT applies the marks (tag archive, or delete with --on-dele=delete). A
 connection that ends without QUIT changes nothing.`,
 		Example: `  izypop3 serverpop3 --port 1110 --password 12345 --modhandler fake
   izypop3 serverpop3 port 1110 password 12345 mimestore.modhandler fake
-  izypop3 serverpop3 --users users.txt --modhandler localfs --mimestore.path /srv/mail`,
-		Args: cobra.NoArgs,
+  izypop3 serverpop3 --users users.txt --modhandler localfs --mimestore.path /srv/mail
+  izypop3 serverpop3 --config /etc/izypop3/izypop3.toml`,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runServer(cmd.Context(), f) },
 	}
 	f.store.register(cmd, "fake")
+	enableConfigFile(cmd)
 	fl := cmd.Flags()
 	fl.StringVar(&f.listen, "listen", "127.0.0.1", "address to listen on")
 	fl.IntVar(&f.port, "port", 1110, "POP3 port (STLS offered when --tls-cert is set)")
 	fl.IntVar(&f.pop3sPort, "pop3s-port", 0, "also serve implicit-TLS POP3S on this port (needs --tls-cert)")
 	fl.StringVar(&f.password, "password", "", "the seed's mode: any user name with this password logs in; each user name is its own mailbox")
+	fl.StringVar(&f.passwordFile, "password-file", "", "--password read from the first line of this file (keeps it out of ps and the environment)")
 	fl.StringVar(&f.usersFile, "users", "", "file of name:bcrypt-hash lines (see izypop3 passwd)")
 	fl.StringVar(&f.onDele, "on-dele", "archive", "what QUIT does to DELE'd messages: archive (tag) or delete")
 	fl.BoolVar(&f.consumeOnRetr, "consume-on-retr", false, "seed queue mode: after QUIT retrieved messages are archived; if the connection drops they are tagged pop3failed")
@@ -88,8 +92,15 @@ func runServer(ctx context.Context, f serverFlags) error {
 	if err != nil {
 		return err
 	}
-	if f.password != "" && f.usersFile != "" {
-		return usageError{errors.New("--password and --users exclude each other")}
+	if n := countSet(f.password, f.passwordFile, f.usersFile); n > 1 {
+		return usageError{errors.New("--password, --password-file and --users exclude each other")}
+	}
+	if f.passwordFile != "" {
+		pw, err := readSecretFile("password-file", f.passwordFile)
+		if err != nil {
+			return usageError{err}
+		}
+		f.password = pw
 	}
 	if f.port <= 0 || f.port > 65535 {
 		return usageError{fmt.Errorf("--port %d out of range", f.port)}
@@ -214,4 +225,15 @@ func runServer(ctx context.Context, f serverFlags) error {
 	}
 	hlog.Info("stopped")
 	return nil
+}
+
+// countSet is how many of the values are not empty.
+func countSet(vals ...string) int {
+	n := 0
+	for _, v := range vals {
+		if v != "" {
+			n++
+		}
+	}
+	return n
 }

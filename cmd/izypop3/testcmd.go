@@ -38,7 +38,7 @@ func newTestCmd() *cobra.Command {
   mimestore         list items of a store (--query.limit, --query.tags, --mailbox)`,
 		Example: `  izypop3 test --testtype fullclientserver
   izypop3 test testtype mimestore mimestore.modhandler fake query.limit 2 query.tags unread`,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runTest(cmd.Context(), f) },
 	}
 	f.store.register(cmd, "fake")
