@@ -8,6 +8,11 @@ BIN       := bin
 PLUGINS   := fake localfs
 GOBIN_DIR := $(shell $(GO) env GOPATH)/bin
 
+# izypop3 version shows these (else it falls back to the Go build info).
+COMMIT    := $(shell git rev-parse HEAD 2>/dev/null)
+BUILDDATE := $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+LDFLAGS   := -X main.commit=$(COMMIT) -X main.buildDate=$(BUILDDATE)
+
 # Pinned code generators (make proto).
 PROTOC_GEN_GO_VERSION      := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
@@ -18,7 +23,7 @@ all: build
 
 build:
 	@mkdir -p $(BIN)
-	$(GO) build -o $(BIN)/izypop3 ./cmd/izypop3
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/izypop3 ./cmd/izypop3
 	@for p in $(PLUGINS); do \
 		echo "$(GO) build -o $(BIN)/izypop3-store-$$p ./plugins/$$p"; \
 		$(GO) build -o $(BIN)/izypop3-store-$$p ./plugins/$$p || exit 1; \

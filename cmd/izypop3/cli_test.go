@@ -144,8 +144,26 @@ func pop3Session(t *testing.T, port int, cmds ...string) []string {
 
 func TestVersion(t *testing.T) {
 	out, _, code := izypop3(t, "", "version")
-	if code != 0 || !strings.HasPrefix(out, "izypop3 ") || !strings.Contains(out, "store protocol 1") {
+	if code != 0 || !strings.HasPrefix(out, "izypop3 ") || !strings.Contains(out, "store protocol 1") ||
+		!strings.Contains(out, "\ncommit: ") || !strings.Contains(out, "\ngo: go1.") {
 		t.Fatalf("version: code %d, output %q", code, out)
+	}
+	flag, _, code := izypop3(t, "", "--version")
+	if code != 0 || flag != out {
+		t.Errorf("--version: code %d, %q; want what version prints, %q", code, flag, out)
+	}
+	// make build stamps the commit and the build date.
+	bin := filepath.Join(t.TempDir(), "izypop3")
+	ld := "-X main.commit=0123456789abcdef -X main.buildDate=2026-01-02T03:04:05Z -X main.version=9.8.7"
+	if b, err := exec.Command("go", "build", "-ldflags", ld, "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, b)
+	}
+	b, err := exec.Command(bin, "version").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "izypop3 9.8.7\ncommit: 0123456789abcdef\nbuilt: 2026-01-02T03:04:05Z\n"; !strings.HasPrefix(string(b), want) {
+		t.Errorf("stamped version:\n%s\nwant it to start with\n%s", b, want)
 	}
 }
 
@@ -247,6 +265,7 @@ func TestErrorsAreOneClearLine(t *testing.T) {
 		{[]string{"method", "serverpop3", "prot", "1110"}, 2, `did you mean "port"?`},
 		{[]string{"serve"}, 2, `unknown command "serve" (did you mean serverpop3?)`},
 		{[]string{"passwd"}, 2, "arg"},
+		{[]string{"version", "extra"}, 2, `unknown option "extra"`},
 	}
 	for _, tt := range tests {
 		_, errOut, code := izypop3(t, "", tt.args...)

@@ -114,6 +114,8 @@ Options may also be given in the seed's key-value form:
 			return nil
 		},
 	}
+	root.Version = readBuildInfo().Version // enables --version
+	root.SetVersionTemplate(readBuildInfo().String())
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageError{err}
 	})

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"runtime/debug"
 	"strings"
 	"text/tabwriter"
@@ -21,28 +22,82 @@ import (
 	"github.com/izyware/izypop3/sdk"
 )
 
-// version is the izypop3 version; release builds set it with
-// -ldflags "-X main.version=...".
-var version = "0.1.0-dev"
+// Set by release builds and make build with -ldflags "-X main.NAME=...";
+// when empty they come from the Go build info (module version, VCS stamp).
+var (
+	version   = "" // the izypop3 version (default: the module's, else 0.1.0-dev)
+	commit    = "" // the VCS revision
+	buildDate = "" // when the binary was built (RFC 3339)
+)
+
+// buildInfo describes this binary.
+type buildInfo struct {
+	Version  string
+	Commit   string
+	Modified bool   // built from a work tree with uncommitted changes
+	Date     string // the build date, else the commit date
+	DateKind string // "built" or "commit date"
+	Go       string
+}
+
+func readBuildInfo() buildInfo {
+	b := buildInfo{Version: version, Commit: commit, Date: buildDate, DateKind: "built",
+		Go: runtime.Version() + " " + runtime.GOOS + "/" + runtime.GOARCH}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		if b.Version == "" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+			b.Version = strings.TrimPrefix(bi.Main.Version, "v")
+		}
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				if b.Commit == "" {
+					b.Commit = s.Value
+				}
+			case "vcs.modified":
+				b.Modified = s.Value == "true"
+			case "vcs.time":
+				if b.Date == "" {
+					b.Date, b.DateKind = s.Value, "commit date"
+				}
+			}
+		}
+	}
+	if b.Version == "" {
+		b.Version = "0.1.0-dev"
+	}
+	return b
+}
+
+// String is what izypop3 version and izypop3 --version print.
+func (b buildInfo) String() string {
+	var w strings.Builder
+	fmt.Fprintf(&w, "izypop3 %s\n", b.Version)
+	c := b.Commit
+	if c == "" {
+		c = "unknown"
+	}
+	if b.Modified {
+		c += " (modified)"
+	}
+	fmt.Fprintf(&w, "commit: %s\n", c)
+	if b.Date != "" {
+		fmt.Fprintf(&w, "%s: %s\n", b.DateKind, b.Date)
+	}
+	fmt.Fprintf(&w, "go: %s\n", b.Go)
+	fmt.Fprintf(&w, "sdk %s, store protocol %d\n", sdk.Version, sdk.ProtocolVersion)
+	return w.String()
+}
 
 func newVersionCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "version",
-		Short: "Print the version of izypop3, its SDK and store protocol",
-		Args:  cobra.NoArgs,
+		Short: "Print the version, commit and build date of izypop3, its SDK and store protocol",
+		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := noStoreConfig(cmd); err != nil {
 				return err
 			}
-			rev := ""
-			if bi, ok := debug.ReadBuildInfo(); ok {
-				for _, s := range bi.Settings {
-					if s.Key == "vcs.revision" && len(s.Value) >= 12 {
-						rev = " (" + s.Value[:12] + ")"
-					}
-				}
-			}
-			fmt.Printf("izypop3 %s%s\nsdk %s, store protocol %d\n", version, rev, sdk.Version, sdk.ProtocolVersion)
+			fmt.Print(readBuildInfo())
 			return nil
 		},
 	}
