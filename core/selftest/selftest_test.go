@@ -8,20 +8,43 @@ import (
 	"io"
 	"iter"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
-	"github.com/izyware/izypop3/plugins/fake/fakestore"
 	"github.com/izyware/izypop3/sdk"
+	"github.com/izyware/izypop3/sdk/storetest/memstore"
 )
 
-func fake(t *testing.T, config map[string]string) *fakestore.Store {
-	t.Helper()
-	s := fakestore.New()
-	if err := s.Configure(context.Background(), config); err != nil {
-		t.Fatal(err)
+// filledStore is the sdk's reference store in which every mailbox holds
+// count messages (more than a scenario needs) before it is first listed,
+// like a store that already has mail: 20 KB each, with long, dot-stuffed
+// and bare-LF lines.
+type filledStore struct {
+	*memstore.Store
+	count int
+	mu    sync.Mutex
+	seen  map[string]bool
+}
+
+func filled(count int) *filledStore {
+	return &filledStore{Store: memstore.New(), count: count, seen: make(map[string]bool)}
+}
+
+func (s *filledStore) List(ctx context.Context, mailbox string, opts sdk.ListOptions) iter.Seq2[sdk.Item, error] {
+	s.mu.Lock()
+	first := !s.seen[mailbox]
+	s.seen[mailbox] = true
+	s.mu.Unlock()
+	if first {
+		for i := range s.count {
+			body := testMessage(mailbox, i) + strings.Repeat(fmt.Sprintf(".%d %s\n", i, strings.Repeat("x", 400)), 50)
+			if _, err := s.Put(ctx, mailbox, sdk.PutOptions{}, strings.NewReader(body)); err != nil {
+				return func(yield func(sdk.Item, error) bool) { yield(sdk.Item{}, err) }
+			}
+		}
 	}
-	return s
+	return s.Store.List(ctx, mailbox, opts)
 }
 
 func testCtx(t *testing.T) context.Context {
@@ -32,9 +55,9 @@ func testCtx(t *testing.T) context.Context {
 
 var allScenarios = []string{"badlogin", "listandquit", "pop3failed", "retrsuccess", "pipelining", "delequit"}
 
-func TestFullClientServerFake(t *testing.T) {
+func TestFullClientServerFilledStore(t *testing.T) {
 	var out bytes.Buffer
-	err := FullClientServer(testCtx(t), &out, fake(t, nil), Options{Timeout: 10 * time.Second})
+	err := FullClientServer(testCtx(t), &out, filled(20), Options{Timeout: 10 * time.Second})
 	t.Logf("output:\n%s", out.String())
 	if err != nil {
 		t.Fatal(err)
@@ -52,7 +75,7 @@ func TestFullClientServerFake(t *testing.T) {
 // with a fresh store of any kind.
 func TestFullClientServerEmptyStore(t *testing.T) {
 	var out bytes.Buffer
-	err := FullClientServer(testCtx(t), &out, fake(t, map[string]string{"count": "0"}), Options{})
+	err := FullClientServer(testCtx(t), &out, memstore.New(), Options{})
 	t.Logf("output:\n%s", out.String())
 	if err != nil {
 		t.Fatal(err)
@@ -83,7 +106,7 @@ func (s lazyStore) Fetch(ctx context.Context, mailbox, uid string) (io.ReadClose
 
 func TestFullClientServerReportsFailures(t *testing.T) {
 	var out bytes.Buffer
-	err := FullClientServer(testCtx(t), &out, lazyStore{fake(t, map[string]string{"count": "5"})}, Options{Timeout: time.Second})
+	err := FullClientServer(testCtx(t), &out, lazyStore{filled(5)}, Options{Timeout: time.Second})
 	t.Logf("output:\n%s", out.String())
 	if err == nil {
 		t.Fatal("no error although the store drops tag changes")
@@ -115,7 +138,7 @@ func (failingStore) List(ctx context.Context, mailbox string, opts sdk.ListOptio
 
 func TestFullClientServerStoreDown(t *testing.T) {
 	var out bytes.Buffer
-	err := FullClientServer(testCtx(t), &out, failingStore{fake(t, nil)}, Options{Timeout: 5 * time.Second})
+	err := FullClientServer(testCtx(t), &out, failingStore{filled(5)}, Options{Timeout: 5 * time.Second})
 	if err == nil {
 		t.Fatal("no error with a store that cannot list")
 	}
@@ -127,7 +150,7 @@ func TestFullClientServerStoreDown(t *testing.T) {
 func TestFullClientServerCancelled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	err := FullClientServer(ctx, io.Discard, fake(t, nil), Options{})
+	err := FullClientServer(ctx, io.Discard, filled(5), Options{})
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("err = %v, want context.Canceled", err)
 	}
@@ -135,7 +158,7 @@ func TestFullClientServerCancelled(t *testing.T) {
 
 func TestMimeStore(t *testing.T) {
 	ctx := testCtx(t)
-	s := fake(t, map[string]string{"count": "5"})
+	s := filled(5)
 	if _, err := s.SetTag(ctx, "INBOX", []string{firstUID(t, s)}, sdk.TagArchive); err != nil {
 		t.Fatal(err)
 	}

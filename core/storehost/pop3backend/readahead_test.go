@@ -15,8 +15,8 @@ import (
 	"github.com/izyware/izypop3/core/pop3/pop3client"
 	"github.com/izyware/izypop3/core/pop3/pop3server"
 	"github.com/izyware/izypop3/core/storehost/pop3backend"
-	"github.com/izyware/izypop3/plugins/fake/fakestore"
 	"github.com/izyware/izypop3/sdk"
+	"github.com/izyware/izypop3/sdk/storetest/memstore"
 )
 
 // countingStore is a store served over real gRPC (sdk.ServeInProcess) that
@@ -149,8 +149,8 @@ func waitOpen(t *testing.T, cs *countingStore, want int32) {
 
 func TestReadAheadSequentialRetr(t *testing.T) {
 	const count = 600 // more than two read-ahead streams' worth
-	s := fake(t, "600")
-	// The same messages, retrieved one Fetch per RETR (fakestore itself has
+	s := mail(t, 600, 0)
+	// The same messages, retrieved one Fetch per RETR (the store itself has
 	// no FetchBatch) ...
 	c := dial(t, serve(t, s, pop3backend.Options{}), "alice")
 	list, err := c.List()
@@ -191,7 +191,7 @@ func TestReadAheadSequentialRetr(t *testing.T) {
 }
 
 func TestReadAheadRandomAccess(t *testing.T) {
-	s := fake(t, "30")
+	s := mail(t, 30, 0)
 	cs := remoteOf(t, s)
 	c := dial(t, serve(t, cs, pop3backend.Options{}), "alice")
 	list, err := c.List()
@@ -233,7 +233,7 @@ func TestReadAheadRandomAccess(t *testing.T) {
 // vanishingStore makes one item vanish after the snapshot, and holds
 // another's Fetch until its context ends (a stuck store).
 type vanishingStore struct {
-	*fakestore.Store
+	*memstore.Store
 	gone, stuck atomic.Value // string UIDs
 }
 
@@ -249,7 +249,7 @@ func (s *vanishingStore) Fetch(ctx context.Context, mailbox, uid string) (io.Rea
 }
 
 func TestReadAheadItemErrorsAndTimeout(t *testing.T) {
-	vs := &vanishingStore{Store: fake(t, "10")}
+	vs := &vanishingStore{Store: mail(t, 10, 0)}
 	cs := remoteOf(t, vs)
 	c := dial(t, serveTimeout(t, cs, 500*time.Millisecond, 0), "alice")
 	list, err := c.List()
@@ -307,7 +307,7 @@ func (s oldPlugin) FetchBatch(ctx context.Context, mailbox string, uids []string
 }
 
 func TestReadAheadUnsupported(t *testing.T) {
-	cs := remoteOf(t, fake(t, "5"))
+	cs := remoteOf(t, mail(t, 5, 0))
 	addr := serve(t, oldPlugin{cs}, pop3backend.Options{})
 	for range 2 {
 		c := dialAgain(t, addr, "alice")
@@ -333,7 +333,7 @@ func TestReadAheadUnsupported(t *testing.T) {
 }
 
 func TestReadAheadIdleCloses(t *testing.T) {
-	cs := remoteOf(t, fake(t, "10"))
+	cs := remoteOf(t, mail(t, 10, 0))
 	c := dial(t, serveTimeout(t, cs, 0, 100*time.Millisecond), "alice")
 	list, err := c.List()
 	if err != nil {
@@ -368,11 +368,7 @@ func TestReadAheadIdleCloses(t *testing.T) {
 // read-ahead: the client gets no terminator (the connection closes), as for
 // a Fetch.
 func TestReadAheadStoreGoneMidRetr(t *testing.T) {
-	s := fakestore.New()
-	if err := s.Configure(context.Background(), map[string]string{"count": "3", "minsize": "4000000", "maxsize": "4000000"}); err != nil {
-		t.Fatal(err)
-	}
-	r, stop, err := sdk.ServeInProcess(s, sdk.Info{Name: "t"})
+	r, stop, err := sdk.ServeInProcess(mail(t, 3, 4000000), sdk.Info{Name: "t"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -402,11 +398,11 @@ func TestReadAheadStoreGoneMidRetr(t *testing.T) {
 	t.Logf("after the loss: %d more octets, then %v", n, err)
 }
 
-// noTop hides the fake store's TopFetcher: TOP is one Fetch.
+// noTop hides the store's TopFetcher: TOP is one Fetch.
 type noTop struct{ sdk.Store }
 
 func TestReadAheadNotForTop(t *testing.T) {
-	cs := remoteOf(t, noTop{fake(t, "10")})
+	cs := remoteOf(t, noTop{mail(t, 10, 0)})
 	c := dial(t, serve(t, cs, pop3backend.Options{}), "alice")
 	list, err := c.List()
 	if err != nil {

@@ -3,8 +3,10 @@ package pop3backend_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -13,12 +15,12 @@ import (
 	"github.com/izyware/izypop3/core/pop3/pop3client"
 	"github.com/izyware/izypop3/core/pop3/pop3server"
 	"github.com/izyware/izypop3/core/storehost/pop3backend"
-	"github.com/izyware/izypop3/plugins/fake/fakestore"
 	"github.com/izyware/izypop3/sdk"
+	"github.com/izyware/izypop3/sdk/storetest/memstore"
 )
 
-// serve runs the real server over fakestore through the adapter and
-// returns its address.
+// serve runs the real server over store through the adapter and returns
+// its address.
 func serve(t *testing.T, store sdk.Store, opts pop3backend.Options) string {
 	t.Helper()
 	pw, err := auth.NewPassword("pw")
@@ -41,10 +43,26 @@ func serve(t *testing.T, store sdk.Store, opts pop3backend.Options) string {
 	return l.Addr().String()
 }
 
-func fake(t *testing.T, count string) *fakestore.Store {
-	s := fakestore.New()
-	if err := s.Configure(context.Background(), map[string]string{"count": count}); err != nil {
-		t.Fatal(err)
+// mail returns the sdk's reference store with count unread messages in
+// each of the mailboxes alice and bob, of 1000..30000 octets (size, when
+// not 0, for every one), each different, with CRLF and bare LF lines and
+// lines that need dot-stuffing.
+func mail(t *testing.T, count, size int) *memstore.Store {
+	t.Helper()
+	s := memstore.New()
+	for _, box := range []string{"alice", "bob"} {
+		for i := range count {
+			n := size
+			if n == 0 {
+				n = 1000 + (i*7919)%29001
+			}
+			head := fmt.Sprintf("From: test@example.org\r\nSubject: %s %d\r\n\r\n", box, i)
+			lines := fmt.Sprintf("line of message %d of %s, with some more text\r\n.a line that is stuffed\r\nbare LF line\n", i, box)
+			msg := head + strings.Repeat(lines, n/len(lines)+1)
+			if _, err := s.Put(context.Background(), box, sdk.PutOptions{}, strings.NewReader(msg[:n])); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 	return s
 }
@@ -74,7 +92,7 @@ func dial(t *testing.T, addr, user string) *pop3client.Client {
 }
 
 func TestRoundTripConsumeOnRetrQuit(t *testing.T) {
-	s := fake(t, "4")
+	s := mail(t, 4, 0)
 	addr := serve(t, s, pop3backend.Options{ConsumeOnRetr: true, OnDele: pop3backend.OnDeleDelete})
 	c := dial(t, addr, "alice")
 	uids, err := c.Uidl()
@@ -113,7 +131,7 @@ func TestRoundTripConsumeOnRetrQuit(t *testing.T) {
 
 func TestRoundTripDropAfterRetr(t *testing.T) {
 	for _, consume := range []bool{false, true} {
-		s := fake(t, "3")
+		s := mail(t, 3, 0)
 		addr := serve(t, s, pop3backend.Options{ConsumeOnRetr: consume})
 		c := dial(t, addr, "bob")
 		uid, err := c.UidlOne(1)
