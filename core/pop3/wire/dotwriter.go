@@ -31,7 +31,6 @@ type DotWriter struct {
 	closed      bool  // Close or Abort was called
 	err         error // first write error, sticky
 	n           int64 // octets of message written, excluding stuffing and terminator
-	slowOnly    bool  // tests: every Write takes the general path (writeSlow)
 }
 
 // NewDotWriter returns a DotWriter writing to w.
@@ -65,21 +64,9 @@ func (d *DotWriter) write(b []byte) {
 // written (runClean); if the check fails, the run and the rest of p go
 // through writeSlow, which also looks for every CR.
 func (d *DotWriter) Write(p []byte) (int, error) {
-	if d.closed {
-		return 0, ErrClosed
-	}
-	if d.err != nil {
-		return 0, d.err
-	}
-	i := 0
-	if d.lastCR {
-		d.lastCR = false
-		if len(p) > 0 && p[0] == '\n' { // the LF of a CRLF whose CR was sent as CRLF
-			i = 1
-		}
-	}
-	if d.slowOnly {
-		return d.writeSlow(p, i, d.atLineStart)
+	i, err := d.begin(p)
+	if err != nil {
+		return 0, err
 	}
 	atLine := d.atLineStart // the octet p[i] starts a line
 	start := i              // p[start:i] is an unchanged run not yet written
@@ -172,6 +159,25 @@ func runClean(p []byte, start, end, crlfs int, nextCR *int) bool {
 		}
 	}
 	return *nextCR >= end
+}
+
+// begin starts a Write of p: it fails once the writer is closed or broken,
+// and returns where p's conversion starts (after the LF of a CRLF whose CR
+// ended the previous Write and was sent as CRLF).
+func (d *DotWriter) begin(p []byte) (int, error) {
+	if d.closed {
+		return 0, ErrClosed
+	}
+	if d.err != nil {
+		return 0, d.err
+	}
+	if d.lastCR {
+		d.lastCR = false
+		if len(p) > 0 && p[0] == '\n' {
+			return 1, nil
+		}
+	}
+	return 0, nil
 }
 
 // writeSlow converts and writes p[start:], which begins with the line

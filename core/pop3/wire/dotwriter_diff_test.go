@@ -146,8 +146,16 @@ func TestDotWriterDiffRandom(t *testing.T) {
 // path (writeSlow, the algorithm before the one-scan-per-line fast path):
 // the reference the differential tests compare the fast path against, and
 // the baseline of BenchmarkDotWriterRef*.
-func newSlowDotWriter(w io.Writer) *DotWriter {
-	d := NewDotWriter(w)
-	d.slowOnly = true
-	return d
+func newSlowDotWriter(w io.Writer) slowDotWriter {
+	return slowDotWriter{NewDotWriter(w)}
+}
+
+type slowDotWriter struct{ *DotWriter }
+
+func (s slowDotWriter) Write(p []byte) (int, error) {
+	i, err := s.begin(p)
+	if err != nil {
+		return 0, err
+	}
+	return s.writeSlow(p, i, s.atLineStart)
 }
