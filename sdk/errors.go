@@ -1,16 +1,16 @@
 package sdk
 
-import "errors"
+import "github.com/izyware/izypop3/sdk/internal/transport"
 
 // Sentinel errors. A store wraps them (fmt.Errorf("%w: ...", sdk.ErrNotFound))
 // and they keep their identity across the plugin boundary: errors.Is works on
-// the host side. Each maps to one gRPC status code.
+// the host side. Each maps to one status code of the wire protocol.
 var (
-	ErrNotFound    = errors.New("not found")             // no such item (codes.NotFound)
-	ErrAuthFailed  = errors.New("authentication failed") // wrong credentials (codes.Unauthenticated)
-	ErrInUse       = errors.New("mailbox in use")        // maildrop locked elsewhere (codes.Aborted)
-	ErrUnavailable = errors.New("store unavailable")     // temporary: retry later (codes.Unavailable)
-	ErrInvalid     = errors.New("invalid argument")      // bad mailbox, UID, tag or config (codes.InvalidArgument)
-	ErrUnsupported = errors.New("not supported")         // optional capability absent (codes.Unimplemented)
-	ErrConflict    = errors.New("conflict")              // state changed underneath (codes.AlreadyExists)
+	ErrNotFound    = transport.ErrNotFound    // "not found": no such item (status NotFound)
+	ErrAuthFailed  = transport.ErrAuthFailed  // "authentication failed": wrong credentials (status Unauthenticated)
+	ErrInUse       = transport.ErrInUse       // "mailbox in use": maildrop locked elsewhere (status Aborted)
+	ErrUnavailable = transport.ErrUnavailable // "store unavailable": temporary, retry later (status Unavailable)
+	ErrInvalid     = transport.ErrInvalid     // "invalid argument": bad mailbox, UID, tag or config (status InvalidArgument)
+	ErrUnsupported = transport.ErrUnsupported // "not supported": optional capability absent (status Unimplemented)
+	ErrConflict    = transport.ErrConflict    // "conflict": state changed underneath (status AlreadyExists)
 )

@@ -4,7 +4,9 @@
 // [Configurer], [Authenticator], [TopFetcher], [Locker], [Checker],
 // [Closer]) and calls [Serve] from the plugin binary's main. izypop3 runs the
 // binary as a separate process (hashicorp/go-plugin over gRPC); nothing about
-// go-plugin or gRPC leaks into the Store interface.
+// go-plugin or gRPC appears in this package's API. The host's side of the
+// connection (the client, the handshake, in-process serving for tests) is
+// package sdk/pluginhost; a store author does not need it.
 //
 // Stores deal in stable UIDs. The POP3 core owns message numbers, DELE marks
 // and the UPDATE state; a store only sees tag changes and deletes of UIDs.
@@ -200,46 +202,4 @@ type Checker interface {
 // plugin stops.
 type Closer interface {
 	Close() error
-}
-
-// Capability names, as advertised in Info.Capabilities.
-const (
-	CapConfigurer    = "configurer"
-	CapAuthenticator = "authenticator"
-	CapTopFetcher    = "topfetcher"
-	CapLocker        = "locker"
-	CapChecker       = "checker"
-	CapCloser        = "closer"
-)
-
-// Info describes a store plugin.
-type Info struct {
-	Name         string   // e.g. "fake"
-	Version      string   // the store's own version
-	SDKVersion   string   // the sdk version it was built with
-	Capabilities []string // Cap* names of the optional interfaces it implements
-}
-
-// Capabilities returns the Cap* names of the optional interfaces s implements.
-func Capabilities(s Store) []string {
-	var caps []string
-	if _, ok := s.(Configurer); ok {
-		caps = append(caps, CapConfigurer)
-	}
-	if _, ok := s.(Authenticator); ok {
-		caps = append(caps, CapAuthenticator)
-	}
-	if _, ok := s.(TopFetcher); ok {
-		caps = append(caps, CapTopFetcher)
-	}
-	if _, ok := s.(Locker); ok {
-		caps = append(caps, CapLocker)
-	}
-	if _, ok := s.(Checker); ok {
-		caps = append(caps, CapChecker)
-	}
-	if _, ok := s.(Closer); ok {
-		caps = append(caps, CapCloser)
-	}
-	return caps
 }

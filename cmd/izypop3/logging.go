@@ -1,15 +1,15 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"strings"
 
-	"github.com/hashicorp/go-hclog"
 	"github.com/mattn/go-isatty"
+
+	"github.com/izyware/izypop3/sdk/pluginhost"
 )
 
 // logFlags are the logging options every long-running command takes.
@@ -18,10 +18,10 @@ type logFlags struct {
 	level  string // trace, debug, info, warn, error
 }
 
-// loggers returns the hclog logger (store host, plugins, backend) and the
-// slog logger (POP3 server) writing to w in one format. They never log a
-// password: the server and backend log the command verb only.
-func (f logFlags) loggers(w io.Writer, name string) (hclog.Logger, *slog.Logger, error) {
+// logger returns the one logger of the command (server, backend, store host
+// and the plugins' forwarded lines), writing to w in the chosen format. It
+// never logs a password: the server and backend log the command verb only.
+func (f logFlags) logger(w io.Writer) (*slog.Logger, error) {
 	json := false
 	switch strings.ToLower(f.format) {
 	case "", "auto":
@@ -31,87 +31,26 @@ func (f logFlags) loggers(w io.Writer, name string) (hclog.Logger, *slog.Logger,
 	case "json":
 		json = true
 	default:
-		return nil, nil, usageError{fmt.Errorf("--log-format %q: want auto, text or json", f.format)}
+		return nil, usageError{fmt.Errorf("--log-format %q: want auto, text or json", f.format)}
 	}
-	lvl := hclog.LevelFromString(f.level)
-	if lvl == hclog.NoLevel {
-		return nil, nil, usageError{fmt.Errorf("--log-level %q: want trace, debug, info, warn or error", f.level)}
-	}
-	hl := hclog.New(&hclog.LoggerOptions{
-		Name:       name,
-		Level:      lvl,
-		Output:     w,
-		JSONFormat: json,
-	})
-	return hl, slog.New(&hclogHandler{log: hl.Named("pop3server")}), nil
-}
-
-// hclogHandler is a slog.Handler writing through an hclog.Logger, so the
-// POP3 server (standard library only, log/slog) and the store host log in
-// one format.
-type hclogHandler struct {
-	log    hclog.Logger
-	attrs  []any
-	prefix string // group prefix for keys
-}
-
-func (h *hclogHandler) level(l slog.Level) hclog.Level {
-	switch {
-	case l < slog.LevelInfo:
-		return hclog.Debug
-	case l < slog.LevelWarn:
-		return hclog.Info
-	case l < slog.LevelError:
-		return hclog.Warn
+	var level slog.Level
+	switch strings.ToLower(f.level) {
+	case "trace":
+		level = pluginhost.LevelTrace
+	case "debug":
+		level = slog.LevelDebug
+	case "info":
+		level = slog.LevelInfo
+	case "warn":
+		level = slog.LevelWarn
+	case "error":
+		level = slog.LevelError
 	default:
-		return hclog.Error
+		return nil, usageError{fmt.Errorf("--log-level %q: want trace, debug, info, warn or error", f.level)}
 	}
-}
-
-func (h *hclogHandler) Enabled(_ context.Context, l slog.Level) bool {
-	return h.log.GetLevel() <= h.level(l)
-}
-
-func (h *hclogHandler) Handle(_ context.Context, r slog.Record) error {
-	args := make([]any, 0, len(h.attrs)+2*r.NumAttrs())
-	args = append(args, h.attrs...)
-	r.Attrs(func(a slog.Attr) bool {
-		args = h.appendAttr(args, h.prefix, a)
-		return true
-	})
-	h.log.Log(h.level(r.Level), r.Message, args...)
-	return nil
-}
-
-func (h *hclogHandler) appendAttr(args []any, prefix string, a slog.Attr) []any {
-	v := a.Value.Resolve()
-	if v.Kind() == slog.KindGroup {
-		p := prefix
-		if a.Key != "" {
-			p += a.Key + "."
-		}
-		for _, ga := range v.Group() {
-			args = h.appendAttr(args, p, ga)
-		}
-		return args
+	opts := &slog.HandlerOptions{Level: level}
+	if json {
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	}
-	if a.Key == "" {
-		return args
-	}
-	return append(args, prefix+a.Key, v.Any())
-}
-
-func (h *hclogHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
-	n := &hclogHandler{log: h.log, prefix: h.prefix, attrs: append([]any(nil), h.attrs...)}
-	for _, a := range attrs {
-		n.attrs = h.appendAttr(n.attrs, h.prefix, a)
-	}
-	return n
-}
-
-func (h *hclogHandler) WithGroup(name string) slog.Handler {
-	if name == "" {
-		return h
-	}
-	return &hclogHandler{log: h.log, attrs: h.attrs, prefix: h.prefix + name + "."}
+	return slog.New(slog.NewTextHandler(w, opts)), nil
 }

@@ -12,7 +12,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
 	"github.com/mattn/go-isatty"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -20,6 +19,7 @@ import (
 	"github.com/izyware/izypop3/core/auth"
 	"github.com/izyware/izypop3/core/storehost"
 	"github.com/izyware/izypop3/sdk"
+	"github.com/izyware/izypop3/sdk/pluginhost"
 )
 
 // Set by release builds and make build with -ldflags "-X main.NAME=...";
@@ -84,7 +84,7 @@ func (b buildInfo) String() string {
 		fmt.Fprintf(&w, "%s: %s\n", b.DateKind, b.Date)
 	}
 	fmt.Fprintf(&w, "go: %s\n", b.Go)
-	fmt.Fprintf(&w, "sdk %s, store protocol %d\n", sdk.Version, sdk.ProtocolVersion)
+	fmt.Fprintf(&w, "sdk %s, store protocol %d\n", sdk.Version, pluginhost.ProtocolVersion)
 	return w.String()
 }
 
@@ -131,18 +131,15 @@ ask its version and capabilities.`,
 			for _, f := range found {
 				ver, sdkv, caps := "?", "?", ""
 				ctx, cancel := context.WithTimeout(cmd.Context(), 15*time.Second)
-				h, err := storehost.Open(ctx, storehost.Options{Name: f.Name, Path: f.Path, InfoOnly: true, Logger: hclog.NewNullLogger()})
+				h, err := storehost.Open(ctx, storehost.Options{Name: f.Name, Path: f.Path, InfoOnly: true})
 				if err != nil {
 					caps = "error: " + err.Error()
 				} else {
-					if info, err := h.Info(ctx); err == nil {
-						ver, sdkv = info.Version, info.SDKVersion
-						caps = strings.Join(info.Capabilities, ",")
-						if caps == "" {
-							caps = "-"
-						}
-					} else {
-						caps = "error: " + err.Error()
+					info := h.Info()
+					ver, sdkv = info.Version, info.SDKVersion
+					caps = strings.Join(info.Capabilities, ",")
+					if caps == "" {
+						caps = "-"
 					}
 					h.Close()
 				}

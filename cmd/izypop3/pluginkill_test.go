@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -159,5 +160,153 @@ func TestPluginKilledMidRetr(t *testing.T) {
 	}
 	if after := treeDigest(t, root); after != before {
 		t.Error("the store changed after a session cut by a plugin crash")
+	}
+}
+
+// popConn is one raw POP3 connection of a test.
+type popConn struct {
+	t *testing.T
+	c net.Conn
+	r *bufio.Reader
+}
+
+func dialPOP3(t *testing.T, port int) *popConn {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(60 * time.Second))
+	p := &popConn{t: t, c: c, r: bufio.NewReader(c)}
+	p.line() // greeting
+	return p
+}
+
+// line reads one reply line ("" at the end of the connection).
+func (p *popConn) line() string {
+	l, _ := p.r.ReadString('\n')
+	return strings.TrimRight(l, "\r\n")
+}
+
+// cmd sends a command and returns its status line.
+func (p *popConn) cmd(c string) string {
+	fmt.Fprintf(p.c, "%s\r\n", c)
+	return p.line()
+}
+
+// body reads a multi-line body up to its terminator.
+func (p *popConn) body() string {
+	var b strings.Builder
+	for {
+		l, err := p.r.ReadString('\n')
+		if err != nil {
+			p.t.Fatalf("multi-line reply cut: %v", err)
+		}
+		if l == ".\r\n" {
+			return b.String()
+		}
+		b.WriteString(l)
+	}
+}
+
+// Two servers on one localfs root: the plugin behind server A dies while
+// A's session holds the maildrop. Its lock died with it, so server B may
+// grant the maildrop; A's session must not go on serving and must change
+// nothing (it ends with -ERR [SYS/TEMP]), so that no message is retrieved
+// and deleted by both.
+func TestPluginKilledWhileLocked(t *testing.T) {
+	if _, err := os.Stat("/proc/self/task"); err != nil {
+		t.Skip("needs /proc (Linux)")
+	}
+	root := t.TempDir()
+	mbox := filepath.Join(root, "alice")
+	if err := os.MkdirAll(mbox, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= 3; i++ {
+		msg := fmt.Sprintf("Subject: m%d\r\n\r\nmessage %d\r\n", i, i)
+		if err := os.WriteFile(filepath.Join(mbox, fmt.Sprintf("m%d.eml", i)), []byte(msg), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	server := func() (int, *exec.Cmd) {
+		p := freePort(t)
+		return p, startServer(t, p, "serverpop3", "--port", strconv.Itoa(p), "--password=pw", "--modhandler=localfs",
+			"--on-dele=delete", "--mimestore.path="+root, "--plugin-dir="+binDir)
+	}
+	pa, srvA := server()
+	pb, _ := server()
+
+	a := dialPOP3(t, pa)
+	if r := a.cmd("USER alice"); !strings.HasPrefix(r, "+OK") {
+		t.Fatalf("A USER: %q", r)
+	}
+	if r := a.cmd("PASS pw"); !strings.HasPrefix(r, "+OK maildrop has 3") {
+		t.Fatalf("A PASS: %q", r)
+	}
+	if r := pop3Session(t, pb, "USER alice", "PASS pw"); !strings.HasPrefix(r[2], "-ERR [IN-USE]") {
+		t.Fatalf("B logged in while A holds the maildrop: %q", r)
+	}
+
+	kids := childPIDs(t, srvA.Process.Pid)
+	if len(kids) != 1 {
+		t.Fatalf("server A has children %v, want exactly the plugin", kids)
+	}
+	if err := syscall.Kill(kids[0], syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+
+	// The lock died with A's plugin: B gets the maildrop, retrieves and
+	// deletes message 1.
+	b := func() *popConn {
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			b := dialPOP3(t, pb)
+			b.cmd("USER alice")
+			r := b.cmd("PASS pw")
+			if strings.HasPrefix(r, "+OK maildrop has 3") {
+				return b
+			}
+			if !strings.HasPrefix(r, "-ERR [IN-USE]") || time.Now().After(deadline) {
+				t.Fatalf("B PASS after A's plugin died: %q", r)
+			}
+			b.c.Close()
+			time.Sleep(50 * time.Millisecond)
+		}
+	}()
+	if r := b.cmd("RETR 1"); !strings.HasPrefix(r, "+OK") {
+		t.Fatalf("B RETR 1: %q", r)
+	}
+	b.body()
+
+	// A's session may not retrieve or change anything any more.
+	r := a.cmd("RETR 1")
+	if !strings.HasPrefix(r, "-ERR [SYS/TEMP]") {
+		if strings.HasPrefix(r, "+OK") {
+			a.body()
+		}
+		t.Errorf("A RETR 1 after its lock died: %q, want -ERR [SYS/TEMP]", r)
+	}
+	if r := a.cmd("DELE 2"); r != "" {
+		t.Errorf("A's session goes on after its lock died: DELE answered %q", r)
+		a.cmd("QUIT")
+	}
+
+	if r := b.cmd("DELE 1"); !strings.HasPrefix(r, "+OK") {
+		t.Fatalf("B DELE 1: %q", r)
+	}
+	if r := b.cmd("QUIT"); !strings.HasPrefix(r, "+OK") {
+		t.Fatalf("B QUIT: %q", r)
+	}
+
+	// Exactly B's change was applied.
+	left, _ := filepath.Glob(filepath.Join(mbox, "*.eml"))
+	var names []string
+	for _, p := range left {
+		names = append(names, filepath.Base(p))
+	}
+	if strings.Join(names, " ") != "m2.eml m3.eml" {
+		t.Errorf("messages left: %v, want m2.eml m3.eml", names)
 	}
 }

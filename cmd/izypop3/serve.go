@@ -88,7 +88,7 @@ connection that ends without QUIT changes nothing.`,
 }
 
 func runServer(ctx context.Context, f serverFlags) error {
-	hlog, slog, err := f.log.loggers(os.Stderr, "izypop3")
+	log, err := f.log.logger(os.Stderr)
 	if err != nil {
 		return err
 	}
@@ -154,29 +154,30 @@ func runServer(ctx context.Context, f serverFlags) error {
 	defer stop()
 	defer storehost.Cleanup()
 
-	host, info, err := f.store.open(ctx, hlog)
+	host, err := f.store.open(ctx, log)
 	if err != nil {
 		return err
 	}
 	defer host.Close()
-	if authn == nil && !hasCap(info, sdk.CapAuthenticator) {
+	info := host.Info()
+	if _, ok := host.Store().(sdk.Authenticator); authn == nil && !ok {
 		return usageError{fmt.Errorf("store %q does not check passwords itself: give --password or --users", info.Name)}
 	}
 
-	backend, err := pop3backend.New(host, pop3backend.Options{
+	backend, err := pop3backend.New(host.Store(), pop3backend.Options{
 		Auth:          authn,
 		MaildropTags:  tags,
 		OnDele:        onDele,
 		ConsumeOnRetr: f.consumeOnRetr,
 		DryRun:        !f.commit,
-		Logger:        hlog.Named("backend"),
+		Logger:        log,
 	})
 	if err != nil {
 		return err
 	}
 	srv := pop3server.New(&pop3server.Options{
 		Backend:       backend,
-		Logger:        slog,
+		Logger:        log,
 		TLSConfig:     tlsConf,
 		Hostname:      f.hostname,
 		AuthTimeout:   f.loginTimeout,
@@ -191,7 +192,7 @@ func runServer(ctx context.Context, f serverFlags) error {
 	}
 	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()
-	hlog.Info("serving POP3", "addr", ln.Addr().String(), "store", info.Name, "store_version", info.Version,
+	log.Info("serving POP3", "addr", ln.Addr().String(), "store", info.Name, "store_version", info.Version,
 		"plugin", host.Path(), "on_dele", string(onDele), "consume_on_retr", f.consumeOnRetr, "commit", f.commit,
 		"stls", tlsConf != nil)
 	if f.pop3sPort != 0 {
@@ -202,10 +203,10 @@ func runServer(ctx context.Context, f serverFlags) error {
 			return err
 		}
 		go func() { errc <- srv.ServeTLS(tln) }()
-		hlog.Info("serving POP3S", "addr", tln.Addr().String())
+		log.Info("serving POP3S", "addr", tln.Addr().String())
 	}
 	if !f.commit {
-		hlog.Warn("dry run (--commit=false): changes are logged, none is applied")
+		log.Warn("dry run (--commit=false): changes are logged, none is applied")
 	}
 
 	select {
@@ -217,13 +218,13 @@ func runServer(ctx context.Context, f serverFlags) error {
 		return err
 	case <-ctx.Done():
 	}
-	hlog.Info("shutting down: no new connections; waiting for sessions", "timeout", f.shutdownWait.String())
+	log.Info("shutting down: no new connections; waiting for sessions", "timeout", f.shutdownWait.String())
 	sctx, cancel := context.WithTimeout(context.Background(), f.shutdownWait)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
-		hlog.Warn("sessions still open at the deadline were dropped without UPDATE", "error", err)
+		log.Warn("sessions still open at the deadline were dropped without UPDATE", "error", err)
 	}
-	hlog.Info("stopped")
+	log.Info("stopped")
 	return nil
 }
 

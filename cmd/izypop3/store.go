@@ -3,13 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
-	"slices"
+	"log/slog"
 
-	"github.com/hashicorp/go-hclog"
 	"github.com/spf13/cobra"
 
 	"github.com/izyware/izypop3/core/storehost"
-	"github.com/izyware/izypop3/sdk"
 )
 
 // storeFlags select and start a store plugin.
@@ -29,33 +27,22 @@ func (f *storeFlags) register(cmd *cobra.Command, defaultStore string) {
 }
 
 // open starts the store plugin with the --mimestore.* config block.
-func (f *storeFlags) open(ctx context.Context, log hclog.Logger) (*storehost.Host, sdk.Info, error) {
+func (f *storeFlags) open(ctx context.Context, log *slog.Logger) (*storehost.Host, error) {
 	if f.modhandler == "" {
-		return nil, sdk.Info{}, usageError{fmt.Errorf("--modhandler is required")}
+		return nil, usageError{fmt.Errorf("--modhandler is required")}
 	}
 	if !storehost.ValidName(f.modhandler) {
-		return nil, sdk.Info{}, usageError{fmt.Errorf("--modhandler %q is not a valid store name", f.modhandler)}
+		return nil, usageError{fmt.Errorf("--modhandler %q is not a valid store name", f.modhandler)}
 	}
-	h, err := storehost.Open(ctx, storehost.Options{
+	return storehost.Open(ctx, storehost.Options{
 		Name:    f.modhandler,
 		Path:    f.pluginPath,
 		Locator: storehost.Locator{PluginDir: f.pluginDir},
 		SHA256:  f.pluginSum,
 		Config:  globalStoreConfig,
-		Logger:  log.Named("store"),
+		Logger:  log,
 	})
-	if err != nil {
-		return nil, sdk.Info{}, err
-	}
-	info, err := h.Info(ctx)
-	if err != nil {
-		h.Close()
-		return nil, sdk.Info{}, fmt.Errorf("store %q: %w", f.modhandler, err)
-	}
-	return h, info, nil
 }
-
-func hasCap(info sdk.Info, c string) bool { return slices.Contains(info.Capabilities, c) }
 
 // noStoreConfig refuses --mimestore.* options on commands that start no store.
 func noStoreConfig(cmd *cobra.Command) error {

@@ -53,7 +53,7 @@ func newTestCmd() *cobra.Command {
 }
 
 func runTest(ctx context.Context, f testFlags) error {
-	hlog, _, err := f.log.loggers(os.Stderr, "izypop3")
+	log, err := f.log.logger(os.Stderr)
 	if err != nil {
 		return err
 	}
@@ -79,17 +79,18 @@ func runTest(ctx context.Context, f testFlags) error {
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	defer storehost.Cleanup()
-	host, info, err := f.store.open(ctx, hlog)
+	host, err := f.store.open(ctx, log)
 	if err != nil {
 		return err
 	}
 	defer host.Close()
+	info := host.Info()
 	fmt.Printf("store %s %s (%s)\n", info.Name, info.Version, host.Path())
 
 	switch f.testtype {
 	case "fullclientserver":
-		return selftest.FullClientServer(ctx, os.Stdout, host, selftest.Options{Logger: hlog})
+		return selftest.FullClientServer(ctx, os.Stdout, host.Store(), selftest.Options{Logger: log})
 	default:
-		return selftest.MimeStore(ctx, os.Stdout, host, f.mailbox, f.limit, tags)
+		return selftest.MimeStore(ctx, os.Stdout, host.Store(), f.mailbox, f.limit, tags)
 	}
 }

@@ -12,11 +12,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"strings"
 	"time"
-
-	"github.com/hashicorp/go-hclog"
 
 	"github.com/izyware/izypop3/core/auth"
 	"github.com/izyware/izypop3/core/pop3"
@@ -60,7 +59,7 @@ type Options struct {
 	// apply a dropped session's changes. Default DefaultTimeout (30 s).
 	Timeout time.Duration
 	// Logger receives the server side's logs. Default: discard.
-	Logger hclog.Logger
+	Logger *slog.Logger
 }
 
 // scenario is one named check.
@@ -119,7 +118,7 @@ func FullClientServer(ctx context.Context, w io.Writer, store sdk.Store, opts Op
 		opts.Timeout = DefaultTimeout
 	}
 	if opts.Logger == nil {
-		opts.Logger = hclog.NewNullLogger()
+		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	e := &env{store: store, opts: opts, password: opts.Password}
 	pw, err := auth.NewPassword(opts.Password)
@@ -133,7 +132,7 @@ func FullClientServer(ctx context.Context, w io.Writer, store sdk.Store, opts Op
 		backend, err := pop3backend.New(store, pop3backend.Options{
 			Auth:          pw,
 			ConsumeOnRetr: srv.consume,
-			Logger:        opts.Logger.Named(map[bool]string{false: "pop3", true: "pop3-queue"}[srv.consume]),
+			Logger:        opts.Logger.With("server", map[bool]string{false: "pop3", true: "pop3-queue"}[srv.consume]),
 		})
 		if err != nil {
 			return fmt.Errorf("selftest: %w", err)

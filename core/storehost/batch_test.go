@@ -12,6 +12,7 @@ import (
 
 	"github.com/izyware/izypop3/core/storehost/internal/teststore"
 	"github.com/izyware/izypop3/sdk"
+	"github.com/izyware/izypop3/sdk/pluginhost"
 )
 
 func gen(size int) string { return teststore.GenPrefix + strconv.Itoa(size) }
@@ -39,7 +40,7 @@ func TestFetchBatchThroughPlugin(t *testing.T) {
 		}
 		uids = append(uids, gen(n))
 	}
-	br, err := h.FetchBatch(ctx, "INBOX", uids)
+	br, err := h.Store().(pluginhost.BatchFetcher).FetchBatch(ctx, "INBOX", uids)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +71,7 @@ func TestFetchBatchPlainPlugin(t *testing.T) {
 	// FetchBatch for every store. (A plugin built before the RPC, which
 	// answers Unimplemented, is simulated in the sdk's tests.)
 	h := open(t, Options{Name: "plain", Path: pluginPlain})
-	br, err := h.FetchBatch(context.Background(), "INBOX", []string{gen(10)})
+	br, err := h.Store().(pluginhost.BatchFetcher).FetchBatch(context.Background(), "INBOX", []string{gen(10)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +88,7 @@ func TestKillDuringFetchBatch(t *testing.T) {
 	ctx := context.Background()
 	pid := h.PID()
 	const size = 50 << 20
-	br, err := h.FetchBatch(ctx, "INBOX", []string{gen(20 << 10), gen(size), gen(size)})
+	br, err := h.Store().(pluginhost.BatchFetcher).FetchBatch(ctx, "INBOX", []string{gen(20 << 10), gen(size), gen(size)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +118,7 @@ func TestKillDuringFetchBatch(t *testing.T) {
 	br.Close()
 
 	// The next call starts a new process and batches again.
-	br, err = h.FetchBatch(ctx, "INBOX", []string{gen(3), gen(chunkBoundary + 7)})
+	br, err = h.Store().(pluginhost.BatchFetcher).FetchBatch(ctx, "INBOX", []string{gen(3), gen(chunkBoundary + 7)})
 	if err != nil {
 		t.Fatalf("batch after the crash: %v", err)
 	}
@@ -135,7 +136,7 @@ func TestKillDuringFetchBatch(t *testing.T) {
 }
 
 // chunkBoundary is an item size that crosses a chunk boundary.
-const chunkBoundary = sdk.ChunkSize
+const chunkBoundary = pluginhost.ChunkSize
 
 // BenchmarkSequential20KB compares the two ways a host reads a run of
 // messages through the real plugin process: one Fetch per message, and one
@@ -169,7 +170,7 @@ func BenchmarkSequential20KB(b *testing.B) {
 	b.Run("Fetch", func(b *testing.B) {
 		measure(b, func() {
 			for b.Loop() {
-				rc, err := h.Fetch(ctx, "INBOX", uid)
+				rc, err := h.Store().Fetch(ctx, "INBOX", uid)
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -185,14 +186,14 @@ func BenchmarkSequential20KB(b *testing.B) {
 			uids[i] = uid
 		}
 		measure(b, func() {
-			var br sdk.BatchReader
+			var br pluginhost.BatchReader
 			left := 0
 			for b.Loop() {
 				if left == 0 {
 					if br != nil {
 						br.Close()
 					}
-					if br, err = h.FetchBatch(ctx, "INBOX", uids); err != nil {
+					if br, err = h.Store().(pluginhost.BatchFetcher).FetchBatch(ctx, "INBOX", uids); err != nil {
 						b.Fatal(err)
 					}
 					left = run

@@ -14,6 +14,7 @@ import (
 
 	"github.com/izyware/izypop3/core/storehost/internal/teststore"
 	"github.com/izyware/izypop3/sdk"
+	"github.com/izyware/izypop3/sdk/pluginhost"
 )
 
 // benchSize is the message the throughput benchmarks stream.
@@ -21,19 +22,19 @@ const benchSize = 50 << 20
 
 // benchStores returns the same store reached three ways: through the real
 // plugin process, over gRPC inside this process, and directly.
-func benchStores(b *testing.B) map[string]sdk.Store {
+func benchStores(b *testing.B) (map[string]sdk.Store, *Host) {
 	b.Helper()
 	h, err := Open(context.Background(), Options{Name: "test", Path: pluginTest})
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { h.Close() })
-	r, stop, err := sdk.ServeInProcess(teststore.New(), sdk.Info{Name: "test"})
+	r, stop, err := pluginhost.ServeInProcess(teststore.New(), pluginhost.Info{Name: "test"})
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { stop() })
-	return map[string]sdk.Store{"plugin": h, "grpc-inprocess": r, "direct": teststore.New()}
+	return map[string]sdk.Store{"plugin": h.Store(), "grpc-inprocess": r, "direct": teststore.New()}, h
 }
 
 var benchModes = []string{"plugin", "grpc-inprocess", "direct"}
@@ -55,14 +56,14 @@ func fetchAll(b *testing.B, s sdk.Store, uid string, want int64) {
 // wall-clock throughput varies with the load, so it also reports the CPU
 // time host and plugin spent per message, which does not.
 func BenchmarkFetch50MiB(b *testing.B) {
-	stores := benchStores(b)
+	stores, host := benchStores(b)
 	uid := fmt.Sprintf("%s%d", teststore.GenPrefix, benchSize)
 	for _, mode := range benchModes {
 		b.Run(mode, func(b *testing.B) {
 			s := stores[mode]
 			pid := "self"
-			if h, ok := s.(*Host); ok {
-				pid = strconv.Itoa(h.PID())
+			if mode == "plugin" {
+				pid = strconv.Itoa(host.PID())
 			}
 			cpu0 := cpuTime("self")
 			plug0 := cpuTime(pid)
@@ -103,13 +104,13 @@ func cpuTime(pid string) time.Duration {
 // BenchmarkPut50MiB measures the throughput of storing a 50 MiB message
 // (the store reads and hashes it, then drops it).
 func BenchmarkPut50MiB(b *testing.B) {
-	stores := benchStores(b)
+	stores, host := benchStores(b)
 	for _, mode := range benchModes {
 		b.Run(mode, func(b *testing.B) {
 			s := stores[mode]
 			pid := "self"
-			if h, ok := s.(*Host); ok {
-				pid = strconv.Itoa(h.PID())
+			if mode == "plugin" {
+				pid = strconv.Itoa(host.PID())
 			}
 			cpu0, plug0 := cpuTime("self"), cpuTime(pid)
 			b.SetBytes(benchSize)
@@ -131,7 +132,7 @@ func BenchmarkPut50MiB(b *testing.B) {
 
 // BenchmarkStat measures the latency of one small call.
 func BenchmarkStat(b *testing.B) {
-	stores := benchStores(b)
+	stores, _ := benchStores(b)
 	for _, mode := range benchModes {
 		b.Run(mode, func(b *testing.B) {
 			s := stores[mode]
@@ -202,7 +203,7 @@ func BenchmarkFetchRSS(b *testing.B) {
 	}()
 	b.SetBytes(benchSize)
 	for b.Loop() {
-		fetchAll(b, h, uid, benchSize)
+		fetchAll(b, h.Store(), uid, benchSize)
 	}
 	close(stop)
 	<-done

@@ -102,17 +102,17 @@ func TestDocsExampleStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer h.Close()
-	info, err := h.Info(ctx)
-	if err != nil || info.Name != "memo" || info.Version != "1.0.0" || info.SDKVersion != sdk.Version {
-		t.Errorf("Info = %+v, %v", info, err)
+	info := h.Info()
+	if info.Name != "memo" || info.Version != "1.0.0" || info.SDKVersion != sdk.Version {
+		t.Errorf("Info = %+v", info)
 	}
 	body := "From: a@example.com\r\nSubject: third party\r\n\r\nhello from memo\r\n"
-	res, err := h.Put(ctx, "INBOX", sdk.PutOptions{SourceID: "pop3://u@h:110/1"}, strings.NewReader(body))
+	res, err := h.Store().Put(ctx, "INBOX", sdk.PutOptions{SourceID: "pop3://u@h:110/1"}, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var items []sdk.Item
-	for it, err := range h.List(ctx, "INBOX", sdk.ListOptions{Tags: []sdk.Tag{sdk.TagUnread}}) {
+	for it, err := range h.Store().List(ctx, "INBOX", sdk.ListOptions{Tags: []sdk.Tag{sdk.TagUnread}}) {
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -121,7 +121,7 @@ func TestDocsExampleStore(t *testing.T) {
 	if len(items) != 1 || items[0].UID != res.UID || items[0].Size != int64(len(body)) || items[0].WireSize != int64(len(body)) {
 		t.Fatalf("List = %+v (Put %+v)", items, res)
 	}
-	rc, err := h.Fetch(ctx, "INBOX", res.UID)
+	rc, err := h.Store().Fetch(ctx, "INBOX", res.UID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,7 +131,7 @@ func TestDocsExampleStore(t *testing.T) {
 		t.Fatalf("Fetch = %q, %v", got, err)
 	}
 	// maxsize was handed over: a larger message is refused.
-	if _, err := h.Put(ctx, "INBOX", sdk.PutOptions{}, strings.NewReader(strings.Repeat("x", 2<<20))); !errors.Is(err, sdk.ErrInvalid) {
+	if _, err := h.Store().Put(ctx, "INBOX", sdk.PutOptions{}, strings.NewReader(strings.Repeat("x", 2<<20))); !errors.Is(err, sdk.ErrInvalid) {
 		t.Errorf("Put over maxsize: %v", err)
 	}
 }

@@ -7,13 +7,18 @@ import (
 	"fmt"
 	"io"
 	"iter"
+	"log/slog"
+	"maps"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
+
 	"github.com/izyware/izypop3/sdk"
+	"github.com/izyware/izypop3/sdk/pluginhost"
 )
 
 // Defaults of Options.
@@ -37,19 +42,6 @@ const (
 // ConfigPrefix is the command-line prefix of store configuration keys.
 const ConfigPrefix = "mimestore."
 
-// StoreConfig extracts a store's config block from command-line style
-// key-values: the keys starting with "mimestore.", prefix removed, without
-// "modhandler" (which names the store).
-func StoreConfig(kv map[string]string) map[string]string {
-	out := map[string]string{}
-	for k, v := range kv {
-		if rest, ok := strings.CutPrefix(k, ConfigPrefix); ok && rest != "modhandler" && rest != "" {
-			out[rest] = v
-		}
-	}
-	return out
-}
-
 // Options configures Open. The struct is copied; zero values mean the
 // documented defaults.
 type Options struct {
@@ -65,13 +57,15 @@ type Options struct {
 	// SHA256 pins the binary: the hex SHA-256 it must have. Default: not
 	// pinned.
 	SHA256 string
-	// Config is the store's config block (see StoreConfig), sent with
-	// Configure after every start. A store that does not implement
-	// sdk.Configurer accepts only an empty one. Default: empty.
+	// Config is the store's config block (the --mimestore.* options with
+	// the "mimestore." prefix removed), sent with Configure after every
+	// start. A store that does not implement sdk.Configurer accepts only an
+	// empty one. Default: empty.
 	Config map[string]string
 	// Logger receives the host's messages and the plugin's log lines (its
-	// stderr). Default: a null logger.
-	Logger hclog.Logger
+	// stderr, at their levels), with the attribute store=Name. Default:
+	// discard.
+	Logger *slog.Logger
 	// InfoOnly starts the plugin without configuring it, to read its Info
 	// (izypop3 plugins); other calls may then fail. Default false.
 	InfoOnly bool
@@ -85,39 +79,55 @@ type Options struct {
 	SocketDir string
 }
 
-// Host is a store plugin seen from izypop3: an sdk.Store (with every
-// optional interface) backed by a plugin process that it restarts.
+// Host is a store plugin seen from izypop3: a plugin process that it
+// restarts, and the store it serves (Store).
 //
 // When the plugin process dies, calls in flight fail with an error wrapping
 // sdk.ErrUnavailable; the next call starts a fresh process (after a backoff
 // of MinRestartDelay doubling to MaxRestartDelay while restarts keep failing,
-// reset once a call succeeds), configures it and proceeds. Maildrop locks
-// (sdk.Locker) held by a dead plugin die with it: a session holding one gets
-// ErrUnavailable and must end.
+// reset once a call succeeds), configures it and proceeds.
+//
+// Capabilities are decided once, at Open: Store implements exactly the
+// optional interfaces the first process advertised. A restarted process
+// must advertise at least those; one that lacks any of them counts as a
+// failed start (logged, calls fail with sdk.ErrUnavailable and the next call
+// tries again), so that a value a consumer holds never loses a method it
+// found by type assertion. Capabilities a restarted process adds are not
+// used until the store is opened again.
+//
+// Maildrop locks (sdk.Locker) live in the plugin process and die with it: a
+// lock token names the process that granted it, and the store bound to it
+// (pluginhost.LockBinder) fails with pluginhost.ErrLockLost once that
+// process is gone, even if a new one runs (the new one knows nothing of the
+// lock, and another program may hold it by then).
 type Host struct {
-	opts Options
-	path string
-	log  hclog.Logger
+	opts  Options
+	path  string
+	log   *slog.Logger
+	caps  []string  // capabilities of the first start, fixed
+	store sdk.Store // hostStore{h} narrowed to caps
 
 	sem chan struct{} // held while (re)starting
 
 	mu       sync.Mutex
 	cur      *instance // nil: none running
-	restarts int       // consecutive restarts without a successful call
+	info     pluginhost.Info
+	started  uint64 // instances started so far: the generation of the last
+	restarts int    // consecutive restarts without a successful call
 	diedAt   time.Time
 	closed   bool
 }
 
-var (
-	_ sdk.Store         = (*Host)(nil)
-	_ sdk.Configurer    = (*Host)(nil)
-	_ sdk.Authenticator = (*Host)(nil)
-	_ sdk.TopFetcher    = (*Host)(nil)
-	_ sdk.Locker        = (*Host)(nil)
-	_ sdk.Checker       = (*Host)(nil)
-	_ sdk.Closer        = (*Host)(nil)
-	_ sdk.BatchFetcher  = (*Host)(nil)
-)
+// hostStore is the store of a Host: every call of the protocol, made on the
+// running instance (started if needed), or, bound to a lock (gen != 0), on
+// the instance that granted it and no other. Host.Store narrows it to the
+// capabilities the plugin advertised.
+type hostStore struct {
+	h   *Host
+	gen uint64 // 0: any instance; else the instance the calls are bound to
+}
+
+var _ pluginhost.Full = hostStore{}
 
 // ErrClosed is returned by calls on a closed Host; it wraps
 // sdk.ErrUnavailable.
@@ -137,7 +147,7 @@ func Open(ctx context.Context, opts Options) (*Host, error) {
 		opts.MaxRestartDelay = DefaultMaxRestartDelay
 	}
 	if opts.Logger == nil {
-		opts.Logger = hclog.NewNullLogger()
+		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	cfg := make(map[string]string, len(opts.Config))
 	for k, v := range opts.Config {
@@ -160,7 +170,7 @@ func Open(ctx context.Context, opts Options) (*Host, error) {
 	h := &Host{
 		opts: opts,
 		path: path,
-		log:  opts.Logger.Named("store").With("store", opts.Name),
+		log:  opts.Logger.With("store", opts.Name),
 		sem:  make(chan struct{}, 1),
 	}
 	in, err := h.launch(ctx)
@@ -168,7 +178,27 @@ func Open(ctx context.Context, opts Options) (*Host, error) {
 		return nil, err
 	}
 	h.cur = in
+	h.info = in.info
+	h.caps = slices.Clone(in.info.Capabilities)
+	h.store = pluginhost.Narrow(hostStore{h: h}, h.caps)
 	return h, nil
+}
+
+// Store is the store the plugin serves, for consumers: an sdk.Store whose
+// type assertions to the optional interfaces (sdk.Authenticator,
+// sdk.TopFetcher, sdk.Locker with pluginhost.LockBinder, sdk.Checker,
+// sdk.Configurer, pluginhost.BatchFetcher) succeed exactly for the
+// capabilities the plugin advertised at Open. It is never an sdk.Closer:
+// Close the Host. The same value is returned every time.
+func (h *Host) Store() sdk.Store { return h.store }
+
+// Info is what the plugin last started reported about itself: name,
+// versions and capabilities (which may exceed those Store implements; see
+// Host).
+func (h *Host) Info() pluginhost.Info {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.info
 }
 
 func baseName(p string) string {
@@ -279,6 +309,7 @@ func (h *Host) get(ctx context.Context) (*instance, error) {
 	}
 	h.log.Info("store plugin restarted", "pid", in.pid)
 	h.cur = in
+	h.info = in.info
 	return in, nil
 }
 
@@ -335,13 +366,17 @@ func (h *Host) done(in *instance, err error) {
 	}
 }
 
-// Info returns the running plugin's name, versions and capabilities.
-func (h *Host) Info(ctx context.Context) (sdk.Info, error) {
+// Ping checks that the plugin runs (starting it if needed) and answers.
+// It says nothing of the store's own health: that is sdk.Checker, when
+// Store implements it.
+func (h *Host) Ping(ctx context.Context) error {
 	in, err := h.get(ctx)
 	if err != nil {
-		return sdk.Info{}, err
+		return err
 	}
-	return in.info, nil
+	_, err = in.remote.Info(ctx)
+	h.done(in, err)
+	return err
 }
 
 // Close stops the plugin process. Later calls fail with ErrClosed.
@@ -362,16 +397,16 @@ func (h *Host) Close() error {
 }
 
 // List implements sdk.Store.
-func (h *Host) List(ctx context.Context, mailbox string, opts sdk.ListOptions) iter.Seq2[sdk.Item, error] {
+func (s hostStore) List(ctx context.Context, mailbox string, opts sdk.ListOptions) iter.Seq2[sdk.Item, error] {
 	return func(yield func(sdk.Item, error) bool) {
-		in, err := h.get(ctx)
+		in, err := s.instance(ctx)
 		if err != nil {
 			yield(sdk.Item{}, err)
 			return
 		}
 		for it, err := range in.remote.List(ctx, mailbox, opts) {
 			if err != nil {
-				h.done(in, err)
+				s.h.done(in, err)
 				yield(sdk.Item{}, err)
 				return
 			}
@@ -379,70 +414,89 @@ func (h *Host) List(ctx context.Context, mailbox string, opts sdk.ListOptions) i
 				break
 			}
 		}
-		h.done(in, nil)
+		s.h.done(in, nil)
 	}
 }
 
-// Stat implements sdk.Store.
-func (h *Host) Stat(ctx context.Context, mailbox string) (map[sdk.Tag]sdk.TagStat, error) {
-	in, err := h.get(ctx)
-	if err != nil {
-		return nil, err
+// instance returns the instance s's calls go to: the running one (started
+// if needed), or for a bound store the one that granted its lock.
+func (s hostStore) instance(ctx context.Context) (*instance, error) {
+	if s.gen == 0 {
+		return s.h.get(ctx)
 	}
-	st, err := in.remote.Stat(ctx, mailbox)
-	h.done(in, err)
-	return st, err
+	s.h.mu.Lock()
+	in := s.h.cur
+	closed := s.h.closed
+	s.h.mu.Unlock()
+	switch {
+	case closed:
+		return nil, ErrClosed
+	case in == nil || in.gen != s.gen || !alive(in):
+		return nil, pluginhost.ErrLockLost
+	}
+	return in, nil
+}
+
+// call runs f on s's instance and records the outcome.
+func call[T any](ctx context.Context, s hostStore, f func(*instance) (T, error)) (T, error) {
+	in, err := s.instance(ctx)
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	v, err := f(in)
+	s.h.done(in, err)
+	if err != nil && s.gen != 0 && errors.Is(err, sdk.ErrUnavailable) && !alive(in) {
+		// The process that held the lock died during the call.
+		err = fmt.Errorf("%w: %w", pluginhost.ErrLockLost, err)
+	}
+	return v, err
+}
+
+// Stat implements sdk.Store.
+func (s hostStore) Stat(ctx context.Context, mailbox string) (map[sdk.Tag]sdk.TagStat, error) {
+	return call(ctx, s, func(in *instance) (map[sdk.Tag]sdk.TagStat, error) { return in.remote.Stat(ctx, mailbox) })
 }
 
 // Fetch implements sdk.Store. If the plugin dies while the message streams,
 // Read returns an error wrapping sdk.ErrUnavailable.
-func (h *Host) Fetch(ctx context.Context, mailbox, uid string) (io.ReadCloser, error) {
-	in, err := h.get(ctx)
-	if err != nil {
-		return nil, err
-	}
-	rc, err := in.remote.Fetch(ctx, mailbox, uid)
-	h.done(in, err)
-	if err != nil {
-		return nil, err
-	}
-	return &hostReader{rc: rc, h: h, in: in}, nil
+func (s hostStore) Fetch(ctx context.Context, mailbox, uid string) (io.ReadCloser, error) {
+	return call(ctx, s, func(in *instance) (io.ReadCloser, error) {
+		rc, err := in.remote.Fetch(ctx, mailbox, uid)
+		if err != nil {
+			return nil, err
+		}
+		return &hostReader{rc: rc, h: s.h, in: in}, nil
+	})
 }
 
-// FetchTop implements sdk.TopFetcher (ErrUnsupported if the plugin lacks it).
-func (h *Host) FetchTop(ctx context.Context, mailbox, uid string, lines int) (io.ReadCloser, error) {
-	in, err := h.get(ctx)
-	if err != nil {
-		return nil, err
-	}
-	rc, err := in.remote.FetchTop(ctx, mailbox, uid, lines)
-	h.done(in, err)
-	if err != nil {
-		return nil, err
-	}
-	return &hostReader{rc: rc, h: h, in: in}, nil
+// FetchTop implements sdk.TopFetcher.
+func (s hostStore) FetchTop(ctx context.Context, mailbox, uid string, lines int) (io.ReadCloser, error) {
+	return call(ctx, s, func(in *instance) (io.ReadCloser, error) {
+		rc, err := in.remote.FetchTop(ctx, mailbox, uid, lines)
+		if err != nil {
+			return nil, err
+		}
+		return &hostReader{rc: rc, h: s.h, in: in}, nil
+	})
 }
 
-// FetchBatch implements sdk.BatchFetcher: one stream for several items
-// (sdk.ErrUnsupported if the plugin predates the RPC). If the plugin dies
-// mid-stream, Next and Read return an error wrapping sdk.ErrUnavailable and
-// the next call restarts it, as for Fetch.
-func (h *Host) FetchBatch(ctx context.Context, mailbox string, uids []string) (sdk.BatchReader, error) {
-	in, err := h.get(ctx)
-	if err != nil {
-		return nil, err
-	}
-	br, err := in.remote.FetchBatch(ctx, mailbox, uids)
-	h.done(in, err)
-	if err != nil {
-		return nil, err
-	}
-	return &hostBatch{br: br, h: h, in: in}, nil
+// FetchBatch implements pluginhost.BatchFetcher: one stream for several
+// items. If the plugin dies mid-stream, Next and Read return an error
+// wrapping sdk.ErrUnavailable and the next call restarts it, as for Fetch.
+func (s hostStore) FetchBatch(ctx context.Context, mailbox string, uids []string) (pluginhost.BatchReader, error) {
+	return call(ctx, s, func(in *instance) (pluginhost.BatchReader, error) {
+		br, err := in.remote.FetchBatch(ctx, mailbox, uids)
+		if err != nil {
+			return nil, err
+		}
+		return &hostBatch{br: br, h: s.h, in: in}, nil
+	})
 }
 
 // hostBatch notices a plugin that died mid-batch.
 type hostBatch struct {
-	br sdk.BatchReader
+	br pluginhost.BatchReader
 	h  *Host
 	in *instance
 }
@@ -491,102 +545,88 @@ func (r *hostReader) WriteTo(w io.Writer) (int64, error) {
 func (r *hostReader) Close() error { return r.rc.Close() }
 
 // SetTag implements sdk.Store.
-func (h *Host) SetTag(ctx context.Context, mailbox string, uids []string, tag sdk.Tag) ([]string, error) {
-	in, err := h.get(ctx)
-	if err != nil {
-		return nil, err
-	}
-	nf, err := in.remote.SetTag(ctx, mailbox, uids, tag)
-	h.done(in, err)
-	return nf, err
+func (s hostStore) SetTag(ctx context.Context, mailbox string, uids []string, tag sdk.Tag) ([]string, error) {
+	return call(ctx, s, func(in *instance) ([]string, error) { return in.remote.SetTag(ctx, mailbox, uids, tag) })
 }
 
 // Delete implements sdk.Store.
-func (h *Host) Delete(ctx context.Context, mailbox string, uids []string) ([]string, error) {
-	in, err := h.get(ctx)
-	if err != nil {
-		return nil, err
-	}
-	nf, err := in.remote.Delete(ctx, mailbox, uids)
-	h.done(in, err)
-	return nf, err
+func (s hostStore) Delete(ctx context.Context, mailbox string, uids []string) ([]string, error) {
+	return call(ctx, s, func(in *instance) ([]string, error) { return in.remote.Delete(ctx, mailbox, uids) })
 }
 
 // Put implements sdk.Store.
-func (h *Host) Put(ctx context.Context, mailbox string, opts sdk.PutOptions, body io.Reader) (sdk.PutResult, error) {
-	in, err := h.get(ctx)
-	if err != nil {
-		return sdk.PutResult{}, err
-	}
-	res, err := in.remote.Put(ctx, mailbox, opts, body)
-	h.done(in, err)
-	return res, err
+func (s hostStore) Put(ctx context.Context, mailbox string, opts sdk.PutOptions, body io.Reader) (sdk.PutResult, error) {
+	return call(ctx, s, func(in *instance) (sdk.PutResult, error) { return in.remote.Put(ctx, mailbox, opts, body) })
 }
 
 // Configure implements sdk.Configurer: it replaces the config block (used
 // for every later restart too) and sends it to the running plugin.
-func (h *Host) Configure(ctx context.Context, config map[string]string) error {
-	cfg := make(map[string]string, len(config))
-	for k, v := range config {
-		cfg[k] = v
-	}
-	in, err := h.get(ctx)
-	if err != nil {
-		return err
-	}
-	h.mu.Lock()
-	h.opts.Config = cfg
-	h.mu.Unlock()
-	err = h.configure(ctx, in)
-	h.done(in, err)
+func (s hostStore) Configure(ctx context.Context, config map[string]string) error {
+	cfg := maps.Clone(config)
+	_, err := call(ctx, s, func(in *instance) (struct{}, error) {
+		s.h.mu.Lock()
+		s.h.opts.Config = cfg
+		s.h.mu.Unlock()
+		return struct{}{}, s.h.configure(ctx, in)
+	})
 	return err
 }
 
 // Authenticate implements sdk.Authenticator.
-func (h *Host) Authenticate(ctx context.Context, user, pass string) (string, error) {
-	in, err := h.get(ctx)
-	if err != nil {
-		return "", err
-	}
-	mb, err := in.remote.Authenticate(ctx, user, pass)
-	h.done(in, err)
-	return mb, err
+func (s hostStore) Authenticate(ctx context.Context, user, pass string) (string, error) {
+	return call(ctx, s, func(in *instance) (string, error) { return in.remote.Authenticate(ctx, user, pass) })
 }
 
-// Lock implements sdk.Locker. The lock lives in the plugin process: if it
-// dies, the lock is gone.
-func (h *Host) Lock(ctx context.Context, mailbox string) (string, error) {
-	in, err := h.get(ctx)
-	if err != nil {
-		return "", err
-	}
-	tok, err := in.remote.Lock(ctx, mailbox)
-	h.done(in, err)
-	return tok, err
+// Lock implements sdk.Locker. The token names the plugin process that
+// holds the lock ("GEN:TOKEN", GEN the number of the instance, TOKEN the
+// plugin's): see BindLock.
+func (s hostStore) Lock(ctx context.Context, mailbox string) (string, error) {
+	return call(ctx, s, func(in *instance) (string, error) {
+		tok, err := in.remote.Lock(ctx, mailbox)
+		if err != nil {
+			return "", err
+		}
+		return strconv.FormatUint(in.gen, 10) + ":" + tok, nil
+	})
 }
 
-// Unlock implements sdk.Locker.
-func (h *Host) Unlock(ctx context.Context, mailbox, token string) error {
-	in, err := h.get(ctx)
-	if err != nil {
-		return err
+// splitToken returns the instance number and the plugin's token of a token
+// from Lock; gen 0 if token is not one.
+func splitToken(token string) (gen uint64, tok string) {
+	g, tok, ok := strings.Cut(token, ":")
+	gen, err := strconv.ParseUint(g, 10, 64)
+	if !ok || err != nil {
+		return 0, ""
 	}
-	err = in.remote.Unlock(ctx, mailbox, token)
-	h.done(in, err)
+	return gen, tok
+}
+
+// BindLock implements pluginhost.Full: the calls of the store it returns
+// go to the instance that granted token, and fail with
+// pluginhost.ErrLockLost once it is gone, even if a fresh one runs.
+func (s hostStore) BindLock(_, token string) pluginhost.Full {
+	gen, _ := splitToken(token)
+	if gen == 0 {
+		gen = ^uint64(0) // not a token of this host: no instance has it
+	}
+	return hostStore{h: s.h, gen: gen}
+}
+
+// Unlock implements sdk.Locker. A lost lock needs no unlocking: the error
+// wraps pluginhost.ErrLockLost and no plugin is called.
+func (s hostStore) Unlock(ctx context.Context, mailbox, token string) error {
+	gen, tok := splitToken(token)
+	if gen == 0 {
+		return fmt.Errorf("%w: unlock: not a lock token of this store host", sdk.ErrInvalid)
+	}
+	_, err := call(ctx, hostStore{h: s.h, gen: gen}, func(in *instance) (struct{}, error) {
+		return struct{}{}, in.remote.Unlock(ctx, mailbox, tok)
+	})
 	return err
 }
 
-// Check implements sdk.Checker: the plugin is running (started if needed)
-// and answers, and its own Check, if it has one, passes.
-func (h *Host) Check(ctx context.Context) error {
-	in, err := h.get(ctx)
-	if err != nil {
-		return err
-	}
-	err = in.remote.Check(ctx)
-	if errors.Is(err, sdk.ErrUnsupported) {
-		_, err = in.remote.Info(ctx)
-	}
-	h.done(in, err)
+// Check implements sdk.Checker.
+func (s hostStore) Check(ctx context.Context) error {
+	_, err := call(ctx, s, func(in *instance) (struct{}, error) { return struct{}{}, in.remote.Check(ctx) })
 	return err
 }

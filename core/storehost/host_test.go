@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"io"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,7 +20,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
 	"github.com/izyware/izypop3/core/storehost/internal/teststore"
 	"github.com/izyware/izypop3/sdk"
 )
@@ -62,20 +62,20 @@ func TestRoundTripThroughPlugin(t *testing.T) {
 	h := open(t, Options{
 		Path:   pluginTest,
 		Config: map[string]string{"greeting": "hi"},
-		Logger: hclog.New(&hclog.LoggerOptions{Output: &logs, Level: hclog.Debug}),
+		Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	})
 	ctx := context.Background()
-	info, err := h.Info(ctx)
-	if err != nil || info.Name != "test" || info.Version != "1.0.0" || info.SDKVersion != sdk.Version {
-		t.Fatalf("Info = %+v, %v", info, err)
+	info := h.Info()
+	if info.Name != "test" || info.Version != "1.0.0" || info.SDKVersion != sdk.Version {
+		t.Fatalf("Info = %+v", info)
 	}
 	body := "Subject: hello\r\n\r\nworld\r\n"
-	res, err := h.Put(ctx, "INBOX", sdk.PutOptions{SourceID: "s1"}, strings.NewReader(body))
+	res, err := h.Store().Put(ctx, "INBOX", sdk.PutOptions{SourceID: "s1"}, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var items []sdk.Item
-	for it, err := range h.List(ctx, "INBOX", sdk.ListOptions{}) {
+	for it, err := range h.Store().List(ctx, "INBOX", sdk.ListOptions{}) {
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -84,7 +84,7 @@ func TestRoundTripThroughPlugin(t *testing.T) {
 	if len(items) != 1 || items[0].UID != res.UID || items[0].SourceID != "s1" {
 		t.Fatalf("List = %+v", items)
 	}
-	rc, err := h.Fetch(ctx, "INBOX", res.UID)
+	rc, err := h.Store().Fetch(ctx, "INBOX", res.UID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,27 +93,28 @@ func TestRoundTripThroughPlugin(t *testing.T) {
 	if err != nil || string(got) != body {
 		t.Fatalf("Fetch = %q, %v", got, err)
 	}
-	if _, err := h.Fetch(ctx, "INBOX", "nope"); !errors.Is(err, sdk.ErrNotFound) {
+	if _, err := h.Store().Fetch(ctx, "INBOX", "nope"); !errors.Is(err, sdk.ErrNotFound) {
 		t.Errorf("Fetch missing = %v", err)
 	}
-	tok, err := h.Lock(ctx, "INBOX")
+	tok, err := h.Store().(sdk.Locker).Lock(ctx, "INBOX")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := h.Lock(ctx, "INBOX"); !errors.Is(err, sdk.ErrInUse) {
+	if _, err := h.Store().(sdk.Locker).Lock(ctx, "INBOX"); !errors.Is(err, sdk.ErrInUse) {
 		t.Errorf("second Lock = %v, want ErrInUse", err)
 	}
-	if err := h.Unlock(ctx, "INBOX", tok); err != nil {
+	if err := h.Store().(sdk.Locker).Unlock(ctx, "INBOX", tok); err != nil {
 		t.Error(err)
 	}
-	if err := h.Check(ctx); err != nil {
+	if err := h.Store().(sdk.Checker).Check(ctx); err != nil {
 		t.Error(err)
 	}
-	if _, err := h.Authenticate(ctx, "u", "p"); !errors.Is(err, sdk.ErrUnsupported) {
-		t.Errorf("Authenticate = %v, want ErrUnsupported", err)
+	if _, ok := h.Store().(sdk.Authenticator); ok {
+		t.Error("the store value implements sdk.Authenticator; the plugin does not")
 	}
-	// The plugin's stderr (hclog JSON) reaches the host's logger.
-	if s := logs.String(); !strings.Contains(s, "plugin address") {
+	// The plugin's stderr (its JSON log lines) reaches the host's logger,
+	// at their level, with the store's name.
+	if s := logs.String(); !strings.Contains(s, "plugin address") || !strings.Contains(s, "level=DEBUG") || !strings.Contains(s, "store=test") {
 		t.Errorf("plugin log not forwarded; host log:\n%s", s)
 	}
 }
@@ -130,34 +131,30 @@ func TestStrictConfig(t *testing.T) {
 	}
 	// Reconfiguring a running store: strict too, and kept for restarts.
 	ht := open(t, Options{Path: pluginTest})
-	if err := ht.Configure(ctx, map[string]string{"bogus": "1"}); !errors.Is(err, sdk.ErrInvalid) || !strings.Contains(err.Error(), "bogus") {
+	if err := ht.Store().(sdk.Configurer).Configure(ctx, map[string]string{"bogus": "1"}); !errors.Is(err, sdk.ErrInvalid) || !strings.Contains(err.Error(), "bogus") {
 		t.Errorf("Configure bogus: %v", err)
 	}
-	if err := ht.Configure(ctx, map[string]string{"greeting": "hello"}); err != nil {
+	if err := ht.Store().(sdk.Configurer).Configure(ctx, map[string]string{"greeting": "hello"}); err != nil {
 		t.Errorf("Configure: %v", err)
 	}
 	syscall.Kill(ht.PID(), syscall.SIGKILL)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		err := ht.Check(ctx)
+		err := ht.Ping(ctx)
 		if err == nil {
 			break
 		}
 		if !errors.Is(err, sdk.ErrUnavailable) || time.Now().After(deadline) {
-			t.Fatalf("Check after kill: %v", err)
+			t.Fatalf("Ping after kill: %v", err)
 		}
 	}
 
 	h := open(t, Options{Name: "plain", Path: pluginPlain})
-	if err := h.Check(ctx); err != nil {
-		t.Errorf("Check of a store without Checker (liveness only): %v", err)
+	if err := h.Ping(ctx); err != nil {
+		t.Errorf("Ping of a store without Checker: %v", err)
 	}
-}
-
-func TestStoreConfig(t *testing.T) {
-	got := StoreConfig(map[string]string{"mimestore.modhandler": "fake", "mimestore.path": "/m", "port": "1110", "mimestore.": "x"})
-	if len(got) != 1 || got["path"] != "/m" {
-		t.Errorf("StoreConfig = %v", got)
+	if _, ok := h.Store().(sdk.Checker); ok {
+		t.Error("the store value of a plugin without Checker implements sdk.Checker")
 	}
 }
 
@@ -216,7 +213,7 @@ func TestKillDuringFetch(t *testing.T) {
 		t.Fatal("no pid")
 	}
 	const size = 50 << 20
-	rc, err := h.Fetch(ctx, "INBOX", teststore.GenPrefix+"52428800")
+	rc, err := h.Store().Fetch(ctx, "INBOX", teststore.GenPrefix+"52428800")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -246,7 +243,7 @@ func TestKillDuringFetch(t *testing.T) {
 	t.Logf("after SIGKILL: %d more octets, then %v", n, err)
 
 	// The next call starts a new process.
-	st, err := h.Stat(ctx, "INBOX")
+	st, err := h.Store().Stat(ctx, "INBOX")
 	if err != nil {
 		t.Fatalf("call after the crash: %v", err)
 	}
@@ -257,7 +254,7 @@ func TestKillDuringFetch(t *testing.T) {
 		t.Fatalf("pid after restart %d (was %d)", npid, pid)
 	}
 	// And streams a whole 50 MiB message correctly.
-	rc2, err := h.Fetch(ctx, "INBOX", teststore.GenPrefix+"52428800")
+	rc2, err := h.Store().Fetch(ctx, "INBOX", teststore.GenPrefix+"52428800")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -283,7 +280,7 @@ func TestKillBetweenCalls(t *testing.T) {
 	ctx := context.Background()
 	for i := range 3 {
 		pid := h.PID()
-		if _, err := h.Stat(ctx, "m"); err != nil {
+		if _, err := h.Store().Stat(ctx, "m"); err != nil {
 			t.Fatal(err)
 		}
 		syscall.Kill(pid, syscall.SIGKILL)
@@ -291,7 +288,7 @@ func TestKillBetweenCalls(t *testing.T) {
 		// but ErrUnavailable, and the store comes back.
 		deadline := time.Now().Add(10 * time.Second)
 		for {
-			_, err := h.Stat(ctx, "m")
+			_, err := h.Store().Stat(ctx, "m")
 			if err == nil {
 				break
 			}
@@ -343,7 +340,7 @@ func TestCloseStopsPlugin(t *testing.T) {
 	if _, err := os.Stat(dirs[0]); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("socket dir left behind: %v", err)
 	}
-	if _, err := h.Stat(context.Background(), "m"); !errors.Is(err, ErrClosed) || !errors.Is(err, sdk.ErrUnavailable) {
+	if _, err := h.Store().Stat(context.Background(), "m"); !errors.Is(err, ErrClosed) || !errors.Is(err, sdk.ErrUnavailable) {
 		t.Errorf("call after Close: %v", err)
 	}
 }
@@ -392,7 +389,7 @@ func TestSHA256Pin(t *testing.T) {
 	}
 	sum := sha256.Sum256(data)
 	h := open(t, Options{Path: pluginTest, SHA256: strings.ToUpper(hex.EncodeToString(sum[:]))})
-	if _, err := h.Stat(context.Background(), "m"); err != nil {
+	if _, err := h.Store().Stat(context.Background(), "m"); err != nil {
 		t.Fatal(err)
 	}
 	_, err = Open(context.Background(), Options{Name: "test", Path: pluginTest, SHA256: strings.Repeat("ab", 32)})
@@ -489,7 +486,7 @@ func TestOpenByNameFromPluginDir(t *testing.T) {
 	if h.Path() != filepath.Join(dir, BinaryPrefix+"viadir") {
 		t.Errorf("path %s", h.Path())
 	}
-	if _, err := h.Stat(context.Background(), "m"); err != nil {
+	if _, err := h.Store().Stat(context.Background(), "m"); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := Open(context.Background(), Options{Name: "missing", Locator: Locator{PluginDir: dir, NoExecutableDir: true, NoPATH: true}}); !errors.Is(err, ErrNoPlugin) {
@@ -503,7 +500,7 @@ func TestOpenByNameFromPluginDir(t *testing.T) {
 func TestKillUnderLoad(t *testing.T) {
 	h := open(t, Options{Path: pluginTest})
 	ctx := context.Background()
-	if _, err := h.Put(ctx, "m", sdk.PutOptions{}, strings.NewReader("Subject: x\r\n\r\ny\r\n")); err != nil {
+	if _, err := h.Store().Put(ctx, "m", sdk.PutOptions{}, strings.NewReader("Subject: x\r\n\r\ny\r\n")); err != nil {
 		t.Fatal(err)
 	}
 	const workers = 6
@@ -525,15 +522,15 @@ func TestKillUnderLoad(t *testing.T) {
 				var err error
 				switch w % 3 {
 				case 0:
-					_, err = h.Stat(ctx, "m")
+					_, err = h.Store().Stat(ctx, "m")
 				case 1:
 					var rc io.ReadCloser
-					if rc, err = h.Fetch(ctx, "m", teststore.GenPrefix+"3000000"); err == nil {
+					if rc, err = h.Store().Fetch(ctx, "m", teststore.GenPrefix+"3000000"); err == nil {
 						_, err = io.Copy(io.Discard, rc)
 						rc.Close()
 					}
 				case 2:
-					for _, lerr := range h.List(ctx, "m", sdk.ListOptions{}) {
+					for _, lerr := range h.Store().List(ctx, "m", sdk.ListOptions{}) {
 						if lerr != nil {
 							err = lerr
 						}

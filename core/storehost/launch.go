@@ -19,14 +19,17 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
 	"github.com/izyware/izypop3/sdk"
+	"github.com/izyware/izypop3/sdk/pluginhost"
 )
 
 // instance is one running plugin process and its connection. A go-plugin
 // client cannot be restarted: a dead instance is replaced, never revived.
 type instance struct {
 	client  *plugin.Client
-	remote  *sdk.Remote
-	info    sdk.Info
+	remote  *pluginhost.Remote
+	store   sdk.Store // remote narrowed to info.Capabilities
+	info    pluginhost.Info
+	gen     uint64 // 1 for the first instance of a Host, 2 for the next...
 	pid     int
 	sockDir string
 
@@ -66,7 +69,7 @@ func classify(name, path string, err error) *LaunchError {
 		if m := pluginVersionRE.FindStringSubmatch(msg); m != nil {
 			v = "protocol " + m[1]
 		}
-		le.Reason = fmt.Sprintf("speaks %s, this izypop3 speaks %d", v, sdk.ProtocolVersion)
+		le.Reason = fmt.Sprintf("speaks %s, this izypop3 speaks %d", v, pluginhost.ProtocolVersion)
 		le.Err = fmt.Errorf("%w: %w", ErrNotPlugin, err)
 	case strings.Contains(msg, "Unrecognized remote plugin message"):
 		out := strings.TrimSpace(strings.TrimPrefix(first, "Unrecognized remote plugin message:"))
@@ -101,7 +104,7 @@ func classify(name, path string, err error) *LaunchError {
 // variables (go-plugin adds its own), plus the private socket directory.
 func pluginEnv(sockDir string) []string {
 	env := slices.DeleteFunc(os.Environ(), func(kv string) bool {
-		return strings.HasPrefix(kv, "PLUGIN_") || strings.HasPrefix(kv, sdk.Handshake.MagicCookieKey+"=")
+		return strings.HasPrefix(kv, "PLUGIN_") || strings.HasPrefix(kv, pluginhost.Handshake.MagicCookieKey+"=")
 	})
 	return append(env, plugin.EnvUnixSocketDir+"="+sockDir)
 }
@@ -145,10 +148,13 @@ func (h *Host) launch(ctx context.Context) (*instance, error) {
 	cmd.Env = pluginEnv(sockDir)
 	setPdeathsig(cmd)
 
-	stdio := h.log.StandardWriter(&hclog.StandardLoggerOptions{InferLevels: true})
+	// go-plugin logs with hclog: its records, and the plugin's stderr lines
+	// it parses, go through an adapter to the host's slog logger.
+	hlog := pluginhost.HCLog(h.log)
+	stdio := hlog.StandardWriter(&hclog.StandardLoggerOptions{InferLevels: true})
 	client := plugin.NewClient(&plugin.ClientConfig{
-		HandshakeConfig:  sdk.Handshake,
-		Plugins:          sdk.HostPluginSet(),
+		HandshakeConfig:  pluginhost.Handshake,
+		Plugins:          pluginhost.PluginSet(),
 		Cmd:              cmd,
 		SecureConfig:     secure,
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
@@ -159,12 +165,15 @@ func (h *Host) launch(ctx context.Context) (*instance, error) {
 		Managed:         false,
 		SkipHostEnv:     true, // pluginEnv has it, minus PLUGIN_*
 		StartTimeout:    o.StartTimeout,
-		Logger:          h.log,
+		Logger:          hlog,
 		SyncStdout:      stdio,
 		SyncStderr:      stdio,
-		GRPCDialOptions: sdk.HostDialOptions(),
+		GRPCDialOptions: pluginhost.DialOptions(),
 	})
-	in := &instance{client: client, sockDir: sockDir}
+	h.mu.Lock()
+	h.started++
+	in := &instance{client: client, sockDir: sockDir, gen: h.started}
+	h.mu.Unlock()
 	register(client)
 	fail := func(err error) (*instance, error) {
 		in.kill()
@@ -180,11 +189,11 @@ func (h *Host) launch(ctx context.Context) (*instance, error) {
 	if id, err := strconv.Atoi(client.ID()); err == nil {
 		in.pid = id
 	}
-	raw, err := rpc.Dispense(sdk.PluginName)
+	raw, err := rpc.Dispense(pluginhost.PluginName)
 	if err != nil {
 		return fail(&LaunchError{Name: o.Name, Path: h.path, Reason: "dispense: " + err.Error(), Err: err})
 	}
-	in.remote = raw.(*sdk.Remote)
+	in.remote = raw.(*pluginhost.Remote)
 
 	ictx, cancel := context.WithTimeout(ctx, o.StartTimeout)
 	defer cancel()
@@ -194,6 +203,11 @@ func (h *Host) launch(ctx context.Context) (*instance, error) {
 			Reason: "not an izypop3 store plugin (GetInfo failed: " + oneLine(err) + ")", Err: fmt.Errorf("%w: %w", ErrNotPlugin, err)})
 	}
 	in.info = info
+	in.store = pluginhost.Narrow(in.remote, info.Capabilities)
+	if missing := missingCaps(h.caps, info.Capabilities); len(missing) > 0 {
+		return fail(&LaunchError{Name: o.Name, Path: h.path,
+			Reason: "restarted plugin lacks capabilities it had at the first start: " + strings.Join(missing, ", ")})
+	}
 	if err := h.configure(ictx, in); err != nil {
 		return fail(err)
 	}
@@ -210,7 +224,8 @@ func (h *Host) configure(ctx context.Context, in *instance) error {
 	h.mu.Lock()
 	cfg := h.opts.Config // replaced (never mutated) by Host.Configure
 	h.mu.Unlock()
-	if !slices.Contains(in.info.Capabilities, sdk.CapConfigurer) {
+	c, ok := in.store.(sdk.Configurer)
+	if !ok {
 		if len(cfg) == 0 {
 			return nil
 		}
@@ -225,10 +240,22 @@ func (h *Host) configure(ctx context.Context, in *instance) error {
 	if cfg == nil {
 		cfg = map[string]string{}
 	}
-	if err := in.remote.Configure(ctx, cfg); err != nil {
+	if err := c.Configure(ctx, cfg); err != nil {
 		return fmt.Errorf("store %q: configuration: %w", h.opts.Name, err)
 	}
 	return nil
+}
+
+// missingCaps lists the capabilities of want that got lacks. want is nil
+// at the first start (h.caps is set after it).
+func missingCaps(want, got []string) []string {
+	var missing []string
+	for _, c := range want {
+		if !slices.Contains(got, c) {
+			missing = append(missing, c)
+		}
+	}
+	return missing
 }
 
 // kill stops the process (gracefully if it still answers) and removes its

@@ -1,110 +1,301 @@
-// Package depcheck holds the test that enforces the module's dependency
-// rules (DESIGN.md "Layout"): core/pop3/... imports only the standard
-// library (and itself); sdk/... (tests included) never imports core/....
+// Package depcheck holds the tests that enforce the module's dependency
+// rules, each checked here and nowhere else:
+//
+//   - core/pop3/... (tests included) imports only the standard library and
+//     its own packages: the POP3 core stays usable without the rest;
+//   - sdk/... (tests included) never imports core/... or plugins/...: a
+//     store author's dependency stays small, and the contract cannot lean
+//     on izypop3's internals;
+//   - plugins/... never imports core/...; a plugin's tests may import only
+//     core/storehost, to run the built plugin binary the way izypop3 does;
+//   - core/... (tests included) never imports plugins/...: core is tested
+//     against sdk/storetest/memstore or its own test plugin;
+//   - the packages that join core and sdk (a package under core/ that
+//     imports sdk/..., or any package that imports both) are the ones listed
+//     in joiners;
+//   - no consumer under core/ or cmd/ finds out what a store can do through
+//     its Info or sdk.ErrUnsupported: core/storehost decides once, and its
+//     store value answers type assertions (see TestCapabilitiesDecidedOnce).
 package depcheck
 
 import (
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"os"
 	"os/exec"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
 
 const module = "github.com/izyware/izypop3"
 
-// listDeps runs go list over pattern (with the test packages if tests) and
-// returns, for each package matched, the import paths of its non-standard
-// dependencies.
-func listDeps(t *testing.T, pattern string, tests bool) map[string][]string {
+// pkg is one package as go list -test reports it: the package itself, its
+// test variants and test mains each appear once.
+type pkg struct {
+	path    string   // import path, without the " [x.test]" of a test variant
+	imports []string // direct imports
+	deps    []string // all dependencies, non-standard only
+}
+
+// list runs go list -test over pattern.
+func list(t *testing.T, pattern string) []pkg {
 	t.Helper()
-	args := []string{"list", "-e", "-f", "{{.ImportPath}}\t{{join .Deps \",\"}}"}
-	if tests {
-		args = append(args, "-test")
-	}
-	cmd := exec.Command("go", append(args, pattern)...)
+	cmd := exec.Command("go", "list", "-e", "-test", "-f",
+		"{{.ImportPath}}\t{{join .Imports \",\"}}\t{{join .Deps \",\"}}\t{{.Standard}}", pattern)
 	cmd.Dir = "../.."
 	out, err := cmd.Output()
 	if err != nil {
 		t.Fatalf("go list %s: %v", pattern, err)
 	}
-	// Second pass: which of the deps are standard library.
-	std := map[string]bool{}
-	stdOut, err := exec.Command("go", "list", "-e", "-f", "{{.ImportPath}}", "std").Output()
-	if err != nil {
-		t.Fatalf("go list std: %v", err)
-	}
-	for _, p := range strings.Fields(string(stdOut)) {
-		std[p] = true
-	}
-	res := map[string][]string{}
+	std := stdPackages(t)
+	var res []pkg
 	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-		pkg, list, ok := strings.Cut(line, "\t")
-		if !ok {
+		f := strings.Split(line, "\t")
+		if len(f) != 4 || f[3] == "true" {
 			continue
 		}
-		var nonStd []string
-		for _, d := range strings.Split(list, ",") {
-			d = pkgOf(d)
-			// vendor/ packages of the toolchain are standard.
-			if d == "" || std[d] || strings.HasPrefix(d, "vendor/") || d == "C" {
-				continue
+		p := pkg{path: pkgOf(f[0])}
+		for _, d := range strings.Split(f[1], ",") {
+			if d = pkgOf(d); d != "" && !std[d] {
+				p.imports = append(p.imports, d)
 			}
-			nonStd = append(nonStd, d)
 		}
-		res[pkg] = nonStd
+		for _, d := range strings.Split(f[2], ",") {
+			// vendor/ packages of the toolchain are standard.
+			if d = pkgOf(d); d != "" && !std[d] && !strings.HasPrefix(d, "vendor/") && d != "C" {
+				p.deps = append(p.deps, d)
+			}
+		}
+		res = append(res, p)
+	}
+	if len(res) == 0 {
+		t.Fatalf("no packages matched %s", pattern)
 	}
 	return res
 }
 
+func stdPackages(t *testing.T) map[string]bool {
+	t.Helper()
+	out, err := exec.Command("go", "list", "-e", "-f", "{{.ImportPath}}", "std").Output()
+	if err != nil {
+		t.Fatalf("go list std: %v", err)
+	}
+	std := map[string]bool{}
+	for _, p := range strings.Fields(string(out)) {
+		std[p] = true
+	}
+	return std
+}
+
 // pkgOf strips the " [x.test]" suffix go list -test adds to the packages
-// recompiled for a test, and the ".test" of a generated test main.
+// recompiled for a test, and the ".test" or "_test" of a test main or
+// external test package.
 func pkgOf(importPath string) string {
 	p, _, _ := strings.Cut(importPath, " ")
 	return strings.TrimSuffix(strings.TrimSuffix(p, ".test"), "_test")
 }
 
-func TestSDKDoesNotImportCore(t *testing.T) {
-	deps := listDeps(t, "./sdk/...", true)
-	if len(deps) == 0 {
-		t.Fatal("no packages matched ./sdk/...")
-	}
-	for pkg, ds := range deps {
-		for _, d := range ds {
-			if strings.HasPrefix(d, module+"/core/") || d == module+"/core" {
-				t.Errorf("%s imports %s: sdk/... must never import core", pkg, d)
-			}
-		}
-	}
+// under reports whether import path p is dir of the module or below it.
+func under(p, dir string) bool {
+	return p == module+"/"+dir || strings.HasPrefix(p, module+"/"+dir+"/")
 }
 
 func TestPOP3CoreIsStandardLibraryOnly(t *testing.T) {
-	// Production code only: what a test of core/pop3 uses (goleak, …) is
-	// not shipped.
-	deps := listDeps(t, "./core/pop3/...", false)
-	if len(deps) == 0 {
-		t.Fatal("no packages matched ./core/pop3/...")
-	}
-	for pkg, ds := range deps {
-		for _, d := range ds {
-			if d == module+"/core/pop3" || strings.HasPrefix(d, module+"/core/pop3/") {
-				continue // its own packages
+	for _, p := range list(t, "./core/pop3/...") {
+		for _, d := range p.deps {
+			if !under(d, "core/pop3") {
+				t.Errorf("%s depends on %s: core/pop3/... may use only the standard library", p.path, d)
 			}
-			t.Errorf("%s imports %s: core/pop3/... may use only the standard library", pkg, d)
 		}
 	}
 }
 
-// TestCheckerSeesViolations makes sure the listing really contains
-// non-standard dependencies where they exist, so the two tests above cannot
-// pass vacuously.
+func TestSDKImportsNeitherCoreNorPlugins(t *testing.T) {
+	for _, p := range list(t, "./sdk/...") {
+		for _, d := range p.deps {
+			if under(d, "core") || under(d, "plugins") {
+				t.Errorf("%s depends on %s: sdk/... must never import core or plugins", p.path, d)
+			}
+		}
+	}
+}
+
+// pluginTestImports are what a plugin's tests may import from core/.
+var pluginTestImports = []string{module + "/core/storehost"}
+
+func TestPluginsDoNotImportCore(t *testing.T) {
+	prod := map[string]bool{}
+	cmd := exec.Command("go", "list", "-deps", "-f", "{{.ImportPath}}", "./plugins/...")
+	cmd.Dir = "../.."
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	for _, d := range strings.Fields(string(out)) {
+		prod[d] = true
+		if under(d, "core") {
+			t.Errorf("the plugins depend on %s: plugins/... must never import core", d)
+		}
+	}
+	for _, p := range list(t, "./plugins/...") {
+		for _, d := range p.imports {
+			if under(d, "core") && !slices.Contains(pluginTestImports, d) {
+				t.Errorf("%s (a test) imports %s: a plugin's tests may import only %v from core", p.path, d, pluginTestImports)
+			}
+		}
+	}
+	if len(prod) == 0 {
+		t.Fatal("no packages under plugins/")
+	}
+}
+
+func TestCoreDoesNotImportPlugins(t *testing.T) {
+	for _, p := range list(t, "./core/...") {
+		for _, d := range p.deps {
+			if under(d, "plugins") {
+				t.Errorf("%s depends on %s: core/... must never import plugins, not even in tests", p.path, d)
+			}
+		}
+	}
+}
+
+// joiners are the packages that may join core and sdk (their tests
+// included): the plugin host and the adapters over it, the self-test, the
+// fetcher, the command, and the tests that run stores under the real server.
+var joiners = []string{
+	"core/storehost",                    // the host side of the plugin boundary
+	"core/storehost/pop3backend",        // sdk.Store → pop3server.Backend
+	"core/storehost/internal/teststore", // the store of the storehost tests
+	"core/storehost/internal/testplugin",
+	"core/selftest", // izypop3 test: the real server and client over any store
+	"core/fetch",    // izypop3 clientpop3: the real client into any store
+	"cmd/izypop3",   // wiring
+	"test/interop",  // real peers against the real server over real stores
+	"bench/vsdovecot",
+}
+
+func TestJoinersAreListed(t *testing.T) {
+	for _, p := range list(t, "./...") {
+		core, sdk := under(p.path, "core"), false
+		for _, d := range p.imports {
+			core = core || under(d, "core")
+			sdk = sdk || under(d, "sdk")
+		}
+		if !core || !sdk {
+			continue
+		}
+		name := strings.TrimPrefix(p.path, module+"/")
+		if under(p.path, "plugins") {
+			continue // tests that run the built plugin: TestPluginsDoNotImportCore
+		}
+		if !slices.Contains(joiners, name) {
+			t.Errorf("%s joins core and sdk but is not listed in joiners", name)
+		}
+	}
+}
+
+// capabilityFiles may name capabilities: core/storehost decides them, and
+// izypop3 plugins prints them.
+var capabilityFiles = map[string][]string{
+	"core/storehost/launch.go": {"Capabilities"},
+	"core/storehost/host.go":   {"Capabilities"},
+	"cmd/izypop3/misc.go":      {"Capabilities"},
+}
+
+// TestCapabilitiesDecidedOnce: no production code under core/ or cmd/ but
+// capabilityFiles reads Info.Capabilities, a Cap* name or
+// sdk.ErrUnsupported. A consumer asks the store value with a type
+// assertion instead.
+func TestCapabilitiesDecidedOnce(t *testing.T) {
+	root := "../.."
+	fset := token.NewFileSet()
+	seen := 0
+	for _, dir := range []string{"core", "cmd"} {
+		err := filepath.WalkDir(filepath.Join(root, dir), func(path string, d os.DirEntry, err error) error {
+			if err != nil || d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+				return err
+			}
+			rel, _ := filepath.Rel(root, path)
+			rel = filepath.ToSlash(rel)
+			f, err := parser.ParseFile(fset, path, nil, 0)
+			if err != nil {
+				return err
+			}
+			seen++
+			ast.Inspect(f, func(n ast.Node) bool {
+				sel, ok := n.(*ast.SelectorExpr)
+				if !ok {
+					return true
+				}
+				name := sel.Sel.Name
+				bad := name == "ErrUnsupported" || name == "Capabilities"
+				if x, ok := sel.X.(*ast.Ident); ok && x.Name == "pop3client" {
+					bad = false // a POP3 server's CAPA answer, not a store's
+				}
+				if x, ok := sel.X.(*ast.Ident); ok && strings.HasPrefix(name, "Cap") && (x.Name == "sdk" || x.Name == "pluginhost") {
+					bad = true
+				}
+				if bad && !slices.Contains(capabilityFiles[rel], name) {
+					t.Errorf("%s: %s: consumers learn what a store can do by type assertion on the store value, not through %s",
+						rel, fset.Position(sel.Pos()), name)
+				}
+				return true
+			})
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if seen == 0 {
+		t.Fatal("no Go files read under core/ and cmd/")
+	}
+}
+
+// TestSDKFaceIsPlainGo: the documentation of package sdk, the store
+// author's face, names no type of go-plugin, gRPC or hclog (those belong to
+// sdk/pluginhost, the host's face).
+func TestSDKFaceIsPlainGo(t *testing.T) {
+	cmd := exec.Command("go", "doc", "-all", "./sdk")
+	cmd.Dir = "../.."
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go doc: %v", err)
+	}
+	if !strings.Contains(string(out), "func Serve(") {
+		t.Fatalf("go doc -all ./sdk does not show Serve:\n%s", out)
+	}
+	for _, q := range []string{"plugin.", "grpc.", "hclog.", "codes.", "status.", "storev1."} {
+		for i, line := range strings.Split(string(out), "\n") {
+			if strings.Contains(line, q) {
+				t.Errorf("go doc -all ./sdk line %d names %s…: %s", i+1, q, line)
+			}
+		}
+	}
+}
+
+// TestCheckerSeesViolations makes sure the listings really contain what
+// the rules look for, so the tests above cannot pass vacuously.
 func TestCheckerSeesViolations(t *testing.T) {
-	deps := listDeps(t, "./sdk", false)
 	found := false
-	for _, d := range deps[module+"/sdk"] {
-		if strings.HasPrefix(d, "google.golang.org/grpc") {
-			found = true
+	for _, p := range list(t, "./sdk") {
+		for _, d := range p.deps {
+			found = found || strings.HasPrefix(d, "google.golang.org/grpc")
 		}
 	}
 	if !found {
-		t.Fatalf("go list shows no grpc dependency for sdk: %v", deps)
+		t.Error("go list shows no grpc dependency for sdk")
+	}
+	joins := false
+	for _, p := range list(t, "./core/storehost/pop3backend") {
+		for _, d := range p.imports {
+			joins = joins || under(d, "sdk")
+		}
+	}
+	if !joins {
+		t.Error("go list shows no sdk import for core/storehost/pop3backend")
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/izyware/izypop3/internal/testbin"
 	"github.com/izyware/izypop3/plugins/fake/fakestore"
 	"github.com/izyware/izypop3/sdk"
+	"github.com/izyware/izypop3/sdk/pluginhost"
 	"github.com/izyware/izypop3/sdk/storetest"
 )
 
@@ -41,19 +42,16 @@ func openHost(t *testing.T, config map[string]string) *storehost.Host {
 
 // The conformance suite against the real plugin process.
 func TestConformanceBinary(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) sdk.Store { return openHost(t, nil) })
+	storetest.Run(t, func(t *testing.T) sdk.Store { return openHost(t, nil).Store() })
 }
 
 func TestBinaryInfo(t *testing.T) {
 	h := openHost(t, nil)
-	info, err := h.Info(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
+	info := h.Info()
 	if info.Name != "fake" || info.Version != fakestore.Version || info.SDKVersion != sdk.Version {
 		t.Errorf("Info = %+v", info)
 	}
-	want := []string{sdk.CapConfigurer, sdk.CapTopFetcher, sdk.CapChecker}
+	want := []string{pluginhost.CapConfigurer, pluginhost.CapTopFetcher, pluginhost.CapChecker, pluginhost.CapBatchFetcher}
 	if !slices.Equal(info.Capabilities, want) {
 		t.Errorf("Capabilities = %v, want %v", info.Capabilities, want)
 	}
@@ -63,7 +61,7 @@ func TestBinaryInfo(t *testing.T) {
 // process: same UIDs, same octets.
 func TestBinaryDeterministic(t *testing.T) {
 	cfg := map[string]string{"count": "12", "seed": "42", "maxsize": "40000"}
-	h := openHost(t, cfg)
+	h := openHost(t, cfg).Store()
 	local := fakestore.New()
 	if err := local.Configure(t.Context(), cfg); err != nil {
 		t.Fatal(err)

@@ -59,7 +59,7 @@ func BenchmarkPluginList(b *testing.B) {
 			h := openHostB(b, map[string]string{"path": root})
 			count := func() {
 				got := 0
-				for _, err := range h.List(b.Context(), "m", sdk.ListOptions{Tags: []sdk.Tag{sdk.TagUnread}}) {
+				for _, err := range h.Store().List(b.Context(), "m", sdk.ListOptions{Tags: []sdk.Tag{sdk.TagUnread}}) {
 					if err != nil {
 						b.Fatal(err)
 					}
@@ -84,13 +84,13 @@ func BenchmarkPluginFetch(b *testing.B) {
 	for _, size := range []int{20 << 10, 1 << 20, 50 << 20} {
 		b.Run(fmt.Sprintf("%dKiB", size>>10), func(b *testing.B) {
 			h := openHostB(b, map[string]string{"path": b.TempDir()})
-			res, err := h.Put(b.Context(), "m", sdk.PutOptions{}, bytes.NewReader(bytes.Repeat([]byte("0123456789abcde\n"), size/16)))
+			res, err := h.Store().Put(b.Context(), "m", sdk.PutOptions{}, bytes.NewReader(bytes.Repeat([]byte("0123456789abcde\n"), size/16)))
 			if err != nil {
 				b.Fatal(err)
 			}
 			b.SetBytes(res.Size)
 			for b.Loop() {
-				rc, err := h.Fetch(b.Context(), "m", res.UID)
+				rc, err := h.Store().Fetch(b.Context(), "m", res.UID)
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -113,7 +113,7 @@ func BenchmarkPluginPut(b *testing.B) {
 			start := time.Now()
 			for b.Loop() {
 				i++
-				if _, err := h.Put(b.Context(), "m", sdk.PutOptions{SourceID: fmt.Sprint(i)}, bytes.NewReader(crashMessage(i))); err != nil {
+				if _, err := h.Store().Put(b.Context(), "m", sdk.PutOptions{SourceID: fmt.Sprint(i)}, bytes.NewReader(crashMessage(i))); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -19,6 +19,7 @@ import (
 	"github.com/izyware/izypop3/core/storehost"
 	"github.com/izyware/izypop3/internal/testbin"
 	"github.com/izyware/izypop3/sdk"
+	"github.com/izyware/izypop3/sdk/pluginhost"
 	"github.com/izyware/izypop3/sdk/storetest"
 )
 
@@ -51,7 +52,7 @@ func TestConformanceBinary(t *testing.T) {
 	for _, layout := range []string{"eml", "maildir"} {
 		t.Run(layout, func(t *testing.T) {
 			storetest.Run(t, func(t *testing.T) sdk.Store {
-				return openHost(t, map[string]string{"path": t.TempDir(), "layout": layout})
+				return openHost(t, map[string]string{"path": t.TempDir(), "layout": layout}).Store()
 			})
 		})
 	}
@@ -108,7 +109,7 @@ func crashTest(t *testing.T, layout string) {
 	for round := range rounds {
 		pid := h.PID()
 		if pid == 0 {
-			if _, err := h.Stat(ctx, "m"); err != nil { // starts a fresh plugin
+			if _, err := h.Store().Stat(ctx, "m"); err != nil { // starts a fresh plugin
 				t.Fatal(err)
 			}
 			pid = h.PID()
@@ -130,7 +131,7 @@ func crashTest(t *testing.T, layout string) {
 					next++
 					mu.Unlock()
 					body := crashMessage(i)
-					res, err := h.Put(ctx, "m", sdk.PutOptions{SourceID: fmt.Sprintf("pop3://u@h:110/%d", i)},
+					res, err := h.Store().Put(ctx, "m", sdk.PutOptions{SourceID: fmt.Sprintf("pop3://u@h:110/%d", i)},
 						&slowReader{r: bytes.NewReader(body)})
 					if err != nil {
 						if !errors.Is(err, sdk.ErrUnavailable) {
@@ -161,7 +162,7 @@ func crashTest(t *testing.T, layout string) {
 
 	// After the restart: every acknowledged Put is listed and whole.
 	items := map[string]sdk.Item{}
-	for it, err := range h.List(ctx, "m", sdk.ListOptions{}) {
+	for it, err := range h.Store().List(ctx, "m", sdk.ListOptions{}) {
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -178,7 +179,7 @@ func crashTest(t *testing.T, layout string) {
 	}
 	// No message is partial: every listed item is one whole sent message.
 	for uid := range items {
-		rc, err := h.Fetch(ctx, "m", uid)
+		rc, err := h.Store().Fetch(ctx, "m", uid)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -214,7 +215,7 @@ func crashTest(t *testing.T, layout string) {
 		if _, ok := acked[i]; !ok {
 			continue
 		}
-		res, err := h.Put(ctx, "m", sdk.PutOptions{SourceID: fmt.Sprintf("pop3://u@h:110/%d", i)}, bytes.NewReader(crashMessage(i)))
+		res, err := h.Store().Put(ctx, "m", sdk.PutOptions{SourceID: fmt.Sprintf("pop3://u@h:110/%d", i)}, bytes.NewReader(crashMessage(i)))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -237,19 +238,26 @@ func (s *slowReader) Read(p []byte) (int, error) {
 }
 
 // Two plugin processes on one directory exclude each other through the
-// Locker, and a lock dies with its process.
+// Locker, and a lock dies with its process: the store bound to it fails
+// with ErrLockLost, also once a fresh plugin runs.
 func TestLockAcrossProcesses(t *testing.T) {
 	root := t.TempDir()
-	a := openHost(t, map[string]string{"path": root})
-	b := openHost(t, map[string]string{"path": root})
+	ha := openHost(t, map[string]string{"path": root})
+	a := ha.Store().(sdk.Locker)
+	b := openHost(t, map[string]string{"path": root}).Store().(sdk.Locker)
 	ctx := context.Background()
-	if _, err := a.Lock(ctx, "m"); err != nil {
+	tokA, err := a.Lock(ctx, "m")
+	if err != nil {
 		t.Fatal(err)
+	}
+	bound := a.(pluginhost.LockBinder).Bind("m", tokA)
+	if _, err := bound.Stat(ctx, "m"); err != nil {
+		t.Fatalf("Stat under a live lock: %v", err)
 	}
 	if _, err := b.Lock(ctx, "m"); !errors.Is(err, sdk.ErrInUse) {
 		t.Fatalf("second process: %v, want ErrInUse", err)
 	}
-	if err := syscall.Kill(a.PID(), syscall.SIGKILL); err != nil {
+	if err := syscall.Kill(ha.PID(), syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(5 * time.Second)
@@ -262,5 +270,17 @@ func TestLockAcrossProcesses(t *testing.T) {
 			t.Fatalf("Lock after the holder died: %v", err)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+	if _, err := bound.Stat(ctx, "m"); !errors.Is(err, pluginhost.ErrLockLost) {
+		t.Errorf("Stat under the lock after the holder died: %v, want ErrLockLost", err)
+	}
+	if _, err := ha.Store().Stat(ctx, "m"); err != nil { // a fresh plugin for a
+		t.Fatal(err)
+	}
+	if _, err := bound.Stat(ctx, "m"); !errors.Is(err, pluginhost.ErrLockLost) {
+		t.Errorf("Stat under the lock after a restart: %v, want ErrLockLost", err)
+	}
+	if err := a.Unlock(ctx, "m", tokA); !errors.Is(err, pluginhost.ErrLockLost) {
+		t.Errorf("Unlock of a lost lock: %v, want ErrLockLost", err)
 	}
 }

@@ -15,9 +15,10 @@ import (
 	"time"
 
 	"github.com/izyware/izypop3/sdk"
+	"github.com/izyware/izypop3/sdk/pluginhost"
 )
 
-// The FetchBatch checks. Store authors do not implement sdk.BatchFetcher:
+// The FetchBatch checks. Store authors do not implement pluginhost.BatchFetcher:
 // the sdk serves FetchBatch for every store by calling its Fetch item after
 // item on one stream, with the stream's context. These checks are what a
 // store's Fetch must bear on that path: being called back to back under one
@@ -58,7 +59,7 @@ const (
 
 // batchFixture holds the items the batch checks read, put once.
 type batchFixture struct {
-	bf      sdk.BatchFetcher
+	bf      pluginhost.BatchFetcher
 	uids    []string          // the items put, in List order
 	want    map[string][]byte // what Fetch returns for each
 	large   string            // the batchLarge item
@@ -68,15 +69,14 @@ type batchFixture struct {
 }
 
 func testFetchBatch(t *testing.T, su *suite) {
-	bf, ok := su.s.(sdk.BatchFetcher)
+	bf, ok := su.s.(pluginhost.BatchFetcher)
 	if !ok {
-		t.Skipf("the store (%T) does not implement sdk.BatchFetcher: only a store seen through a plugin "+
-			"connection does (RunGRPC's *sdk.Remote, izypop3's storehost.Host); RunGRPC checks the FetchBatch path", su.s)
+		t.Skipf("the store (%T) does not implement pluginhost.BatchFetcher: only a store seen through a plugin "+
+			"connection does (RunGRPC's store, izypop3's storehost); RunGRPC checks the FetchBatch path", su.s)
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), batchTimeout)
 	defer cancel()
 	br, err := bf.FetchBatch(ctx, mailboxA, nil)
-	skipUnsupported(t, "FetchBatch", err)
 	if err != nil {
 		t.Fatalf("FetchBatch of no items: %v", err)
 	}
@@ -102,7 +102,7 @@ func testFetchBatch(t *testing.T, su *suite) {
 
 // putBatchItems puts items of sizes around the chunk boundaries, a large
 // one, binary ones and a small message, and reads each back with Fetch.
-func putBatchItems(t *testing.T, su *suite, bf sdk.BatchFetcher) *batchFixture {
+func putBatchItems(t *testing.T, su *suite, bf pluginhost.BatchFetcher) *batchFixture {
 	s := su.s
 	fx := &batchFixture{bf: bf, want: map[string][]byte{}, unknown: "storetest-no-such-uid-" + su.nonce}
 	put1 := func(body io.Reader) string {
@@ -146,7 +146,7 @@ func putBatchItems(t *testing.T, su *suite, bf sdk.BatchFetcher) *batchFixture {
 
 // start calls FetchBatch under a context bounded by batchTimeout; the
 // returned function closes the batch and releases the context.
-func (fx *batchFixture) start(ctx context.Context, uids []string) (sdk.BatchReader, func(), error) {
+func (fx *batchFixture) start(ctx context.Context, uids []string) (pluginhost.BatchReader, func(), error) {
 	ctx, cancel := context.WithTimeout(ctx, batchTimeout)
 	br, err := fx.bf.FetchBatch(ctx, mailboxA, uids)
 	if err != nil {
@@ -157,7 +157,7 @@ func (fx *batchFixture) start(ctx context.Context, uids []string) (sdk.BatchRead
 }
 
 // mustStart is start for the test's goroutine.
-func (fx *batchFixture) mustStart(t *testing.T, uids []string) (sdk.BatchReader, func()) {
+func (fx *batchFixture) mustStart(t *testing.T, uids []string) (pluginhost.BatchReader, func()) {
 	t.Helper()
 	br, done, err := fx.start(t.Context(), uids)
 	if err != nil {
@@ -167,7 +167,7 @@ func (fx *batchFixture) mustStart(t *testing.T, uids []string) (sdk.BatchReader,
 }
 
 // nextItem calls Next and checks that it moves to uid without error.
-func nextItem(br sdk.BatchReader, uid string) (io.Reader, error) {
+func nextItem(br pluginhost.BatchReader, uid string) (io.Reader, error) {
 	got, r, err := br.Next()
 	switch {
 	case err != nil:
@@ -219,7 +219,7 @@ func readItem(r io.Reader, uid string, want []byte) error {
 }
 
 // wantEnd checks that the batch is at its end, and stays there.
-func wantEnd(br sdk.BatchReader) error {
+func wantEnd(br pluginhost.BatchReader) error {
 	for range 2 {
 		if uid, _, err := br.Next(); err != io.EOF {
 			return fmt.Errorf("Next after the last item = %q, %v, want io.EOF", uid, timedOut(err))
@@ -424,7 +424,7 @@ func testBatchAbandon(t *testing.T, su *suite, fx *batchFixture) {
 }
 
 // closeBatch closes br and checks that Next then fails at once.
-func closeBatch(t *testing.T, br sdk.BatchReader) {
+func closeBatch(t *testing.T, br pluginhost.BatchReader) {
 	t.Helper()
 	if err := br.Close(); err != nil {
 		t.Logf("Close of a batch mid-stream: %v", err)
@@ -437,7 +437,7 @@ func closeBatch(t *testing.T, br sdk.BatchReader) {
 // drainCanceled reads what a batch gives after its context was canceled
 // during item 0 (r, read up to off): it must end within settleTimeout and
 // with an error, and no item may end cleanly short of its octets.
-func drainCanceled(t *testing.T, br sdk.BatchReader, r io.Reader, off int, want []byte) {
+func drainCanceled(t *testing.T, br pluginhost.BatchReader, r io.Reader, off int, want []byte) {
 	t.Helper()
 	done := make(chan error, 1)
 	go func() {

@@ -2,23 +2,12 @@ package storetest
 
 import (
 	"bytes"
-	"errors"
 	"io"
 	"strings"
 	"testing"
 
 	"github.com/izyware/izypop3/sdk"
 )
-
-// skipUnsupported skips t when err says the capability is absent (a remote
-// store answers every optional call and reports ErrUnsupported for the
-// interfaces the plugin does not implement).
-func skipUnsupported(t *testing.T, what string, err error) {
-	t.Helper()
-	if errors.Is(err, sdk.ErrUnsupported) {
-		t.Skipf("%s: the store does not implement it (%v)", what, err)
-	}
-}
 
 // testConfigurer checks strict decoding: an unknown key is an error
 // wrapping ErrInvalid that names the key.
@@ -29,7 +18,6 @@ func testConfigurer(t *testing.T, su *suite) {
 	}
 	const key = "storetest-unknown-key"
 	err := c.Configure(t.Context(), map[string]string{key: "1"})
-	skipUnsupported(t, "Configure", err)
 	wantErr(t, "Configure with an unknown key", err, sdk.ErrInvalid)
 	if err != nil && !strings.Contains(err.Error(), key) {
 		t.Errorf("Configure with an unknown key: the error %q does not name the key %q", err, key)
@@ -52,7 +40,6 @@ func testTopFetcher(t *testing.T, su *suite) {
 		for _, n := range []int{0, 1, 2, 3, 5, 100} {
 			want := header + eol + strings.Join(lines[:min(n, len(lines))], "")
 			rc, err := tf.FetchTop(t.Context(), mailboxA, uid, n)
-			skipUnsupported(t, "FetchTop", err)
 			if err != nil {
 				t.Fatalf("FetchTop(%d): %v", n, err)
 			}
@@ -98,7 +85,6 @@ func testLocker(t *testing.T, su *suite) {
 	}
 	ctx := t.Context()
 	tok, err := l.Lock(ctx, mailboxA)
-	skipUnsupported(t, "Lock", err)
 	if err != nil {
 		t.Fatalf("Lock: %v", err)
 	}
@@ -132,7 +118,6 @@ func testChecker(t *testing.T, su *suite) {
 		t.Skip("the store does not implement sdk.Checker")
 	}
 	err := c.Check(t.Context())
-	skipUnsupported(t, "Check", err)
 	if err != nil {
 		t.Errorf("Check of a healthy store: %v", err)
 	}

@@ -32,7 +32,7 @@
 // contexts and abandoned Fetches (no goroutine left behind); concurrent use
 // (meaningful under -race); the optional interfaces a store implements
 // (Configurer strictness, TopFetcher, Locker, Checker); and, when the store
-// under test implements sdk.BatchFetcher (RunGRPC's *sdk.Remote, or
+// under test implements pluginhost.BatchFetcher (RunGRPC's store, or
 // izypop3's storehost.Host for a store tested as its built binary), the
 // FetchBatch path the sdk serves on top of the store's Fetch: every item
 // exact in List order, unknown and deleted UIDs in the middle (ErrNotFound,
@@ -64,6 +64,7 @@ import (
 	"time"
 
 	"github.com/izyware/izypop3/sdk"
+	"github.com/izyware/izypop3/sdk/pluginhost"
 )
 
 // Mailboxes the suite works in.
@@ -72,9 +73,9 @@ const (
 	mailboxB = "storetest-b"
 )
 
-// chunkSize is the chunk size the sdk streams bodies in (DESIGN.md: 256 KiB
-// chunks); the round-trip sizes straddle it.
-const chunkSize = 256 << 10
+// chunkSize is the chunk size bodies cross the plugin boundary in; the
+// round-trip sizes straddle it.
+const chunkSize = pluginhost.ChunkSize
 
 // Round-trip sizes beyond the chunk boundaries.
 const (
@@ -376,9 +377,10 @@ func readWithin(t *testing.T, rc io.Reader) (int64, error) {
 }
 
 // RunGRPC runs the suite with every store served over real gRPC inside the
-// test process (sdk.ServeInProcess): the store is seen through an
-// *sdk.Remote, as izypop3 sees a plugin, with chunked streams, status codes
-// and the sentinel mapping in between. newStore's store is closed (if it
+// test process (pluginhost.ServeInProcess): the store is seen through a
+// pluginhost.Remote narrowed to the capabilities it advertises
+// (pluginhost.Narrow), as izypop3 sees a plugin, with chunked streams,
+// status codes and the sentinel mapping in between. newStore's store is closed (if it
 // implements sdk.Closer) after the server stops.
 func RunGRPC(t *testing.T, newStore func(t *testing.T) sdk.Store) {
 	t.Helper()
@@ -387,9 +389,9 @@ func RunGRPC(t *testing.T, newStore func(t *testing.T) sdk.Store) {
 		if s == nil {
 			t.Fatal("newStore returned nil")
 		}
-		r, stop, err := sdk.ServeInProcess(s, sdk.Info{Name: "storetest", Version: "test"})
+		r, stop, err := pluginhost.ServeInProcess(s, pluginhost.Info{Name: "storetest", Version: "test"})
 		if err != nil {
-			t.Fatalf("sdk.ServeInProcess: %v", err)
+			t.Fatalf("pluginhost.ServeInProcess: %v", err)
 		}
 		t.Cleanup(func() {
 			if err := stop(); err != nil {
@@ -401,6 +403,10 @@ func RunGRPC(t *testing.T, newStore func(t *testing.T) sdk.Store) {
 				}
 			}
 		})
-		return r
+		info, err := r.Info(t.Context())
+		if err != nil {
+			t.Fatalf("Info: %v", err)
+		}
+		return pluginhost.Narrow(r, info.Capabilities)
 	})
 }

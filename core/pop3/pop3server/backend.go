@@ -2,6 +2,7 @@ package pop3server
 
 import (
 	"context"
+	"errors"
 	"io"
 )
 
@@ -45,6 +46,13 @@ type Message struct {
 	// RETR sends before stuffing.
 	Size int64
 }
+
+// ErrMaildropLost is wrapped by the error of a Mailbox call when the
+// session's exclusive lock on the maildrop is gone (for instance a store
+// process that held it died): the server answers -ERR [SYS/TEMP] and ends
+// the session at once, without UPDATE (Abandon is still called; it must
+// change nothing either).
+var ErrMaildropLost = errors.New("pop3server: maildrop lock lost")
 
 // Mailbox is one user's maildrop for the life of a session.
 type Mailbox interface {

@@ -398,6 +398,10 @@ func (s *session) handleQuit(cmd wire.Command) error {
 	defer cancel()
 	s.finished = true
 	if err := s.mailbox.Update(ctx, deleted, s.retrieved); err != nil {
+		if errors.Is(err, ErrMaildropLost) {
+			s.finished = false // nothing was updated: Abandon
+			return s.maildropLost(err)
+		}
 		s.log.Error("update failed", "err", err, "deleted", len(deleted))
 		// RFC 1939 §6: QUIT may answer -ERR "some deleted messages not removed".
 		s.writeLine((&pop3.Error{Code: pop3.CodeSysTemp, Text: "some deleted messages not removed"}).Line())
@@ -822,14 +826,25 @@ func (s *session) open(ctx context.Context, watchdog *time.Timer, f func(context
 }
 
 // openFailed answers a failed Open before anything was sent: the session
-// goes on.
+// goes on, unless the maildrop lock is lost.
 func (s *session) openFailed(uid string, err error) error {
+	if errors.Is(err, ErrMaildropLost) {
+		return s.maildropLost(err)
+	}
 	var pe *pop3.Error
 	if errors.As(err, &pe) {
 		return pe
 	}
 	s.log.Error("opening message failed", "uid", uid, "err", err)
 	return errTemp
+}
+
+// maildropLost ends a session whose maildrop lock is gone: nothing it did
+// may be applied any more (RFC 1939 §8: the lock is what makes UPDATE safe).
+func (s *session) maildropLost(err error) error {
+	s.log.Error("maildrop lock lost; session ended without update", "err", err)
+	s.farewell((&pop3.Error{Code: pop3.CodeSysTemp, Text: "maildrop lock lost, session ended; nothing was changed"}).Line())
+	return errCloseConn
 }
 
 // stream sends the positive status line ("+OK <size> octets" for RETR,

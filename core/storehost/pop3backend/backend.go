@@ -7,9 +7,14 @@
 //   - The maildrop is a snapshot, at login, of the mailbox's items whose tag
 //     is one of Options.MaildropTags (default: unread), in the store's List
 //     order.
-//   - A maildrop is exclusive (RFC 1939 §8): an in-process lock always, and
-//     the store's sdk.Locker too when it has one. A second login gets
-//     -ERR [IN-USE].
+//   - A maildrop is exclusive (RFC 1939 §8): the store's sdk.Locker when it
+//     has one (it excludes other processes and this one), else a lock of
+//     this process. A second login gets -ERR [IN-USE].
+//   - A session works through the store bound to its lock
+//     (pluginhost.LockBinder, from a plugin host): if the plugin process
+//     that held the lock dies, the lock is gone, and the session's next
+//     store call fails; the session then ends with -ERR [SYS/TEMP]
+//     (pop3server.ErrMaildropLost) and changes nothing.
 //   - QUIT applies the DELE marks: tag archive (default) or delete. With
 //     ConsumeOnRetr, retrieved messages are archived too.
 //   - A session that ends without QUIT deletes nothing; with ConsumeOnRetr
@@ -18,7 +23,7 @@
 //   - DryRun logs every change and applies none.
 //   - RETRs in snapshot order (message k right after k-1) are served from
 //     one read-ahead stream over the next messages when the store is an
-//     sdk.BatchFetcher (a plugin; see readAhead); any other RETR, and every
+//     pluginhost.BatchFetcher (a plugin; see readAhead); any other RETR, and every
 //     TOP, is one Fetch (or FetchTop). What the client receives is the same
 //     either way.
 //
@@ -34,17 +39,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
-
-	"github.com/hashicorp/go-hclog"
 
 	"github.com/izyware/izypop3/core/auth"
 	"github.com/izyware/izypop3/core/pop3"
 	"github.com/izyware/izypop3/core/pop3/pop3server"
 	"github.com/izyware/izypop3/sdk"
+	"github.com/izyware/izypop3/sdk/pluginhost"
 )
 
 // OnDele is what QUIT does to the messages marked by DELE.
@@ -95,7 +99,7 @@ type Options struct {
 	DryRun bool
 
 	// Logger receives credential-free logs. Default: discard.
-	Logger hclog.Logger
+	Logger *slog.Logger
 
 	// readAheadIdle is how long an unused read-ahead stream stays open.
 	// Default readAheadIdle; set shorter by tests.
@@ -106,16 +110,15 @@ type Options struct {
 type Backend struct {
 	store  sdk.Store
 	opts   Options
-	log    hclog.Logger
-	locker sdk.Locker     // nil if the store has none
-	top    sdk.TopFetcher // nil if the store has none
-	batch  sdk.BatchFetcher
-	// noBatch is set once the store answered ErrUnsupported to FetchBatch
-	// (a plugin built before the RPC): every session then uses Fetch.
-	noBatch atomic.Bool
+	log    *slog.Logger
+	locker sdk.Locker // nil if the store has none
 
+	// locked holds the mailboxes open in this process, for stores without
+	// a Locker: that is then the only exclusion there is. A store's Locker
+	// excludes sessions of this process as well (sdk.Locker), so a second
+	// mechanism would only duplicate it.
 	mu     sync.Mutex
-	locked map[string]bool // mailboxes open in this process
+	locked map[string]bool
 }
 
 // apopBackend is a Backend whose authenticator knows clear passwords.
@@ -167,31 +170,18 @@ func newBackend(store sdk.Store, opts Options) (*Backend, error) {
 	default:
 		return nil, fmt.Errorf("pop3backend: on-dele %q: want %q or %q", opts.OnDele, OnDeleArchive, OnDeleDelete)
 	}
-	// A store reached through the plugin host (storehost.Host) implements
-	// every optional interface and answers sdk.ErrUnsupported for those the
-	// plugin lacks: trust the capabilities it advertises instead of the
-	// type assertions.
-	has := func(string) bool { return true }
-	if in, ok := store.(interface {
-		Info(context.Context) (sdk.Info, error)
-	}); ok {
-		ctx, cancel := context.WithTimeout(context.Background(), infoTimeout)
-		info, err := in.Info(ctx)
-		cancel()
-		if err != nil {
-			return nil, fmt.Errorf("pop3backend: store info: %w", err)
-		}
-		has = func(c string) bool { return slices.Contains(info.Capabilities, c) }
-	}
+	// A store from the plugin host (storehost.Host.Store) implements
+	// exactly the optional interfaces the plugin advertised: the type
+	// assertions here and in open are the whole capability check.
 	if opts.Auth == nil {
 		a, ok := store.(sdk.Authenticator)
-		if !ok || !has(sdk.CapAuthenticator) {
+		if !ok {
 			return nil, errors.New("pop3backend: no authenticator: give Options.Auth or use a store that authenticates")
 		}
 		opts.Auth = a
 	}
 	if opts.Logger == nil {
-		opts.Logger = hclog.NewNullLogger()
+		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	if opts.readAheadIdle <= 0 {
 		opts.readAheadIdle = readAheadIdle
@@ -202,20 +192,11 @@ func newBackend(store sdk.Store, opts Options) (*Backend, error) {
 		log:    opts.Logger,
 		locked: make(map[string]bool),
 	}
-	if l, ok := store.(sdk.Locker); ok && has(sdk.CapLocker) {
+	if l, ok := store.(sdk.Locker); ok {
 		b.locker = l
-	}
-	if t, ok := store.(sdk.TopFetcher); ok && has(sdk.CapTopFetcher) {
-		b.top = t
-	}
-	if bf, ok := store.(sdk.BatchFetcher); ok {
-		b.batch = bf // no capability: an old plugin answers ErrUnsupported
 	}
 	return b, nil
 }
-
-// infoTimeout bounds the capability query New makes of a plugin store.
-const infoTimeout = 30 * time.Second
 
 // errAuth is what the client sees for any credentials failure.
 var errAuth = &pop3.Error{Code: pop3.CodeAuth, Text: "invalid user name or password"}
@@ -244,34 +225,32 @@ func (b *Backend) authError(err error, user, remote string) error {
 
 // open locks the mailbox and returns it. The snapshot is taken by Messages.
 func (b *Backend) open(ctx context.Context, name, user, remote string) (pop3server.Mailbox, error) {
-	b.mu.Lock()
-	if b.locked[name] {
+	m := &mailbox{b: b, name: name, store: b.store, log: b.log.With("mailbox", name, "user", user, "remote", remote)}
+	if b.locker == nil {
+		b.mu.Lock()
+		if b.locked[name] {
+			b.mu.Unlock()
+			m.log.Info("maildrop in use in this process")
+			return nil, errInUse
+		}
+		b.locked[name] = true
 		b.mu.Unlock()
-		b.log.Info("maildrop in use in this process", "mailbox", name, "user", user, "remote", remote)
-		return nil, errInUse
-	}
-	b.locked[name] = true
-	b.mu.Unlock()
-
-	m := &mailbox{b: b, name: name, log: b.log.With("mailbox", name, "user", user, "remote", remote)}
-	if b.locker != nil {
+	} else {
 		token, err := b.locker.Lock(ctx, name)
-		switch {
-		case err == nil:
-			m.token, m.held = token, true
-		case errors.Is(err, sdk.ErrUnsupported):
-			// The store said it could lock but cannot after all: the
-			// in-process lock still holds.
-			m.log.Warn("store cannot lock maildrops; only this process excludes other sessions")
-		default:
-			b.release(name)
+		if err != nil {
 			if errors.Is(err, sdk.ErrInUse) {
 				m.log.Info("maildrop locked by the store")
 				return nil, errInUse
 			}
 			return nil, fmt.Errorf("pop3backend: lock mailbox %q: %w", name, err)
 		}
+		m.token, m.held = token, true
+		if lb, ok := b.store.(pluginhost.LockBinder); ok {
+			m.store = lb.Bind(name, token)
+		}
 	}
+	m.top, _ = m.store.(sdk.TopFetcher)
+	m.batch, _ = m.store.(pluginhost.BatchFetcher)
 	m.log.Debug("maildrop opened")
 	return m, nil
 }
@@ -308,7 +287,12 @@ type mailbox struct {
 	name  string
 	token string // the store lock's token
 	held  bool   // the store lock is held (a Locker's token may be "")
-	log   hclog.Logger
+	log   *slog.Logger
+	// store is b.store, or the store bound to the lock; top and batch are
+	// its optional interfaces (nil if it has none).
+	store sdk.Store
+	top   sdk.TopFetcher
+	batch pluginhost.BatchFetcher
 
 	uids []string   // the snapshot (set by Messages), in message-number order
 	ra   *readAhead // nil: the store cannot stream several messages
@@ -322,9 +306,9 @@ type mailbox struct {
 func (m *mailbox) Messages(ctx context.Context) ([]pop3server.Message, error) {
 	var msgs []pop3server.Message
 	seen := make(map[string]bool)
-	for it, err := range m.b.store.List(ctx, m.name, sdk.ListOptions{Tags: m.b.opts.MaildropTags}) {
+	for it, err := range m.store.List(ctx, m.name, sdk.ListOptions{Tags: m.b.opts.MaildropTags}) {
 		if err != nil {
-			return nil, fmt.Errorf("pop3backend: list mailbox %q: %w", m.name, err)
+			return nil, m.lost(fmt.Errorf("pop3backend: list mailbox %q: %w", m.name, err))
 		}
 		if seen[it.UID] || !sdk.ValidUID(it.UID) {
 			// A broken store must not break the session or the UIDL
@@ -347,27 +331,20 @@ func (m *mailbox) Messages(ctx context.Context) ([]pop3server.Message, error) {
 	for i, msg := range msgs {
 		m.uids[i] = msg.UID
 	}
-	if m.b.batch != nil {
+	if m.batch != nil {
 		m.ra = newReadAhead(m.fetchBatch, m.uids, m.b.opts.readAheadIdle)
 	}
 	return msgs, nil
 }
 
-// fetchBatch opens a read-ahead stream, unless the store said it cannot.
-func (m *mailbox) fetchBatch(ctx context.Context, uids []string) (sdk.BatchReader, error) {
-	if m.b.noBatch.Load() {
-		return nil, sdk.ErrUnsupported
-	}
-	br, err := m.b.batch.FetchBatch(ctx, m.name, uids)
-	if errors.Is(err, sdk.ErrUnsupported) && !m.b.noBatch.Swap(true) {
-		m.log.Info("store cannot stream several messages at once (plugin built before FetchBatch); RETR uses one Fetch per message")
-	}
-	return br, err
+// fetchBatch opens a read-ahead stream.
+func (m *mailbox) fetchBatch(ctx context.Context, uids []string) (pluginhost.BatchReader, error) {
+	return m.batch.FetchBatch(ctx, m.name, uids)
 }
 
 // wireSize reads a message to compute the size POP3 transmits.
 func (m *mailbox) wireSize(ctx context.Context, uid string) (int64, error) {
-	rc, err := m.b.store.Fetch(ctx, m.name, uid)
+	rc, err := m.store.Fetch(ctx, m.name, uid)
 	if err != nil {
 		return 0, fmt.Errorf("pop3backend: fetch %q to compute its size: %w", uid, err)
 	}
@@ -404,7 +381,7 @@ func (m *mailbox) Open(ctx context.Context, n int) (io.ReadCloser, error) {
 			return rc, nil
 		}
 	}
-	rc, err := m.b.store.Fetch(ctx, m.name, uid)
+	rc, err := m.store.Fetch(ctx, m.name, uid)
 	if err != nil {
 		return nil, m.openError(uid, err)
 	}
@@ -427,10 +404,10 @@ func (m *mailbox) OpenTop(ctx context.Context, n, lines int) (io.ReadCloser, err
 		return nil, err
 	}
 	var rc io.ReadCloser
-	if m.b.top != nil {
-		rc, err = m.b.top.FetchTop(ctx, m.name, uid, lines)
+	if m.top != nil {
+		rc, err = m.top.FetchTop(ctx, m.name, uid, lines)
 	} else {
-		rc, err = m.b.store.Fetch(ctx, m.name, uid)
+		rc, err = m.store.Fetch(ctx, m.name, uid)
 	}
 	if err != nil {
 		return nil, m.openError(uid, err)
@@ -443,7 +420,18 @@ func (m *mailbox) openError(uid string, err error) error {
 		m.log.Warn("message vanished from the store", "uid", uid)
 		return errGone
 	}
-	return fmt.Errorf("pop3backend: fetch %q: %w", uid, err)
+	return m.lost(fmt.Errorf("pop3backend: fetch %q: %w", uid, err))
+}
+
+// lost marks the error of a store call that failed because the session's
+// maildrop lock died with the plugin process that held it: the server ends
+// the session.
+func (m *mailbox) lost(err error) error {
+	if !errors.Is(err, pluginhost.ErrLockLost) {
+		return err
+	}
+	m.log.Warn("maildrop lock lost with the store plugin process; ending the session without changes")
+	return fmt.Errorf("%w: %w", pop3server.ErrMaildropLost, err)
 }
 
 // Update applies the session's changes after QUIT (RFC 1939 §6): the DELE
@@ -495,9 +483,9 @@ func (m *mailbox) setTag(ctx context.Context, uids []string, tag sdk.Tag) error 
 		return nil
 	}
 	for batch := range slices.Chunk(uids, updateBatch) {
-		notFound, err := m.b.store.SetTag(ctx, m.name, batch, tag)
+		notFound, err := m.store.SetTag(ctx, m.name, batch, tag)
 		if err != nil {
-			return fmt.Errorf("pop3backend: tag %d messages %s: %w", len(batch), tag, err)
+			return m.lost(fmt.Errorf("pop3backend: tag %d messages %s: %w", len(batch), tag, err))
 		}
 		if len(notFound) > 0 {
 			m.log.Warn("messages vanished before they could be tagged", "tag", string(tag), "uids", notFound)
@@ -518,9 +506,9 @@ func (m *mailbox) delete(ctx context.Context, uids []string) error {
 		return nil
 	}
 	for batch := range slices.Chunk(uids, updateBatch) {
-		notFound, err := m.b.store.Delete(ctx, m.name, batch)
+		notFound, err := m.store.Delete(ctx, m.name, batch)
 		if err != nil {
-			return fmt.Errorf("pop3backend: delete %d messages: %w", len(batch), err)
+			return m.lost(fmt.Errorf("pop3backend: delete %d messages: %w", len(batch), err))
 		}
 		if len(notFound) > 0 {
 			m.log.Warn("messages vanished before they could be deleted", "uids", notFound)
@@ -530,21 +518,28 @@ func (m *mailbox) delete(ctx context.Context, uids []string) error {
 	return nil
 }
 
-// Close releases the store lock and the in-process lock.
+// Close releases the store lock, or the in-process lock. A lock lost with
+// its plugin process needs no release.
 func (m *mailbox) Close() error {
 	var err error
 	m.once.Do(func() {
 		m.stopReadAhead()
-		defer m.b.release(m.name)
-		if m.held {
-			ctx, cancel := context.WithTimeout(context.Background(), unlockTimeout)
-			defer cancel()
-			if uerr := m.b.locker.Unlock(ctx, m.name, m.token); uerr != nil {
-				m.log.Warn("unlock failed", "error", uerr)
-				err = fmt.Errorf("pop3backend: unlock mailbox %q: %w", m.name, uerr)
-			}
+		if !m.held {
+			m.b.release(m.name)
+			m.log.Debug("maildrop closed")
+			return
 		}
-		m.log.Debug("maildrop closed")
+		ctx, cancel := context.WithTimeout(context.Background(), unlockTimeout)
+		defer cancel()
+		switch uerr := m.b.locker.Unlock(ctx, m.name, m.token); {
+		case uerr == nil:
+			m.log.Debug("maildrop closed")
+		case errors.Is(uerr, pluginhost.ErrLockLost):
+			m.log.Info("maildrop closed; its lock had died with the store plugin process")
+		default:
+			m.log.Warn("unlock failed", "error", uerr)
+			err = fmt.Errorf("pop3backend: unlock mailbox %q: %w", m.name, uerr)
+		}
 	})
 	return err
 }

@@ -15,6 +15,8 @@ import (
 	"github.com/izyware/izypop3/core/pop3"
 	"github.com/izyware/izypop3/core/pop3/pop3server"
 	"github.com/izyware/izypop3/sdk"
+	"github.com/izyware/izypop3/sdk/pluginhost"
+	"github.com/izyware/izypop3/sdk/storetest/memstore"
 )
 
 var ctx = context.Background()
@@ -419,38 +421,40 @@ func TestOpen(t *testing.T) {
 	}
 }
 
-// hostLike is a store like storehost.Host: it has every optional method
-// but advertises only some capabilities through Info.
-type hostLike struct {
-	*lockingStore
-	caps    []string
-	infoErr error
-	tops    int // FetchTop calls
+// topCounter is a plugin client that counts FetchTop calls.
+type topCounter struct {
+	*pluginhost.Remote
+	tops int
 }
 
-func (h *hostLike) Info(context.Context) (sdk.Info, error) {
-	return sdk.Info{Name: "hostlike", Capabilities: h.caps}, h.infoErr
+func (c *topCounter) FetchTop(ctx context.Context, mailbox, uid string, lines int) (io.ReadCloser, error) {
+	c.tops++
+	return c.Remote.FetchTop(ctx, mailbox, uid, lines)
 }
 
-func (h *hostLike) FetchTop(ctx context.Context, mailbox, uid string, lines int) (io.ReadCloser, error) {
-	h.tops++
-	return nil, sdk.ErrUnsupported
-}
+// BindLock keeps the counting for the store a session binds to its lock.
+func (c *topCounter) BindLock(string, string) pluginhost.Full { return c }
 
-func (h *hostLike) Authenticate(ctx context.Context, user, pass string) (string, error) {
-	return "", sdk.ErrUnsupported
-}
-
-func TestAdvertisedCapabilities(t *testing.T) {
-	h := &hostLike{lockingStore: &lockingStore{memStore: newMemStore()}}
-	if _, err := New(h, Options{}); err == nil || !strings.Contains(err.Error(), "no authenticator") {
-		t.Errorf("store without the authenticator capability: %v", err)
+// TestCapabilitiesByTypeAssertion: the backend uses the optional
+// interfaces the store value implements and nothing else. The same store,
+// seen over gRPC and narrowed to fewer capabilities than it has, gets TOP
+// through Fetch and no store lock; narrowed to what it advertises, both.
+func TestCapabilitiesByTypeAssertion(t *testing.T) {
+	ms := memstore.New()
+	if _, err := ms.Put(ctx, "alice", sdk.PutOptions{}, strings.NewReader("Subject: x\r\n\r\nbody\r\n")); err != nil {
+		t.Fatal(err)
 	}
-	h.add("alice", "Subject: x\r\n\r\nbody\r\n", sdk.TagUnread)
-	b := newBackendT(t, h, Options{Auth: password(t)})
-	mb := login(t, b, "alice")
-	messages(t, mb)
-	top := func() {
+	r, stop, err := pluginhost.ServeInProcess(ms, pluginhost.Info{Name: "t"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { stop() })
+	info, err := r.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc := &topCounter{Remote: r}
+	top := func(mb pop3server.Mailbox) {
 		t.Helper()
 		rc, err := mb.(pop3server.TopOpener).OpenTop(ctx, 1, 0)
 		if err != nil {
@@ -458,36 +462,39 @@ func TestAdvertisedCapabilities(t *testing.T) {
 		}
 		rc.Close()
 	}
-	top() // through Fetch: FetchTop would fail
-	if h.tops != 0 {
-		t.Error("FetchTop used although the store does not advertise topfetcher")
-	}
-	if len(h.held) != 0 {
-		t.Error("store Lock used although the store does not advertise locker")
-	}
-	mb.Close()
 
-	h.caps = []string{sdk.CapLocker, sdk.CapTopFetcher}
-	b = newBackendT(t, h, Options{Auth: password(t)})
-	mb = login(t, b, "alice")
+	none := pluginhost.Narrow(tc, nil)
+	if _, err := New(none, Options{}); err == nil || !strings.Contains(err.Error(), "no authenticator") {
+		t.Errorf("store without the authenticator capability: %v", err)
+	}
+	mb := login(t, newBackendT(t, none, Options{Auth: password(t)}), "alice")
 	messages(t, mb)
-	if _, err := mb.(pop3server.TopOpener).OpenTop(ctx, 1, 0); !errors.Is(err, sdk.ErrUnsupported) || h.tops != 1 {
-		t.Errorf("FetchTop not used although the store advertises topfetcher: %v", err)
+	top(mb)
+	if tc.tops != 0 {
+		t.Error("FetchTop used although the store value has no TopFetcher")
 	}
-	if h.held["alice"] == "" {
-		t.Error("store Lock not used although the store advertises locker")
+	tok, err := ms.Lock(ctx, "alice")
+	if err != nil {
+		t.Errorf("the store lock was taken although the store value has no Locker: %v", err)
+	} else {
+		ms.Unlock(ctx, "alice", tok)
 	}
 	mb.Close()
 
-	// A Locker that turns out not to lock leaves the in-process lock.
-	h.lockErr = sdk.ErrUnsupported
-	mb = login(t, b, "alice")
-	_, err := b.Login(ctx, pop3server.LoginRequest{User: "alice", Pass: "12345"})
-	wantCode(t, err, pop3.CodeInUse)
+	all := pluginhost.Narrow(tc, info.Capabilities)
+	mb = login(t, newBackendT(t, all, Options{Auth: password(t)}), "alice")
+	messages(t, mb)
+	top(mb)
+	if tc.tops != 1 {
+		t.Errorf("%d FetchTop calls although the store value is a TopFetcher, want 1", tc.tops)
+	}
+	if _, err := ms.Lock(ctx, "alice"); !errors.Is(err, sdk.ErrInUse) {
+		t.Errorf("the store lock is not held by the session: Lock = %v", err)
+	}
 	mb.Close()
-
-	h.infoErr = sdk.ErrUnavailable
-	if _, err := New(h, Options{Auth: password(t)}); !errors.Is(err, sdk.ErrUnavailable) {
-		t.Errorf("Info failure: %v", err)
+	if tok, err := ms.Lock(ctx, "alice"); err != nil {
+		t.Errorf("the store lock is still held after Close: %v", err)
+	} else {
+		ms.Unlock(ctx, "alice", tok)
 	}
 }

@@ -6,7 +6,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/izyware/izypop3/sdk"
+	"github.com/izyware/izypop3/sdk/pluginhost"
 )
 
 const (
@@ -24,7 +24,7 @@ const (
 )
 
 // batchFunc opens a FetchBatch stream over uids of the session's mailbox.
-type batchFunc func(ctx context.Context, uids []string) (sdk.BatchReader, error)
+type batchFunc func(ctx context.Context, uids []string) (pluginhost.BatchReader, error)
 
 // readAhead serves a session's RETRs of consecutive messages from
 // FetchBatch streams: when message i is opened right after message i-1, one
@@ -46,7 +46,7 @@ type readAhead struct {
 
 // raStream is an open FetchBatch stream over uids[next:end].
 type raStream struct {
-	br     sdk.BatchReader
+	br     pluginhost.BatchReader
 	cancel context.CancelFunc // ends the stream
 	next   int                // index of the item Next yields next
 	end    int

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/izyware/izypop3/sdk"
+	"github.com/izyware/izypop3/sdk/pluginhost"
 )
 
 // batches is a FetchBatch over an in-memory mailbox for the readAhead unit
@@ -36,7 +37,7 @@ func newBatches(n int) *batches {
 
 func body(uid string) string { return "Subject: " + uid + "\r\n\r\nbody of " + uid + "\r\n" }
 
-func (b *batches) fetch(ctx context.Context, uids []string) (sdk.BatchReader, error) {
+func (b *batches) fetch(ctx context.Context, uids []string) (pluginhost.BatchReader, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.err != nil {

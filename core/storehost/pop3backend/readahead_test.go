@@ -16,14 +16,15 @@ import (
 	"github.com/izyware/izypop3/core/pop3/pop3server"
 	"github.com/izyware/izypop3/core/storehost/pop3backend"
 	"github.com/izyware/izypop3/sdk"
+	"github.com/izyware/izypop3/sdk/pluginhost"
 	"github.com/izyware/izypop3/sdk/storetest/memstore"
 )
 
-// countingStore is a store served over real gRPC (sdk.ServeInProcess) that
+// countingStore is a store served over real gRPC (pluginhost.ServeInProcess) that
 // counts the host's Fetch and FetchBatch calls and the batch streams still
 // open.
 type countingStore struct {
-	*sdk.Remote
+	*pluginhost.Remote
 	fetches, batches, open atomic.Int32
 }
 
@@ -32,7 +33,7 @@ func (s *countingStore) Fetch(ctx context.Context, mailbox, uid string) (io.Read
 	return s.Remote.Fetch(ctx, mailbox, uid)
 }
 
-func (s *countingStore) FetchBatch(ctx context.Context, mailbox string, uids []string) (sdk.BatchReader, error) {
+func (s *countingStore) FetchBatch(ctx context.Context, mailbox string, uids []string) (pluginhost.BatchReader, error) {
 	s.batches.Add(1)
 	br, err := s.Remote.FetchBatch(ctx, mailbox, uids)
 	if err != nil {
@@ -43,7 +44,7 @@ func (s *countingStore) FetchBatch(ctx context.Context, mailbox string, uids []s
 }
 
 type countedBatch struct {
-	sdk.BatchReader
+	pluginhost.BatchReader
 	s      *countingStore
 	closed atomic.Bool
 }
@@ -55,10 +56,24 @@ func (b *countedBatch) Close() error {
 	return b.BatchReader.Close()
 }
 
+// BindLock keeps the counting for the store a session binds to its lock.
+func (s *countingStore) BindLock(string, string) pluginhost.Full { return s }
+
+// view is the store as a plugin host hands it out: narrowed to the
+// capabilities the store advertises.
+func (s *countingStore) view(t *testing.T) sdk.Store {
+	t.Helper()
+	info, err := s.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pluginhost.Narrow(s, info.Capabilities)
+}
+
 // remoteOf serves store in-process and returns the counting host view.
 func remoteOf(t *testing.T, store sdk.Store) *countingStore {
 	t.Helper()
-	r, stop, err := sdk.ServeInProcess(store, sdk.Info{Name: "t"})
+	r, stop, err := pluginhost.ServeInProcess(store, pluginhost.Info{Name: "t"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,7 +182,7 @@ func TestReadAheadSequentialRetr(t *testing.T) {
 	// ... and through the plugin boundary: RETR 1 is a Fetch, RETR 2..600
 	// come from three read-ahead streams (2..257, 258..513, 514..600).
 	cs := remoteOf(t, s)
-	c = dialAgain(t, serve(t, cs, pop3backend.Options{}), "alice")
+	c = dialAgain(t, serve(t, cs.view(t), pop3backend.Options{}), "alice")
 	l2, err := c.List()
 	if err != nil || len(l2) != count {
 		t.Fatalf("LIST: %d, %v", len(l2), err)
@@ -193,7 +208,7 @@ func TestReadAheadSequentialRetr(t *testing.T) {
 func TestReadAheadRandomAccess(t *testing.T) {
 	s := mail(t, 30, 0)
 	cs := remoteOf(t, s)
-	c := dial(t, serve(t, cs, pop3backend.Options{}), "alice")
+	c := dial(t, serve(t, cs.view(t), pop3backend.Options{}), "alice")
 	list, err := c.List()
 	if err != nil {
 		t.Fatal(err)
@@ -251,7 +266,7 @@ func (s *vanishingStore) Fetch(ctx context.Context, mailbox, uid string) (io.Rea
 func TestReadAheadItemErrorsAndTimeout(t *testing.T) {
 	vs := &vanishingStore{Store: mail(t, 10, 0)}
 	cs := remoteOf(t, vs)
-	c := dial(t, serveTimeout(t, cs, 500*time.Millisecond, 0), "alice")
+	c := dial(t, serveTimeout(t, cs.view(t), 500*time.Millisecond, 0), "alice")
 	list, err := c.List()
 	if err != nil {
 		t.Fatal(err)
@@ -298,17 +313,13 @@ func TestReadAheadItemErrorsAndTimeout(t *testing.T) {
 	waitOpen(t, cs, 0)
 }
 
-// oldPlugin answers FetchBatch like a plugin built before the RPC.
-type oldPlugin struct{ *countingStore }
-
-func (s oldPlugin) FetchBatch(ctx context.Context, mailbox string, uids []string) (sdk.BatchReader, error) {
-	s.batches.Add(1)
-	return nil, errors.Join(sdk.ErrUnsupported, errors.New("FetchBatch is not implemented by this store"))
-}
+// oldPlugin is the store value of a plugin built before FetchBatch: it does
+// not advertise it, so the value is no pluginhost.BatchFetcher.
+type oldPlugin struct{ sdk.Store }
 
 func TestReadAheadUnsupported(t *testing.T) {
 	cs := remoteOf(t, mail(t, 5, 0))
-	addr := serve(t, oldPlugin{cs}, pop3backend.Options{})
+	addr := serve(t, oldPlugin{cs.view(t)}, pop3backend.Options{})
 	for range 2 {
 		c := dialAgain(t, addr, "alice")
 		list, err := c.List()
@@ -326,15 +337,15 @@ func TestReadAheadUnsupported(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// Asked once; then every session of this backend uses Fetch.
-	if b := cs.batches.Load(); b != 1 {
-		t.Errorf("%d FetchBatch calls, want 1", b)
+	// Never asked: the store value has no FetchBatch.
+	if b := cs.batches.Load(); b != 0 {
+		t.Errorf("%d FetchBatch calls, want 0", b)
 	}
 }
 
 func TestReadAheadIdleCloses(t *testing.T) {
 	cs := remoteOf(t, mail(t, 10, 0))
-	c := dial(t, serveTimeout(t, cs, 0, 100*time.Millisecond), "alice")
+	c := dial(t, serveTimeout(t, cs.view(t), 0, 100*time.Millisecond), "alice")
 	list, err := c.List()
 	if err != nil {
 		t.Fatal(err)
@@ -368,13 +379,13 @@ func TestReadAheadIdleCloses(t *testing.T) {
 // read-ahead: the client gets no terminator (the connection closes), as for
 // a Fetch.
 func TestReadAheadStoreGoneMidRetr(t *testing.T) {
-	r, stop, err := sdk.ServeInProcess(mail(t, 3, 4000000), sdk.Info{Name: "t"})
+	r, stop, err := pluginhost.ServeInProcess(mail(t, 3, 4000000), pluginhost.Info{Name: "t"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer stop()
 	cs := &countingStore{Remote: r}
-	c := dial(t, serve(t, cs, pop3backend.Options{}), "alice")
+	c := dial(t, serve(t, cs.view(t), pop3backend.Options{}), "alice")
 	list, err := c.List()
 	if err != nil {
 		t.Fatal(err)
@@ -403,7 +414,7 @@ type noTop struct{ sdk.Store }
 
 func TestReadAheadNotForTop(t *testing.T) {
 	cs := remoteOf(t, noTop{mail(t, 10, 0)})
-	c := dial(t, serve(t, cs, pop3backend.Options{}), "alice")
+	c := dial(t, serve(t, cs.view(t), pop3backend.Options{}), "alice")
 	list, err := c.List()
 	if err != nil {
 		t.Fatal(err)

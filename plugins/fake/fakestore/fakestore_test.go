@@ -13,6 +13,7 @@ import (
 
 	"github.com/emersion/go-message/mail"
 	"github.com/izyware/izypop3/sdk"
+	"github.com/izyware/izypop3/sdk/pluginhost"
 	"github.com/izyware/izypop3/sdk/storetest"
 )
 
@@ -422,12 +423,12 @@ func checkFiller(t *testing.T, n int64, ascii bool) {
 	}
 }
 
-// BenchmarkGRPC is Fetch and List through sdk.ServeInProcess: the same
+// BenchmarkGRPC is Fetch and List through pluginhost.ServeInProcess: the same
 // store behind real gRPC on loopback, as a plugin is seen minus the process
 // boundary.
 func BenchmarkGRPC(b *testing.B) {
 	serve := func(b *testing.B, cfg map[string]string) sdk.Store {
-		r, stop, err := sdk.ServeInProcess(configured(b, cfg), sdk.Info{Name: "fake"})
+		r, stop, err := pluginhost.ServeInProcess(configured(b, cfg), pluginhost.Info{Name: "fake"})
 		if err != nil {
 			b.Fatal(err)
 		}

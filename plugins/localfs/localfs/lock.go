@@ -14,7 +14,9 @@ import (
 	"github.com/izyware/izypop3/sdk"
 )
 
-// heldLock is one maildrop lock: an open lock file with an flock on it.
+// heldLock is one maildrop lock: an open lock file with an flock on it, or
+// for a read-only maildrop without a lock file (f nil) a lock of this
+// process only.
 type heldLock struct {
 	mailbox string
 	f       *os.File
@@ -45,13 +47,14 @@ func (s *Store) Lock(ctx context.Context, mailbox string) (string, error) {
 	}
 	f, err := openAt(d, lockName, os.O_RDWR|os.O_CREATE, filePerm)
 	if err != nil && readOnly(err) {
-		// A read-only maildrop: lock an existing lock file read-only, or
-		// tell the host that this store cannot lock it (it then excludes
-		// sessions in its own process only).
+		// A read-only maildrop: lock an existing lock file read-only, or,
+		// if there is none, lock it in this process only. Nothing can
+		// change a maildrop this store may not write to, so sessions in
+		// other processes cannot lose or double a change either.
 		f, err = openAt(d, lockName, os.O_RDONLY, 0)
 		if err != nil && (isNotExist(err) || readOnly(err)) {
 			d.Close()
-			return "", fmt.Errorf("%w: localfs: cannot create %s in read-only mailbox %q", sdk.ErrUnsupported, lockName, mailbox)
+			return s.addLock(mailbox, nil)
 		}
 	}
 	d.Close()
@@ -65,17 +68,34 @@ func (s *Store) Lock(ctx context.Context, mailbox string) (string, error) {
 		}
 		return "", fmt.Errorf("localfs: flock %s: %w", path.Join(mailbox, lockName), err)
 	}
+	return s.addLock(mailbox, f)
+}
+
+// addLock records a lock under a new token: an flock'd lock file, or with f
+// nil a lock of this process only, refused while another is held.
+func (s *Store) addLock(mailbox string, f *os.File) (string, error) {
 	var tb [16]byte
 	if _, err := rand.Read(tb[:]); err != nil {
-		f.Close()
+		if f != nil {
+			f.Close()
+		}
 		return "", err
 	}
 	token := hex.EncodeToString(tb[:])
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		f.Close()
+		if f != nil {
+			f.Close()
+		}
 		return "", fmt.Errorf("%w: localfs: store closed", sdk.ErrUnavailable)
+	}
+	if f == nil {
+		for _, l := range s.locks {
+			if l.mailbox == mailbox && l.f == nil {
+				return "", fmt.Errorf("%w: localfs: mailbox %q is locked", sdk.ErrInUse, mailbox)
+			}
+		}
 	}
 	s.locks[token] = &heldLock{mailbox: mailbox, f: f}
 	return token, nil
@@ -91,12 +111,17 @@ func (s *Store) Unlock(ctx context.Context, mailbox, token string) error {
 		return fmt.Errorf("%w: localfs: no lock %q on mailbox %q", sdk.ErrInvalid, token, mailbox)
 	}
 	delete(s.locks, token)
+	if l.f == nil {
+		return nil
+	}
 	return l.f.Close() // closing the last descriptor releases the flock
 }
 
 func (s *Store) releaseLocksLocked() {
 	for t, l := range s.locks {
-		l.f.Close()
+		if l.f != nil {
+			l.f.Close()
+		}
 		delete(s.locks, t)
 	}
 }

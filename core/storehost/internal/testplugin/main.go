@@ -8,11 +8,23 @@
 package main
 
 import (
+	"context"
+
 	"github.com/hashicorp/go-plugin"
 	"github.com/izyware/izypop3/core/storehost/internal/teststore"
 	"github.com/izyware/izypop3/sdk"
+	"github.com/izyware/izypop3/sdk/pluginhost"
 	"google.golang.org/grpc"
 )
+
+// nopPlugin is a go-plugin gRPC plugin that registers no service.
+type nopPlugin struct{ plugin.NetRPCUnsupportedPlugin }
+
+func (nopPlugin) GRPCServer(*plugin.GRPCBroker, *grpc.Server) error { return nil }
+
+func (nopPlugin) GRPCClient(context.Context, *plugin.GRPCBroker, *grpc.ClientConn) (any, error) {
+	return nil, nil
+}
 
 var variant string
 
@@ -21,11 +33,11 @@ func main() {
 	case "plain":
 		sdk.Serve(teststore.Plain(teststore.New()), sdk.WithName("plain"), sdk.WithVersion("1.0.0"))
 	case "protocol2":
-		hs := sdk.Handshake
+		hs := pluginhost.Handshake
 		hs.ProtocolVersion = 2
 		plugin.Serve(&plugin.ServeConfig{
 			HandshakeConfig: hs,
-			Plugins:         sdk.HostPluginSet(),
+			Plugins:         plugin.PluginSet{pluginhost.PluginName: nopPlugin{}},
 			GRPCServer:      func(o []grpc.ServerOption) *grpc.Server { return grpc.NewServer(o...) },
 		})
 	default:

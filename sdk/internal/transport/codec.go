@@ -1,7 +1,8 @@
-package sdk
+package transport
 
 import (
 	"fmt"
+	"sync"
 
 	"github.com/izyware/izypop3/sdk/internal/storev1"
 	"google.golang.org/grpc"
@@ -34,12 +35,12 @@ func (c chunkCodec) Unmarshal(data mem.BufferSlice, v any) error {
 		buf := data.MaterializeToBuffer(mem.DefaultBufferPool())
 		defer buf.Free()
 		return unmarshalPutRequest(buf.ReadOnlyData(), m)
-	case *batchMsg:
+	case *BatchMsg:
 		// The chunk's data stays in the received buffer (no copy): it is
 		// released when the next message is received into m.
-		m.release()
+		m.Release()
 		buf := data.MaterializeToBuffer(mem.DefaultBufferPool())
-		if err := unmarshalFetchBatchResponse(buf.ReadOnlyData(), &m.resp, true); err != nil {
+		if err := unmarshalFetchBatchResponse(buf.ReadOnlyData(), &m.Resp, true); err != nil {
 			buf.Free()
 			return err
 		}
@@ -229,10 +230,39 @@ func unmarshalChunk(b []byte, ch *storev1.Chunk) error {
 	return nil
 }
 
-// fetchCallOption makes a Fetch stream use chunkCodec (host side).
-var fetchCallOption = grpc.ForceCodecV2(chunkCodec{std: encoding.GetCodecV2("proto")})
+// FetchCallOption makes a Fetch, FetchTop or FetchBatch stream use
+// chunkCodec (host side).
+var FetchCallOption = grpc.ForceCodecV2(chunkCodec{std: encoding.GetCodecV2("proto")})
 
 // serverCodecOption makes the plugin's server use chunkCodec, for Put.
 func serverCodecOption() grpc.ServerOption {
 	return grpc.ForceServerCodecV2(chunkCodec{std: encoding.GetCodecV2("proto")})
 }
+
+// BatchMsg is what a FetchBatch stream is received into (by chunkCodec):
+// the response, whose chunk data is a slice of buf, the pooled buffer the
+// message arrived in. Receiving the next message releases buf, so a chunk's
+// data is valid until then (the batch reader consumes it before).
+type BatchMsg struct {
+	Resp storev1.FetchBatchResponse
+	buf  mem.Buffer
+}
+
+// Release frees the buffer the last message arrived in.
+func (m *BatchMsg) Release() {
+	if m.buf != nil {
+		m.buf.Free()
+		m.buf = nil
+	}
+}
+
+// chunkPool holds ChunkSize buffers, so that serving many small messages
+// does not allocate 256 KiB per call.
+var chunkPool = sync.Pool{New: func() any { b := make([]byte, ChunkSize); return &b }}
+
+// GetChunk returns a ChunkSize buffer from the pool; give it back with
+// PutChunk.
+func GetChunk() *[]byte { return chunkPool.Get().(*[]byte) }
+
+// PutChunk returns a buffer of GetChunk to the pool.
+func PutChunk(b *[]byte) { chunkPool.Put(b) }

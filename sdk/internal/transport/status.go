@@ -1,4 +1,4 @@
-package sdk
+package transport
 
 import (
 	"context"
@@ -28,11 +28,11 @@ var sentinelCodes = []struct {
 	{context.DeadlineExceeded, codes.DeadlineExceeded},
 }
 
-// toStatus converts an error returned by a Store into a gRPC status error
+// ToStatus converts an error returned by a store into a gRPC status error
 // (plugin side). A sentinel anywhere in the chain picks the code; the text is
 // the error's full message. An error that already carries a status (a store
 // that is itself a proxy to another plugin) keeps it.
-func toStatus(err error) error {
+func ToStatus(err error) error {
 	if err == nil {
 		return nil
 	}
@@ -61,12 +61,12 @@ func (e *remoteError) Error() string              { return e.msg }
 func (e *remoteError) Unwrap() error              { return e.sentinel }
 func (e *remoteError) GRPCStatus() *status.Status { return status.New(e.code, e.msg) }
 
-// fromStatus converts an error from a gRPC call back into a Go error whose
+// FromStatus converts an error from a gRPC call back into a Go error whose
 // chain holds the matching sentinel (host side). ctx is the caller's context:
 // a Canceled status while ctx is still live means the connection to the
 // plugin was closed underneath the call, which is a transport failure and is
 // reported as ErrUnavailable.
-func fromStatus(ctx context.Context, err error) error {
+func FromStatus(ctx context.Context, err error) error {
 	if err == nil {
 		return nil
 	}
@@ -138,4 +138,19 @@ func isTransportMessage(msg string) bool {
 		}
 	}
 	return false
+}
+
+// ItemError converts the failure of one item of a FetchBatch into an error
+// with its sentinel (the mapping of FromStatus, without the transport cases:
+// the stream itself is fine).
+func ItemError(code codes.Code, msg string) error {
+	for _, sc := range sentinelCodes {
+		if sc.code == code {
+			if !strings.Contains(msg, sc.err.Error()) {
+				msg = sc.err.Error() + ": " + msg
+			}
+			return &remoteError{sentinel: sc.err, code: code, msg: msg}
+		}
+	}
+	return &remoteError{code: code, msg: "store: " + msg}
 }

@@ -1,4 +1,4 @@
-package sdk
+package pluginhost
 
 import (
 	"bytes"
@@ -17,16 +17,15 @@ import (
 	"go.uber.org/goleak"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/encoding"
-	"google.golang.org/grpc/mem"
-	"google.golang.org/protobuf/encoding/protowire"
-	"google.golang.org/protobuf/proto"
+
+	"github.com/izyware/izypop3/sdk"
+	"github.com/izyware/izypop3/sdk/internal/transport"
 )
 
 // put stores data in mailbox m and returns its UID.
 func put(t *testing.T, r *Remote, data []byte) string {
 	t.Helper()
-	res, err := r.Put(context.Background(), "m", PutOptions{}, bytes.NewReader(data))
+	res, err := r.Put(context.Background(), "m", sdk.PutOptions{}, bytes.NewReader(data))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +52,7 @@ func (f *failAfter) Read(p []byte) (int, error) {
 func (f *failAfter) Close() error { return nil }
 
 // breakingStore's Fetch of uid "broken" gives a reader that fails with
-// ErrConflict after 1000 octets of the item "src".
+// sdk.ErrConflict after 1000 octets of the item "src".
 type breakingStore struct {
 	*memStore
 	src string
@@ -65,7 +64,7 @@ func (s *breakingStore) Fetch(ctx context.Context, mailbox, uid string) (io.Read
 		if err != nil {
 			return nil, err
 		}
-		return &failAfter{r: rc, n: 1000, err: fmt.Errorf("disk hiccup: %w", ErrConflict)}, nil
+		return &failAfter{r: rc, n: 1000, err: fmt.Errorf("disk hiccup: %w", sdk.ErrConflict)}, nil
 	}
 	return s.memStore.Fetch(ctx, mailbox, uid)
 }
@@ -103,7 +102,7 @@ func TestFetchBatch(t *testing.T) {
 				}
 				switch want {
 				case "nosuch":
-					if !errors.Is(err, ErrNotFound) || rd != nil {
+					if !errors.Is(err, sdk.ErrNotFound) || rd != nil {
 						t.Fatalf("missing item: reader %v, err %v", rd, err)
 					}
 					continue
@@ -112,7 +111,7 @@ func TestFetchBatch(t *testing.T) {
 						t.Fatal(err)
 					}
 					n, err := io.Copy(io.Discard, rd)
-					if n != 1000 || !errors.Is(err, ErrConflict) || !strings.Contains(err.Error(), "disk hiccup") {
+					if n != 1000 || !errors.Is(err, sdk.ErrConflict) || !strings.Contains(err.Error(), "disk hiccup") {
 						t.Fatalf("failing item: %d octets, err %v", n, err)
 					}
 					continue
@@ -165,7 +164,7 @@ func TestFetchBatchSkip(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer br.Close()
-	// Item 1: read 10 octets only; item 2: not at all; item 3 whole.
+	// sdk.Item 1: read 10 octets only; item 2: not at all; item 3 whole.
 	_, rd, err := br.Next()
 	if err != nil {
 		t.Fatal(err)
@@ -279,17 +278,17 @@ func TestFetchBatchServerGone(t *testing.T) {
 		t.Fatal(err)
 	}
 	go stop()
-	if _, err := io.Copy(io.Discard, rd); !errors.Is(err, ErrUnavailable) {
+	if _, err := io.Copy(io.Discard, rd); !errors.Is(err, sdk.ErrUnavailable) {
 		t.Errorf("read with the connection gone: %v", err)
 	}
-	if _, _, err := br.Next(); !errors.Is(err, ErrUnavailable) {
+	if _, _, err := br.Next(); !errors.Is(err, sdk.ErrUnavailable) {
 		t.Errorf("Next with the connection gone: %v", err)
 	}
 }
 
 // oldServer is a plugin built before FetchBatch existed.
 type oldServer struct {
-	*grpcServer
+	storev1.StoreServer
 }
 
 func (oldServer) FetchBatch(req *storev1.FetchBatchRequest, stream grpc.ServerStreamingServer[storev1.FetchBatchResponse]) error {
@@ -301,11 +300,11 @@ func TestFetchBatchUnimplemented(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gs := grpc.NewServer(serverOptions()...)
-	storev1.RegisterStoreServer(gs, oldServer{newGRPCServer(newMemStore(), Info{})})
+	gs := grpc.NewServer(transport.ServerOptions()...)
+	storev1.RegisterStoreServer(gs, oldServer{transport.NewStoreServer(newMemStore(), transport.Info{})})
 	served := make(chan error, 1)
 	go func() { served <- gs.Serve(lis) }()
-	dial := append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, HostDialOptions()...)
+	dial := append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, DialOptions()...)
 	conn, err := grpc.NewClient("passthrough:///"+lis.Addr().String(), dial...)
 	if err != nil {
 		t.Fatal(err)
@@ -315,91 +314,8 @@ func TestFetchBatchUnimplemented(t *testing.T) {
 			t.Error(err)
 		}
 	}()
-	br, err := newRemote(conn).FetchBatch(context.Background(), "m", []string{"a"})
-	if !errors.Is(err, ErrUnsupported) || br != nil {
+	br, err := NewRemote(conn).FetchBatch(context.Background(), "m", []string{"a"})
+	if !errors.Is(err, sdk.ErrUnsupported) || br != nil {
 		t.Fatalf("FetchBatch on an old plugin: %v, %v", br, err)
 	}
-}
-
-func TestFetchBatchCodec(t *testing.T) {
-	codec := chunkCodec{std: encoding.GetCodecV2("proto")}
-	msgs := []*storev1.FetchBatchResponse{
-		{Part: &storev1.FetchBatchResponse_Chunk{Chunk: &storev1.FetchBatchChunk{Uid: "u1", Data: pattern(ChunkSize)}}},
-		{Part: &storev1.FetchBatchResponse_Chunk{Chunk: &storev1.FetchBatchChunk{Data: []byte("tail"), Last: true}}},
-		{Part: &storev1.FetchBatchResponse_Error{Error: &storev1.FetchBatchError{Uid: "u2", Code: 5, Message: "gone"}}},
-		{Part: &storev1.FetchBatchResponse_Chunk{Chunk: &storev1.FetchBatchChunk{Uid: "u3", Last: true}}},
-	}
-	var reused storev1.FetchBatchResponse
-	var bm batchMsg
-	defer bm.release()
-	for i, m := range msgs {
-		wire, err := proto.Marshal(m)
-		if err != nil {
-			t.Fatal(err)
-		}
-		// Unknown fields, at both levels, are skipped.
-		wire = protowire.AppendTag(wire, 15, protowire.VarintType)
-		wire = protowire.AppendVarint(wire, 1)
-		split := func() mem.BufferSlice {
-			w := bytes.Clone(wire)
-			return mem.BufferSlice{mem.SliceBuffer(w[:len(w)/2]), mem.SliceBuffer(w[len(w)/2:])}
-		}
-		if err := codec.Unmarshal(split(), &reused); err != nil {
-			t.Fatal(err)
-		}
-		if err := codec.Unmarshal(split(), &bm); err != nil {
-			t.Fatal(err)
-		}
-		for _, got := range []*storev1.FetchBatchResponse{&reused, &bm.resp} {
-			if !proto.Equal(got, m) {
-				t.Errorf("message %d: decoded %v, want %v", i, got, m)
-			}
-		}
-	}
-	if err := codec.Unmarshal(mem.BufferSlice{mem.SliceBuffer([]byte{0x0a, 0x10, 0x01})}, &bm); err == nil {
-		t.Error("truncated message decoded")
-	}
-}
-
-// FuzzFetchBatchCodec checks the FetchBatch decoder against proto on every
-// well-formed message (both the copying and the in-place form), and that
-// arbitrary bytes never make it panic.
-func FuzzFetchBatchCodec(f *testing.F) {
-	f.Add("u1", []byte("data"), true, uint32(0), "", false, []byte{})
-	f.Add("", []byte{}, false, uint32(5), "gone", true, []byte{0x0a, 0x02, 0x12, 0x00})
-	f.Add("x", pattern(70000), false, uint32(0), "", false, []byte{0xff, 0x01})
-	codec := chunkCodec{std: encoding.GetCodecV2("proto")}
-	f.Fuzz(func(t *testing.T, uid string, data []byte, last bool, code uint32, msg string, isErr bool, raw []byte) {
-		var bm batchMsg
-		defer bm.release()
-		var reused storev1.FetchBatchResponse
-		// Arbitrary bytes: an error or a message, never a panic.
-		codec.Unmarshal(mem.BufferSlice{mem.SliceBuffer(bytes.Clone(raw))}, &bm)
-		codec.Unmarshal(mem.BufferSlice{mem.SliceBuffer(bytes.Clone(raw))}, &reused)
-
-		want := &storev1.FetchBatchResponse{Part: &storev1.FetchBatchResponse_Chunk{Chunk: &storev1.FetchBatchChunk{Uid: uid, Data: data, Last: last}}}
-		if isErr {
-			want.Part = &storev1.FetchBatchResponse_Error{Error: &storev1.FetchBatchError{Uid: uid, Code: code, Message: msg}}
-		}
-		wire, err := proto.Marshal(want)
-		if err != nil {
-			return // not valid UTF-8: proto refuses to send it
-		}
-		for _, split := range []int{0, len(wire) / 3, len(wire)} {
-			bs := mem.BufferSlice{mem.SliceBuffer(bytes.Clone(wire[:split])), mem.SliceBuffer(bytes.Clone(wire[split:]))}
-			if err := codec.Unmarshal(bs, &bm); err != nil {
-				t.Fatalf("in place: %v", err)
-			}
-			if !proto.Equal(&bm.resp, want) {
-				t.Fatalf("in place: decoded %v, want %v", &bm.resp, want)
-			}
-			bs = mem.BufferSlice{mem.SliceBuffer(bytes.Clone(wire[:split])), mem.SliceBuffer(bytes.Clone(wire[split:]))}
-			if err := codec.Unmarshal(bs, &reused); err != nil {
-				t.Fatalf("copying: %v", err)
-			}
-			if !proto.Equal(&reused, want) {
-				t.Fatalf("copying: decoded %v, want %v", &reused, want)
-			}
-		}
-	})
 }

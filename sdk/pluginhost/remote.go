@@ -1,4 +1,4 @@
-package sdk
+package pluginhost
 
 import (
 	"context"
@@ -9,35 +9,34 @@ import (
 	"io"
 	"iter"
 	"sync"
+	"time"
 
-	"github.com/izyware/izypop3/sdk/internal/storev1"
 	"google.golang.org/grpc"
+
+	"github.com/izyware/izypop3/sdk"
+	"github.com/izyware/izypop3/sdk/internal/storev1"
+	"github.com/izyware/izypop3/sdk/internal/transport"
 )
 
-// Remote is a Store served by another process (or by ServeInProcess), seen
-// from the host. It implements Store and every optional interface; a method
-// whose interface the plugin lacks returns an error wrapping ErrUnsupported.
-// Errors keep their sentinel identity (errors.Is(err, ErrNotFound) works);
-// a plugin that died or a closed connection gives an error wrapping
-// ErrUnavailable.
+// Remote is a store served by another process (or by ServeInProcess), seen
+// from the host: the plain client of the protocol. It implements sdk.Store,
+// every optional interface but sdk.Closer, and BatchFetcher; a method whose
+// interface the plugin lacks returns an error wrapping sdk.ErrUnsupported.
+// To hand the store to code that finds capabilities by type assertion, wrap
+// it with Narrow and the capabilities of its Info.
 //
-// Hosts get a Remote from the go-plugin client (see HostPluginSet); store
-// authors never need it.
+// Errors keep their sentinel identity (errors.Is(err, sdk.ErrNotFound)
+// works); a plugin that died or a closed connection gives an error wrapping
+// sdk.ErrUnavailable.
 type Remote struct {
 	c storev1.StoreClient
 }
 
-var (
-	_ Store         = (*Remote)(nil)
-	_ Configurer    = (*Remote)(nil)
-	_ Authenticator = (*Remote)(nil)
-	_ TopFetcher    = (*Remote)(nil)
-	_ Locker        = (*Remote)(nil)
-	_ Checker       = (*Remote)(nil)
-)
+var _ Full = (*Remote)(nil)
 
-// newRemote returns a Remote speaking over conn.
-func newRemote(conn grpc.ClientConnInterface) *Remote {
+// NewRemote returns a Remote speaking over conn, a connection to a plugin's
+// gRPC server (for instance the *grpc.ClientConn go-plugin dispenses).
+func NewRemote(conn grpc.ClientConnInterface) *Remote {
 	return &Remote{c: storev1.NewStoreClient(conn)}
 }
 
@@ -45,7 +44,7 @@ func newRemote(conn grpc.ClientConnInterface) *Remote {
 func (r *Remote) Info(ctx context.Context) (Info, error) {
 	resp, err := r.c.GetInfo(ctx, &storev1.GetInfoRequest{})
 	if err != nil {
-		return Info{}, fromStatus(ctx, err)
+		return Info{}, transport.FromStatus(ctx, err)
 	}
 	return Info{
 		Name:         resp.GetName(),
@@ -55,16 +54,16 @@ func (r *Remote) Info(ctx context.Context) (Info, error) {
 	}, nil
 }
 
-// Configure implements Configurer.
+// Configure implements sdk.Configurer.
 func (r *Remote) Configure(ctx context.Context, config map[string]string) error {
 	_, err := r.c.Configure(ctx, &storev1.ConfigureRequest{Config: config})
-	return fromStatus(ctx, err)
+	return transport.FromStatus(ctx, err)
 }
 
-// List implements Store. The items arrive in batches; breaking out of the
+// List implements sdk.Store. The items arrive in batches; breaking out of the
 // loop cancels the stream.
-func (r *Remote) List(ctx context.Context, mailbox string, opts ListOptions) iter.Seq2[Item, error] {
-	return func(yield func(Item, error) bool) {
+func (r *Remote) List(ctx context.Context, mailbox string, opts sdk.ListOptions) iter.Seq2[sdk.Item, error] {
+	return func(yield func(sdk.Item, error) bool) {
 		ctx, cancel := context.WithCancel(ctx)
 		defer cancel()
 		req := &storev1.ListRequest{Mailbox: mailbox, Limit: int64(opts.Limit)}
@@ -73,7 +72,7 @@ func (r *Remote) List(ctx context.Context, mailbox string, opts ListOptions) ite
 		}
 		stream, err := r.c.List(ctx, req)
 		if err != nil {
-			yield(Item{}, fromStatus(ctx, err))
+			yield(sdk.Item{}, transport.FromStatus(ctx, err))
 			return
 		}
 		for {
@@ -82,7 +81,7 @@ func (r *Remote) List(ctx context.Context, mailbox string, opts ListOptions) ite
 				return
 			}
 			if err != nil {
-				yield(Item{}, fromStatus(ctx, err))
+				yield(sdk.Item{}, transport.FromStatus(ctx, err))
 				return
 			}
 			for _, p := range resp.GetItems() {
@@ -94,32 +93,32 @@ func (r *Remote) List(ctx context.Context, mailbox string, opts ListOptions) ite
 	}
 }
 
-// Stat implements Store.
-func (r *Remote) Stat(ctx context.Context, mailbox string) (map[Tag]TagStat, error) {
+// Stat implements sdk.Store.
+func (r *Remote) Stat(ctx context.Context, mailbox string) (map[sdk.Tag]sdk.TagStat, error) {
 	resp, err := r.c.Stat(ctx, &storev1.StatRequest{Mailbox: mailbox})
 	if err != nil {
-		return nil, fromStatus(ctx, err)
+		return nil, transport.FromStatus(ctx, err)
 	}
-	st := make(map[Tag]TagStat, len(resp.GetTags()))
+	st := make(map[sdk.Tag]sdk.TagStat, len(resp.GetTags()))
 	for t, s := range resp.GetTags() {
-		st[Tag(t)] = TagStat{Count: s.GetCount(), Size: s.GetSize()}
+		st[sdk.Tag(t)] = sdk.TagStat{Count: s.GetCount(), Size: s.GetSize()}
 	}
 	return st, nil
 }
 
-// Fetch implements Store. The reader pulls chunks from the plugin as it is
+// Fetch implements sdk.Store. The reader pulls chunks from the plugin as it is
 // read; Close cancels the stream. A stream that breaks (plugin died) makes
-// Read return an error wrapping ErrUnavailable, never a silent EOF.
+// Read return an error wrapping sdk.ErrUnavailable, never a silent EOF.
 func (r *Remote) Fetch(ctx context.Context, mailbox, uid string) (io.ReadCloser, error) {
 	return openChunks(ctx, func(ctx context.Context) (grpc.ServerStreamingClient[storev1.Chunk], error) {
-		return r.c.Fetch(ctx, &storev1.FetchRequest{Mailbox: mailbox, Uid: uid}, fetchCallOption)
+		return r.c.Fetch(ctx, &storev1.FetchRequest{Mailbox: mailbox, Uid: uid}, transport.FetchCallOption)
 	})
 }
 
-// FetchTop implements TopFetcher.
+// FetchTop implements sdk.TopFetcher.
 func (r *Remote) FetchTop(ctx context.Context, mailbox, uid string, lines int) (io.ReadCloser, error) {
 	return openChunks(ctx, func(ctx context.Context) (grpc.ServerStreamingClient[storev1.Chunk], error) {
-		return r.c.FetchTop(ctx, &storev1.FetchTopRequest{Mailbox: mailbox, Uid: uid, Lines: int64(lines)}, fetchCallOption)
+		return r.c.FetchTop(ctx, &storev1.FetchTopRequest{Mailbox: mailbox, Uid: uid, Lines: int64(lines)}, transport.FetchCallOption)
 	})
 }
 
@@ -130,7 +129,7 @@ func openChunks(parent context.Context, open func(context.Context) (grpc.ServerS
 	stream, err := open(ctx)
 	if err != nil {
 		cancel()
-		return nil, fromStatus(parent, err)
+		return nil, transport.FromStatus(parent, err)
 	}
 	cr := &chunkReader{parent: parent, stream: stream, cancel: cancel}
 	err = stream.RecvMsg(&cr.msg)
@@ -139,7 +138,7 @@ func openChunks(parent context.Context, open func(context.Context) (grpc.ServerS
 		cr.err = io.EOF // empty message
 	case err != nil:
 		cancel()
-		return nil, fromStatus(parent, err)
+		return nil, transport.FromStatus(parent, err)
 	default:
 		cr.buf = cr.msg.Data
 	}
@@ -163,7 +162,7 @@ func (c *chunkReader) Read(p []byte) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
-		return 0, errors.New("sdk: read of a closed fetch stream")
+		return 0, errors.New("pluginhost: read of a closed fetch stream")
 	}
 	for len(c.buf) == 0 {
 		if c.err != nil {
@@ -183,7 +182,7 @@ func (c *chunkReader) recv() {
 	case err == io.EOF:
 		c.err = io.EOF
 	case err != nil:
-		c.err = fromStatus(c.parent, err)
+		c.err = transport.FromStatus(c.parent, err)
 		c.cancel()
 	default:
 		c.buf = c.msg.Data
@@ -199,7 +198,7 @@ func (c *chunkReader) WriteTo(w io.Writer) (int64, error) {
 		c.mu.Lock()
 		if c.closed {
 			c.mu.Unlock()
-			return total, errors.New("sdk: read of a closed fetch stream")
+			return total, errors.New("pluginhost: read of a closed fetch stream")
 		}
 		if len(c.buf) == 0 && c.err == nil {
 			c.recv()
@@ -237,34 +236,34 @@ func (c *chunkReader) Close() error {
 	return nil
 }
 
-// SetTag implements Store.
-func (r *Remote) SetTag(ctx context.Context, mailbox string, uids []string, tag Tag) ([]string, error) {
+// SetTag implements sdk.Store.
+func (r *Remote) SetTag(ctx context.Context, mailbox string, uids []string, tag sdk.Tag) ([]string, error) {
 	resp, err := r.c.SetTag(ctx, &storev1.SetTagRequest{Mailbox: mailbox, Uids: uids, Tag: string(tag)})
 	if err != nil {
-		return nil, fromStatus(ctx, err)
+		return nil, transport.FromStatus(ctx, err)
 	}
 	return resp.GetNotFound(), nil
 }
 
-// Delete implements Store.
+// Delete implements sdk.Store.
 func (r *Remote) Delete(ctx context.Context, mailbox string, uids []string) ([]string, error) {
 	resp, err := r.c.Delete(ctx, &storev1.DeleteRequest{Mailbox: mailbox, Uids: uids})
 	if err != nil {
-		return nil, fromStatus(ctx, err)
+		return nil, transport.FromStatus(ctx, err)
 	}
 	return resp.GetNotFound(), nil
 }
 
-// Put implements Store. It streams body in ChunkSize pieces (one buffer),
+// Put implements sdk.Store. It streams body in ChunkSize pieces (one buffer),
 // computing its size and SHA-256 on the way, and ends with the trailer the
 // plugin checks. If reading body fails, the stream is canceled and the
 // plugin's store sees a read error, so nothing is stored.
-func (r *Remote) Put(ctx context.Context, mailbox string, opts PutOptions, body io.Reader) (PutResult, error) {
+func (r *Remote) Put(ctx context.Context, mailbox string, opts sdk.PutOptions, body io.Reader) (sdk.PutResult, error) {
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stream, err := r.c.Put(sctx)
 	if err != nil {
-		return PutResult{}, fromStatus(ctx, err)
+		return sdk.PutResult{}, transport.FromStatus(ctx, err)
 	}
 	hdr := &storev1.PutHeader{Mailbox: mailbox, Tag: string(opts.Tag), SourceId: opts.SourceID}
 	if !opts.Received.IsZero() {
@@ -272,21 +271,21 @@ func (r *Remote) Put(ctx context.Context, mailbox string, opts PutOptions, body 
 	}
 	// serverDone reports the real outcome when Send says io.EOF: the plugin
 	// ended the call early (a store error), which CloseAndRecv returns.
-	serverDone := func() (PutResult, error) {
+	serverDone := func() (sdk.PutResult, error) {
 		_, err := stream.CloseAndRecv()
 		if err == nil {
-			err = fmt.Errorf("%w: put: plugin ended the stream before the trailer", ErrUnavailable)
+			err = fmt.Errorf("%w: put: plugin ended the stream before the trailer", sdk.ErrUnavailable)
 		}
-		return PutResult{}, fromStatus(ctx, err)
+		return sdk.PutResult{}, transport.FromStatus(ctx, err)
 	}
 	if err := stream.Send(&storev1.PutRequest{Part: &storev1.PutRequest_Header{Header: hdr}}); err != nil {
 		if err == io.EOF {
 			return serverDone()
 		}
-		return PutResult{}, fromStatus(ctx, err)
+		return sdk.PutResult{}, transport.FromStatus(ctx, err)
 	}
-	bp := chunkPool.Get().(*[]byte)
-	defer chunkPool.Put(bp)
+	bp := transport.GetChunk()
+	defer transport.PutChunk(bp)
 	buf := *bp
 	sum := sha256.New()
 	var n int64
@@ -302,7 +301,7 @@ func (r *Remote) Put(ctx context.Context, mailbox string, opts PutOptions, body 
 				if err == io.EOF {
 					return serverDone()
 				}
-				return PutResult{}, fromStatus(ctx, err)
+				return sdk.PutResult{}, transport.FromStatus(ctx, err)
 			}
 		}
 		if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
@@ -310,53 +309,74 @@ func (r *Remote) Put(ctx context.Context, mailbox string, opts PutOptions, body 
 		}
 		if rerr != nil {
 			cancel() // the store's body read fails: nothing is stored
-			return PutResult{}, fmt.Errorf("put: reading the message: %w", rerr)
+			return sdk.PutResult{}, fmt.Errorf("put: reading the message: %w", rerr)
 		}
 	}
 	trailer := &storev1.PutTrailer{Size: n, Sha256: hex.EncodeToString(sum.Sum(nil))}
 	if err := stream.Send(&storev1.PutRequest{Part: &storev1.PutRequest_Trailer{Trailer: trailer}}); err != nil && err != io.EOF {
-		return PutResult{}, fromStatus(ctx, err)
+		return sdk.PutResult{}, transport.FromStatus(ctx, err)
 	}
 	resp, err := stream.CloseAndRecv()
 	if err != nil {
-		return PutResult{}, fromStatus(ctx, err)
+		return sdk.PutResult{}, transport.FromStatus(ctx, err)
 	}
-	return PutResult{
+	return sdk.PutResult{
 		UID:         resp.GetUid(),
 		Size:        resp.GetSize(),
 		SHA256:      resp.GetSha256(),
-		Tag:         Tag(resp.GetTag()),
+		Tag:         sdk.Tag(resp.GetTag()),
 		Existing:    resp.GetExisting(),
 		DuplicateOf: resp.GetDuplicateOf(),
 	}, nil
 }
 
-// Authenticate implements Authenticator.
+// Authenticate implements sdk.Authenticator.
 func (r *Remote) Authenticate(ctx context.Context, user, pass string) (string, error) {
 	resp, err := r.c.Authenticate(ctx, &storev1.AuthenticateRequest{User: user, Pass: pass})
 	if err != nil {
-		return "", fromStatus(ctx, err)
+		return "", transport.FromStatus(ctx, err)
 	}
 	return resp.GetMailbox(), nil
 }
 
-// Lock implements Locker.
+// Lock implements sdk.Locker.
 func (r *Remote) Lock(ctx context.Context, mailbox string) (string, error) {
 	resp, err := r.c.Lock(ctx, &storev1.LockRequest{Mailbox: mailbox})
 	if err != nil {
-		return "", fromStatus(ctx, err)
+		return "", transport.FromStatus(ctx, err)
 	}
 	return resp.GetToken(), nil
 }
 
-// Unlock implements Locker.
+// Unlock implements sdk.Locker.
 func (r *Remote) Unlock(ctx context.Context, mailbox, token string) error {
 	_, err := r.c.Unlock(ctx, &storev1.UnlockRequest{Mailbox: mailbox, Token: token})
-	return fromStatus(ctx, err)
+	return transport.FromStatus(ctx, err)
 }
 
-// Check implements Checker.
+// BindLock implements Full. A connection reaches one plugin process only,
+// so every call of r already runs where the lock lives (and fails with
+// sdk.ErrUnavailable once that process is gone): it returns r. A type that
+// embeds a *Remote to wrap some of its calls must override BindLock too, or
+// the bound store is the bare Remote.
+func (r *Remote) BindLock(mailbox, token string) Full { return r }
+
+// Check implements sdk.Checker.
 func (r *Remote) Check(ctx context.Context) error {
 	_, err := r.c.Check(ctx, &storev1.CheckRequest{})
-	return fromStatus(ctx, err)
+	return transport.FromStatus(ctx, err)
+}
+
+func itemFromProto(p *storev1.Item) sdk.Item {
+	it := sdk.Item{
+		UID:      p.GetUid(),
+		Size:     p.GetSize(),
+		WireSize: p.GetWireSize(),
+		Tag:      sdk.Tag(p.GetTag()),
+		SourceID: p.GetSourceId(),
+	}
+	if ns := p.GetReceivedUnixNano(); ns != 0 {
+		it.Received = time.Unix(0, ns)
+	}
+	return it
 }

@@ -8,23 +8,18 @@ import (
 	"fmt"
 	"hash"
 	"io"
-	"sync"
 	"time"
 
-	"github.com/izyware/izypop3/sdk/internal/storev1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/izyware/izypop3/sdk/internal/storev1"
+	"github.com/izyware/izypop3/sdk/internal/transport"
 )
 
-// ChunkSize is the size of the data chunks Fetch, FetchTop and Put send
-// across the plugin boundary. gRPC refuses messages over 4 MiB by default, so
-// a message is always many chunks; 256 KiB is where throughput stops
-// improving on a 2-core machine (32 KiB chunks are about 3x slower).
-const ChunkSize = 256 << 10
-
-// ListBatchItems is the most items one List stream message carries.
-const ListBatchItems = 500
+// listBatchItems is the most items one List stream message carries.
+const listBatchItems = transport.ListBatchItems
 
 // listBatchBytes bounds the estimated encoded size of one List batch, far
 // below gRPC's 4 MiB message limit even with long SourceIDs.
@@ -34,20 +29,46 @@ const listBatchBytes = 1 << 20
 type grpcServer struct {
 	storev1.UnimplementedStoreServer
 	store Store
-	info  Info
+	info  transport.Info
 }
 
 // newGRPCServer returns the gRPC adapter for s; info.SDKVersion and
 // info.Capabilities are filled in from this sdk and from s.
-func newGRPCServer(s Store, info Info) *grpcServer {
+func newGRPCServer(s Store, info transport.Info) *grpcServer {
 	info.SDKVersion = Version
-	info.Capabilities = Capabilities(s)
+	info.Capabilities = capabilities(s)
 	return &grpcServer{store: s, info: info}
 }
 
-// register installs the adapter for s on a gRPC server.
-func register(gs *grpc.Server, s Store, info Info) {
-	storev1.RegisterStoreServer(gs, newGRPCServer(s, info))
+func init() {
+	transport.NewStoreServer = func(s any, info transport.Info) storev1.StoreServer {
+		return newGRPCServer(s.(Store), info)
+	}
+}
+
+// capabilities returns the names of the optional interfaces s implements,
+// and FetchBatch, which the sdk serves for every store.
+func capabilities(s Store) []string {
+	var caps []string
+	if _, ok := s.(Configurer); ok {
+		caps = append(caps, transport.CapConfigurer)
+	}
+	if _, ok := s.(Authenticator); ok {
+		caps = append(caps, transport.CapAuthenticator)
+	}
+	if _, ok := s.(TopFetcher); ok {
+		caps = append(caps, transport.CapTopFetcher)
+	}
+	if _, ok := s.(Locker); ok {
+		caps = append(caps, transport.CapLocker)
+	}
+	if _, ok := s.(Checker); ok {
+		caps = append(caps, transport.CapChecker)
+	}
+	if _, ok := s.(Closer); ok {
+		caps = append(caps, transport.CapCloser)
+	}
+	return append(caps, transport.CapBatchFetcher)
 }
 
 var _ storev1.StoreServer = (*grpcServer)(nil)
@@ -71,7 +92,7 @@ func (g *grpcServer) Configure(ctx context.Context, req *storev1.ConfigureReques
 		cfg = map[string]string{}
 	}
 	if err := c.Configure(ctx, cfg); err != nil {
-		return nil, toStatus(err)
+		return nil, transport.ToStatus(err)
 	}
 	return &storev1.ConfigureResponse{}, nil
 }
@@ -81,7 +102,7 @@ func (g *grpcServer) List(req *storev1.ListRequest, stream grpc.ServerStreamingS
 	for _, t := range req.GetTags() {
 		opts.Tags = append(opts.Tags, Tag(t))
 	}
-	batch := make([]*storev1.Item, 0, ListBatchItems)
+	batch := make([]*storev1.Item, 0, listBatchItems)
 	size := 0
 	flush := func() error {
 		if len(batch) == 0 {
@@ -94,11 +115,11 @@ func (g *grpcServer) List(req *storev1.ListRequest, stream grpc.ServerStreamingS
 	}
 	for it, err := range g.store.List(stream.Context(), req.GetMailbox(), opts) {
 		if err != nil {
-			return toStatus(err)
+			return transport.ToStatus(err)
 		}
 		batch = append(batch, itemToProto(it))
 		size += len(it.UID) + len(it.SourceID) + len(it.Tag) + 48
-		if len(batch) == ListBatchItems || size >= listBatchBytes {
+		if len(batch) == listBatchItems || size >= listBatchBytes {
 			if err := flush(); err != nil {
 				return err
 			}
@@ -110,7 +131,7 @@ func (g *grpcServer) List(req *storev1.ListRequest, stream grpc.ServerStreamingS
 func (g *grpcServer) Stat(ctx context.Context, req *storev1.StatRequest) (*storev1.StatResponse, error) {
 	st, err := g.store.Stat(ctx, req.GetMailbox())
 	if err != nil {
-		return nil, toStatus(err)
+		return nil, transport.ToStatus(err)
 	}
 	resp := &storev1.StatResponse{Tags: make(map[string]*storev1.TagStat, len(st))}
 	for t, s := range st {
@@ -122,7 +143,7 @@ func (g *grpcServer) Stat(ctx context.Context, req *storev1.StatRequest) (*store
 func (g *grpcServer) Fetch(req *storev1.FetchRequest, stream grpc.ServerStreamingServer[storev1.Chunk]) error {
 	rc, err := g.store.Fetch(stream.Context(), req.GetMailbox(), req.GetUid())
 	if err != nil {
-		return toStatus(err)
+		return transport.ToStatus(err)
 	}
 	return sendChunks(rc, stream)
 }
@@ -134,22 +155,18 @@ func (g *grpcServer) FetchTop(req *storev1.FetchTopRequest, stream grpc.ServerSt
 	}
 	rc, err := tf.FetchTop(stream.Context(), req.GetMailbox(), req.GetUid(), int(req.GetLines()))
 	if err != nil {
-		return toStatus(err)
+		return transport.ToStatus(err)
 	}
 	return sendChunks(rc, stream)
 }
-
-// chunkPool holds ChunkSize buffers, so that serving many small messages
-// does not allocate 256 KiB per call.
-var chunkPool = sync.Pool{New: func() any { b := make([]byte, ChunkSize); return &b }}
 
 // sendChunks streams rc in ChunkSize pieces through one reused buffer and
 // closes it. Send marshals the message before it returns, so the buffer can
 // be refilled at once.
 func sendChunks(rc io.ReadCloser, stream grpc.ServerStreamingServer[storev1.Chunk]) error {
 	defer rc.Close()
-	bp := chunkPool.Get().(*[]byte)
-	defer chunkPool.Put(bp)
+	bp := transport.GetChunk()
+	defer transport.PutChunk(bp)
 	buf := *bp
 	chunk := &storev1.Chunk{}
 	for {
@@ -165,7 +182,7 @@ func sendChunks(rc io.ReadCloser, stream grpc.ServerStreamingServer[storev1.Chun
 		case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 			return nil
 		default:
-			return toStatus(err)
+			return transport.ToStatus(err)
 		}
 	}
 }
@@ -173,7 +190,7 @@ func sendChunks(rc io.ReadCloser, stream grpc.ServerStreamingServer[storev1.Chun
 func (g *grpcServer) SetTag(ctx context.Context, req *storev1.SetTagRequest) (*storev1.MutateResponse, error) {
 	nf, err := g.store.SetTag(ctx, req.GetMailbox(), req.GetUids(), Tag(req.GetTag()))
 	if err != nil {
-		return nil, toStatus(err)
+		return nil, transport.ToStatus(err)
 	}
 	return &storev1.MutateResponse{NotFound: nf}, nil
 }
@@ -181,7 +198,7 @@ func (g *grpcServer) SetTag(ctx context.Context, req *storev1.SetTagRequest) (*s
 func (g *grpcServer) Delete(ctx context.Context, req *storev1.DeleteRequest) (*storev1.MutateResponse, error) {
 	nf, err := g.store.Delete(ctx, req.GetMailbox(), req.GetUids())
 	if err != nil {
-		return nil, toStatus(err)
+		return nil, transport.ToStatus(err)
 	}
 	return &storev1.MutateResponse{NotFound: nf}, nil
 }
@@ -202,14 +219,14 @@ func (g *grpcServer) Put(stream grpc.ClientStreamingServer[storev1.PutRequest, s
 	body := &putReader{stream: stream, sum: sha256.New()}
 	res, err := g.store.Put(stream.Context(), h.GetMailbox(), opts, body)
 	if err != nil {
-		return toStatus(err)
+		return transport.ToStatus(err)
 	}
 	if !body.verified {
 		// The store did not read to the end (it must; an Existing result
 		// drains the body). Read the rest so a bad trailer still fails the
 		// call.
 		if _, err := io.Copy(io.Discard, body); err != nil {
-			return toStatus(err)
+			return transport.ToStatus(err)
 		}
 	}
 	return stream.SendAndClose(&storev1.PutResponse{
@@ -263,7 +280,7 @@ func (r *putReader) next() error {
 		return fmt.Errorf("%w: put: stream ended without a trailer after %d octets", ErrInvalid, r.n)
 	}
 	if err != nil {
-		return fromStatus(r.stream.Context(), err)
+		return transport.FromStatus(r.stream.Context(), err)
 	}
 	switch part := msg.GetPart().(type) {
 	case *storev1.PutRequest_Data:
@@ -294,7 +311,7 @@ func (g *grpcServer) Authenticate(ctx context.Context, req *storev1.Authenticate
 	}
 	mb, err := a.Authenticate(ctx, req.GetUser(), req.GetPass())
 	if err != nil {
-		return nil, toStatus(err)
+		return nil, transport.ToStatus(err)
 	}
 	return &storev1.AuthenticateResponse{Mailbox: mb}, nil
 }
@@ -306,7 +323,7 @@ func (g *grpcServer) Lock(ctx context.Context, req *storev1.LockRequest) (*store
 	}
 	tok, err := l.Lock(ctx, req.GetMailbox())
 	if err != nil {
-		return nil, toStatus(err)
+		return nil, transport.ToStatus(err)
 	}
 	return &storev1.LockResponse{Token: tok}, nil
 }
@@ -317,7 +334,7 @@ func (g *grpcServer) Unlock(ctx context.Context, req *storev1.UnlockRequest) (*s
 		return nil, unimplemented("Unlock")
 	}
 	if err := l.Unlock(ctx, req.GetMailbox(), req.GetToken()); err != nil {
-		return nil, toStatus(err)
+		return nil, transport.ToStatus(err)
 	}
 	return &storev1.UnlockResponse{}, nil
 }
@@ -328,7 +345,7 @@ func (g *grpcServer) Check(ctx context.Context, _ *storev1.CheckRequest) (*store
 		return nil, unimplemented("Check")
 	}
 	if err := c.Check(ctx); err != nil {
-		return nil, toStatus(err)
+		return nil, transport.ToStatus(err)
 	}
 	return &storev1.CheckResponse{}, nil
 }
@@ -350,18 +367,4 @@ func itemToProto(it Item) *storev1.Item {
 		SourceId:         it.SourceID,
 		ReceivedUnixNano: rx,
 	}
-}
-
-func itemFromProto(p *storev1.Item) Item {
-	it := Item{
-		UID:      p.GetUid(),
-		Size:     p.GetSize(),
-		WireSize: p.GetWireSize(),
-		Tag:      Tag(p.GetTag()),
-		SourceID: p.GetSourceId(),
-	}
-	if ns := p.GetReceivedUnixNano(); ns != 0 {
-		it.Received = time.Unix(0, ns)
-	}
-	return it
 }

@@ -1,4 +1,4 @@
-package sdk
+package pluginhost
 
 import (
 	"bytes"
@@ -11,9 +11,11 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/izyware/izypop3/sdk"
 )
 
-// memStore is a minimal in-memory Store for the gRPC adapter tests. It reads
+// memStore is a minimal in-memory sdk.Store for the gRPC adapter tests. It reads
 // Put bodies to the end and stores nothing if reading fails, like a real
 // store must.
 type memStore struct {
@@ -30,7 +32,7 @@ type memStore struct {
 }
 
 type memItem struct {
-	item Item
+	item sdk.Item
 	data []byte
 }
 
@@ -38,12 +40,12 @@ func newMemStore() *memStore {
 	return &memStore{items: map[string][]memItem{}, fetchClosed: make(chan struct{}, 16)}
 }
 
-var _ Store = (*memStore)(nil)
+var _ sdk.Store = (*memStore)(nil)
 
-func (m *memStore) List(ctx context.Context, mailbox string, opts ListOptions) iter.Seq2[Item, error] {
-	return func(yield func(Item, error) bool) {
+func (m *memStore) List(ctx context.Context, mailbox string, opts sdk.ListOptions) iter.Seq2[sdk.Item, error] {
+	return func(yield func(sdk.Item, error) bool) {
 		if m.failWith != nil {
-			yield(Item{}, m.failWith)
+			yield(sdk.Item{}, m.failWith)
 			return
 		}
 		m.mu.Lock()
@@ -55,7 +57,7 @@ func (m *memStore) List(ctx context.Context, mailbox string, opts ListOptions) i
 				continue
 			}
 			if err := ctx.Err(); err != nil {
-				yield(Item{}, err)
+				yield(sdk.Item{}, err)
 				return
 			}
 			if !yield(it.item, nil) {
@@ -69,13 +71,13 @@ func (m *memStore) List(ctx context.Context, mailbox string, opts ListOptions) i
 	}
 }
 
-func (m *memStore) Stat(ctx context.Context, mailbox string) (map[Tag]TagStat, error) {
+func (m *memStore) Stat(ctx context.Context, mailbox string) (map[sdk.Tag]sdk.TagStat, error) {
 	if m.failWith != nil {
 		return nil, m.failWith
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	st := map[Tag]TagStat{}
+	st := map[sdk.Tag]sdk.TagStat{}
 	for _, it := range m.items[mailbox] {
 		s := st[it.item.Tag]
 		s.Count++
@@ -112,7 +114,7 @@ func (m *memStore) Fetch(ctx context.Context, mailbox, uid string) (io.ReadClose
 	}
 	it, ok := m.find(mailbox, uid)
 	if !ok {
-		return nil, fmt.Errorf("fetch %s/%s: %w", mailbox, uid, ErrNotFound)
+		return nil, fmt.Errorf("fetch %s/%s: %w", mailbox, uid, sdk.ErrNotFound)
 	}
 	return &notifyCloser{Reader: bytes.NewReader(it.data), ch: m.fetchClosed}, nil
 }
@@ -137,9 +139,9 @@ func (m *memStore) mutate(mailbox string, uids []string, f func(i int) bool) ([]
 	return notFound, nil
 }
 
-func (m *memStore) SetTag(ctx context.Context, mailbox string, uids []string, tag Tag) ([]string, error) {
+func (m *memStore) SetTag(ctx context.Context, mailbox string, uids []string, tag sdk.Tag) ([]string, error) {
 	if !tag.Valid() {
-		return nil, fmt.Errorf("%w: tag %q", ErrInvalid, tag)
+		return nil, fmt.Errorf("%w: tag %q", sdk.ErrInvalid, tag)
 	}
 	return m.mutate(mailbox, uids, func(i int) bool {
 		m.items[mailbox][i].item.Tag = tag
@@ -151,21 +153,21 @@ func (m *memStore) Delete(ctx context.Context, mailbox string, uids []string) ([
 	return m.mutate(mailbox, uids, func(int) bool { return true })
 }
 
-func (m *memStore) Put(ctx context.Context, mailbox string, opts PutOptions, body io.Reader) (PutResult, error) {
+func (m *memStore) Put(ctx context.Context, mailbox string, opts sdk.PutOptions, body io.Reader) (sdk.PutResult, error) {
 	if m.failWith != nil {
 		io.Copy(io.Discard, body)
-		return PutResult{}, m.failWith
+		return sdk.PutResult{}, m.failWith
 	}
 	data, err := io.ReadAll(body)
 	if err != nil {
 		m.mu.Lock()
 		m.putErrs = append(m.putErrs, err)
 		m.mu.Unlock()
-		return PutResult{}, err
+		return sdk.PutResult{}, err
 	}
 	tag := opts.Tag
 	if tag == "" {
-		tag = TagUnread
+		tag = sdk.TagUnread
 	}
 	rx := opts.Received
 	if rx.IsZero() {
@@ -175,9 +177,9 @@ func (m *memStore) Put(ctx context.Context, mailbox string, opts PutOptions, bod
 	defer m.mu.Unlock()
 	m.next++
 	sum := sha256.Sum256(data)
-	it := Item{UID: fmt.Sprintf("m%06d", m.next), Size: int64(len(data)), Tag: tag, SourceID: opts.SourceID, Received: rx}
+	it := sdk.Item{UID: fmt.Sprintf("m%06d", m.next), Size: int64(len(data)), Tag: tag, SourceID: opts.SourceID, Received: rx}
 	m.items[mailbox] = append(m.items[mailbox], memItem{item: it, data: data})
-	return PutResult{UID: it.UID, Size: it.Size, SHA256: hex.EncodeToString(sum[:]), Tag: tag}, nil
+	return sdk.PutResult{UID: it.UID, Size: it.Size, SHA256: hex.EncodeToString(sum[:]), Tag: tag}, nil
 }
 
 func (m *memStore) count(mailbox string) int {
@@ -186,7 +188,7 @@ func (m *memStore) count(mailbox string) int {
 	return len(m.items[mailbox])
 }
 
-// memLocker adds the optional interfaces to memStore.
+// memFull adds the optional interfaces to memStore.
 type memFull struct {
 	*memStore
 	config map[string]string
@@ -195,7 +197,7 @@ type memFull struct {
 func (m *memFull) Configure(ctx context.Context, cfg map[string]string) error {
 	for k := range cfg {
 		if k != "path" {
-			return fmt.Errorf("%w: unknown config key %q", ErrInvalid, k)
+			return fmt.Errorf("%w: unknown config key %q", sdk.ErrInvalid, k)
 		}
 	}
 	m.config = cfg
@@ -206,7 +208,7 @@ func (m *memFull) Authenticate(ctx context.Context, user, pass string) (string, 
 	if user == "u" && pass == "p" {
 		return "INBOX", nil
 	}
-	return "", fmt.Errorf("%w: user %q", ErrAuthFailed, user)
+	return "", fmt.Errorf("%w: user %q", sdk.ErrAuthFailed, user)
 }
 
 func (m *memFull) Lock(ctx context.Context, mailbox string) (string, error) {
@@ -215,7 +217,7 @@ func (m *memFull) Lock(ctx context.Context, mailbox string) (string, error) {
 
 func (m *memFull) Unlock(ctx context.Context, mailbox, token string) error {
 	if token != "tok-"+mailbox {
-		return fmt.Errorf("%w: bad token", ErrConflict)
+		return fmt.Errorf("%w: bad token", sdk.ErrConflict)
 	}
 	return nil
 }

@@ -1,4 +1,4 @@
-package sdk
+package pluginhost
 
 import (
 	"bytes"
@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -18,10 +19,13 @@ import (
 	"go.uber.org/goleak"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/izyware/izypop3/sdk"
+	"github.com/izyware/izypop3/sdk/internal/transport"
 )
 
 // serve runs s over real gRPC for the duration of the test.
-func serve(t *testing.T, s Store) *Remote {
+func serve(t *testing.T, s sdk.Store) *Remote {
 	t.Helper()
 	r, stop, err := ServeInProcess(s, Info{Name: "mem", Version: "t"})
 	if err != nil {
@@ -36,8 +40,8 @@ func serve(t *testing.T, s Store) *Remote {
 }
 
 var allSentinels = []error{
-	ErrNotFound, ErrAuthFailed, ErrInUse, ErrUnavailable, ErrInvalid,
-	ErrUnsupported, ErrConflict, context.Canceled, context.DeadlineExceeded,
+	sdk.ErrNotFound, sdk.ErrAuthFailed, sdk.ErrInUse, sdk.ErrUnavailable, sdk.ErrInvalid,
+	sdk.ErrUnsupported, sdk.ErrConflict, context.Canceled, context.DeadlineExceeded,
 }
 
 func TestErrorIdentityRoundTrip(t *testing.T) {
@@ -61,7 +65,7 @@ func TestErrorIdentityRoundTrip(t *testing.T) {
 				t.Errorf("store's text lost: %q", err)
 			}
 			// The same through a stream (List) and a reader-returning call.
-			for _, lerr := range r.List(ctx, "x", ListOptions{}) {
+			for _, lerr := range r.List(ctx, "x", sdk.ListOptions{}) {
 				if !errors.Is(lerr, sentinel) {
 					t.Errorf("List error %v does not match %v", lerr, sentinel)
 				}
@@ -69,7 +73,7 @@ func TestErrorIdentityRoundTrip(t *testing.T) {
 			if _, err := r.Fetch(ctx, "x", "u"); !errors.Is(err, sentinel) {
 				t.Errorf("Fetch error %v does not match %v", err, sentinel)
 			}
-			if _, err := r.Put(ctx, "x", PutOptions{}, strings.NewReader("hi")); !errors.Is(err, sentinel) {
+			if _, err := r.Put(ctx, "x", sdk.PutOptions{}, strings.NewReader("hi")); !errors.Is(err, sentinel) {
 				t.Errorf("Put error %v does not match %v", err, sentinel)
 			}
 		})
@@ -89,34 +93,6 @@ func TestErrorIdentityRoundTrip(t *testing.T) {
 	})
 }
 
-func TestStatusMappingTable(t *testing.T) {
-	want := map[error]codes.Code{
-		ErrNotFound: codes.NotFound, ErrAuthFailed: codes.Unauthenticated, ErrInUse: codes.Aborted,
-		ErrUnavailable: codes.Unavailable, ErrInvalid: codes.InvalidArgument,
-		ErrUnsupported: codes.Unimplemented, ErrConflict: codes.AlreadyExists,
-		context.Canceled: codes.Canceled, context.DeadlineExceeded: codes.DeadlineExceeded,
-	}
-	for e, code := range want {
-		if got := status.Code(toStatus(fmt.Errorf("x: %w", e))); got != code {
-			t.Errorf("%v → %v, want %v", e, got, code)
-		}
-		back := fromStatus(context.Background(), status.Error(code, "msg"))
-		if !errors.Is(back, e) {
-			t.Errorf("%v → %v does not unwrap to %v", code, back, e)
-		}
-		if status.Code(back) != code {
-			t.Errorf("converted error lost its code: %v", status.Code(back))
-		}
-	}
-	// gRPC's own "connection closing" is a transport failure, not a cancel.
-	if err := fromStatus(context.Background(), status.Error(codes.Canceled, "grpc: the client connection is closing")); !errors.Is(err, ErrUnavailable) {
-		t.Errorf("closing connection → %v, want ErrUnavailable", err)
-	}
-	if err := fromStatus(context.Background(), status.Error(codes.Unavailable, "error reading from server: EOF")); !errors.Is(err, ErrUnavailable) {
-		t.Errorf("broken connection → %v, want ErrUnavailable", err)
-	}
-}
-
 func TestRoundTripAllMethods(t *testing.T) {
 	ms := newMemStore()
 	full := &memFull{memStore: ms}
@@ -127,26 +103,27 @@ func TestRoundTripAllMethods(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if info.Name != "mem" || info.SDKVersion != Version || len(info.Capabilities) != 5 {
+	wantCaps := []string{CapConfigurer, CapAuthenticator, CapTopFetcher, CapLocker, CapChecker, CapBatchFetcher}
+	if info.Name != "mem" || info.SDKVersion != sdk.Version || !slices.Equal(info.Capabilities, wantCaps) {
 		t.Errorf("info = %+v", info)
 	}
 	if err := r.Configure(ctx, map[string]string{"path": "/x"}); err != nil || full.config["path"] != "/x" {
 		t.Errorf("Configure: %v, config %v", err, full.config)
 	}
-	if err := r.Configure(ctx, map[string]string{"bogus": "1"}); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "bogus") {
+	if err := r.Configure(ctx, map[string]string{"bogus": "1"}); !errors.Is(err, sdk.ErrInvalid) || !strings.Contains(err.Error(), "bogus") {
 		t.Errorf("Configure bogus: %v", err)
 	}
 	if mb, err := r.Authenticate(ctx, "u", "p"); err != nil || mb != "INBOX" {
 		t.Errorf("Authenticate: %q %v", mb, err)
 	}
-	if _, err := r.Authenticate(ctx, "u", "x"); !errors.Is(err, ErrAuthFailed) {
+	if _, err := r.Authenticate(ctx, "u", "x"); !errors.Is(err, sdk.ErrAuthFailed) {
 		t.Errorf("Authenticate bad: %v", err)
 	}
 	tok, err := r.Lock(ctx, "INBOX")
 	if err != nil || r.Unlock(ctx, "INBOX", tok) != nil {
 		t.Errorf("Lock/Unlock: %q %v", tok, err)
 	}
-	if err := r.Unlock(ctx, "INBOX", "nope"); !errors.Is(err, ErrConflict) {
+	if err := r.Unlock(ctx, "INBOX", "nope"); !errors.Is(err, sdk.ErrConflict) {
 		t.Errorf("Unlock bad token: %v", err)
 	}
 	if err := r.Check(ctx); err != nil {
@@ -156,16 +133,16 @@ func TestRoundTripAllMethods(t *testing.T) {
 	rx := time.Unix(1700000000, 123)
 	const msg = "Subject: x\r\n\r\nbody\r\n"
 	const size = int64(len(msg))
-	res, err := r.Put(ctx, "INBOX", PutOptions{Tag: TagStaged, SourceID: "pop3://a@b:110/1", Received: rx}, strings.NewReader(msg))
+	res, err := r.Put(ctx, "INBOX", sdk.PutOptions{Tag: sdk.TagStaged, SourceID: "pop3://a@b:110/1", Received: rx}, strings.NewReader(msg))
 	if err != nil {
 		t.Fatal(err)
 	}
 	sum := sha256.Sum256([]byte(msg))
-	if res.Size != size || res.SHA256 != hex.EncodeToString(sum[:]) || res.Tag != TagStaged {
+	if res.Size != size || res.SHA256 != hex.EncodeToString(sum[:]) || res.Tag != sdk.TagStaged {
 		t.Errorf("Put result %+v", res)
 	}
-	var got []Item
-	for it, err := range r.List(ctx, "INBOX", ListOptions{Tags: []Tag{TagStaged}}) {
+	var got []sdk.Item
+	for it, err := range r.List(ctx, "INBOX", sdk.ListOptions{Tags: []sdk.Tag{sdk.TagStaged}}) {
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -174,12 +151,12 @@ func TestRoundTripAllMethods(t *testing.T) {
 	if len(got) != 1 || got[0].UID != res.UID || got[0].SourceID != "pop3://a@b:110/1" || !got[0].Received.Equal(rx) || got[0].Size != size {
 		t.Errorf("List = %+v", got)
 	}
-	nf, err := r.SetTag(ctx, "INBOX", []string{res.UID, "nope"}, TagUnread)
+	nf, err := r.SetTag(ctx, "INBOX", []string{res.UID, "nope"}, sdk.TagUnread)
 	if err != nil || len(nf) != 1 || nf[0] != "nope" {
 		t.Errorf("SetTag: %v %v", nf, err)
 	}
 	st, err := r.Stat(ctx, "INBOX")
-	if err != nil || st[TagUnread] != (TagStat{Count: 1, Size: size}) {
+	if err != nil || st[sdk.TagUnread] != (sdk.TagStat{Count: 1, Size: size}) {
 		t.Errorf("Stat: %v %v", st, err)
 	}
 	rc, err := r.FetchTop(ctx, "INBOX", res.UID, 0)
@@ -191,7 +168,7 @@ func TestRoundTripAllMethods(t *testing.T) {
 	if string(b) != msg {
 		t.Errorf("FetchTop = %q", b)
 	}
-	if _, err := r.Fetch(ctx, "INBOX", "nope"); !errors.Is(err, ErrNotFound) {
+	if _, err := r.Fetch(ctx, "INBOX", "nope"); !errors.Is(err, sdk.ErrNotFound) {
 		t.Errorf("Fetch missing: %v", err)
 	}
 	nf, err = r.Delete(ctx, "INBOX", []string{res.UID})
@@ -200,7 +177,7 @@ func TestRoundTripAllMethods(t *testing.T) {
 	}
 
 	// Empty message.
-	res, err = r.Put(ctx, "INBOX", PutOptions{}, strings.NewReader(""))
+	res, err = r.Put(ctx, "INBOX", sdk.PutOptions{}, strings.NewReader(""))
 	if err != nil || res.Size != 0 {
 		t.Fatalf("empty Put: %+v %v", res, err)
 	}
@@ -226,13 +203,13 @@ func TestOptionalInterfacesAbsent(t *testing.T) {
 	_, checks["Lock"] = r.Lock(ctx, "m")
 	_, checks["FetchTop"] = r.FetchTop(ctx, "m", "u", 1)
 	for name, err := range checks {
-		if !errors.Is(err, ErrUnsupported) {
+		if !errors.Is(err, sdk.ErrUnsupported) {
 			t.Errorf("%s: %v, want ErrUnsupported", name, err)
 		}
 	}
 	info, err := r.Info(ctx)
-	if err != nil || len(info.Capabilities) != 0 {
-		t.Errorf("Info = %+v, %v", info, err)
+	if err != nil || !slices.Equal(info.Capabilities, []string{CapBatchFetcher}) {
+		t.Errorf("Info = %+v, %v; want only %s", info, err, CapBatchFetcher)
 	}
 }
 
@@ -240,14 +217,14 @@ func TestListBatches(t *testing.T) {
 	ms := newMemStore()
 	r := serve(t, ms)
 	ctx := context.Background()
-	const n = 3*ListBatchItems + 17
+	const n = 3*transport.ListBatchItems + 17
 	for i := range n {
-		if _, err := r.Put(ctx, "m", PutOptions{SourceID: fmt.Sprint(i)}, strings.NewReader("x")); err != nil {
+		if _, err := r.Put(ctx, "m", sdk.PutOptions{SourceID: fmt.Sprint(i)}, strings.NewReader("x")); err != nil {
 			t.Fatal(err)
 		}
 	}
 	var uids []string
-	for it, err := range r.List(ctx, "m", ListOptions{}) {
+	for it, err := range r.List(ctx, "m", sdk.ListOptions{}) {
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -258,7 +235,7 @@ func TestListBatches(t *testing.T) {
 	}
 	// Limit and an early break.
 	k := 0
-	for _, err := range r.List(ctx, "m", ListOptions{Limit: 700}) {
+	for _, err := range r.List(ctx, "m", sdk.ListOptions{Limit: 700}) {
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -268,7 +245,7 @@ func TestListBatches(t *testing.T) {
 		t.Errorf("Limit 700 gave %d", k)
 	}
 	k = 0
-	for range r.List(ctx, "m", ListOptions{}) {
+	for range r.List(ctx, "m", sdk.ListOptions{}) {
 		k++
 		if k == 3 {
 			break
@@ -298,7 +275,7 @@ func TestLargeMessages(t *testing.T) {
 		t.Run(fmt.Sprintf("%dMiB", size>>20), func(t *testing.T) {
 			data := pattern(size)
 			want := sha256.Sum256(data)
-			res, err := r.Put(ctx, "big", PutOptions{}, bytes.NewReader(data))
+			res, err := r.Put(ctx, "big", sdk.PutOptions{}, bytes.NewReader(data))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -383,7 +360,7 @@ func TestPutTrailerChecked(t *testing.T) {
 				t.Errorf("store kept %d items", ms.count("m"))
 			}
 			if c.name != "no header" {
-				if len(ms.putErrs) != 1 || !errors.Is(ms.putErrs[0], ErrInvalid) {
+				if len(ms.putErrs) != 1 || !errors.Is(ms.putErrs[0], sdk.ErrInvalid) {
 					t.Errorf("store saw read errors %v, want one ErrInvalid", ms.putErrs)
 				}
 			}
@@ -421,7 +398,7 @@ type enteredStore struct {
 	once    sync.Once
 }
 
-func (e *enteredStore) Put(ctx context.Context, mailbox string, opts PutOptions, body io.Reader) (PutResult, error) {
+func (e *enteredStore) Put(ctx context.Context, mailbox string, opts sdk.PutOptions, body io.Reader) (sdk.PutResult, error) {
 	e.once.Do(func() { close(e.entered) })
 	return e.memStore.Put(ctx, mailbox, opts, body)
 }
@@ -431,7 +408,7 @@ func TestPutBodyErrorStoresNothing(t *testing.T) {
 	es := &enteredStore{memStore: ms, entered: make(chan struct{})}
 	r := serve(t, es)
 	// The body fails once the store is reading it: the store's read fails.
-	_, err := r.Put(context.Background(), "m", PutOptions{}, &failingReader{n: 3 * ChunkSize / 2, gate: es.entered})
+	_, err := r.Put(context.Background(), "m", sdk.PutOptions{}, &failingReader{n: 3 * ChunkSize / 2, gate: es.entered})
 	if err == nil || !strings.Contains(err.Error(), "source broke") {
 		t.Fatalf("Put = %v", err)
 	}
@@ -454,7 +431,7 @@ func TestPutBodyErrorStoresNothing(t *testing.T) {
 	// A body that fails at once may end the call before the store is even
 	// called; either way nothing is stored.
 	for range 5 {
-		if _, err := r.Put(context.Background(), "m", PutOptions{}, &failingReader{n: 10}); err == nil {
+		if _, err := r.Put(context.Background(), "m", sdk.PutOptions{}, &failingReader{n: 10}); err == nil {
 			t.Fatal("Put of a failing body succeeded")
 		}
 	}
@@ -472,7 +449,7 @@ func TestFetchCancelReleasesStream(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	res, err := r.Put(ctx, "m", PutOptions{}, bytes.NewReader(pattern(20<<20)))
+	res, err := r.Put(ctx, "m", sdk.PutOptions{}, bytes.NewReader(pattern(20<<20)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -537,7 +514,7 @@ func TestServeInProcessStopIdempotent(t *testing.T) {
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.Stat(context.Background(), "m"); !errors.Is(err, ErrUnavailable) {
+	if _, err := r.Stat(context.Background(), "m"); !errors.Is(err, sdk.ErrUnavailable) {
 		t.Errorf("call after stop: %v, want ErrUnavailable", err)
 	}
 }

@@ -1,0 +1,93 @@
+package sdk
+
+import (
+	"errors"
+	"io"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/status"
+
+	"github.com/izyware/izypop3/sdk/internal/storev1"
+	"github.com/izyware/izypop3/sdk/internal/transport"
+)
+
+// FetchBatch streams the items one by one through Store.Fetch,
+// each in ChunkSize pieces read into one pooled buffer: no item is held in
+// memory, and gRPC flow control stops the reading when the host does not
+// keep up.
+func (g *grpcServer) FetchBatch(req *storev1.FetchBatchRequest, stream grpc.ServerStreamingServer[storev1.FetchBatchResponse]) error {
+	ctx := stream.Context()
+	bp := transport.GetChunk()
+	defer transport.PutChunk(bp)
+	s := batchSender{
+		stream: stream,
+		buf:    *bp,
+		chunk:  &storev1.FetchBatchChunk{},
+	}
+	s.msg.Part = &storev1.FetchBatchResponse_Chunk{Chunk: s.chunk}
+	for _, uid := range req.GetUids() {
+		if err := ctx.Err(); err != nil {
+			return transport.ToStatus(err)
+		}
+		rc, err := g.store.Fetch(ctx, req.GetMailbox(), uid)
+		if err != nil {
+			if cerr := ctx.Err(); cerr != nil {
+				return transport.ToStatus(cerr)
+			}
+			if err := s.sendError(uid, err); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := s.sendItem(uid, rc); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// batchSender sends the messages of one FetchBatch stream, reusing one
+// chunk message and one buffer.
+type batchSender struct {
+	stream grpc.ServerStreamingServer[storev1.FetchBatchResponse]
+	buf    []byte
+	msg    storev1.FetchBatchResponse
+	chunk  *storev1.FetchBatchChunk
+}
+
+// sendItem streams rc (and closes it). The first chunk carries the uid, the
+// last one last = true; a read error ends the item with a FetchBatchError.
+// The error returned is the stream's.
+func (s *batchSender) sendItem(uid string, rc io.ReadCloser) error {
+	defer rc.Close()
+	s.chunk.Uid = uid
+	for {
+		n, err := io.ReadFull(rc, s.buf)
+		end := errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
+		if n > 0 || end {
+			s.chunk.Data = s.buf[:n]
+			s.chunk.Last = end
+			if serr := s.stream.Send(&s.msg); serr != nil {
+				return serr
+			}
+			s.chunk.Uid = ""
+		}
+		switch {
+		case end:
+			return nil
+		case err != nil:
+			if cerr := s.stream.Context().Err(); cerr != nil {
+				return transport.ToStatus(cerr)
+			}
+			return s.sendError(uid, err)
+		}
+	}
+}
+
+// sendError reports the failure of one item; the stream goes on.
+func (s *batchSender) sendError(uid string, err error) error {
+	st, _ := status.FromError(transport.ToStatus(err))
+	return s.stream.Send(&storev1.FetchBatchResponse{Part: &storev1.FetchBatchResponse_Error{
+		Error: &storev1.FetchBatchError{Uid: uid, Code: uint32(st.Code()), Message: st.Message()},
+	}})
+}
