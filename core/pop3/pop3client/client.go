@@ -83,8 +83,9 @@ type Options struct {
 
 	// Debug, if set, receives a transcript: every command ("C: ...") and
 	// every status and listing line ("S: ...") as one line each, message
-	// data as one summary line. Secrets are masked: the PASS argument and
-	// the APOP digest are written as "****". Default: none.
+	// data as one summary line. Secrets are masked: the PASS argument, the
+	// APOP digest and every AUTH response (RFC 5034) are written as "****";
+	// the server's AUTH challenges are shown. Default: none.
 	Debug io.Writer
 }
 
@@ -566,7 +567,11 @@ func (c *Client) Auth(a SASLClient) error {
 			pendingIR = true
 		}
 	}
-	if err := c.send(line); err != nil {
+	shown := "AUTH " + mech
+	if line != shown {
+		shown += " " + masked // the initial response holds the credentials
+	}
+	if err := c.sendMasked(line, shown); err != nil {
 		return err
 	}
 	for {
@@ -599,7 +604,7 @@ func (c *Client) Auth(a SASLClient) error {
 				return nerr
 			}
 		}
-		if err := c.send(base64.StdEncoding.EncodeToString(resp)); err != nil {
+		if err := c.sendMasked(base64.StdEncoding.EncodeToString(resp), masked); err != nil {
 			return err
 		}
 	}

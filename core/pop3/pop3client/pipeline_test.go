@@ -272,3 +272,47 @@ func TestDebugTranscriptMasksSecrets(t *testing.T) {
 		t.Errorf("transcript shows message data:\n%s", out)
 	}
 }
+
+func TestDebugTranscriptMasksAUTH(t *testing.T) {
+	var dbg bytes.Buffer
+	// PLAIN with its initial response on the AUTH line, then a mechanism
+	// with a challenge and a response.
+	c, done := transcript(t, script{
+		"S: +OK ready",
+		"C: AUTH PLAIN AGFsaWNlAHMzY3JldA==",
+		"S: +OK",
+		"C: AUTH X-TEST",
+		"S: + Y2hhbGxlbmdl",
+		"C: c2VjcmV0LXJlc3BvbnNl",
+		"S: -ERR [AUTH] no",
+		"C: QUIT",
+		"S: +OK",
+	}, &Options{Debug: &dbg})
+	if err := c.Auth(testSASL{"PLAIN", []byte("\x00alice\x00s3cret"), nil}); err != nil {
+		t.Fatal(err)
+	}
+	c.Auth(testSASL{"X-TEST", nil, []byte("secret-response")})
+	c.Quit()
+	wait(t, done)
+	out := dbg.String()
+	for _, secret := range []string{"AGFsaWNl", "c2VjcmV0LXJlc3BvbnNl"} {
+		if strings.Contains(out, secret) {
+			t.Errorf("transcript shows %q:\n%s", secret, out)
+		}
+	}
+	for _, want := range []string{"C: AUTH PLAIN ****\n", "C: AUTH X-TEST\n", "S: + Y2hhbGxlbmdl\n", "C: ****\n"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("transcript lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// testSASL is a one-step SASL client.
+type testSASL struct {
+	mech string
+	ir   []byte
+	resp []byte
+}
+
+func (s testSASL) Start() (string, []byte, error) { return s.mech, s.ir, nil }
+func (s testSASL) Next(_ []byte) ([]byte, error)  { return s.resp, nil }
