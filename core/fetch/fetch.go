@@ -47,11 +47,20 @@ const (
 	TLSStartTLS                // clear text upgraded with STLS (RFC 2595); fails if the server refuses
 )
 
-// Auth mechanisms (Account.Auth).
+// Auth mechanisms (Account.Auth). The SASL ones use AUTH (RFC 5034).
 const (
-	AuthUser = "user" // USER + PASS (RFC 1939 §7)
-	AuthAPOP = "apop" // APOP (RFC 1939 §7), when the greeting carries a timestamp
+	AuthUser        = "user"          // USER + PASS (RFC 1939 §7)
+	AuthAPOP        = "apop"          // APOP (RFC 1939 §7), when the greeting carries a timestamp
+	AuthPlain       = "plain"         // SASL PLAIN (RFC 4616)
+	AuthLogin       = "login"         // SASL LOGIN
+	AuthCRAMMD5     = "cram-md5"      // SASL CRAM-MD5 (RFC 2195)
+	AuthSCRAMSHA256 = "scram-sha-256" // SASL SCRAM-SHA-256 (RFC 7677); the server must prove it knows the password
+	AuthXOAuth2     = "xoauth2"       // SASL XOAUTH2 (Gmail, Outlook): Secret is an OAuth 2.0 access token
+	AuthOAuthBearer = "oauthbearer"   // SASL OAUTHBEARER (RFC 7628): Secret is an OAuth 2.0 access token
 )
+
+// Mechanisms lists the values Account.Auth accepts.
+var Mechanisms = []string{AuthUser, AuthAPOP, AuthPlain, AuthLogin, AuthCRAMMD5, AuthSCRAMSHA256, AuthXOAuth2, AuthOAuthBearer}
 
 // Account is the remote maildrop.
 type Account struct {
@@ -66,9 +75,9 @@ type Account struct {
 	// TLSConfig is used for TLSImplicit and TLSStartTLS. Nil means the
 	// system roots and the host of Addr as server name.
 	TLSConfig *tls.Config
-	// Auth is the mechanism (AuthUser, AuthAPOP). Empty means the best
-	// the server offers: APOP when the greeting carries a timestamp, else
-	// USER/PASS.
+	// Auth is the mechanism (one of Mechanisms). Empty means the best the
+	// server offers: SCRAM-SHA-256, CRAM-MD5, APOP, USER/PASS, PLAIN,
+	// LOGIN in that order (the token mechanisms only when named).
 	Auth string
 }
 

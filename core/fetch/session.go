@@ -6,7 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strconv"
+	"strings"
 	"time"
+
+	"github.com/izyware/izypop3/core/auth/sasl"
 
 	"github.com/izyware/izypop3/core/pop3"
 	"github.com/izyware/izypop3/core/pop3/pop3client"
@@ -159,15 +163,45 @@ func isLoopback(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
+// bestMechanisms is the order in which the default (Account.Auth empty)
+// picks a mechanism the server offers: challenge-response first (the
+// password never crosses the wire), then the clear-text ones. The token
+// mechanisms (XOAUTH2, OAUTHBEARER) are used only when asked for.
+var bestMechanisms = []string{AuthSCRAMSHA256, AuthCRAMMD5, AuthAPOP, AuthUser, AuthPlain, AuthLogin}
+
+// chooseMechanism picks the best mechanism the server offers.
+func (s *session) chooseMechanism(caps pop3client.Capabilities) string {
+	offered := map[string]bool{}
+	for _, m := range caps[pop3.CapSASL] {
+		offered[strings.ToLower(m)] = true
+	}
+	for _, m := range bestMechanisms {
+		switch m {
+		case AuthAPOP:
+			if s.c.APOPTimestamp() != "" {
+				return m
+			}
+		case AuthUser:
+			// RFC 1939 servers without CAPA have USER; so do those that
+			// list it.
+			if caps == nil || caps.Has(pop3.CapUser) || !caps.Has(pop3.CapSASL) {
+				return m
+			}
+		default:
+			if offered[m] {
+				return m
+			}
+		}
+	}
+	return AuthUser
+}
+
 // authenticate logs in with the configured or the best offered mechanism.
 func (s *session) authenticate(caps pop3client.Capabilities) error {
 	a := s.j.o.Account
 	mech := a.Auth
 	if mech == "" {
-		mech = AuthUser
-		if s.c.APOPTimestamp() != "" {
-			mech = AuthAPOP
-		}
+		mech = s.chooseMechanism(caps)
 	}
 	var err error
 	switch mech {
@@ -179,7 +213,11 @@ func (s *session) authenticate(caps pop3client.Capabilities) error {
 		}
 		err = s.c.APOP(a.User, a.Secret)
 	default:
-		return &Error{Kind: KindAuth, Err: fmt.Errorf("authentication mechanism %q is not supported", mech)}
+		var cl sasl.Client
+		if cl, err = saslClient(mech, a); err != nil {
+			return &Error{Kind: KindAuth, Err: err}
+		}
+		err = s.c.Auth(cl)
 	}
 	if err == nil {
 		s.j.log.Debug("logged in", "mechanism", mech)
@@ -193,7 +231,31 @@ func (s *session) authenticate(caps pop3client.Capabilities) error {
 		}
 		return &Error{Kind: KindAuth, Err: fmt.Errorf("login as %s (%s) failed: %w", a.User, mech, pe)}
 	}
+	if errors.Is(err, sasl.ErrAuthFailed) || errors.Is(err, sasl.ErrServerNotVerified) {
+		return &Error{Kind: KindAuth, Err: fmt.Errorf("login as %s (%s) failed: %w", a.User, mech, err)}
+	}
 	return s.netError("login", err)
+}
+
+// saslClient returns the client half of a SASL mechanism for a.
+func saslClient(mech string, a Account) (sasl.Client, error) {
+	switch mech {
+	case AuthPlain:
+		return sasl.NewPlainClient("", a.User, a.Secret), nil
+	case AuthLogin:
+		return sasl.NewLoginClient(a.User, a.Secret), nil
+	case AuthCRAMMD5:
+		return sasl.NewCRAMMD5Client(a.User, a.Secret), nil
+	case AuthSCRAMSHA256:
+		return sasl.NewSCRAMSHA256Client("", a.User, a.Secret)
+	case AuthXOAuth2:
+		return sasl.NewXOAuth2Client(a.User, a.Secret), nil
+	case AuthOAuthBearer:
+		host, port, _ := net.SplitHostPort(a.Addr)
+		p, _ := strconv.Atoi(port)
+		return sasl.NewOAuthBearerClient(a.User, a.Secret, host, p), nil
+	}
+	return nil, fmt.Errorf("authentication mechanism %q is not supported (want one of %s)", mech, strings.Join(Mechanisms, ", "))
 }
 
 // netError wraps a failure of the conversation.
