@@ -31,9 +31,21 @@ import (
 // config block (the seed's mimestore.* keys).
 const storeConfigPrefix = "mimestore."
 
+// flagKind says whether a word names a flag of a subcommand, and whether
+// that flag takes a value.
+type flagKind int
+
+const (
+	notFlag   flagKind = iota
+	boolFlag           // --name or --name=true|false
+	valueFlag          // --name VALUE or --name=VALUE
+)
+
 // normalizeArgs rewrites seed-style key-value arguments into flags. known
-// reports whether a bare word is a flag name of the given subcommand.
-func normalizeArgs(args []string, known func(sub, key string) bool) ([]string, error) {
+// says whether a bare word is a flag name of the given subcommand. The
+// value after a flag written as "--name VALUE" is left alone, even when it
+// is a word that names a flag ("--auth user").
+func normalizeArgs(args []string, known func(sub, key string) flagKind) ([]string, error) {
 	out := make([]string, 0, len(args))
 	i := 0
 	if len(args) >= 2 && args[0] == "method" {
@@ -49,12 +61,22 @@ func normalizeArgs(args []string, known func(sub, key string) bool) ([]string, e
 	sub := out[0]
 	for ; i < len(args); i++ {
 		a := args[i]
+		if a == "--" {
+			out = append(out, args[i:]...)
+			break
+		}
 		if strings.HasPrefix(a, "-") {
 			out = append(out, a)
+			name := strings.TrimLeft(a, "-")
+			if !strings.Contains(name, "=") && i+1 < len(args) &&
+				(known(sub, name) == valueFlag || strings.HasPrefix(name, storeConfigPrefix) || strings.HasPrefix(name, "query.")) {
+				out = append(out, args[i+1]) // the flag's value, whatever it looks like
+				i++
+			}
 			continue
 		}
 		key := a
-		if !known(sub, key) && !strings.HasPrefix(key, storeConfigPrefix) && !strings.HasPrefix(key, "query.") {
+		if known(sub, key) == notFlag && !strings.HasPrefix(key, storeConfigPrefix) && !strings.HasPrefix(key, "query.") {
 			// Not a key: a positional argument (for example "passwd NAME").
 			out = append(out, a)
 			continue

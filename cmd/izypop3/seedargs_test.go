@@ -5,9 +5,14 @@ import (
 	"testing"
 )
 
-func knownForTest(sub, key string) bool {
-	known := map[string]bool{"port": true, "password": true, "tls": true, "ip": true, "testtype": true, "cmd": true, "query": true}
-	return known[key]
+func knownForTest(sub, key string) flagKind {
+	switch key {
+	case "tls":
+		return boolFlag
+	case "port", "password", "ip", "testtype", "cmd", "query", "user", "auth":
+		return valueFlag
+	}
+	return notFlag
 }
 
 func TestNormalizeArgs(t *testing.T) {
@@ -24,6 +29,11 @@ func TestNormalizeArgs(t *testing.T) {
 		{[]string{"test", "testtype", "mimestore", "mimestore.modhandler", "fake", "query.limit", "2", "query.tags", "abc"},
 			[]string{"test", "--testtype=mimestore", "--mimestore.modhandler=fake", "--query.limit=2", "--query.tags=abc"}},
 		{[]string{"passwd", "alice"}, []string{"passwd", "alice"}},
+		// A flag's separate value is never taken for a seed key.
+		{[]string{"clientpop3", "--auth", "user", "user", "u", "--tls", "cmd", "list", "--mimestore.path", "cmd"},
+			[]string{"clientpop3", "--auth", "user", "--user=u", "--tls", "--cmd=list", "--mimestore.path", "cmd"}},
+		{[]string{"clientpop3", "ip", "h", "tls", "true", "cmd", "retr", "query", "1-10"},
+			[]string{"clientpop3", "--ip=h", "--tls=true", "--cmd=retr", "--query=1-10"}},
 		{[]string{"version"}, []string{"version"}},
 		{nil, []string{}},
 	}
