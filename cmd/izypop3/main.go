@@ -3,6 +3,8 @@
 //
 //	izypop3 serverpop3 --port 1110 --password 12345 --modhandler fake
 //	izypop3 serverpop3 port 1110 password 12345 mimestore.modhandler fake   (the seed's form)
+//	izypop3 clientpop3 --ip pop.example.com --tls --user U --pass-env P --modhandler localfs --mimestore.path DIR --cmd sync
+//	izypop3 clientpop3 ip pop.example.com port 995 user U pass P tls true cmd list   (the seed's form)
 //	izypop3 test --testtype fullclientserver
 //	izypop3 test --testtype mimestore --modhandler fake --query.limit 2 --query.tags unread
 //	izypop3 plugins
@@ -41,12 +43,19 @@ func main() {
 
 func run(args []string) int {
 	root := newRootCmd()
-	args, err := normalizeArgs(args, func(sub, key string) bool {
+	args, err := normalizeArgs(args, func(sub, key string) flagKind {
 		cmd, _, err := root.Find([]string{sub})
 		if err != nil || cmd == root {
-			return false
+			return notFlag
 		}
-		return cmd.Flags().Lookup(key) != nil
+		f := cmd.Flags().Lookup(key)
+		switch {
+		case f == nil:
+			return notFlag
+		case f.NoOptDefVal != "":
+			return boolFlag
+		}
+		return valueFlag
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "izypop3:", err)
@@ -75,6 +84,10 @@ func run(args []string) int {
 		var ue usageError
 		if errors.As(err, &ue) {
 			return exitUsage
+		}
+		var ec exitCodeError
+		if errors.As(err, &ec) {
+			return ec.code
 		}
 		return exitError
 	}
@@ -121,6 +134,7 @@ Options may also be given in the seed's key-value form:
 	})
 	root.AddCommand(
 		newServerCmd(),
+		newClientCmd(),
 		newTestCmd(),
 		newPluginsCmd(),
 		newPasswdCmd(),
