@@ -58,6 +58,11 @@ type Options struct {
 	Password string
 	// Extra is appended verbatim to the generated dovecot.conf.
 	Extra string
+	// TLSCert and TLSKey, if set, are PEM files: Dovecot then offers STLS
+	// on the POP3 port and serves implicit TLS on Server.TLSPort.
+	TLSCert, TLSKey string
+	// Mechanisms is the auth_mechanisms setting. Default "plain login".
+	Mechanisms string
 }
 
 // Server is a running private Dovecot.
@@ -66,6 +71,7 @@ type Server struct {
 	Conf     string // path of the generated dovecot.conf
 	LogPath  string // Dovecot's log file
 	Port     int    // POP3 port on 127.0.0.1
+	TLSPort  int    // POP3S (implicit TLS) port, 0 without Options.TLSCert
 	Password string
 	UID, GID int // owner of the maildirs
 
@@ -75,6 +81,14 @@ type Server struct {
 
 // Addr is host:port of the POP3 listener.
 func (s *Server) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.Port)) }
+
+// TLSAddr is host:port of the POP3S listener ("" without TLS).
+func (s *Server) TLSAddr() string {
+	if s.TLSPort == 0 {
+		return ""
+	}
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.TLSPort))
+}
 
 // Maildir is the maildir of user (it may not exist yet).
 func (s *Server) Maildir(user string) string { return filepath.Join(s.Root, "mail", user) }
@@ -123,9 +137,9 @@ info_log_path = {{ROOT}}/dovecot.log
 debug_log_path = {{ROOT}}/dovecot.log
 protocols = pop3
 listen = 127.0.0.1
-ssl = no
+{{SSL}}
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = {{MECHS}}
 first_valid_uid = 1
 first_valid_gid = 1
 mail_location = maildir:{{ROOT}}/mail/%u
@@ -145,7 +159,8 @@ service pop3-login {
     port = {{PORT}}
   }
   inet_listener pop3s {
-    port = 0
+    address = 127.0.0.1
+    port = {{TLSPORT}}
   }
 }
 service stats {
@@ -198,7 +213,20 @@ func Start(opts Options) (*Server, error) {
 	if s.Port, err = FreePort(); err != nil {
 		return fail(err)
 	}
+	ssl := "ssl = no"
+	if opts.TLSCert != "" {
+		if s.TLSPort, err = FreePort(); err != nil {
+			return fail(err)
+		}
+		ssl = "ssl = yes\nssl_cert = <" + opts.TLSCert + "\nssl_key = <" + opts.TLSKey
+	}
+	if opts.Mechanisms == "" {
+		opts.Mechanisms = "plain login"
+	}
 	conf := strings.NewReplacer(
+		"{{SSL}}", ssl,
+		"{{MECHS}}", opts.Mechanisms,
+		"{{TLSPORT}}", strconv.Itoa(s.TLSPort),
 		"{{ROOT}}", root,
 		"{{PORT}}", strconv.Itoa(s.Port),
 		"{{PASS}}", opts.Password,
