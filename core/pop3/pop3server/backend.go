@@ -15,7 +15,11 @@ import (
 // maildrop); any other error is logged and answered -ERR [SYS/TEMP].
 type Backend interface {
 	// Login checks user/pass and returns the user's maildrop, locked for
-	// this session until Mailbox.Close.
+	// this session until Mailbox.Close (RFC 1939 §8). The server keeps no
+	// lock of its own: only the Backend knows which maildrop a user opens
+	// (two users may share one) and how to exclude other processes, so a
+	// second guard here could only duplicate or contradict it. A second
+	// login to a locked maildrop gets an error with Code pop3.CodeInUse.
 	Login(ctx context.Context, req LoginRequest) (Mailbox, error)
 }
 

@@ -219,8 +219,8 @@ func TestBackendErrorsStayOffTheWire(t *testing.T) {
 	}
 }
 
-// TestInUse: a second login to a locked maildrop gets -ERR [IN-USE], from
-// the backend and from the in-server guard.
+// TestInUse: a second login to a locked maildrop gets -ERR [IN-USE] from
+// the backend.
 func TestInUse(t *testing.T) {
 	b := newBackend()
 	_, addr := startServer(t, testOptions(b))
@@ -245,7 +245,7 @@ func (n nonLocking) Login(ctx context.Context, req pop3server.LoginRequest) (pop
 	if err != nil {
 		return nil, err
 	}
-	// Release the backend's own lock at once: only the server guards.
+	// Release the backend's own lock at once: nothing excludes sessions.
 	return &unlockedMailbox{Mailbox: mb}, mb.Close()
 }
 
@@ -253,21 +253,24 @@ type unlockedMailbox struct{ pop3server.Mailbox }
 
 func (u *unlockedMailbox) Close() error { return nil }
 
-func TestInUseServerGuard(t *testing.T) {
+// TestInUseIsTheBackends: the server keeps no lock of its own (see
+// Backend.Login): over a backend that does not lock, two sessions of one
+// user both get the maildrop, and a wrong password still fails.
+func TestInUseIsTheBackends(t *testing.T) {
 	_, addr := startServer(t, testOptions(nonLocking{newBackend()}))
 	first := dial(t, addr)
 	first.login()
 	second := dial(t, addr)
 	second.line()
-	second.send("USER bob", "PASS secret")
-	second.expect("+OK send PASS", "-ERR [IN-USE] maildrop already locked")
 	second.send("USER bob", "PASS wrong")
 	second.expect("+OK send PASS", "-ERR [AUTH] invalid user name or password")
+	second.send("USER bob", "PASS secret")
+	second.expect("+OK send PASS", "+OK maildrop has 3 messages (101 octets)")
+	second.send("QUIT")
+	second.expect("+OK bye (3 messages left)")
 	first.send("QUIT")
 	first.expect("+OK bye (3 messages left)")
 	first.expectEOF()
-	second.send("USER bob", "PASS secret")
-	second.expect("+OK send PASS", "+OK maildrop has 3 messages (101 octets)")
 }
 
 // TestAuthTimeout: an idle connection before login is closed after

@@ -158,9 +158,8 @@ type Server struct {
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
 	sessions  map[*session]struct{}
-	locks     map[string]uint64 // user → session id holding the maildrop
-	wg        sync.WaitGroup    // running sessions
-	debugMu   sync.Mutex        // serialises DebugWriter
+	wg        sync.WaitGroup // running sessions
+	debugMu   sync.Mutex     // serialises DebugWriter
 }
 
 // New returns a server configured by opts (copied; nil means all
@@ -179,7 +178,6 @@ func New(opts *Options) *Server {
 		cancel:    cancel,
 		listeners: make(map[net.Listener]struct{}),
 		sessions:  make(map[*session]struct{}),
-		locks:     make(map[string]uint64),
 	}
 }
 
@@ -348,27 +346,6 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 		s.Close()
 		return ctx.Err()
-	}
-}
-
-// lock takes the in-server maildrop guard for user. The Backend is the
-// real authority (it returns IN-USE itself); this guard catches backends
-// that do not lock.
-func (s *Server) lock(user string, id uint64) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, held := s.locks[user]; held {
-		return false
-	}
-	s.locks[user] = id
-	return true
-}
-
-func (s *Server) unlock(user string, id uint64) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.locks[user] == id {
-		delete(s.locks, user)
 	}
 }
 

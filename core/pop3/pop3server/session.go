@@ -48,7 +48,8 @@ var errCloseConn = errors.New("pop3server: close connection")
 // errQuit ends the session after the reply is flushed.
 var errQuit = errors.New("pop3server: quit")
 
-// Generic replies for failures whose details stay in the log (STYLE #4).
+// Generic replies for failures whose details stay in the log: only a
+// *pop3.Error carries its own text to the client.
 var (
 	errTemp     = &pop3.Error{Code: pop3.CodeSysTemp, Text: "temporary failure, try again later"}
 	errBadState = &pop3.Error{Text: "command not valid in this state"}
@@ -76,9 +77,7 @@ type session struct {
 	apop     APOPBackend // nil unless APOP is offered
 	stamp    string      // APOP timestamp of the greeting
 	userArg  string      // name given by USER, awaiting PASS
-	user     string      // logged-in user
-	locked   bool        // holds srv.locks[user]
-	mailbox  Mailbox     // non-nil once logged in
+	mailbox  Mailbox     // non-nil once logged in; locked by the Backend
 	finished bool        // Update was called (QUIT in TRANSACTION)
 
 	msgs      []Message
@@ -257,11 +256,6 @@ func (s *session) end() {
 	defer func() {
 		if r := recover(); r != nil {
 			s.log.Error("panic while ending session", "panic", r, "stack", string(debug.Stack()))
-		}
-		// The guard is released before the peer can see the connection
-		// close, so that it can log in again at once.
-		if s.locked {
-			s.srv.unlock(s.user, s.id)
 		}
 		s.conn.Close()
 	}()
@@ -478,8 +472,8 @@ func isHexDigest(s string) bool {
 	return true
 }
 
-// login finishes PASS or APOP: maps the backend's answer, takes the
-// in-server guard, loads the snapshot and enters TRANSACTION.
+// login finishes PASS or APOP: maps the backend's answer (the Backend has
+// locked the maildrop), loads the snapshot and enters TRANSACTION.
 func (s *session) login(ctx context.Context, user, mech string, mb Mailbox, err error) error {
 	log := s.log.With("user", user, "mech", mech)
 	if err != nil {
@@ -506,13 +500,6 @@ func (s *session) login(ctx context.Context, user, mech string, mb Mailbox, err 
 		mb.Abandon(actx, nil)
 		mb.Close()
 	}
-	if !s.srv.lock(user, s.id) {
-		abandon()
-		log.Info("login refused: maildrop in use by another session")
-		return &pop3.Error{Code: pop3.CodeInUse, Text: "maildrop already locked"}
-	}
-	s.locked = true
-	s.user = user
 	s.mailbox = mb // so that end releases it even if Messages panics
 	msgs, err := mb.Messages(ctx)
 	if err == nil {
@@ -521,8 +508,6 @@ func (s *session) login(ctx context.Context, user, mech string, mb Mailbox, err 
 	if err != nil {
 		s.mailbox = nil
 		abandon()
-		s.srv.unlock(user, s.id)
-		s.locked = false
 		var pe *pop3.Error
 		if errors.As(err, &pe) {
 			return pe
@@ -549,13 +534,8 @@ func (s *session) login(ctx context.Context, user, mech string, mb Mailbox, err 
 func checkMessages(msgs []Message) error {
 	seen := make(map[string]struct{}, len(msgs))
 	for _, m := range msgs {
-		if len(m.UID) < 1 || len(m.UID) > 70 {
-			return fmt.Errorf("pop3server: backend UID of %d octets", len(m.UID))
-		}
-		for i := 0; i < len(m.UID); i++ {
-			if c := m.UID[i]; c < 0x21 || c > 0x7e {
-				return fmt.Errorf("pop3server: backend UID %q has octet %#x", m.UID, c)
-			}
+		if !pop3.ValidUID(m.UID) {
+			return fmt.Errorf("pop3server: backend UID %.80q is not 1..70 octets of 0x21..0x7E", m.UID)
 		}
 		if _, dup := seen[m.UID]; dup {
 			return fmt.Errorf("pop3server: backend UID %q repeated", m.UID)
