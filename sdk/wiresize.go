@@ -18,7 +18,9 @@ func WireSizeOf(r io.Reader) (int64, error) {
 }
 
 // WireCounter is an io.Writer that computes WireSizeOf incrementally, for
-// stores that want the figure while they write a message (Put).
+// stores that want the figure while they write a message (Put). izypop3's
+// POP3 server counts what it sends by the same rule; its tests keep the two
+// in step.
 type WireCounter struct {
 	n       int64
 	lastCR  bool // previous octet was CR (its CRLF already counted)

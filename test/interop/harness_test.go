@@ -278,8 +278,8 @@ func runPeerErr(env []string, name string, args ...string) ([]byte, error) {
 
 // wireForm is a message as POP3 sends it, before byte-stuffing: every line
 // ending (CRLF, bare LF, lone CR) becomes CRLF and a non-empty message that
-// does not end with a line ending gets a final CRLF (DESIGN.md; the same
-// rule as sdk.WireSizeOf).
+// does not end with a line ending gets a final CRLF (the rule of
+// sdk.WireSizeOf).
 func wireForm(raw []byte) []byte {
 	out := make([]byte, 0, len(raw)+len(raw)/32+2)
 	for i := 0; i < len(raw); i++ {

@@ -11,8 +11,8 @@
 //     CRLF and writes the ".\r\n" terminator only on a clean Close
 //     (RFC 1939 §3).
 //   - DotReader: the inverse of DotWriter, for the client.
-//   - Counter / SizeOf: the size of a message as transmitted, the figure
-//     LIST and STAT report (same rule as sdk.WireSizeOf).
+//   - Size: the size of a message as transmitted, the figure LIST and STAT
+//     report (DotWriter's count).
 //   - TopWriter: cuts a message after its header, the empty line and n body
 //     lines (RFC 1939 §7, TOP).
 //

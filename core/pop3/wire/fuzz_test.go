@@ -38,7 +38,7 @@ func FuzzParseCommand(f *testing.F) {
 
 // FuzzDotWriter: what DotWriter writes equals the reference stuffing of the
 // normalised input, DotReader turns it back into the normalised input and
-// stops at the terminator, and Size matches Counter. chunk varies the
+// stops at the terminator, and Size matches the normalised length. chunk varies the
 // Write boundaries.
 func FuzzDotWriter(f *testing.F) {
 	for _, tt := range dotCases {
@@ -58,7 +58,7 @@ func FuzzDotWriter(f *testing.F) {
 			t.Fatalf("DotWriter(%q) = %q, want %q", in, wire.Bytes(), want)
 		}
 		if dw.Size() != int64(len(norm)) || Size(in) != int64(len(norm)) {
-			t.Fatalf("Size = %d, Counter = %d, normalised length %d", dw.Size(), Size(in), len(norm))
+			t.Fatalf("Size = %d, normalised length %d", dw.Size(), len(norm))
 		}
 		wire.WriteString("+OK trailing")
 		br := bufio.NewReaderSize(&wire, 16)

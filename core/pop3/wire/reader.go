@@ -55,9 +55,6 @@ func NewLineReader(r *bufio.Reader, max int) *LineReader {
 	return &LineReader{r: r, max: max}
 }
 
-// Reader returns the underlying bufio.Reader.
-func (lr *LineReader) Reader() *bufio.Reader { return lr.r }
-
 // Reset makes lr read from r, discarding any partial state.
 func (lr *LineReader) Reset(r *bufio.Reader) { lr.r = r; lr.buf = lr.buf[:0] }
 

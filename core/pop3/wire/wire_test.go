@@ -176,7 +176,7 @@ func equalArgs(a, b []string) bool {
 	return true
 }
 
-// dotCases are shared by the DotWriter, DotReader, Counter and TopWriter
+// dotCases are shared by the DotWriter, DotReader, Size and TopWriter
 // tests: in is a stored message, wire what RETR sends after "+OK".
 var dotCases = []struct {
 	name string
@@ -316,9 +316,9 @@ func TestDotReaderTruncated(t *testing.T) {
 	}
 }
 
-// TestCounter uses the cases of sdk.WireSizeOf's rule: empty → 0; CRLF,
-// bare LF and lone CR each → 2; final CRLF added if missing.
-func TestCounter(t *testing.T) {
+// TestSize uses the cases of the size rule: empty → 0; CRLF, bare LF and
+// lone CR each → 2; final CRLF added if missing.
+func TestSize(t *testing.T) {
 	tests := []struct {
 		in   string
 		want int64
@@ -343,31 +343,19 @@ func TestCounter(t *testing.T) {
 		if got := Size([]byte(tt.in)); got != tt.want {
 			t.Errorf("Size(%q) = %d, want %d", tt.in, got, tt.want)
 		}
-		got, err := SizeOf(iotestOneByte(tt.in))
-		if err != nil || got != tt.want {
-			t.Errorf("SizeOf(%q) one octet at a time = %d, %v; want %d", tt.in, got, err, tt.want)
+		d := NewDotWriter(io.Discard)
+		for i := range len(tt.in) {
+			d.Write([]byte{tt.in[i]})
+		}
+		d.Close()
+		if got := d.Size(); got != tt.want {
+			t.Errorf("DotWriter.Size of %q written one octet at a time = %d; want %d", tt.in, got, tt.want)
 		}
 		if want := int64(len(normalize([]byte(tt.in)))); tt.want != want {
 			t.Errorf("table case %q disagrees with normalize: %d vs %d", tt.in, tt.want, want)
 		}
 	}
 }
-
-type oneByteReader struct{ s string }
-
-func (r *oneByteReader) Read(p []byte) (int, error) {
-	if r.s == "" {
-		return 0, io.EOF
-	}
-	if len(p) == 0 {
-		return 0, nil
-	}
-	p[0] = r.s[0]
-	r.s = r.s[1:]
-	return 1, nil
-}
-
-func iotestOneByte(s string) io.Reader { return &oneByteReader{s} }
 
 func TestTopWriter(t *testing.T) {
 	msg := "From: a\r\nSubject: b\r\n\r\nl1\r\nl2\r\n\r\nl4\r\n"
