@@ -105,22 +105,24 @@ func runServer(ctx context.Context, f serverFlags) error {
 	if f.port <= 0 || f.port > 65535 {
 		return usageError{fmt.Errorf("--port %d out of range", f.port)}
 	}
-	var onDele pop3backend.OnDele
-	switch f.onDele {
-	case "archive":
-		onDele = pop3backend.OnDeleArchive
-	case "delete":
-		onDele = pop3backend.OnDeleDelete
-	default:
-		return usageError{fmt.Errorf("--on-dele %q: want archive or delete", f.onDele)}
-	}
 	var tags []sdk.Tag
 	for _, t := range f.maildropTags {
-		tag := sdk.Tag(strings.TrimSpace(t))
-		if !tag.Valid() {
-			return usageError{fmt.Errorf("--maildrop-tags: %q is not a tag (want one of %v)", t, sdk.Tags)}
+		tags = append(tags, sdk.Tag(strings.TrimSpace(t)))
+	}
+	backendOpts := pop3backend.Options{
+		MaildropTags:  tags,
+		OnDele:        pop3backend.OnDele(f.onDele),
+		ConsumeOnRetr: f.consumeOnRetr,
+		DryRun:        !f.commit,
+		Logger:        log,
+	}
+	if err := backendOpts.Validate(); err != nil {
+		var oe *pop3backend.OptionError
+		if errors.As(err, &oe) {
+			flag := map[string]string{"MaildropTags": "--maildrop-tags", "OnDele": "--on-dele"}[oe.Option]
+			err = fmt.Errorf("%s %q: want %s", flag, oe.Value, oe.Want)
 		}
-		tags = append(tags, tag)
+		return usageError{err}
 	}
 	var tlsConf *tls.Config
 	if f.tlsCert != "" || f.tlsKey != "" {
@@ -164,14 +166,8 @@ func runServer(ctx context.Context, f serverFlags) error {
 		return usageError{fmt.Errorf("store %q does not check passwords itself: give --password or --users", info.Name)}
 	}
 
-	backend, err := pop3backend.New(host.Store(), pop3backend.Options{
-		Auth:          authn,
-		MaildropTags:  tags,
-		OnDele:        onDele,
-		ConsumeOnRetr: f.consumeOnRetr,
-		DryRun:        !f.commit,
-		Logger:        log,
-	})
+	backendOpts.Auth = authn
+	backend, err := pop3backend.New(host.Store(), backendOpts)
 	if err != nil {
 		return err
 	}
@@ -193,7 +189,7 @@ func runServer(ctx context.Context, f serverFlags) error {
 	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()
 	log.Info("serving POP3", "addr", ln.Addr().String(), "store", info.Name, "store_version", info.Version,
-		"plugin", host.Path(), "on_dele", string(onDele), "consume_on_retr", f.consumeOnRetr, "commit", f.commit,
+		"plugin", host.Path(), "on_dele", f.onDele, "consume_on_retr", f.consumeOnRetr, "commit", f.commit,
 		"stls", tlsConf != nil)
 	if f.pop3sPort != 0 {
 		tlsAddr := net.JoinHostPort(f.listen, strconv.Itoa(f.pop3sPort))

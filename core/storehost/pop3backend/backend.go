@@ -106,6 +106,33 @@ type Options struct {
 	readAheadIdle time.Duration
 }
 
+// OptionError is the error of an option value New does not take.
+type OptionError struct {
+	Option string // the field of Options: "MaildropTags" or "OnDele"
+	Value  string // the value refused
+	Want   string // what the option takes
+}
+
+func (e *OptionError) Error() string {
+	return fmt.Sprintf("pop3backend: %s %q: want %s", e.Option, e.Value, e.Want)
+}
+
+// Validate checks the option values New would refuse (MaildropTags,
+// OnDele), without a store, so that a program can refuse them before it
+// starts one. The error is an *OptionError.
+func (o Options) Validate() error {
+	for _, t := range o.MaildropTags {
+		if !t.Valid() {
+			return &OptionError{Option: "MaildropTags", Value: string(t), Want: fmt.Sprintf("one of %v", sdk.Tags)}
+		}
+	}
+	switch o.OnDele {
+	case "", OnDeleArchive, OnDeleDelete:
+		return nil
+	}
+	return &OptionError{Option: "OnDele", Value: string(o.OnDele), Want: fmt.Sprintf("%q or %q", OnDeleArchive, OnDeleDelete)}
+}
+
 // Backend is the sdk.Store → pop3server.Backend adapter. Create it with New.
 type Backend struct {
 	store  sdk.Store
@@ -154,21 +181,15 @@ func newBackend(store sdk.Store, opts Options) (*Backend, error) {
 	if store == nil {
 		return nil, errors.New("pop3backend: nil store")
 	}
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
 	opts.MaildropTags = slices.Clone(opts.MaildropTags)
 	if len(opts.MaildropTags) == 0 {
 		opts.MaildropTags = []sdk.Tag{sdk.TagUnread}
 	}
-	for _, t := range opts.MaildropTags {
-		if !t.Valid() {
-			return nil, fmt.Errorf("pop3backend: maildrop tag %q is not one of %v", t, sdk.Tags)
-		}
-	}
-	switch opts.OnDele {
-	case "":
+	if opts.OnDele == "" {
 		opts.OnDele = OnDeleArchive
-	case OnDeleArchive, OnDeleDelete:
-	default:
-		return nil, fmt.Errorf("pop3backend: on-dele %q: want %q or %q", opts.OnDele, OnDeleArchive, OnDeleDelete)
 	}
 	// A store from the plugin host (storehost.Host.Store) implements
 	// exactly the optional interfaces the plugin advertised: the type
@@ -178,7 +199,7 @@ func newBackend(store sdk.Store, opts Options) (*Backend, error) {
 		if !ok {
 			return nil, errors.New("pop3backend: no authenticator: give Options.Auth or use a store that authenticates")
 		}
-		opts.Auth = a
+		opts.Auth = storeAuth{a}
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -196,6 +217,21 @@ func newBackend(store sdk.Store, opts Options) (*Backend, error) {
 		b.locker = l
 	}
 	return b, nil
+}
+
+// storeAuth is a store's sdk.Authenticator as an auth.Authenticator: the
+// store's "wrong credentials" (sdk.ErrAuthFailed) becomes core's
+// (auth.ErrAuthFailed) here, so that the rest of core knows one sentinel.
+// core/auth has its own interface and sentinel because it does not depend
+// on the store contract.
+type storeAuth struct{ a sdk.Authenticator }
+
+func (s storeAuth) Authenticate(ctx context.Context, user, pass string) (string, error) {
+	mb, err := s.a.Authenticate(ctx, user, pass)
+	if errors.Is(err, sdk.ErrAuthFailed) {
+		err = fmt.Errorf("%w: %w", auth.ErrAuthFailed, err)
+	}
+	return mb, err
 }
 
 // errAuth is what the client sees for any credentials failure.
@@ -216,7 +252,7 @@ func (b *Backend) Login(ctx context.Context, req pop3server.LoginRequest) (pop3s
 // authError maps an authenticator's error: wrong credentials become
 // -ERR [AUTH]; anything else stays a plain (logged, SYS/TEMP) error.
 func (b *Backend) authError(err error, user, remote string) error {
-	if errors.Is(err, auth.ErrAuthFailed) || errors.Is(err, sdk.ErrAuthFailed) {
+	if errors.Is(err, auth.ErrAuthFailed) {
 		b.log.Info("login failed", "user", user, "remote", remote, "reason", err)
 		return errAuth
 	}
@@ -310,7 +346,7 @@ func (m *mailbox) Messages(ctx context.Context) ([]pop3server.Message, error) {
 		if err != nil {
 			return nil, m.lost(fmt.Errorf("pop3backend: list mailbox %q: %w", m.name, err))
 		}
-		if seen[it.UID] || !sdk.ValidUID(it.UID) {
+		if seen[it.UID] || !pop3.ValidUID(it.UID) {
 			// A broken store must not break the session or the UIDL
 			// listing: leave the item out.
 			m.log.Warn("store listed an invalid or repeated UID; item left out of the maildrop", "uid", fmt.Sprintf("%.80q", it.UID))

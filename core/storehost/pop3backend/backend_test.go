@@ -79,8 +79,8 @@ func TestNewOptions(t *testing.T) {
 		want string
 	}{
 		{"no auth", Options{}, "no authenticator"},
-		{"bad tag", Options{Auth: password(t), MaildropTags: []sdk.Tag{"new"}}, `maildrop tag "new"`},
-		{"bad on-dele", Options{Auth: password(t), OnDele: "shred"}, `on-dele "shred"`},
+		{"bad tag", Options{Auth: password(t), MaildropTags: []sdk.Tag{"new"}}, `MaildropTags "new"`},
+		{"bad on-dele", Options{Auth: password(t), OnDele: "shred"}, `OnDele "shred"`},
 	} {
 		if _, err := New(s, tt.opts); err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%s: err = %v, want %q", tt.name, err, tt.want)
@@ -496,5 +496,29 @@ func TestCapabilitiesByTypeAssertion(t *testing.T) {
 		t.Errorf("the store lock is still held after Close: %v", err)
 	} else {
 		ms.Unlock(ctx, "alice", tok)
+	}
+}
+
+// TestValidate: Validate refuses what New refuses, with an *OptionError
+// naming the option, and needs no store.
+func TestValidate(t *testing.T) {
+	for _, tt := range []struct {
+		opts   Options
+		option string
+	}{
+		{Options{OnDele: "shred"}, "OnDele"},
+		{Options{MaildropTags: []sdk.Tag{sdk.TagUnread, "abc"}}, "MaildropTags"},
+	} {
+		err := tt.opts.Validate()
+		var oe *OptionError
+		if !errors.As(err, &oe) || oe.Option != tt.option {
+			t.Errorf("Validate(%+v) = %v, want an OptionError for %s", tt.opts, err, tt.option)
+		}
+		if _, err := New(newMemStore(), Options{Auth: password(t), OnDele: tt.opts.OnDele, MaildropTags: tt.opts.MaildropTags}); !errors.As(err, &oe) {
+			t.Errorf("New with %+v: %v, want the OptionError", tt.opts, err)
+		}
+	}
+	if err := (Options{OnDele: OnDeleDelete, MaildropTags: sdk.Tags}).Validate(); err != nil {
+		t.Errorf("Validate of good options: %v", err)
 	}
 }
