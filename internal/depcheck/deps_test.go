@@ -277,6 +277,32 @@ func TestSDKFaceIsPlainGo(t *testing.T) {
 	}
 }
 
+// TestNoOutsideDocuments: comments and docs describe the code; they do not
+// point at documents that are not in the repository.
+func TestNoOutsideDocuments(t *testing.T) {
+	cmd := exec.Command("git", "ls-files")
+	cmd.Dir = "../.."
+	out, err := cmd.Output()
+	if err != nil {
+		t.Skipf("git ls-files: %v (not a git work tree?)", err)
+	}
+	bad := []string{"DESIGN" + ".md", "STYLE" + ".md", "STYLE" + " #"}
+	for _, f := range strings.Fields(string(out)) {
+		if !strings.HasSuffix(f, ".go") && !strings.HasSuffix(f, ".md") {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("../..", f))
+		if err != nil {
+			continue // deleted in the work tree
+		}
+		for _, w := range bad {
+			if strings.Contains(string(b), w) {
+				t.Errorf("%s refers to %s, which is not in the repository", f, w)
+			}
+		}
+	}
+}
+
 // TestCheckerSeesViolations makes sure the listings really contain what
 // the rules look for, so the tests above cannot pass vacuously.
 func TestCheckerSeesViolations(t *testing.T) {
