@@ -58,18 +58,26 @@ func treeDigest(t *testing.T, dir string) string {
 	return fmt.Sprintf("%x", h.Sum(nil))
 }
 
+// mailboxDir makes a localfs root with a mailbox "alice" of Linux-only
+// tests: it returns the root and the mailbox directory.
+func mailboxDir(t *testing.T) (root, mbox string) {
+	t.Helper()
+	if _, err := os.Stat("/proc/self/task"); err != nil {
+		t.Skip("needs /proc (Linux)")
+	}
+	root = t.TempDir()
+	mbox = filepath.Join(root, "alice")
+	if err := os.MkdirAll(mbox, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return root, mbox
+}
+
 // Issue 3: a store plugin killed mid-RETR → that session gets a closed
 // connection (never a truncated message followed by a terminator), the next
 // session works, and nothing changed in the store.
 func TestPluginKilledMidRetr(t *testing.T) {
-	if _, err := os.Stat("/proc/self/task"); err != nil {
-		t.Skip("needs /proc (Linux)")
-	}
-	root := t.TempDir()
-	mbox := filepath.Join(root, "alice")
-	if err := os.MkdirAll(mbox, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	root, mbox := mailboxDir(t)
 	// One 40 MiB message: far more than socket buffers hold, so the plugin
 	// is still streaming it when it is killed.
 	var big bytes.Buffer
@@ -216,14 +224,7 @@ func (p *popConn) body() string {
 // nothing (it ends with -ERR [SYS/TEMP]), so that no message is retrieved
 // and deleted by both.
 func TestPluginKilledWhileLocked(t *testing.T) {
-	if _, err := os.Stat("/proc/self/task"); err != nil {
-		t.Skip("needs /proc (Linux)")
-	}
-	root := t.TempDir()
-	mbox := filepath.Join(root, "alice")
-	if err := os.MkdirAll(mbox, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	root, mbox := mailboxDir(t)
 	for i := 1; i <= 3; i++ {
 		msg := fmt.Sprintf("Subject: m%d\r\n\r\nmessage %d\r\n", i, i)
 		if err := os.WriteFile(filepath.Join(mbox, fmt.Sprintf("m%d.eml", i)), []byte(msg), 0o644); err != nil {
