@@ -5,6 +5,7 @@ import (
 	"crypto/md5"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -715,4 +716,71 @@ func TestPanicInMessagesReleasesMaildrop(t *testing.T) {
 	}
 	c2 := dial(t, addr)
 	c2.login()
+}
+
+// lostLock is a backend whose maildrops lose their lock after the first
+// RETR: every later call fails with ErrMaildropLost.
+type lostLock struct{ b *memback.Backend }
+
+func (l lostLock) Login(ctx context.Context, req pop3server.LoginRequest) (pop3server.Mailbox, error) {
+	mb, err := l.b.Login(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	return &lostMailbox{Mailbox: mb}, nil
+}
+
+type lostMailbox struct {
+	pop3server.Mailbox
+	opens int
+}
+
+var errLost = fmt.Errorf("store: %w", pop3server.ErrMaildropLost)
+
+func (m *lostMailbox) Open(ctx context.Context, n int) (io.ReadCloser, error) {
+	if m.opens++; m.opens > 1 {
+		return nil, errLost
+	}
+	return m.Mailbox.Open(ctx, n)
+}
+
+func (m *lostMailbox) Update(context.Context, []string, []string) error { return errLost }
+
+// TestMaildropLost: a session whose maildrop lock is gone ends at once
+// with -ERR [SYS/TEMP], on RETR and on QUIT, and is abandoned, never
+// updated.
+func TestMaildropLost(t *testing.T) {
+	b := newBackend()
+	_, addr := startServer(t, testOptions(lostLock{b}))
+	c := dial(t, addr)
+	c.login()
+	c.send("RETR 1")
+	if l := c.line(); !strings.HasPrefix(l, "+OK") {
+		t.Fatalf("first RETR: %q", l)
+	}
+	for c.line() != "." {
+	}
+	c.send("RETR 2", "NOOP")
+	c.expect("-ERR [SYS/TEMP] maildrop lock lost, session ended; nothing was changed")
+	c.expectEOF()
+
+	c = dial(t, addr)
+	c.login()
+	c.send("DELE 1", "QUIT")
+	c.expect("+OK message 1 deleted", "-ERR [SYS/TEMP] maildrop lock lost, session ended; nothing was changed")
+	c.expectEOF()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		var ops []string
+		for _, call := range b.Calls() {
+			ops = append(ops, call.Op)
+		}
+		if strings.Join(ops, " ") == "abandon close abandon close" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("backend calls %v, want two abandoned sessions and no update", ops)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
