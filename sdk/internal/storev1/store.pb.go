@@ -867,8 +867,11 @@ type PutHeader struct {
 	Tag              string                 `protobuf:"bytes,2,opt,name=tag,proto3" json:"tag,omitempty"`
 	SourceId         string                 `protobuf:"bytes,3,opt,name=source_id,json=sourceId,proto3" json:"source_id,omitempty"`
 	ReceivedUnixNano int64                  `protobuf:"varint,4,opt,name=received_unix_nano,json=receivedUnixNano,proto3" json:"received_unix_nano,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// The item may become durable only at the next Sync (stores with the
+	// syncer capability; others ignore it). Added within v1.
+	DeferSync     bool `protobuf:"varint,5,opt,name=defer_sync,json=deferSync,proto3" json:"defer_sync,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *PutHeader) Reset() {
@@ -927,6 +930,13 @@ func (x *PutHeader) GetReceivedUnixNano() int64 {
 		return x.ReceivedUnixNano
 	}
 	return 0
+}
+
+func (x *PutHeader) GetDeferSync() bool {
+	if x != nil {
+		return x.DeferSync
+	}
+	return false
 }
 
 type PutTrailer struct {
@@ -1774,6 +1784,86 @@ func (x *FetchBatchError) GetMessage() string {
 	return ""
 }
 
+type SyncRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Mailbox       string                 `protobuf:"bytes,1,opt,name=mailbox,proto3" json:"mailbox,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SyncRequest) Reset() {
+	*x = SyncRequest{}
+	mi := &file_izypop3_store_v1_store_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SyncRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SyncRequest) ProtoMessage() {}
+
+func (x *SyncRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_izypop3_store_v1_store_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SyncRequest.ProtoReflect.Descriptor instead.
+func (*SyncRequest) Descriptor() ([]byte, []int) {
+	return file_izypop3_store_v1_store_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *SyncRequest) GetMailbox() string {
+	if x != nil {
+		return x.Mailbox
+	}
+	return ""
+}
+
+type SyncResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SyncResponse) Reset() {
+	*x = SyncResponse{}
+	mi := &file_izypop3_store_v1_store_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SyncResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SyncResponse) ProtoMessage() {}
+
+func (x *SyncResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_izypop3_store_v1_store_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SyncResponse.ProtoReflect.Descriptor instead.
+func (*SyncResponse) Descriptor() ([]byte, []int) {
+	return file_izypop3_store_v1_store_proto_rawDescGZIP(), []int{33}
+}
+
 var File_izypop3_store_v1_store_proto protoreflect.FileDescriptor
 
 const file_izypop3_store_v1_store_proto_rawDesc = "" +
@@ -1832,12 +1922,14 @@ const file_izypop3_store_v1_store_proto_rawDesc = "" +
 	"\amailbox\x18\x01 \x01(\tR\amailbox\x12\x12\n" +
 	"\x04uids\x18\x02 \x03(\tR\x04uids\"-\n" +
 	"\x0eMutateResponse\x12\x1b\n" +
-	"\tnot_found\x18\x01 \x03(\tR\bnotFound\"\x82\x01\n" +
+	"\tnot_found\x18\x01 \x03(\tR\bnotFound\"\xa1\x01\n" +
 	"\tPutHeader\x12\x18\n" +
 	"\amailbox\x18\x01 \x01(\tR\amailbox\x12\x10\n" +
 	"\x03tag\x18\x02 \x01(\tR\x03tag\x12\x1b\n" +
 	"\tsource_id\x18\x03 \x01(\tR\bsourceId\x12,\n" +
-	"\x12received_unix_nano\x18\x04 \x01(\x03R\x10receivedUnixNano\"8\n" +
+	"\x12received_unix_nano\x18\x04 \x01(\x03R\x10receivedUnixNano\x12\x1d\n" +
+	"\n" +
+	"defer_sync\x18\x05 \x01(\bR\tdeferSync\"8\n" +
 	"\n" +
 	"PutTrailer\x12\x12\n" +
 	"\x04size\x18\x01 \x01(\x03R\x04size\x12\x16\n" +
@@ -1884,7 +1976,10 @@ const file_izypop3_store_v1_store_proto_rawDesc = "" +
 	"\x0fFetchBatchError\x12\x10\n" +
 	"\x03uid\x18\x01 \x01(\tR\x03uid\x12\x12\n" +
 	"\x04code\x18\x02 \x01(\rR\x04code\x12\x18\n" +
-	"\amessage\x18\x03 \x01(\tR\amessage2\xc3\b\n" +
+	"\amessage\x18\x03 \x01(\tR\amessage\"'\n" +
+	"\vSyncRequest\x12\x18\n" +
+	"\amailbox\x18\x01 \x01(\tR\amailbox\"\x0e\n" +
+	"\fSyncResponse2\x8a\t\n" +
 	"\x05Store\x12N\n" +
 	"\aGetInfo\x12 .izypop3.store.v1.GetInfoRequest\x1a!.izypop3.store.v1.GetInfoResponse\x12T\n" +
 	"\tConfigure\x12\".izypop3.store.v1.ConfigureRequest\x1a#.izypop3.store.v1.ConfigureResponse\x12G\n" +
@@ -1900,7 +1995,8 @@ const file_izypop3_store_v1_store_proto_rawDesc = "" +
 	"\x06Unlock\x12\x1f.izypop3.store.v1.UnlockRequest\x1a .izypop3.store.v1.UnlockResponse\x12H\n" +
 	"\x05Check\x12\x1e.izypop3.store.v1.CheckRequest\x1a\x1f.izypop3.store.v1.CheckResponse\x12Y\n" +
 	"\n" +
-	"FetchBatch\x12#.izypop3.store.v1.FetchBatchRequest\x1a$.izypop3.store.v1.FetchBatchResponse0\x01B9Z7github.com/izyware/izypop3/sdk/internal/storev1;storev1b\x06proto3"
+	"FetchBatch\x12#.izypop3.store.v1.FetchBatchRequest\x1a$.izypop3.store.v1.FetchBatchResponse0\x01\x12E\n" +
+	"\x04Sync\x12\x1d.izypop3.store.v1.SyncRequest\x1a\x1e.izypop3.store.v1.SyncResponseB9Z7github.com/izyware/izypop3/sdk/internal/storev1;storev1b\x06proto3"
 
 var (
 	file_izypop3_store_v1_store_proto_rawDescOnce sync.Once
@@ -1914,7 +2010,7 @@ func file_izypop3_store_v1_store_proto_rawDescGZIP() []byte {
 	return file_izypop3_store_v1_store_proto_rawDescData
 }
 
-var file_izypop3_store_v1_store_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
+var file_izypop3_store_v1_store_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
 var file_izypop3_store_v1_store_proto_goTypes = []any{
 	(*GetInfoRequest)(nil),       // 0: izypop3.store.v1.GetInfoRequest
 	(*GetInfoResponse)(nil),      // 1: izypop3.store.v1.GetInfoResponse
@@ -1948,13 +2044,15 @@ var file_izypop3_store_v1_store_proto_goTypes = []any{
 	(*FetchBatchResponse)(nil),   // 29: izypop3.store.v1.FetchBatchResponse
 	(*FetchBatchChunk)(nil),      // 30: izypop3.store.v1.FetchBatchChunk
 	(*FetchBatchError)(nil),      // 31: izypop3.store.v1.FetchBatchError
-	nil,                          // 32: izypop3.store.v1.ConfigureRequest.ConfigEntry
-	nil,                          // 33: izypop3.store.v1.StatResponse.TagsEntry
+	(*SyncRequest)(nil),          // 32: izypop3.store.v1.SyncRequest
+	(*SyncResponse)(nil),         // 33: izypop3.store.v1.SyncResponse
+	nil,                          // 34: izypop3.store.v1.ConfigureRequest.ConfigEntry
+	nil,                          // 35: izypop3.store.v1.StatResponse.TagsEntry
 }
 var file_izypop3_store_v1_store_proto_depIdxs = []int32{
-	32, // 0: izypop3.store.v1.ConfigureRequest.config:type_name -> izypop3.store.v1.ConfigureRequest.ConfigEntry
+	34, // 0: izypop3.store.v1.ConfigureRequest.config:type_name -> izypop3.store.v1.ConfigureRequest.ConfigEntry
 	4,  // 1: izypop3.store.v1.ListResponse.items:type_name -> izypop3.store.v1.Item
-	33, // 2: izypop3.store.v1.StatResponse.tags:type_name -> izypop3.store.v1.StatResponse.TagsEntry
+	35, // 2: izypop3.store.v1.StatResponse.tags:type_name -> izypop3.store.v1.StatResponse.TagsEntry
 	16, // 3: izypop3.store.v1.PutRequest.header:type_name -> izypop3.store.v1.PutHeader
 	17, // 4: izypop3.store.v1.PutRequest.trailer:type_name -> izypop3.store.v1.PutTrailer
 	30, // 5: izypop3.store.v1.FetchBatchResponse.chunk:type_name -> izypop3.store.v1.FetchBatchChunk
@@ -1974,22 +2072,24 @@ var file_izypop3_store_v1_store_proto_depIdxs = []int32{
 	24, // 19: izypop3.store.v1.Store.Unlock:input_type -> izypop3.store.v1.UnlockRequest
 	26, // 20: izypop3.store.v1.Store.Check:input_type -> izypop3.store.v1.CheckRequest
 	28, // 21: izypop3.store.v1.Store.FetchBatch:input_type -> izypop3.store.v1.FetchBatchRequest
-	1,  // 22: izypop3.store.v1.Store.GetInfo:output_type -> izypop3.store.v1.GetInfoResponse
-	3,  // 23: izypop3.store.v1.Store.Configure:output_type -> izypop3.store.v1.ConfigureResponse
-	6,  // 24: izypop3.store.v1.Store.List:output_type -> izypop3.store.v1.ListResponse
-	9,  // 25: izypop3.store.v1.Store.Stat:output_type -> izypop3.store.v1.StatResponse
-	12, // 26: izypop3.store.v1.Store.Fetch:output_type -> izypop3.store.v1.Chunk
-	12, // 27: izypop3.store.v1.Store.FetchTop:output_type -> izypop3.store.v1.Chunk
-	15, // 28: izypop3.store.v1.Store.SetTag:output_type -> izypop3.store.v1.MutateResponse
-	15, // 29: izypop3.store.v1.Store.Delete:output_type -> izypop3.store.v1.MutateResponse
-	19, // 30: izypop3.store.v1.Store.Put:output_type -> izypop3.store.v1.PutResponse
-	21, // 31: izypop3.store.v1.Store.Authenticate:output_type -> izypop3.store.v1.AuthenticateResponse
-	23, // 32: izypop3.store.v1.Store.Lock:output_type -> izypop3.store.v1.LockResponse
-	25, // 33: izypop3.store.v1.Store.Unlock:output_type -> izypop3.store.v1.UnlockResponse
-	27, // 34: izypop3.store.v1.Store.Check:output_type -> izypop3.store.v1.CheckResponse
-	29, // 35: izypop3.store.v1.Store.FetchBatch:output_type -> izypop3.store.v1.FetchBatchResponse
-	22, // [22:36] is the sub-list for method output_type
-	8,  // [8:22] is the sub-list for method input_type
+	32, // 22: izypop3.store.v1.Store.Sync:input_type -> izypop3.store.v1.SyncRequest
+	1,  // 23: izypop3.store.v1.Store.GetInfo:output_type -> izypop3.store.v1.GetInfoResponse
+	3,  // 24: izypop3.store.v1.Store.Configure:output_type -> izypop3.store.v1.ConfigureResponse
+	6,  // 25: izypop3.store.v1.Store.List:output_type -> izypop3.store.v1.ListResponse
+	9,  // 26: izypop3.store.v1.Store.Stat:output_type -> izypop3.store.v1.StatResponse
+	12, // 27: izypop3.store.v1.Store.Fetch:output_type -> izypop3.store.v1.Chunk
+	12, // 28: izypop3.store.v1.Store.FetchTop:output_type -> izypop3.store.v1.Chunk
+	15, // 29: izypop3.store.v1.Store.SetTag:output_type -> izypop3.store.v1.MutateResponse
+	15, // 30: izypop3.store.v1.Store.Delete:output_type -> izypop3.store.v1.MutateResponse
+	19, // 31: izypop3.store.v1.Store.Put:output_type -> izypop3.store.v1.PutResponse
+	21, // 32: izypop3.store.v1.Store.Authenticate:output_type -> izypop3.store.v1.AuthenticateResponse
+	23, // 33: izypop3.store.v1.Store.Lock:output_type -> izypop3.store.v1.LockResponse
+	25, // 34: izypop3.store.v1.Store.Unlock:output_type -> izypop3.store.v1.UnlockResponse
+	27, // 35: izypop3.store.v1.Store.Check:output_type -> izypop3.store.v1.CheckResponse
+	29, // 36: izypop3.store.v1.Store.FetchBatch:output_type -> izypop3.store.v1.FetchBatchResponse
+	33, // 37: izypop3.store.v1.Store.Sync:output_type -> izypop3.store.v1.SyncResponse
+	23, // [23:38] is the sub-list for method output_type
+	8,  // [8:23] is the sub-list for method input_type
 	8,  // [8:8] is the sub-list for extension type_name
 	8,  // [8:8] is the sub-list for extension extendee
 	0,  // [0:8] is the sub-list for field type_name
@@ -2015,7 +2115,7 @@ func file_izypop3_store_v1_store_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_izypop3_store_v1_store_proto_rawDesc), len(file_izypop3_store_v1_store_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   34,
+			NumMessages:   36,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -48,6 +48,7 @@ const (
 	Store_Unlock_FullMethodName       = "/izypop3.store.v1.Store/Unlock"
 	Store_Check_FullMethodName        = "/izypop3.store.v1.Store/Check"
 	Store_FetchBatch_FullMethodName   = "/izypop3.store.v1.Store/FetchBatch"
+	Store_Sync_FullMethodName         = "/izypop3.store.v1.Store/Sync"
 )
 
 // StoreClient is the client API for Store service.
@@ -89,6 +90,13 @@ type StoreClient interface {
 	// answers Unimplemented and the host falls back to Fetch. The sdk
 	// implements it for every store on top of Fetch.
 	FetchBatch(ctx context.Context, in *FetchBatchRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[FetchBatchResponse], error)
+	// Sync is the durability barrier: it returns once every item of the
+	// mailbox stored by a Put with defer_sync (by this process of the store
+	// or by an earlier one that died) is durable, with its current tag.
+	// Added within v1: an older plugin answers Unimplemented (the capability
+	// is absent; its Puts are durable when they return and it ignores
+	// defer_sync).
+	Sync(ctx context.Context, in *SyncRequest, opts ...grpc.CallOption) (*SyncResponse, error)
 }
 
 type storeClient struct {
@@ -278,6 +286,16 @@ func (c *storeClient) FetchBatch(ctx context.Context, in *FetchBatchRequest, opt
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Store_FetchBatchClient = grpc.ServerStreamingClient[FetchBatchResponse]
 
+func (c *storeClient) Sync(ctx context.Context, in *SyncRequest, opts ...grpc.CallOption) (*SyncResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SyncResponse)
+	err := c.cc.Invoke(ctx, Store_Sync_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // StoreServer is the server API for Store service.
 // All implementations must embed UnimplementedStoreServer
 // for forward compatibility.
@@ -317,6 +335,13 @@ type StoreServer interface {
 	// answers Unimplemented and the host falls back to Fetch. The sdk
 	// implements it for every store on top of Fetch.
 	FetchBatch(*FetchBatchRequest, grpc.ServerStreamingServer[FetchBatchResponse]) error
+	// Sync is the durability barrier: it returns once every item of the
+	// mailbox stored by a Put with defer_sync (by this process of the store
+	// or by an earlier one that died) is durable, with its current tag.
+	// Added within v1: an older plugin answers Unimplemented (the capability
+	// is absent; its Puts are durable when they return and it ignores
+	// defer_sync).
+	Sync(context.Context, *SyncRequest) (*SyncResponse, error)
 	mustEmbedUnimplementedStoreServer()
 }
 
@@ -368,6 +393,9 @@ func (UnimplementedStoreServer) Check(context.Context, *CheckRequest) (*CheckRes
 }
 func (UnimplementedStoreServer) FetchBatch(*FetchBatchRequest, grpc.ServerStreamingServer[FetchBatchResponse]) error {
 	return status.Error(codes.Unimplemented, "method FetchBatch not implemented")
+}
+func (UnimplementedStoreServer) Sync(context.Context, *SyncRequest) (*SyncResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Sync not implemented")
 }
 func (UnimplementedStoreServer) mustEmbedUnimplementedStoreServer() {}
 func (UnimplementedStoreServer) testEmbeddedByValue()               {}
@@ -603,6 +631,24 @@ func _Store_FetchBatch_Handler(srv interface{}, stream grpc.ServerStream) error 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Store_FetchBatchServer = grpc.ServerStreamingServer[FetchBatchResponse]
 
+func _Store_Sync_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SyncRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(StoreServer).Sync(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Store_Sync_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(StoreServer).Sync(ctx, req.(*SyncRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Store_ServiceDesc is the grpc.ServiceDesc for Store service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -645,6 +691,10 @@ var Store_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Check",
 			Handler:    _Store_Check_Handler,
+		},
+		{
+			MethodName: "Sync",
+			Handler:    _Store_Sync_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
