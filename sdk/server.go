@@ -65,6 +65,9 @@ func capabilities(s Store) []string {
 	if _, ok := s.(Checker); ok {
 		caps = append(caps, transport.CapChecker)
 	}
+	if _, ok := s.(Syncer); ok {
+		caps = append(caps, transport.CapSyncer)
+	}
 	if _, ok := s.(Closer); ok {
 		caps = append(caps, transport.CapCloser)
 	}
@@ -212,7 +215,7 @@ func (g *grpcServer) Put(stream grpc.ClientStreamingServer[storev1.PutRequest, s
 	if h == nil {
 		return status.Error(codes.InvalidArgument, "put: first message is not a header")
 	}
-	opts := PutOptions{Tag: Tag(h.GetTag()), SourceID: h.GetSourceId()}
+	opts := PutOptions{Tag: Tag(h.GetTag()), SourceID: h.GetSourceId(), DeferSync: h.GetDeferSync()}
 	if ns := h.GetReceivedUnixNano(); ns != 0 {
 		opts.Received = time.Unix(0, ns)
 	}
@@ -348,6 +351,17 @@ func (g *grpcServer) Check(ctx context.Context, _ *storev1.CheckRequest) (*store
 		return nil, transport.ToStatus(err)
 	}
 	return &storev1.CheckResponse{}, nil
+}
+
+func (g *grpcServer) Sync(ctx context.Context, req *storev1.SyncRequest) (*storev1.SyncResponse, error) {
+	sy, ok := g.store.(Syncer)
+	if !ok {
+		return nil, unimplemented("Sync")
+	}
+	if err := sy.Sync(ctx, req.GetMailbox()); err != nil {
+		return nil, transport.ToStatus(err)
+	}
+	return &storev1.SyncResponse{}, nil
 }
 
 func unimplemented(method string) error {

@@ -2,7 +2,7 @@
 //
 // A store author implements [Store] (and any of the optional interfaces
 // [Configurer], [Authenticator], [TopFetcher], [Locker], [Checker],
-// [Closer]) and calls [Serve] from the plugin binary's main. izypop3 runs the
+// [Syncer], [Closer]) and calls [Serve] from the plugin binary's main. izypop3 runs the
 // binary as a separate process (hashicorp/go-plugin over gRPC); nothing about
 // go-plugin or gRPC appears in this package's API. The host's side of the
 // connection (the client, the handshake, in-process serving for tests) is
@@ -112,6 +112,13 @@ type PutOptions struct {
 	SourceID string
 	// Received is recorded on the item; zero means now.
 	Received time.Time
+	// DeferSync lets a store that implements Syncer return before the item
+	// is durable: it becomes durable at the next Sync of the mailbox. The
+	// item must still be whole or absent after a crash, never partial, and
+	// a later Put must not answer Existing for it unless it is whole. A
+	// store that does not implement Syncer ignores DeferSync (its Put is
+	// durable when it returns).
+	DeferSync bool
 }
 
 // PutResult reports what Put did.
@@ -196,6 +203,20 @@ type Locker interface {
 // reachable, credentials valid).
 type Checker interface {
 	Check(ctx context.Context) error
+}
+
+// Syncer is implemented by stores that can defer the durability of Puts
+// (PutOptions.DeferSync) to a barrier, so that a batch of messages costs
+// one durability step instead of one per message (the fetcher uses it).
+//
+// Sync returns once every item of mailbox that a Put with DeferSync
+// stored before the call is durable, with its current tag: also the items
+// stored by an earlier process of the store that died (a restarted plugin
+// knows nothing of what its predecessor left pending, so Sync must not
+// depend on remembering it). Tag changes and deletes (SetTag, Delete) are
+// durable when they return, as without Syncer.
+type Syncer interface {
+	Sync(ctx context.Context, mailbox string) error
 }
 
 // Closer is implemented by stores that hold resources to release when the

@@ -625,6 +625,13 @@ func (s hostStore) Unlock(ctx context.Context, mailbox, token string) error {
 	return err
 }
 
+// Sync implements sdk.Syncer. It may run in a fresh plugin process after
+// a restart: sdk.Syncer requires Sync to cover what the dead one left.
+func (s hostStore) Sync(ctx context.Context, mailbox string) error {
+	_, err := call(ctx, s, func(in *instance) (struct{}, error) { return struct{}{}, in.remote.Sync(ctx, mailbox) })
+	return err
+}
+
 // Check implements sdk.Checker.
 func (s hostStore) Check(ctx context.Context) error {
 	_, err := call(ctx, s, func(in *instance) (struct{}, error) { return struct{}{}, in.remote.Check(ctx) })

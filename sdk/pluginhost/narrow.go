@@ -20,6 +20,7 @@ type Full interface {
 	sdk.TopFetcher
 	sdk.Locker
 	sdk.Checker
+	sdk.Syncer
 	BatchFetcher
 	// BindLock returns the store as seen by the holder of the lock token
 	// on mailbox (see LockBinder).
@@ -65,14 +66,15 @@ var narrowed = [...]string{
 	CapLocker,
 	CapChecker,
 	CapBatchFetcher,
+	CapSyncer,
 }
 
 // Narrow returns s as an sdk.Store whose dynamic type implements exactly
 // the optional interfaces caps names: a type assertion of the result to
 // sdk.Configurer, sdk.Authenticator, sdk.TopFetcher, sdk.Locker (and
-// LockBinder), sdk.Checker or BatchFetcher succeeds if and only if caps
-// holds CapConfigurer, CapAuthenticator, CapTopFetcher, CapLocker,
-// CapChecker or CapBatchFetcher.
+// LockBinder), sdk.Checker, BatchFetcher or sdk.Syncer succeeds if and
+// only if caps holds CapConfigurer, CapAuthenticator, CapTopFetcher,
+// CapLocker, CapChecker, CapBatchFetcher or CapSyncer.
 // Every method of the result calls the same method of s.
 //
 // The result never implements sdk.Closer: the plugin's store is closed by

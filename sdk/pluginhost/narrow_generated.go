@@ -7,7 +7,7 @@ import "github.com/izyware/izypop3/sdk"
 // narrowers[mask] wraps a Full in a struct embedding sdk.Store and the
 // optional interfaces whose bits are set in mask (see narrowed); a Locker
 // gets the binder that narrows a bound store by the same mask.
-var narrowers = [64]func(s Full, mask int) sdk.Store{
+var narrowers = [128]func(s Full, mask int) sdk.Store{
 	0: func(s Full, mask int) sdk.Store { return struct{ sdk.Store }{s} },
 	1: func(s Full, mask int) sdk.Store {
 		return struct {
@@ -547,5 +547,613 @@ var narrowers = [64]func(s Full, mask int) sdk.Store{
 			sdk.Checker
 			BatchFetcher
 		}{s, s, s, s, s, binder{s, mask}, s, s}
+	},
+	64: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Syncer
+		}{s, s}
+	},
+	65: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Configurer
+			sdk.Syncer
+		}{s, s, s}
+	},
+	66: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Authenticator
+			sdk.Syncer
+		}{s, s, s}
+	},
+	67: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Configurer
+			sdk.Authenticator
+			sdk.Syncer
+		}{s, s, s, s}
+	},
+	68: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.TopFetcher
+			sdk.Syncer
+		}{s, s, s}
+	},
+	69: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Configurer
+			sdk.TopFetcher
+			sdk.Syncer
+		}{s, s, s, s}
+	},
+	70: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Authenticator
+			sdk.TopFetcher
+			sdk.Syncer
+		}{s, s, s, s}
+	},
+	71: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Configurer
+			sdk.Authenticator
+			sdk.TopFetcher
+			sdk.Syncer
+		}{s, s, s, s, s}
+	},
+	72: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Locker
+			binder
+			sdk.Syncer
+		}{s, s, binder{s, mask}, s}
+	},
+	73: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Configurer
+			sdk.Locker
+			binder
+			sdk.Syncer
+		}{s, s, s, binder{s, mask}, s}
+	},
+	74: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Authenticator
+			sdk.Locker
+			binder
+			sdk.Syncer
+		}{s, s, s, binder{s, mask}, s}
+	},
+	75: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Configurer
+			sdk.Authenticator
+			sdk.Locker
+			binder
+			sdk.Syncer
+		}{s, s, s, s, binder{s, mask}, s}
+	},
+	76: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.TopFetcher
+			sdk.Locker
+			binder
+			sdk.Syncer
+		}{s, s, s, binder{s, mask}, s}
+	},
+	77: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Configurer
+			sdk.TopFetcher
+			sdk.Locker
+			binder
+			sdk.Syncer
+		}{s, s, s, s, binder{s, mask}, s}
+	},
+	78: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Authenticator
+			sdk.TopFetcher
+			sdk.Locker
+			binder
+			sdk.Syncer
+		}{s, s, s, s, binder{s, mask}, s}
+	},
+	79: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Configurer
+			sdk.Authenticator
+			sdk.TopFetcher
+			sdk.Locker
+			binder
+			sdk.Syncer
+		}{s, s, s, s, s, binder{s, mask}, s}
+	},
+	80: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Checker
+			sdk.Syncer
+		}{s, s, s}
+	},
+	81: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Configurer
+			sdk.Checker
+			sdk.Syncer
+		}{s, s, s, s}
+	},
+	82: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Authenticator
+			sdk.Checker
+			sdk.Syncer
+		}{s, s, s, s}
+	},
+	83: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Configurer
+			sdk.Authenticator
+			sdk.Checker
+			sdk.Syncer
+		}{s, s, s, s, s}
+	},
+	84: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.TopFetcher
+			sdk.Checker
+			sdk.Syncer
+		}{s, s, s, s}
+	},
+	85: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Configurer
+			sdk.TopFetcher
+			sdk.Checker
+			sdk.Syncer
+		}{s, s, s, s, s}
+	},
+	86: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Authenticator
+			sdk.TopFetcher
+			sdk.Checker
+			sdk.Syncer
+		}{s, s, s, s, s}
+	},
+	87: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Configurer
+			sdk.Authenticator
+			sdk.TopFetcher
+			sdk.Checker
+			sdk.Syncer
+		}{s, s, s, s, s, s}
+	},
+	88: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Locker
+			binder
+			sdk.Checker
+			sdk.Syncer
+		}{s, s, binder{s, mask}, s, s}
+	},
+	89: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Configurer
+			sdk.Locker
+			binder
+			sdk.Checker
+			sdk.Syncer
+		}{s, s, s, binder{s, mask}, s, s}
+	},
+	90: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Authenticator
+			sdk.Locker
+			binder
+			sdk.Checker
+			sdk.Syncer
+		}{s, s, s, binder{s, mask}, s, s}
+	},
+	91: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Configurer
+			sdk.Authenticator
+			sdk.Locker
+			binder
+			sdk.Checker
+			sdk.Syncer
+		}{s, s, s, s, binder{s, mask}, s, s}
+	},
+	92: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.TopFetcher
+			sdk.Locker
+			binder
+			sdk.Checker
+			sdk.Syncer
+		}{s, s, s, binder{s, mask}, s, s}
+	},
+	93: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Configurer
+			sdk.TopFetcher
+			sdk.Locker
+			binder
+			sdk.Checker
+			sdk.Syncer
+		}{s, s, s, s, binder{s, mask}, s, s}
+	},
+	94: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Authenticator
+			sdk.TopFetcher
+			sdk.Locker
+			binder
+			sdk.Checker
+			sdk.Syncer
+		}{s, s, s, s, binder{s, mask}, s, s}
+	},
+	95: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Configurer
+			sdk.Authenticator
+			sdk.TopFetcher
+			sdk.Locker
+			binder
+			sdk.Checker
+			sdk.Syncer
+		}{s, s, s, s, s, binder{s, mask}, s, s}
+	},
+	96: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			BatchFetcher
+			sdk.Syncer
+		}{s, s, s}
+	},
+	97: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Configurer
+			BatchFetcher
+			sdk.Syncer
+		}{s, s, s, s}
+	},
+	98: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Authenticator
+			BatchFetcher
+			sdk.Syncer
+		}{s, s, s, s}
+	},
+	99: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Configurer
+			sdk.Authenticator
+			BatchFetcher
+			sdk.Syncer
+		}{s, s, s, s, s}
+	},
+	100: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.TopFetcher
+			BatchFetcher
+			sdk.Syncer
+		}{s, s, s, s}
+	},
+	101: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Configurer
+			sdk.TopFetcher
+			BatchFetcher
+			sdk.Syncer
+		}{s, s, s, s, s}
+	},
+	102: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Authenticator
+			sdk.TopFetcher
+			BatchFetcher
+			sdk.Syncer
+		}{s, s, s, s, s}
+	},
+	103: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Configurer
+			sdk.Authenticator
+			sdk.TopFetcher
+			BatchFetcher
+			sdk.Syncer
+		}{s, s, s, s, s, s}
+	},
+	104: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Locker
+			binder
+			BatchFetcher
+			sdk.Syncer
+		}{s, s, binder{s, mask}, s, s}
+	},
+	105: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Configurer
+			sdk.Locker
+			binder
+			BatchFetcher
+			sdk.Syncer
+		}{s, s, s, binder{s, mask}, s, s}
+	},
+	106: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Authenticator
+			sdk.Locker
+			binder
+			BatchFetcher
+			sdk.Syncer
+		}{s, s, s, binder{s, mask}, s, s}
+	},
+	107: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Configurer
+			sdk.Authenticator
+			sdk.Locker
+			binder
+			BatchFetcher
+			sdk.Syncer
+		}{s, s, s, s, binder{s, mask}, s, s}
+	},
+	108: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.TopFetcher
+			sdk.Locker
+			binder
+			BatchFetcher
+			sdk.Syncer
+		}{s, s, s, binder{s, mask}, s, s}
+	},
+	109: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Configurer
+			sdk.TopFetcher
+			sdk.Locker
+			binder
+			BatchFetcher
+			sdk.Syncer
+		}{s, s, s, s, binder{s, mask}, s, s}
+	},
+	110: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Authenticator
+			sdk.TopFetcher
+			sdk.Locker
+			binder
+			BatchFetcher
+			sdk.Syncer
+		}{s, s, s, s, binder{s, mask}, s, s}
+	},
+	111: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Configurer
+			sdk.Authenticator
+			sdk.TopFetcher
+			sdk.Locker
+			binder
+			BatchFetcher
+			sdk.Syncer
+		}{s, s, s, s, s, binder{s, mask}, s, s}
+	},
+	112: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Checker
+			BatchFetcher
+			sdk.Syncer
+		}{s, s, s, s}
+	},
+	113: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Configurer
+			sdk.Checker
+			BatchFetcher
+			sdk.Syncer
+		}{s, s, s, s, s}
+	},
+	114: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Authenticator
+			sdk.Checker
+			BatchFetcher
+			sdk.Syncer
+		}{s, s, s, s, s}
+	},
+	115: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Configurer
+			sdk.Authenticator
+			sdk.Checker
+			BatchFetcher
+			sdk.Syncer
+		}{s, s, s, s, s, s}
+	},
+	116: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.TopFetcher
+			sdk.Checker
+			BatchFetcher
+			sdk.Syncer
+		}{s, s, s, s, s}
+	},
+	117: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Configurer
+			sdk.TopFetcher
+			sdk.Checker
+			BatchFetcher
+			sdk.Syncer
+		}{s, s, s, s, s, s}
+	},
+	118: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Authenticator
+			sdk.TopFetcher
+			sdk.Checker
+			BatchFetcher
+			sdk.Syncer
+		}{s, s, s, s, s, s}
+	},
+	119: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Configurer
+			sdk.Authenticator
+			sdk.TopFetcher
+			sdk.Checker
+			BatchFetcher
+			sdk.Syncer
+		}{s, s, s, s, s, s, s}
+	},
+	120: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Locker
+			binder
+			sdk.Checker
+			BatchFetcher
+			sdk.Syncer
+		}{s, s, binder{s, mask}, s, s, s}
+	},
+	121: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Configurer
+			sdk.Locker
+			binder
+			sdk.Checker
+			BatchFetcher
+			sdk.Syncer
+		}{s, s, s, binder{s, mask}, s, s, s}
+	},
+	122: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Authenticator
+			sdk.Locker
+			binder
+			sdk.Checker
+			BatchFetcher
+			sdk.Syncer
+		}{s, s, s, binder{s, mask}, s, s, s}
+	},
+	123: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Configurer
+			sdk.Authenticator
+			sdk.Locker
+			binder
+			sdk.Checker
+			BatchFetcher
+			sdk.Syncer
+		}{s, s, s, s, binder{s, mask}, s, s, s}
+	},
+	124: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.TopFetcher
+			sdk.Locker
+			binder
+			sdk.Checker
+			BatchFetcher
+			sdk.Syncer
+		}{s, s, s, binder{s, mask}, s, s, s}
+	},
+	125: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Configurer
+			sdk.TopFetcher
+			sdk.Locker
+			binder
+			sdk.Checker
+			BatchFetcher
+			sdk.Syncer
+		}{s, s, s, s, binder{s, mask}, s, s, s}
+	},
+	126: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Authenticator
+			sdk.TopFetcher
+			sdk.Locker
+			binder
+			sdk.Checker
+			BatchFetcher
+			sdk.Syncer
+		}{s, s, s, s, binder{s, mask}, s, s, s}
+	},
+	127: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Configurer
+			sdk.Authenticator
+			sdk.TopFetcher
+			sdk.Locker
+			binder
+			sdk.Checker
+			BatchFetcher
+			sdk.Syncer
+		}{s, s, s, s, s, binder{s, mask}, s, s, s}
 	},
 }

@@ -94,6 +94,7 @@ const (
 	CapTopFetcher    = transport.CapTopFetcher
 	CapLocker        = transport.CapLocker
 	CapChecker       = transport.CapChecker
+	CapSyncer        = transport.CapSyncer
 	CapCloser        = transport.CapCloser
 	CapBatchFetcher  = transport.CapBatchFetcher
 )

@@ -265,7 +265,7 @@ func (r *Remote) Put(ctx context.Context, mailbox string, opts sdk.PutOptions, b
 	if err != nil {
 		return sdk.PutResult{}, transport.FromStatus(ctx, err)
 	}
-	hdr := &storev1.PutHeader{Mailbox: mailbox, Tag: string(opts.Tag), SourceId: opts.SourceID}
+	hdr := &storev1.PutHeader{Mailbox: mailbox, Tag: string(opts.Tag), SourceId: opts.SourceID, DeferSync: opts.DeferSync}
 	if !opts.Received.IsZero() {
 		hdr.ReceivedUnixNano = opts.Received.UnixNano()
 	}
@@ -364,6 +364,13 @@ func (r *Remote) BindLock(mailbox, token string) Full { return r }
 // Check implements sdk.Checker.
 func (r *Remote) Check(ctx context.Context) error {
 	_, err := r.c.Check(ctx, &storev1.CheckRequest{})
+	return transport.FromStatus(ctx, err)
+}
+
+// Sync implements sdk.Syncer. A plugin without it answers an error
+// wrapping sdk.ErrUnsupported.
+func (r *Remote) Sync(ctx context.Context, mailbox string) error {
+	_, err := r.c.Sync(ctx, &storev1.SyncRequest{Mailbox: mailbox})
 	return transport.FromStatus(ctx, err)
 }
 

@@ -2,6 +2,8 @@ package storetest
 
 import (
 	"bytes"
+	"context"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -120,5 +122,57 @@ func testChecker(t *testing.T, su *suite) {
 	err := c.Check(t.Context())
 	if err != nil {
 		t.Errorf("Check of a healthy store: %v", err)
+	}
+}
+
+// testSyncer: Puts with DeferSync store whole items that a SourceID finds
+// again, before and after Sync; Sync checks the mailbox name and the
+// context, and a mailbox never written to syncs fine.
+func testSyncer(t *testing.T, su *suite) {
+	sy, ok := su.s.(sdk.Syncer)
+	if !ok {
+		t.Skip("the store does not implement sdk.Syncer")
+	}
+	ctx := t.Context()
+	mb := mailboxA
+	bodies := [][]byte{[]byte("Subject: a\r\n\r\none\r\n"), []byte("Subject: b\r\n\r\ntwo\r\n"), {}}
+	uids := map[string][]byte{}
+	for i, b := range bodies {
+		res, err := su.s.Put(ctx, mb, sdk.PutOptions{Tag: sdk.TagStaged, SourceID: fmt.Sprintf("sync-%s-%d", su.nonce, i), DeferSync: true}, bytes.NewReader(b))
+		if err != nil {
+			t.Fatalf("deferred Put %d: %v", i, err)
+		}
+		if res.Size != int64(len(b)) {
+			t.Errorf("deferred Put %d: Size %d, want %d", i, res.Size, len(b))
+		}
+		uids[res.UID] = b
+	}
+	// Before the barrier the items are there and a SourceID finds them.
+	res, err := su.s.Put(ctx, mb, sdk.PutOptions{SourceID: "sync-" + su.nonce + "-1", DeferSync: true}, bytes.NewReader(bodies[1]))
+	if err != nil || !res.Existing {
+		t.Errorf("Put of a deferred item's SourceID: %+v, %v; want Existing", res, err)
+	}
+	if err := sy.Sync(ctx, mb); err != nil {
+		t.Fatalf("Sync: %v", err)
+	}
+	for uid, want := range uids {
+		rc, err := su.s.Fetch(ctx, mb, uid)
+		if err != nil {
+			t.Fatalf("Fetch %s after Sync: %v", uid, err)
+		}
+		got, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil || !bytes.Equal(got, want) {
+			t.Errorf("Fetch %s after Sync: %q, %v; want %q", uid, got, err, want)
+		}
+	}
+	if err := sy.Sync(ctx, "never-written-"+su.nonce); err != nil {
+		t.Errorf("Sync of a mailbox never written to: %v", err)
+	}
+	wantErr(t, "Sync of an invalid mailbox", sy.Sync(ctx, "a/b"), sdk.ErrInvalid)
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := sy.Sync(cctx, mb); err == nil {
+		t.Error("Sync with a canceled context succeeded")
 	}
 }

@@ -31,7 +31,7 @@
 // isolation and invalid mailbox names; a Put whose body fails; canceled
 // contexts and abandoned Fetches (no goroutine left behind); concurrent use
 // (meaningful under -race); the optional interfaces a store implements
-// (Configurer strictness, TopFetcher, Locker, Checker); and, when the store
+// (Configurer strictness, TopFetcher, Locker, Checker, Syncer); and, when the store
 // under test implements pluginhost.BatchFetcher (RunGRPC's store, or
 // izypop3's storehost.Host for a store tested as its built binary), the
 // FetchBatch path the sdk serves on top of the store's Fetch: every item
@@ -135,6 +135,7 @@ var cases = []testCase{
 	{"TopFetcher", testTopFetcher},
 	{"Locker", testLocker},
 	{"Checker", testChecker},
+	{"Syncer", testSyncer},
 	{"FetchBatch", testFetchBatch},
 }
 

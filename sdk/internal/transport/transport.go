@@ -74,6 +74,7 @@ const (
 	CapTopFetcher    = "topfetcher"
 	CapLocker        = "locker"
 	CapChecker       = "checker"
+	CapSyncer        = "syncer"
 	CapCloser        = "closer"
 	// CapBatchFetcher is advertised by every plugin whose sdk serves
 	// FetchBatch (on top of the store's Fetch); a plugin built before the

@@ -26,7 +26,7 @@ import (
 )
 
 // Store is the reference store: every method of sdk.Store plus Configurer,
-// TopFetcher, Locker and Checker, in memory. The zero value is not usable;
+// TopFetcher, Locker, Checker and Syncer, in memory. The zero value is not usable;
 // call New. It is safe for concurrent use.
 type Store struct {
 	mu      sync.Mutex
@@ -51,6 +51,7 @@ var (
 	_ sdk.TopFetcher = (*Store)(nil)
 	_ sdk.Locker     = (*Store)(nil)
 	_ sdk.Checker    = (*Store)(nil)
+	_ sdk.Syncer     = (*Store)(nil)
 )
 
 // New returns an empty store.
@@ -353,3 +354,9 @@ func (s *Store) Unlock(ctx context.Context, mailbox, token string) error {
 
 // Check implements sdk.Checker: healthy unless ctx is done.
 func (s *Store) Check(ctx context.Context) error { return ctx.Err() }
+
+// Sync implements sdk.Syncer: everything in memory is as durable as it
+// gets, so it only checks the mailbox name and the context.
+func (s *Store) Sync(ctx context.Context, mailbox string) error {
+	return ready(ctx, mailbox)
+}
