@@ -109,3 +109,100 @@ func TestCrashLeftovers(t *testing.T) {
 		})
 	}
 }
+
+// A deferred Put does no fsync; Sync is one syncfs that makes it durable.
+func TestDeferredPutAndSync(t *testing.T) {
+	for _, layout := range []Layout{LayoutEML, LayoutMaildir} {
+		t.Run(string(layout), func(t *testing.T) {
+			s, err := New(Config{Path: t.TempDir(), Layout: layout})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			var mu sync.Mutex
+			var steps []string
+			durabilityHook = func(step string) {
+				mu.Lock()
+				steps = append(steps, step)
+				mu.Unlock()
+			}
+			defer func() { durabilityHook = nil }()
+			for i := range 3 {
+				if _, err := s.Put(t.Context(), "m", sdk.PutOptions{Tag: sdk.TagStaged, SourceID: "d" + string(rune('0'+i)), DeferSync: true},
+					strings.NewReader("Subject: x\r\n\r\ny\r\n")); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := s.Sync(t.Context(), "m"); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Sync(t.Context(), "never-written"); err != nil {
+				t.Fatalf("Sync of a mailbox never written to: %v", err)
+			}
+			mu.Lock()
+			got := slices.Clone(steps)
+			mu.Unlock()
+			if want := []string{"rename", "rename", "rename", "syncfs"}; !slices.Equal(got, want) {
+				t.Fatalf("steps %v, want %v", got, want)
+			}
+		})
+	}
+}
+
+// A deferred Put's file cut short (a machine crash before the barrier) is
+// not taken for the message by a later Put of its SourceID: it is set
+// aside and the message stored afresh.
+func TestTornDeferredFileIsNotClaimed(t *testing.T) {
+	for _, layout := range []Layout{LayoutEML, LayoutMaildir} {
+		t.Run(string(layout), func(t *testing.T) {
+			root := t.TempDir()
+			s, err := New(Config{Path: root, Layout: layout})
+			if err != nil {
+				t.Fatal(err)
+			}
+			msg := "Subject: torn\r\n\r\n" + strings.Repeat("body line\r\n", 100)
+			res, err := s.Put(t.Context(), "m", sdk.PutOptions{Tag: sdk.TagStaged, SourceID: "pop3://u@h:110/x", DeferSync: true}, strings.NewReader(msg))
+			if err != nil {
+				t.Fatal(err)
+			}
+			s.Close()
+			// Cut the file as a crash before the write-back would.
+			var path string
+			filepath.Walk(filepath.Join(root, "m"), func(p string, fi os.FileInfo, err error) error {
+				if err == nil && fi.Mode().IsRegular() && fi.Size() == int64(len(msg)) {
+					path = p
+				}
+				return nil
+			})
+			if path == "" {
+				t.Fatal("message file not found")
+			}
+			if err := os.Truncate(path, 40); err != nil {
+				t.Fatal(err)
+			}
+			os.Remove(filepath.Join(root, "m", "izypop3-index")) // a fresh process after the crash
+			s2, err := New(Config{Path: root, Layout: layout})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s2.Close()
+			res2, err := s2.Put(t.Context(), "m", sdk.PutOptions{Tag: sdk.TagStaged, SourceID: "pop3://u@h:110/x"}, strings.NewReader(msg))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res2.Existing || res2.Size != int64(len(msg)) {
+				t.Fatalf("the torn file was claimed: %+v (first %+v)", res2, res)
+			}
+			var items []sdk.Item
+			for it, err := range s2.List(t.Context(), "m", sdk.ListOptions{}) {
+				if err != nil {
+					t.Fatal(err)
+				}
+				items = append(items, it)
+			}
+			if len(items) != 1 || items[0].Size != int64(len(msg)) {
+				t.Fatalf("items after the re-Put: %+v", items)
+			}
+		})
+	}
+}

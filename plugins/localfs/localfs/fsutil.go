@@ -3,6 +3,7 @@ package localfs
 import (
 	"errors"
 	"os"
+	"strconv"
 
 	"golang.org/x/sys/unix"
 )
@@ -143,4 +144,28 @@ func readNames(d *os.File) ([]string, error) {
 		}
 		_, _, names = unix.ParseDirent(buf[:n], -1, names)
 	}
+}
+
+// xattrSize holds the size a file of a deferred Put must have (decimal).
+const xattrSize = "user.izypop3.size"
+
+// setSizeXattr records the size of an open file (best effort on
+// filesystems without user xattrs, as for the SourceID).
+func setSizeXattr(f *os.File, size int64) error {
+	err := unix.Fsetxattr(int(f.Fd()), xattrSize, []byte(strconv.FormatInt(size, 10)), 0)
+	if err == nil || errors.Is(err, unix.ENOTSUP) || errors.Is(err, unix.EOPNOTSUPP) {
+		return nil
+	}
+	return &os.PathError{Op: "fsetxattr", Path: f.Name(), Err: err}
+}
+
+// getSizeXattr reads the size attribute of an open file.
+func getSizeXattr(f *os.File) (int64, bool) {
+	var buf [24]byte
+	n, err := unix.Fgetxattr(int(f.Fd()), xattrSize, buf[:])
+	if err != nil || n <= 0 {
+		return 0, false
+	}
+	v, err := strconv.ParseInt(string(buf[:n]), 10, 64)
+	return v, err == nil
 }

@@ -134,12 +134,14 @@ func (s *Store) Put(ctx context.Context, mailbox string, opts sdk.PutOptions, bo
 	}
 	committed = true
 	durabilityStep("rename")
-	if err := destd.Sync(); err != nil {
-		// The message is in place but maybe not durable: report failure
-		// (the caller retries; its SourceID makes the retry idempotent).
-		return sdk.PutResult{}, fmt.Errorf("localfs: fsync %s: %w", destRel, err)
+	if !opts.DeferSync {
+		if err := destd.Sync(); err != nil {
+			// The message is in place but maybe not durable: report failure
+			// (the caller retries; its SourceID makes the retry idempotent).
+			return sdk.PutResult{}, fmt.Errorf("localfs: fsync %s: %w", destRel, err)
+		}
+		durabilityStep("fsync-dir")
 	}
-	durabilityStep("fsync-dir")
 	mb.putGen = pl.bump()
 
 	key, cand, _ := mb.lay.parse(name)
@@ -181,6 +183,13 @@ func (mb *mailbox) existing(ctx context.Context, sourceID string) (sdk.PutResult
 		e = mb.findSource(sourceID)
 	}
 	if e == nil {
+		return sdk.PutResult{}, false, nil
+	}
+	if !mb.whole(e) {
+		// A file of a deferred Put cut short by a crash before the
+		// barrier: it is not this message. Set it aside (tmp/ is never
+		// listed and is cleaned after 36 hours) and store afresh.
+		mb.quarantine(e)
 		return sdk.PutResult{}, false, nil
 	}
 	return sdk.PutResult{UID: e.uid, Size: e.size, SHA256: e.m.sha, Tag: e.tag, Existing: true}, true, nil
@@ -225,16 +234,28 @@ func writeTemp(ctx context.Context, d *os.File, name string, opts sdk.PutOptions
 			return 0, 0, "", 0, fmt.Errorf("localfs: %w", err)
 		}
 	}
+	if opts.DeferSync {
+		// Not fsync'ed: after a machine crash the file may be shorter
+		// than written. The size it must have lets a SourceID check tell.
+		if err := setSizeXattr(f, size); err != nil {
+			return 0, 0, "", 0, fmt.Errorf("localfs: %w", err)
+		}
+	}
 	if !opts.Received.IsZero() {
 		ts := []unix.Timespec{unix.NsecToTimespec(opts.Received.UnixNano()), unix.NsecToTimespec(opts.Received.UnixNano())}
 		if err := unix.UtimesNanoAt(dirFD(d), name, ts, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 			return 0, 0, "", 0, fmt.Errorf("localfs: set received time: %w", err)
 		}
 	}
-	if err := f.Sync(); err != nil {
-		return 0, 0, "", 0, fmt.Errorf("localfs: fsync: %w", err)
+	if opts.DeferSync {
+		// Start the write-back now, so the barrier finds less to do.
+		unix.SyncFileRange(int(f.Fd()), 0, 0, unix.SYNC_FILE_RANGE_WRITE)
+	} else {
+		if err := f.Sync(); err != nil {
+			return 0, 0, "", 0, fmt.Errorf("localfs: fsync: %w", err)
+		}
+		durabilityStep("fsync-file")
 	}
-	durabilityStep("fsync-file")
 	var st unix.Stat_t
 	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
 		return 0, 0, "", 0, fmt.Errorf("localfs: fstat: %w", err)
@@ -336,3 +357,46 @@ func (pl *putLock) bump() uint64 {
 }
 
 func (pl *putLock) release() { pl.f.Close() }
+
+// whole reports whether e's file has the size its deferred Put wrote
+// (files of durable Puts, and files without the attribute, are whole).
+func (mb *mailbox) whole(e *entry) bool {
+	d, err := mb.openDir(e.dir)
+	if err != nil {
+		return true // present() just saw it; let the caller's later calls tell
+	}
+	defer d.Close()
+	f, err := openAt(d, e.name, os.O_RDONLY, 0)
+	if err != nil {
+		return true
+	}
+	defer f.Close()
+	want, ok := getSizeXattr(f)
+	if !ok {
+		return true
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+		return true
+	}
+	return st.Size == want
+}
+
+// quarantine moves a torn file into the mailbox's tmp folder, out of the
+// listing, and forgets it.
+func (mb *mailbox) quarantine(e *entry) {
+	tmpRel, _ := mb.lay.putDirs(sdk.TagStaged)
+	from, err := mb.openDir(e.dir)
+	if err != nil {
+		return
+	}
+	defer from.Close()
+	to, err := mb.openDir(tmpRel)
+	if err != nil {
+		return
+	}
+	defer to.Close()
+	if renameNoReplace(from, e.name, to, e.name+".torn") == nil {
+		mb.invalidate()
+	}
+}

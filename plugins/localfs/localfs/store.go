@@ -69,6 +69,7 @@ var (
 	_ sdk.Configurer = (*Store)(nil)
 	_ sdk.Locker     = (*Store)(nil)
 	_ sdk.Checker    = (*Store)(nil)
+	_ sdk.Syncer     = (*Store)(nil)
 	_ sdk.Closer     = (*Store)(nil)
 )
 
@@ -153,6 +154,35 @@ func (s *Store) Check(ctx context.Context) error {
 	if _, err := root.Stat("."); err != nil {
 		return fmt.Errorf("%w: localfs: %v", sdk.ErrUnavailable, err)
 	}
+	return ctx.Err()
+}
+
+// Sync implements sdk.Syncer: syncfs(2) of the filesystem holding the
+// mailbox, which writes every dirty file and directory of it to disk —
+// the files and renames of this process's deferred Puts, and those a
+// plugin process that died before its own Sync left behind (a fresh
+// process cannot know them, but the kernel still has them). It waits for
+// the writes and reports a writeback error (Linux 5.8 and later).
+func (s *Store) Sync(ctx context.Context, mailbox string) error {
+	mb, err := s.mailbox(mailbox)
+	if err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	d, err := mb.openDir(".")
+	if err != nil {
+		if isNotExist(err) {
+			return nil // never written to: nothing to make durable
+		}
+		return fmt.Errorf("localfs: %w", err)
+	}
+	defer d.Close()
+	if err := unix.Syncfs(dirFD(d)); err != nil {
+		return fmt.Errorf("localfs: syncfs %s: %w", mailbox, err)
+	}
+	durabilityStep("syncfs")
 	return ctx.Err()
 }
 
