@@ -21,9 +21,10 @@
 //     the message is parsed with emersion/go-message on the way too.
 //  2. The store's answer is verified: the size and SHA-256 it reports must
 //     be those received. A staged item that fails the check is deleted.
-//  3. After a batch of messages the store's durability barrier runs (for a
-//     store that has one, see syncer; a store without one is durable at
-//     every Put), then the batch is tagged: unread, conversionerror
+//  3. After a batch of messages the store's durability barrier runs (a
+//     store that implements sdk.Syncer gets its Puts with DeferSync and one
+//     Sync per batch instead of one durability step per message; a store
+//     without it is durable at every Put), then the batch is tagged: unread, conversionerror
 //     (go-message cannot parse the header or the MIME structure) or dup
 //     (the store found the same content already held). Then the barrier
 //     runs once more, so the tags are durable too.

@@ -328,10 +328,3 @@ func KindOf(err error) Kind {
 func errorf(k Kind, format string, args ...any) error {
 	return &Error{Kind: k, Err: fmt.Errorf(format, args...)}
 }
-
-// syncer is the store's durability barrier, found by type assertion: Sync
-// returns once everything stored in mailbox before the call is durable. A
-// store without it is durable at every Put.
-type syncer interface {
-	Sync(ctx context.Context, mailbox string) error
-}

@@ -108,7 +108,7 @@ func (rs *remoteServer) setOnUpdate(f func([]string)) {
 // durable once a Sync followed its Put (or its last tag change). It can be
 // told to fail.
 type testStore struct {
-	*memstore.Store
+	sdk.Store // the reference store, without its optional interfaces
 	mu       sync.Mutex
 	seq      int
 	changed  map[string]int // uid -> seq of its Put or last SetTag

@@ -207,7 +207,8 @@ func (w *worker) put(in *inbound) {
 	j := w.j
 	m := in.m
 	r := newMsgReader(in)
-	res, err := j.o.Store.Put(w.ctx, j.o.Mailbox, sdk.PutOptions{Tag: sdk.TagStaged, SourceID: j.prefix + m.uidl}, r)
+	_, deferSync := j.o.Store.(sdk.Syncer)
+	res, err := j.o.Store.Put(w.ctx, j.o.Mailbox, sdk.PutOptions{Tag: sdk.TagStaged, SourceID: j.prefix + m.uidl, DeferSync: deferSync}, r)
 	if err == nil {
 		// A store that answers Existing may not read the body to its end:
 		// the checksum is over the whole message.
@@ -318,7 +319,7 @@ func (w *worker) deleteStaged(uid string) {
 // barrier makes everything stored so far durable, when the store defers
 // durability to a barrier.
 func (w *worker) barrier() error {
-	sy, ok := w.j.o.Store.(syncer)
+	sy, ok := w.j.o.Store.(sdk.Syncer)
 	if !ok {
 		return nil
 	}
