@@ -109,13 +109,13 @@ func (rs *remoteServer) setOnUpdate(f func([]string)) {
 // told to fail.
 type testStore struct {
 	sdk.Store // the reference store, without its optional interfaces
-	mu       sync.Mutex
-	seq      int
-	changed  map[string]int // uid -> seq of its Put or last SetTag
-	syncedAt int
-	syncs    int
-	failPut  func(n int) error // n: 1 for the first Put
-	puts     int
+	mu        sync.Mutex
+	seq       int
+	changed   map[string]int // uid -> seq of its Put or last SetTag
+	syncedAt  int
+	syncs     int
+	failPut   func(n int) error // n: 1 for the first Put
+	puts      int
 }
 
 func newTestStore() *testStore {
