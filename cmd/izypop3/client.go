@@ -76,6 +76,7 @@ type clientFlags struct {
 	debug       bool
 	timeout     time.Duration
 	interval    time.Duration
+	batch       int
 }
 
 func newClientCmd() *cobra.Command {
@@ -136,6 +137,7 @@ See docs/client.md.`,
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "print one line per message and informational logs")
 	fl.BoolVar(&f.debug, "debug", false, "also print the POP3 transcript (credentials masked) and debug logs to stderr")
 	fl.DurationVar(&f.timeout, "timeout", fetch.DefaultTimeout, "how long to wait for the server (renewed while data keeps coming)")
+	fl.IntVar(&f.batch, "batch", fetch.DefaultBatchMessages, "messages per durability barrier: a crash makes the next run fetch at most this many again")
 	fl.DurationVar(&f.interval, "interval", 0, "keep running: sync again this long after each run ends (SIGTERM finishes the current message and stops)")
 	return cmd
 }
@@ -301,8 +303,8 @@ func (cj *clientJob) parse() error {
 	if f.deleteAfter < -1 {
 		return usageError{fmt.Errorf("--delete-after %d: want 0 or more days", f.deleteAfter)}
 	}
-	if f.maxSize < 0 || f.limit < 0 {
-		return usageError{errors.New("--max-size and --limit must not be negative")}
+	if f.maxSize < 0 || f.limit < 0 || f.batch < 1 {
+		return usageError{errors.New("--max-size and --limit must not be negative, --batch must be positive")}
 	}
 	if f.interval < 0 || (f.interval > 0 && f.cmd != "sync") {
 		return usageError{errors.New("--interval works with --cmd sync only")}
