@@ -23,6 +23,7 @@ PKGS=(
 	dovecot-pop3d     # the POP3 service of the reference server
 	mpop              # POP3 peer: maildir delivery
 	fetchmail         # POP3 peer: MDA delivery
+	getmail6          # POP3 fetcher compared by bench/fetchers.sh
 	curl              # POP3 peer: pop3:// URLs
 	python3           # POP3 peer: poplib; bench client
 	protobuf-compiler # make proto
