@@ -13,22 +13,62 @@ import (
 // boundaries and headers); part bodies are skipped undecoded. Unknown
 // charsets and transfer encodings are not errors: the message is readable,
 // only some part of it cannot be decoded.
+//
+// The data reaches the parser's goroutine in copies of whole writes
+// through a small queue (one hand-over per write, not one per read of the
+// parser's 4 KiB buffer); the queue holds at most mimeQueue writes.
 type mimeCheck struct {
-	pw     *io.PipeWriter
+	q      chan []byte // closed at the end
+	abort  chan error  // the data is incomplete
 	result chan error
-	werr   error // the parser is done: further writes are dropped
+	done   bool
 }
 
+const mimeQueue = 8
+
 func newMIMECheck() *mimeCheck {
-	pr, pw := io.Pipe()
-	c := &mimeCheck{pw: pw, result: make(chan error, 1)}
+	c := &mimeCheck{q: make(chan []byte, mimeQueue), abort: make(chan error, 1), result: make(chan error, 1)}
 	go func() {
-		err := parseMIME(pr)
-		// Let the writer finish: read and drop the rest.
-		io.Copy(io.Discard, pr)
+		r := &queueReader{q: c.q, abort: c.abort}
+		err := parseMIME(r)
+		for range c.q { // let the writer finish
+		}
+		if r.err != nil && r.err != io.EOF {
+			err = r.err
+		}
 		c.result <- err
 	}()
 	return c
+}
+
+// queueReader reads the queued writes.
+type queueReader struct {
+	q     chan []byte
+	abort chan error
+	cur   []byte
+	off   int
+	err   error
+}
+
+func (r *queueReader) Read(p []byte) (int, error) {
+	for r.off == len(r.cur) {
+		if r.err != nil {
+			return 0, r.err
+		}
+		b, ok := <-r.q
+		if !ok {
+			select {
+			case r.err = <-r.abort:
+			default:
+				r.err = io.EOF
+			}
+			continue
+		}
+		r.cur, r.off = b, 0
+	}
+	n := copy(p, r.cur[r.off:])
+	r.off += n
+	return n, nil
 }
 
 // maxMIMEDepth is the deepest nesting of multipart parts accepted; real
@@ -58,20 +98,26 @@ func parseMIME(r io.Reader) error {
 
 // Write feeds the parser; it never fails.
 func (c *mimeCheck) Write(p []byte) (int, error) {
-	if c.werr == nil {
-		_, c.werr = c.pw.Write(p)
+	total := len(p)
+	for len(p) > 0 {
+		n := min(len(p), chunkSize)
+		c.q <- append([]byte(nil), p[:n]...)
+		p = p[n:]
 	}
-	return len(p), nil
+	return total, nil
 }
 
 // close ends the message and returns the parser's verdict.
 func (c *mimeCheck) close() error {
-	c.pw.Close()
+	if !c.done {
+		c.done = true
+		close(c.q)
+	}
 	return <-c.result
 }
 
-// abort ends the parser early (the message is not complete).
-func (c *mimeCheck) abort(err error) {
-	c.pw.CloseWithError(err)
-	<-c.result
+// stop ends the parser early (the message is not complete).
+func (c *mimeCheck) stop(err error) {
+	c.abort <- err
+	c.close()
 }

@@ -462,7 +462,7 @@ func (r *msgReader) finish(err error) sdk.Tag {
 		r.cur.buf = nil
 	}
 	if err != nil {
-		r.check.abort(err)
+		r.check.stop(err)
 		return sdk.TagConversionError
 	}
 	if r.check.close() != nil {
