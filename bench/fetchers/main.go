@@ -98,13 +98,13 @@ func main() {
 	}
 	base := median(times["izypop3"])
 	fmt.Println()
-	fmt.Println("| fetcher | median wall time | vs izypop3 |")
+	fmt.Println("| fetcher | median wall time | its time / izypop3's |")
 	fmt.Println("|---|---|---|")
 	for _, name := range names {
 		m := median(times[name])
-		ratio := "1.0×"
+		ratio := "1.0"
 		if name != "izypop3" && base > 0 {
-			ratio = fmt.Sprintf("izypop3 %.1f× faster", m.Seconds()/base.Seconds())
+			ratio = fmt.Sprintf("%.2f", m.Seconds()/base.Seconds())
 		}
 		fmt.Printf("| %s | %.2f s | %s |\n", name, m.Seconds(), ratio)
 	}
