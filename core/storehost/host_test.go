@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,6 +23,7 @@ import (
 
 	"github.com/izyware/izypop3/core/storehost/internal/teststore"
 	"github.com/izyware/izypop3/sdk"
+	"github.com/izyware/izypop3/sdk/pluginhost"
 )
 
 // open starts path as store name and closes it at the end of the test.
@@ -614,5 +616,99 @@ func TestCleanupKillsPlugins(t *testing.T) {
 	}
 	if n := liveClients(); n != 0 {
 		t.Errorf("%d live plugin clients after Cleanup, want 0", n)
+	}
+}
+
+// TestRestartKeepsCapabilities: a plugin restarted from a binary that lacks
+// a capability of the first start fails to start (the store value keeps its
+// type; calls get ErrUnavailable), and works again once the binary is put
+// back. A binary with more capabilities restarts fine, the value unchanged.
+func TestRestartKeepsCapabilities(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, BinaryPrefix+"test")
+	install := func(src string) {
+		t.Helper()
+		b, err := os.ReadFile(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tmp := bin + ".new"
+		if err := os.WriteFile(tmp, b, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, bin); err != nil {
+			t.Fatal(err)
+		}
+	}
+	kill := func(h *Host) {
+		t.Helper()
+		if err := syscall.Kill(h.PID(), syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		for deadline := time.Now().Add(5 * time.Second); alivePID(h.PID()) && h.PID() != 0; {
+			if time.Now().After(deadline) {
+				t.Fatal("plugin survived SIGKILL")
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	ctx := context.Background()
+
+	install(pluginTest)
+	h := open(t, Options{Path: bin, MinRestartDelay: time.Millisecond, MaxRestartDelay: 10 * time.Millisecond})
+	st := h.Store()
+	if _, ok := st.(sdk.Locker); !ok {
+		t.Fatal("the test plugin's store is no Locker")
+	}
+	install(pluginPlain)
+	kill(h)
+	var err error
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
+		// Calls may still reach the dying process, then fail on it.
+		if _, err = st.Stat(ctx, "m"); err != nil && strings.Contains(err.Error(), "lacks capabilities") {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !errors.Is(err, sdk.ErrUnavailable) || !strings.Contains(err.Error(), "lacks capabilities") || !strings.Contains(err.Error(), pluginhost.CapLocker) {
+		t.Fatalf("call after a restart from a binary without Locker: %v", err)
+	}
+	if _, ok := h.Store().(sdk.Locker); !ok || h.Store() != st {
+		t.Error("the store value changed")
+	}
+
+	install(pluginTest)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err := st.Stat(ctx, "m"); err == nil {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("no recovery once the binary is back: %v", err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if _, err := st.(sdk.Locker).Lock(ctx, "m"); err != nil {
+		t.Errorf("Lock after recovery: %v", err)
+	}
+
+	// Fewer capabilities at the first start, more at a restart: fine.
+	install(pluginPlain)
+	hp := open(t, Options{Name: "plain", Path: bin, MinRestartDelay: time.Millisecond})
+	install(pluginTest)
+	kill(hp)
+	deadline = time.Now().Add(10 * time.Second)
+	for {
+		if _, err := hp.Store().Stat(ctx, "m"); err == nil {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("restart with more capabilities: %v", err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if _, ok := hp.Store().(sdk.Locker); ok {
+		t.Error("the store value gained Locker at a restart")
+	}
+	if !slices.Contains(hp.Info().Capabilities, pluginhost.CapLocker) {
+		t.Errorf("Info after the restart: %+v, want the new process's capabilities", hp.Info())
 	}
 }
