@@ -11,6 +11,7 @@ package transport
 import (
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/experimental"
 
 	"github.com/izyware/izypop3/sdk/internal/storev1"
 )
@@ -53,6 +54,7 @@ func ServerOptions() []grpc.ServerOption {
 		grpc.StaticConnWindowSize(connWindow),
 		grpc.ReadBufferSize(ioBufferSize),
 		grpc.WriteBufferSize(ioBufferSize),
+		experimental.BufferPool(bufferPool),
 	}
 }
 
@@ -64,6 +66,7 @@ func DialOptions() []grpc.DialOption {
 		grpc.WithStaticConnWindowSize(connWindow),
 		grpc.WithReadBufferSize(ioBufferSize),
 		grpc.WithWriteBufferSize(ioBufferSize),
+		experimental.WithBufferPool(bufferPool),
 	}
 }
 
