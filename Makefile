@@ -17,7 +17,7 @@ LDFLAGS   := -X main.commit=$(COMMIT) -X main.buildDate=$(BUILDDATE)
 PROTOC_GEN_GO_VERSION      := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
 
-.PHONY: all build run test test-short vet fmt-check proto proto-tools proto-check bench clean
+.PHONY: all build run notice test test-short vet fmt-check proto proto-tools proto-check bench clean
 
 all: build
 
@@ -68,6 +68,10 @@ test: fmt-check vet proto-check build
 
 test-short:
 	$(GO) test -short -count=1 ./...
+
+# Rewrite NOTICE (third-party licences) after a go.mod change; a test checks it.
+notice:
+	$(GO) run ./internal/notice > NOTICE
 
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./...
