@@ -17,7 +17,7 @@ LDFLAGS   := -X main.commit=$(COMMIT) -X main.buildDate=$(BUILDDATE)
 PROTOC_GEN_GO_VERSION      := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
 
-.PHONY: all build run notice test test-short vet fmt-check proto proto-tools proto-check bench clean
+.PHONY: all build run notice setup test test-short vet fmt-check proto proto-tools proto-check bench clean
 
 all: build
 
@@ -50,6 +50,7 @@ proto-tools:
 
 # Regenerate sdk/internal/storev1 from the public proto.
 proto: proto-tools
+	@command -v protoc >/dev/null || { echo "make proto: protoc not found: install the Debian package protobuf-compiler (sudo bash .ci/install-deps.sh installs it with the test peers)"; exit 1; }
 	PATH="$(GOBIN_DIR):$$PATH" protoc -I sdk/proto \
 		--go_out=. --go_opt=module=github.com/izyware/izypop3 \
 		--go-grpc_out=. --go-grpc_opt=module=github.com/izyware/izypop3 \
@@ -60,9 +61,14 @@ proto-check: proto
 	@git diff --exit-code -- sdk/internal/storev1 || \
 		{ echo "sdk/internal/storev1 is stale: run 'make proto' and commit"; exit 1; }
 
+# The programs the tests need: installed here when root, else the command
+# to run is printed.
+setup:
+	@bash .ci/setup.sh
+
 # The race run skips measurements that -race distorts (idle-session memory);
 # they run once more without -race right after.
-test: fmt-check vet proto-check build
+test: setup fmt-check vet proto-check build
 	bash .ci/gotest.sh -race -count=1 -timeout 30m ./...
 	bash .ci/gotest.sh -count=1 -run 'TestIdleSessionMemory' ./core/pop3/pop3server/
 

@@ -9,9 +9,15 @@
 # 993/995 when installed; the tests run their own instance from a generated
 # config on a free loopback port, so the system service is stopped and
 # disabled here (and kept from starting while apt installs it).
+#
+# With --check it installs nothing: it lists what is missing and exits 1 if
+# anything is (make test runs it so, then installs as root or says how).
 set -euo pipefail
 
-if [ "$(id -u)" -ne 0 ]; then
+check=false
+if [ "${1:-}" = "--check" ]; then
+	check=true
+elif [ "$(id -u)" -ne 0 ]; then
 	echo "install-deps: must run as root (apt-get, useradd)" >&2
 	exit 1
 fi
@@ -40,6 +46,15 @@ for n in "${names[@]}"; do
 		missing+=("$n")
 	fi
 done
+
+if $check; then
+	id izytest >/dev/null 2>&1 || missing+=("user:izytest")
+	if [ "${#missing[@]}" -gt 0 ]; then
+		echo "${missing[*]}"
+		exit 1
+	fi
+	exit 0
+fi
 
 if [ "${#missing[@]}" -gt 0 ]; then
 	# Keep the package's maintainer scripts from starting the system Dovecot

@@ -1,8 +1,10 @@
 // Command testreport reads `go test -json` on standard input and prints a
 // short report: every skipped test with the reason it gave, the full output
 // of every failed test, one result line per package (as `go test` prints
-// them), and a closing "N passed, N failed, N skipped" line. It exits 1 if
-// anything failed, so no check is skipped silently and no failure hides.
+// them), and a closing "N passed, N failed, N skipped" line. While the tests
+// run it prints a progress line to standard error as each package finishes.
+// It exits 1 if anything failed, so no check is skipped silently and no
+// failure hides.
 //
 //	go test -json -race ./... | go run ./internal/testreport
 package main
@@ -39,6 +41,11 @@ func run() int {
 	failedPkgs := 0
 	sc := bufio.NewScanner(os.Stdin)
 	sc.Buffer(make([]byte, 1<<20), 16<<20)
+	done := 0
+	progress := func(status string, e event) {
+		done++
+		fmt.Fprintf(os.Stderr, "  [%d] %-4s %s (%.1fs)\n", done, status, e.Package, e.Elapsed)
+	}
 	for sc.Scan() {
 		line := sc.Bytes()
 		var e event
@@ -60,6 +67,7 @@ func run() int {
 				passed++
 			} else {
 				pkgLines = append(pkgLines, fmt.Sprintf("ok  \t%s\t%.3fs", e.Package, e.Elapsed))
+				progress("ok", e)
 			}
 		case "skip":
 			if e.Test != "" {
@@ -73,6 +81,7 @@ func run() int {
 			} else {
 				failedPkgs++
 				pkgLines = append(pkgLines, fmt.Sprintf("FAIL\t%s\t%.3fs", e.Package, e.Elapsed))
+				progress("FAIL", e)
 				if b := out[k]; b != nil && len(failed) == 0 {
 					fmt.Print(b.String()) // a package that failed outside any test (build, TestMain)
 				}
