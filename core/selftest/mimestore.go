@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -15,8 +16,10 @@ import (
 // MimeStore is `izypop3 test --testtype mimestore`, the seed's store test:
 // it prints the store's per-tag statistics for mailbox, then up to limit
 // items (0: all) whose tag is one of tags (empty: any) with their UID, size,
-// wire size, tag, source id and time received. It returns an error if a
-// tag is not valid or the store fails.
+// wire size, tag, source id and time received. A tag that is not one of
+// the six (sdk.Tags) matches nothing: it is named in a warning line, as the
+// seed's own example "query.tags abc" shows. It returns an error if the
+// store fails.
 func MimeStore(ctx context.Context, w io.Writer, store sdk.Store, mailbox string, limit int, tags []sdk.Tag) error {
 	if store == nil {
 		return errors.New("selftest: nil store")
@@ -27,11 +30,15 @@ func MimeStore(ctx context.Context, w io.Writer, store sdk.Store, mailbox string
 	if limit < 0 {
 		return fmt.Errorf("selftest: %w: negative limit %d", sdk.ErrInvalid, limit)
 	}
+	var valid []sdk.Tag
 	for _, t := range tags {
 		if !t.Valid() {
-			return fmt.Errorf("selftest: %w: tag %q is not one of %v", sdk.ErrInvalid, t, sdk.Tags)
+			fmt.Fprintf(w, "warning: %q is not a tag (the tags are %s): it matches nothing\n", t, tagList())
+			continue
 		}
+		valid = append(valid, t)
 	}
+	matchNone := len(tags) > 0 && len(valid) == 0
 
 	stat, err := store.Stat(ctx, mailbox)
 	if err != nil {
@@ -56,7 +63,11 @@ func MimeStore(ctx context.Context, w io.Writer, store sdk.Store, mailbox string
 	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "UID\tSIZE\tWIRESIZE\tTAG\tSOURCEID\tRECEIVED")
 	n := 0
-	for it, err := range store.List(ctx, mailbox, sdk.ListOptions{Tags: tags, Limit: limit}) {
+	items := store.List(ctx, mailbox, sdk.ListOptions{Tags: valid, Limit: limit})
+	if matchNone {
+		items = func(func(sdk.Item, error) bool) {}
+	}
+	for it, err := range items {
 		if err != nil {
 			tw.Flush()
 			return fmt.Errorf("selftest: store list: %w", err)
@@ -80,6 +91,15 @@ func MimeStore(ctx context.Context, w io.Writer, store sdk.Store, mailbox string
 	}
 	fmt.Fprintf(w, "%d items listed\n", n)
 	return nil
+}
+
+// tagList is "unread, archive, staged, dup, pop3failed, conversionerror".
+func tagList() string {
+	names := make([]string, len(sdk.Tags))
+	for i, t := range sdk.Tags {
+		names[i] = string(t)
+	}
+	return strings.Join(names, ", ")
 }
 
 // sortedTags returns the tags of stat: the six known ones in sdk.Tags order,

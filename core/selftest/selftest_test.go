@@ -201,12 +201,30 @@ func TestMimeStore(t *testing.T) {
 		t.Errorf("output:\n%s", out.String())
 	}
 
+	// The seed's example: an unknown tag is a warning and matches nothing;
+	// next to a known tag, the known one still matches.
+	for _, tt := range []struct {
+		tags []sdk.Tag
+		want string
+	}{
+		{[]sdk.Tag{"abc"}, "0 items listed"},
+		{[]sdk.Tag{"abc", sdk.TagUnread}, "2 items listed"},
+	} {
+		out.Reset()
+		if err := MimeStore(ctx, &out, s, "INBOX", 2, tt.tags); err != nil {
+			t.Fatal(err)
+		}
+		warn := `warning: "abc" is not a tag (the tags are unread, archive, staged, dup, pop3failed, conversionerror): it matches nothing`
+		if !strings.Contains(out.String(), warn+"\n") || !strings.Contains(out.String(), tt.want) {
+			t.Errorf("tags %v: output\n%s\nwant the warning and %q", tt.tags, out.String(), tt.want)
+		}
+	}
+
 	for _, bad := range []struct {
 		mailbox string
 		limit   int
 		tags    []sdk.Tag
 	}{
-		{"INBOX", 2, []sdk.Tag{"abc"}},
 		{"", 2, nil},
 		{"INBOX", -1, nil},
 	} {
