@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
@@ -92,7 +93,8 @@ func Serve(store Store, opts ...ServeOption) {
 		HandshakeConfig: transport.Handshake,
 		Plugins:         plugin.PluginSet{transport.PluginName: &storePlugin{server: newGRPCServer(store, cfg.info)}},
 		GRPCServer: func(o []grpc.ServerOption) *grpc.Server {
-			return grpc.NewServer(append(o, transport.ServerOptions()...)...)
+			o = append(o, transport.ServerOptions()...)
+			return grpc.NewServer(append(o, callLog(cfg.logger)...)...)
 		},
 		Logger: transport.HCLog(cfg.logger),
 	})
@@ -100,6 +102,37 @@ func Serve(store Store, opts ...ServeOption) {
 		if err := c.Close(); err != nil {
 			cfg.logger.Error("closing store", "error", err)
 		}
+	}
+}
+
+// callLog logs every call the host makes, at debug level (the seed's
+// mimestore.verbose, IZYPOP3_PLUGIN_LOG_LEVEL=debug): the method, how long it
+// took and the error, never an argument.
+func callLog(log *slog.Logger) []grpc.ServerOption {
+	logCall := func(ctx context.Context, method string, start time.Time, err error) {
+		if !log.Enabled(ctx, slog.LevelDebug) {
+			return
+		}
+		method = method[strings.LastIndexByte(method, '/')+1:]
+		if err != nil {
+			log.Debug("store call", "method", method, "took", time.Since(start).String(), "error", transport.FromStatus(ctx, err).Error())
+			return
+		}
+		log.Debug("store call", "method", method, "took", time.Since(start).String())
+	}
+	return []grpc.ServerOption{
+		grpc.ChainUnaryInterceptor(func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+			start := time.Now()
+			resp, err := h(ctx, req)
+			logCall(ctx, info.FullMethod, start, err)
+			return resp, err
+		}),
+		grpc.ChainStreamInterceptor(func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
+			start := time.Now()
+			err := h(srv, ss)
+			logCall(ss.Context(), info.FullMethod, start, err)
+			return err
+		}),
 	}
 }
 
