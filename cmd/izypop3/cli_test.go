@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -325,5 +326,28 @@ func TestPasswd(t *testing.T) {
 	r = pop3Session(t, p, "USER bob", "PASS s3cret")
 	if !strings.HasPrefix(r[2], "-ERR [AUTH]") {
 		t.Errorf("unknown user: %q", r[2])
+	}
+}
+
+// The seed's mimestore.verbose turns on the store's debug log, for any
+// store: every call the host makes is logged by the plugin.
+func TestMimestoreVerbose(t *testing.T) {
+	for _, store := range [][]string{{"fake"}, {"localfs", "mimestore.path", t.TempDir()}} {
+		args := append([]string{"test", "testtype", "mimestore", "mimestore.modhandler"}, store...)
+		args = append(args, "mimestore.verbose", "true", "plugin-dir", binDir, "log-format", "text")
+		out, errOut, code := izypop3(t, "", args...)
+		if code != 0 {
+			t.Fatalf("%s: exit %d\n%s%s", store[0], code, out, errOut)
+		}
+		for _, m := range []string{"GetInfo", "Configure", "Stat", "List"} {
+			if !strings.Contains(errOut, `msg="store call"`) || !regexp.MustCompile(`msg="store call".* method=`+m+`\b`).MatchString(errOut) {
+				t.Errorf("%s: no debug line for the %s call in:\n%s", store[0], m, errOut)
+			}
+		}
+		// Without it, the store is quiet.
+		_, errOut, _ = izypop3(t, "", append(args[:len(args)-6], "plugin-dir", binDir)...)
+		if strings.Contains(errOut, "store call") {
+			t.Errorf("%s: debug lines without mimestore.verbose:\n%s", store[0], errOut)
+		}
 	}
 }

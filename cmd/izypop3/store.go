@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
+	"strconv"
 
 	"github.com/spf13/cobra"
 
@@ -34,14 +36,53 @@ func (f *storeFlags) open(ctx context.Context, log *slog.Logger) (*storehost.Hos
 	if !storehost.ValidName(f.modhandler) {
 		return nil, usageError{fmt.Errorf("--modhandler %q is not a valid store name", f.modhandler)}
 	}
+	cfg, verbose, err := splitVerbose(globalStoreConfig)
+	if err != nil {
+		return nil, err
+	}
+	if verbose {
+		log = slog.New(verboseHandler{log.Handler()})
+	}
 	return storehost.Open(ctx, storehost.Options{
 		Name:    f.modhandler,
 		Path:    f.pluginPath,
 		Locator: storehost.Locator{PluginDir: f.pluginDir},
 		SHA256:  f.pluginSum,
-		Config:  globalStoreConfig,
+		Config:  cfg,
+		Verbose: verbose,
 		Logger:  log,
 	})
+}
+
+// verboseKey is the seed's mimestore.verbose: izypop3's own key, for every
+// store (never passed to it): the store's debug log on.
+const verboseKey = "verbose"
+
+// splitVerbose takes verboseKey out of a store's config block.
+func splitVerbose(cfg map[string]string) (rest map[string]string, verbose bool, err error) {
+	v, ok := cfg[verboseKey]
+	if !ok {
+		return cfg, false, nil
+	}
+	verbose, err = strconv.ParseBool(v)
+	if err != nil {
+		return nil, false, usageError{fmt.Errorf("--%s%s %q: want true or false", storeConfigPrefix, verboseKey, v)}
+	}
+	rest = maps.Clone(cfg)
+	delete(rest, verboseKey)
+	return rest, verbose, nil
+}
+
+// verboseHandler lets the store's debug records through a handler set to a
+// higher level (the built-in handlers check the level only in Enabled).
+type verboseHandler struct{ slog.Handler }
+
+func (h verboseHandler) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelDebug }
+func (h verboseHandler) WithAttrs(a []slog.Attr) slog.Handler {
+	return verboseHandler{h.Handler.WithAttrs(a)}
+}
+func (h verboseHandler) WithGroup(n string) slog.Handler {
+	return verboseHandler{h.Handler.WithGroup(n)}
 }
 
 // noStoreConfig refuses --mimestore.* options on commands that start no store.

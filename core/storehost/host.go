@@ -66,6 +66,11 @@ type Options struct {
 	// stderr, at their levels), with the attribute store=Name. Default:
 	// discard.
 	Logger *slog.Logger
+	// Verbose starts the plugin with its debug log on (the seed's
+	// mimestore.verbose): sdk.EnvLogLevel=debug in its environment, unless
+	// that already asks for trace. Its lines reach Logger at their level, so
+	// Logger must let debug through. Default false.
+	Verbose bool
 	// InfoOnly starts the plugin without configuring it, to read its Info
 	// (izypop3 plugins); other calls may then fail. Default false.
 	InfoOnly bool

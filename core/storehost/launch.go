@@ -101,11 +101,17 @@ func classify(name, path string, err error) *LaunchError {
 }
 
 // pluginEnv is the environment of a plugin: the host's, minus any go-plugin
-// variables (go-plugin adds its own), plus the private socket directory.
-func pluginEnv(sockDir string) []string {
+// variables (go-plugin adds its own), plus the private socket directory and,
+// when verbose, the debug log level.
+func pluginEnv(sockDir string, verbose bool) []string {
+	verbose = verbose && !strings.EqualFold(os.Getenv(sdk.EnvLogLevel), "trace")
 	env := slices.DeleteFunc(os.Environ(), func(kv string) bool {
-		return strings.HasPrefix(kv, "PLUGIN_") || strings.HasPrefix(kv, pluginhost.Handshake.MagicCookieKey+"=")
+		return strings.HasPrefix(kv, "PLUGIN_") || strings.HasPrefix(kv, pluginhost.Handshake.MagicCookieKey+"=") ||
+			verbose && strings.HasPrefix(kv, sdk.EnvLogLevel+"=")
 	})
+	if verbose {
+		env = append(env, sdk.EnvLogLevel+"=debug")
+	}
 	return append(env, plugin.EnvUnixSocketDir+"="+sockDir)
 }
 
@@ -145,7 +151,7 @@ func (h *Host) launch(ctx context.Context) (*instance, error) {
 		return nil, fmt.Errorf("store %q: socket directory: %w", o.Name, err)
 	}
 	cmd := exec.Command(h.path)
-	cmd.Env = pluginEnv(sockDir)
+	cmd.Env = pluginEnv(sockDir, o.Verbose)
 	setPdeathsig(cmd)
 
 	// go-plugin logs with hclog: its records, and the plugin's stderr lines
