@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -304,6 +305,9 @@ func TestReceived(t *testing.T) {
 func TestPathEscape(t *testing.T) {
 	parent := t.TempDir()
 	root := filepath.Join(parent, "root")
+	if err := os.Mkdir(root, 0o700); err != nil {
+		t.Fatal(err)
+	}
 	s := open(t, root, "eml")
 	bad := []string{"", ".", "..", "../x", "a/b", "/abs", "/", `a\b`, "a\x00b", "x\n", strings.Repeat("a", 256)}
 	for _, mb := range bad {
@@ -343,6 +347,9 @@ func TestSymlinksNotFollowed(t *testing.T) {
 	outside := filepath.Join(parent, "outside")
 	writeFile(t, filepath.Join(outside, "secret.eml"), "secret mail")
 	writeFile(t, filepath.Join(parent, "lonely.eml"), "another secret")
+	if err := os.Mkdir(root, 0o700); err != nil {
+		t.Fatal(err)
+	}
 	s := open(t, root, "eml")
 	if err := os.Symlink(outside, filepath.Join(root, "evil")); err != nil {
 		t.Fatal(err)
@@ -478,8 +485,25 @@ func TestConfigure(t *testing.T) {
 	if _, err := s.Stat(t.Context(), "m"); !errors.Is(err, sdk.ErrInvalid) {
 		t.Fatalf("unconfigured store: %v", err)
 	}
-	// ROOT is created when missing (the seed needed it to pre-exist).
-	p := filepath.Join(t.TempDir(), "a", "b")
+	// A missing ROOT is an error, and nothing is created: a typo in the
+	// path must not serve empty mailboxes. A file is no ROOT either.
+	parent := t.TempDir()
+	p := filepath.Join(parent, "a", "b")
+	err = s.Configure(t.Context(), map[string]string{"path": p})
+	if !errors.Is(err, sdk.ErrInvalid) || !strings.Contains(err.Error(), "mimestore.path "+p+" does not exist") {
+		t.Fatalf("missing root: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(parent, "a")); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("the missing root's parent was created: %v", err)
+	}
+	writeFile(t, filepath.Join(parent, "file"), "x")
+	if err := s.Configure(t.Context(), map[string]string{"path": filepath.Join(parent, "file")}); !errors.Is(err, sdk.ErrInvalid) || !strings.Contains(err.Error(), "not a directory") {
+		t.Fatalf("root is a file: %v", err)
+	}
+	// Mailbox directories under an existing ROOT are created on demand.
+	if err := os.MkdirAll(p, 0o700); err != nil {
+		t.Fatal(err)
+	}
 	if err := s.Configure(t.Context(), map[string]string{"path": p}); err != nil {
 		t.Fatal(err)
 	}

@@ -122,8 +122,16 @@ func (s *Store) open(cfg Config) error {
 	if err := cfg.Layout.valid(); err != nil {
 		return fmt.Errorf("localfs: mimestore.layout: %w", err)
 	}
-	if err := os.MkdirAll(cfg.Path, dirPerm); err != nil {
-		return fmt.Errorf("%w: localfs: mimestore.path: %v", sdk.ErrInvalid, err)
+	// The root must exist: creating it would turn a typo in the path into
+	// a server of empty mailboxes. Mailbox directories under it are created
+	// on demand.
+	if fi, err := os.Stat(cfg.Path); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("%w: mimestore.path %s does not exist (create the directory first)", sdk.ErrInvalid, cfg.Path)
+		}
+		return fmt.Errorf("%w: mimestore.path: %v", sdk.ErrInvalid, err)
+	} else if !fi.IsDir() {
+		return fmt.Errorf("%w: mimestore.path %s is not a directory", sdk.ErrInvalid, cfg.Path)
 	}
 	root, err := os.OpenRoot(cfg.Path)
 	if err != nil {
