@@ -77,12 +77,18 @@ func capabilities(s Store) []string {
 var _ storev1.StoreServer = (*grpcServer)(nil)
 
 func (g *grpcServer) GetInfo(context.Context, *storev1.GetInfoRequest) (*storev1.GetInfoResponse, error) {
-	return &storev1.GetInfoResponse{
+	resp := &storev1.GetInfoResponse{
 		Name:         g.info.Name,
 		Version:      g.info.Version,
 		SdkVersion:   g.info.SDKVersion,
 		Capabilities: g.info.Capabilities,
-	}, nil
+	}
+	if d, ok := g.store.(ConfigDescriber); ok {
+		for _, k := range d.ConfigKeys() {
+			resp.ConfigKeys = append(resp.ConfigKeys, &storev1.ConfigKey{Name: k.Name, Help: k.Help})
+		}
+	}
+	return resp, nil
 }
 
 func (g *grpcServer) Configure(ctx context.Context, req *storev1.ConfigureRequest) (*storev1.ConfigureResponse, error) {

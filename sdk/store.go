@@ -168,11 +168,30 @@ type Store interface {
 
 // Configurer is implemented by stores that take a configuration block (the
 // mimestore.* keys of the command line, with the "mimestore." prefix removed,
-// and without "modhandler"). Configure is called once, before any other
-// method. A store must decode strictly: an unknown key is an error wrapping
-// ErrInvalid that names the key.
+// and without "modhandler" and "verbose", which are izypop3's). Configure is
+// called once, before any other method. A store must decode strictly: an
+// unknown key is an error wrapping ErrInvalid that names the key
+// ([CheckConfig] words it the way izypop3 does for every store).
 type Configurer interface {
 	Configure(ctx context.Context, config map[string]string) error
+}
+
+// ConfigDescriber is implemented by a Configurer that describes the keys its
+// Configure accepts. izypop3 then refuses any other key itself, before
+// Configure, with the same words for every store, and `izypop3 plugins`
+// lists the keys with their help.
+type ConfigDescriber interface {
+	ConfigKeys() []ConfigKey
+}
+
+// A ConfigKey describes one key of a store's configuration block.
+type ConfigKey struct {
+	// Name is the key without "mimestore.": "path". A part in upper case
+	// stands for one or more dotted parts of a key: "mailbox.NAME.count"
+	// matches "mailbox.INBOX.count" and "mailbox.a.b.count".
+	Name string
+	// Help is one line: what the key sets, its values and default.
+	Help string
 }
 
 // Authenticator is implemented by stores that check POP3 credentials

@@ -21,6 +21,7 @@ import (
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
 
+	"github.com/izyware/izypop3/sdk"
 	"github.com/izyware/izypop3/sdk/internal/transport"
 )
 
@@ -83,6 +84,9 @@ type Info struct {
 	Version      string   // the store's own version
 	SDKVersion   string   // the sdk version it was built with
 	Capabilities []string // Cap* names of what it implements beyond sdk.Store
+	// ConfigKeys are the keys its Configure accepts, when it describes them
+	// (sdk.ConfigDescriber); nil when it does not.
+	ConfigKeys []sdk.ConfigKey
 }
 
 // Capability names, as a plugin advertises them in Info.Capabilities: one

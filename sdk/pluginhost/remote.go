@@ -46,12 +46,16 @@ func (r *Remote) Info(ctx context.Context) (Info, error) {
 	if err != nil {
 		return Info{}, transport.FromStatus(ctx, err)
 	}
-	return Info{
+	info := Info{
 		Name:         resp.GetName(),
 		Version:      resp.GetVersion(),
 		SDKVersion:   resp.GetSdkVersion(),
 		Capabilities: resp.GetCapabilities(),
-	}, nil
+	}
+	for _, k := range resp.GetConfigKeys() {
+		info.ConfigKeys = append(info.ConfigKeys, sdk.ConfigKey{Name: k.GetName(), Help: k.GetHelp()})
+	}
+	return info, nil
 }
 
 // Configure implements sdk.Configurer.

@@ -518,3 +518,25 @@ func TestServeInProcessStopIdempotent(t *testing.T) {
 		t.Errorf("call after stop: %v, want ErrUnavailable", err)
 	}
 }
+
+// describedStore describes its configuration keys.
+type describedStore struct{ *memStore }
+
+func (describedStore) Configure(context.Context, map[string]string) error { return nil }
+func (describedStore) ConfigKeys() []sdk.ConfigKey {
+	return []sdk.ConfigKey{{Name: "path", Help: "the root"}, {Name: "mailbox.NAME.count", Help: "per mailbox"}}
+}
+
+// The keys a store describes reach the host's Info; a store that describes
+// none sends none.
+func TestInfoConfigKeys(t *testing.T) {
+	info, err := serve(t, describedStore{newMemStore()}).Info(context.Background())
+	want := []sdk.ConfigKey{{Name: "path", Help: "the root"}, {Name: "mailbox.NAME.count", Help: "per mailbox"}}
+	if err != nil || !slices.Equal(info.ConfigKeys, want) {
+		t.Errorf("Info = %+v, %v; want config keys %v", info, err, want)
+	}
+	info, err = serve(t, newMemStore()).Info(context.Background())
+	if err != nil || info.ConfigKeys != nil {
+		t.Errorf("Info = %+v, %v; want no config keys", info, err)
+	}
+}

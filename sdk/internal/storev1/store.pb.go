@@ -73,11 +73,14 @@ func (*GetInfoRequest) Descriptor() ([]byte, []int) {
 }
 
 type GetInfoResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Version       string                 `protobuf:"bytes,2,opt,name=version,proto3" json:"version,omitempty"`
-	SdkVersion    string                 `protobuf:"bytes,3,opt,name=sdk_version,json=sdkVersion,proto3" json:"sdk_version,omitempty"`
-	Capabilities  []string               `protobuf:"bytes,4,rep,name=capabilities,proto3" json:"capabilities,omitempty"`
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Name         string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Version      string                 `protobuf:"bytes,2,opt,name=version,proto3" json:"version,omitempty"`
+	SdkVersion   string                 `protobuf:"bytes,3,opt,name=sdk_version,json=sdkVersion,proto3" json:"sdk_version,omitempty"`
+	Capabilities []string               `protobuf:"bytes,4,rep,name=capabilities,proto3" json:"capabilities,omitempty"`
+	// The keys Configure accepts, when the store describes them (empty: not
+	// described; the host then leaves all checking to Configure).
+	ConfigKeys    []*ConfigKey `protobuf:"bytes,5,rep,name=config_keys,json=configKeys,proto3" json:"config_keys,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -140,6 +143,69 @@ func (x *GetInfoResponse) GetCapabilities() []string {
 	return nil
 }
 
+func (x *GetInfoResponse) GetConfigKeys() []*ConfigKey {
+	if x != nil {
+		return x.ConfigKeys
+	}
+	return nil
+}
+
+// ConfigKey describes one key of the store's config block.
+type ConfigKey struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The key without "mimestore."; an upper-case part such as NAME stands
+	// for one or more dotted parts ("mailbox.NAME.count").
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// One line for `izypop3 plugins`.
+	Help          string `protobuf:"bytes,2,opt,name=help,proto3" json:"help,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ConfigKey) Reset() {
+	*x = ConfigKey{}
+	mi := &file_izypop3_store_v1_store_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConfigKey) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConfigKey) ProtoMessage() {}
+
+func (x *ConfigKey) ProtoReflect() protoreflect.Message {
+	mi := &file_izypop3_store_v1_store_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConfigKey.ProtoReflect.Descriptor instead.
+func (*ConfigKey) Descriptor() ([]byte, []int) {
+	return file_izypop3_store_v1_store_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *ConfigKey) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ConfigKey) GetHelp() string {
+	if x != nil {
+		return x.Help
+	}
+	return ""
+}
+
 type ConfigureRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Config        map[string]string      `protobuf:"bytes,1,rep,name=config,proto3" json:"config,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
@@ -149,7 +215,7 @@ type ConfigureRequest struct {
 
 func (x *ConfigureRequest) Reset() {
 	*x = ConfigureRequest{}
-	mi := &file_izypop3_store_v1_store_proto_msgTypes[2]
+	mi := &file_izypop3_store_v1_store_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -161,7 +227,7 @@ func (x *ConfigureRequest) String() string {
 func (*ConfigureRequest) ProtoMessage() {}
 
 func (x *ConfigureRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_izypop3_store_v1_store_proto_msgTypes[2]
+	mi := &file_izypop3_store_v1_store_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -174,7 +240,7 @@ func (x *ConfigureRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfigureRequest.ProtoReflect.Descriptor instead.
 func (*ConfigureRequest) Descriptor() ([]byte, []int) {
-	return file_izypop3_store_v1_store_proto_rawDescGZIP(), []int{2}
+	return file_izypop3_store_v1_store_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *ConfigureRequest) GetConfig() map[string]string {
@@ -192,7 +258,7 @@ type ConfigureResponse struct {
 
 func (x *ConfigureResponse) Reset() {
 	*x = ConfigureResponse{}
-	mi := &file_izypop3_store_v1_store_proto_msgTypes[3]
+	mi := &file_izypop3_store_v1_store_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -204,7 +270,7 @@ func (x *ConfigureResponse) String() string {
 func (*ConfigureResponse) ProtoMessage() {}
 
 func (x *ConfigureResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_izypop3_store_v1_store_proto_msgTypes[3]
+	mi := &file_izypop3_store_v1_store_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -217,7 +283,7 @@ func (x *ConfigureResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfigureResponse.ProtoReflect.Descriptor instead.
 func (*ConfigureResponse) Descriptor() ([]byte, []int) {
-	return file_izypop3_store_v1_store_proto_rawDescGZIP(), []int{3}
+	return file_izypop3_store_v1_store_proto_rawDescGZIP(), []int{4}
 }
 
 type Item struct {
@@ -235,7 +301,7 @@ type Item struct {
 
 func (x *Item) Reset() {
 	*x = Item{}
-	mi := &file_izypop3_store_v1_store_proto_msgTypes[4]
+	mi := &file_izypop3_store_v1_store_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -247,7 +313,7 @@ func (x *Item) String() string {
 func (*Item) ProtoMessage() {}
 
 func (x *Item) ProtoReflect() protoreflect.Message {
-	mi := &file_izypop3_store_v1_store_proto_msgTypes[4]
+	mi := &file_izypop3_store_v1_store_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -260,7 +326,7 @@ func (x *Item) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Item.ProtoReflect.Descriptor instead.
 func (*Item) Descriptor() ([]byte, []int) {
-	return file_izypop3_store_v1_store_proto_rawDescGZIP(), []int{4}
+	return file_izypop3_store_v1_store_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Item) GetUid() string {
@@ -316,7 +382,7 @@ type ListRequest struct {
 
 func (x *ListRequest) Reset() {
 	*x = ListRequest{}
-	mi := &file_izypop3_store_v1_store_proto_msgTypes[5]
+	mi := &file_izypop3_store_v1_store_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -328,7 +394,7 @@ func (x *ListRequest) String() string {
 func (*ListRequest) ProtoMessage() {}
 
 func (x *ListRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_izypop3_store_v1_store_proto_msgTypes[5]
+	mi := &file_izypop3_store_v1_store_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -341,7 +407,7 @@ func (x *ListRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRequest.ProtoReflect.Descriptor instead.
 func (*ListRequest) Descriptor() ([]byte, []int) {
-	return file_izypop3_store_v1_store_proto_rawDescGZIP(), []int{5}
+	return file_izypop3_store_v1_store_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ListRequest) GetMailbox() string {
@@ -374,7 +440,7 @@ type ListResponse struct {
 
 func (x *ListResponse) Reset() {
 	*x = ListResponse{}
-	mi := &file_izypop3_store_v1_store_proto_msgTypes[6]
+	mi := &file_izypop3_store_v1_store_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -386,7 +452,7 @@ func (x *ListResponse) String() string {
 func (*ListResponse) ProtoMessage() {}
 
 func (x *ListResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_izypop3_store_v1_store_proto_msgTypes[6]
+	mi := &file_izypop3_store_v1_store_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -399,7 +465,7 @@ func (x *ListResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListResponse.ProtoReflect.Descriptor instead.
 func (*ListResponse) Descriptor() ([]byte, []int) {
-	return file_izypop3_store_v1_store_proto_rawDescGZIP(), []int{6}
+	return file_izypop3_store_v1_store_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ListResponse) GetItems() []*Item {
@@ -418,7 +484,7 @@ type StatRequest struct {
 
 func (x *StatRequest) Reset() {
 	*x = StatRequest{}
-	mi := &file_izypop3_store_v1_store_proto_msgTypes[7]
+	mi := &file_izypop3_store_v1_store_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -430,7 +496,7 @@ func (x *StatRequest) String() string {
 func (*StatRequest) ProtoMessage() {}
 
 func (x *StatRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_izypop3_store_v1_store_proto_msgTypes[7]
+	mi := &file_izypop3_store_v1_store_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -443,7 +509,7 @@ func (x *StatRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatRequest.ProtoReflect.Descriptor instead.
 func (*StatRequest) Descriptor() ([]byte, []int) {
-	return file_izypop3_store_v1_store_proto_rawDescGZIP(), []int{7}
+	return file_izypop3_store_v1_store_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *StatRequest) GetMailbox() string {
@@ -463,7 +529,7 @@ type TagStat struct {
 
 func (x *TagStat) Reset() {
 	*x = TagStat{}
-	mi := &file_izypop3_store_v1_store_proto_msgTypes[8]
+	mi := &file_izypop3_store_v1_store_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -475,7 +541,7 @@ func (x *TagStat) String() string {
 func (*TagStat) ProtoMessage() {}
 
 func (x *TagStat) ProtoReflect() protoreflect.Message {
-	mi := &file_izypop3_store_v1_store_proto_msgTypes[8]
+	mi := &file_izypop3_store_v1_store_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -488,7 +554,7 @@ func (x *TagStat) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TagStat.ProtoReflect.Descriptor instead.
 func (*TagStat) Descriptor() ([]byte, []int) {
-	return file_izypop3_store_v1_store_proto_rawDescGZIP(), []int{8}
+	return file_izypop3_store_v1_store_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *TagStat) GetCount() int64 {
@@ -514,7 +580,7 @@ type StatResponse struct {
 
 func (x *StatResponse) Reset() {
 	*x = StatResponse{}
-	mi := &file_izypop3_store_v1_store_proto_msgTypes[9]
+	mi := &file_izypop3_store_v1_store_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -526,7 +592,7 @@ func (x *StatResponse) String() string {
 func (*StatResponse) ProtoMessage() {}
 
 func (x *StatResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_izypop3_store_v1_store_proto_msgTypes[9]
+	mi := &file_izypop3_store_v1_store_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -539,7 +605,7 @@ func (x *StatResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatResponse.ProtoReflect.Descriptor instead.
 func (*StatResponse) Descriptor() ([]byte, []int) {
-	return file_izypop3_store_v1_store_proto_rawDescGZIP(), []int{9}
+	return file_izypop3_store_v1_store_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *StatResponse) GetTags() map[string]*TagStat {
@@ -559,7 +625,7 @@ type FetchRequest struct {
 
 func (x *FetchRequest) Reset() {
 	*x = FetchRequest{}
-	mi := &file_izypop3_store_v1_store_proto_msgTypes[10]
+	mi := &file_izypop3_store_v1_store_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -571,7 +637,7 @@ func (x *FetchRequest) String() string {
 func (*FetchRequest) ProtoMessage() {}
 
 func (x *FetchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_izypop3_store_v1_store_proto_msgTypes[10]
+	mi := &file_izypop3_store_v1_store_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -584,7 +650,7 @@ func (x *FetchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchRequest.ProtoReflect.Descriptor instead.
 func (*FetchRequest) Descriptor() ([]byte, []int) {
-	return file_izypop3_store_v1_store_proto_rawDescGZIP(), []int{10}
+	return file_izypop3_store_v1_store_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *FetchRequest) GetMailbox() string {
@@ -612,7 +678,7 @@ type FetchTopRequest struct {
 
 func (x *FetchTopRequest) Reset() {
 	*x = FetchTopRequest{}
-	mi := &file_izypop3_store_v1_store_proto_msgTypes[11]
+	mi := &file_izypop3_store_v1_store_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -624,7 +690,7 @@ func (x *FetchTopRequest) String() string {
 func (*FetchTopRequest) ProtoMessage() {}
 
 func (x *FetchTopRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_izypop3_store_v1_store_proto_msgTypes[11]
+	mi := &file_izypop3_store_v1_store_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -637,7 +703,7 @@ func (x *FetchTopRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchTopRequest.ProtoReflect.Descriptor instead.
 func (*FetchTopRequest) Descriptor() ([]byte, []int) {
-	return file_izypop3_store_v1_store_proto_rawDescGZIP(), []int{11}
+	return file_izypop3_store_v1_store_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *FetchTopRequest) GetMailbox() string {
@@ -670,7 +736,7 @@ type Chunk struct {
 
 func (x *Chunk) Reset() {
 	*x = Chunk{}
-	mi := &file_izypop3_store_v1_store_proto_msgTypes[12]
+	mi := &file_izypop3_store_v1_store_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -682,7 +748,7 @@ func (x *Chunk) String() string {
 func (*Chunk) ProtoMessage() {}
 
 func (x *Chunk) ProtoReflect() protoreflect.Message {
-	mi := &file_izypop3_store_v1_store_proto_msgTypes[12]
+	mi := &file_izypop3_store_v1_store_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -695,7 +761,7 @@ func (x *Chunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Chunk.ProtoReflect.Descriptor instead.
 func (*Chunk) Descriptor() ([]byte, []int) {
-	return file_izypop3_store_v1_store_proto_rawDescGZIP(), []int{12}
+	return file_izypop3_store_v1_store_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Chunk) GetData() []byte {
@@ -716,7 +782,7 @@ type SetTagRequest struct {
 
 func (x *SetTagRequest) Reset() {
 	*x = SetTagRequest{}
-	mi := &file_izypop3_store_v1_store_proto_msgTypes[13]
+	mi := &file_izypop3_store_v1_store_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -728,7 +794,7 @@ func (x *SetTagRequest) String() string {
 func (*SetTagRequest) ProtoMessage() {}
 
 func (x *SetTagRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_izypop3_store_v1_store_proto_msgTypes[13]
+	mi := &file_izypop3_store_v1_store_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -741,7 +807,7 @@ func (x *SetTagRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetTagRequest.ProtoReflect.Descriptor instead.
 func (*SetTagRequest) Descriptor() ([]byte, []int) {
-	return file_izypop3_store_v1_store_proto_rawDescGZIP(), []int{13}
+	return file_izypop3_store_v1_store_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *SetTagRequest) GetMailbox() string {
@@ -775,7 +841,7 @@ type DeleteRequest struct {
 
 func (x *DeleteRequest) Reset() {
 	*x = DeleteRequest{}
-	mi := &file_izypop3_store_v1_store_proto_msgTypes[14]
+	mi := &file_izypop3_store_v1_store_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -787,7 +853,7 @@ func (x *DeleteRequest) String() string {
 func (*DeleteRequest) ProtoMessage() {}
 
 func (x *DeleteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_izypop3_store_v1_store_proto_msgTypes[14]
+	mi := &file_izypop3_store_v1_store_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -800,7 +866,7 @@ func (x *DeleteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteRequest.ProtoReflect.Descriptor instead.
 func (*DeleteRequest) Descriptor() ([]byte, []int) {
-	return file_izypop3_store_v1_store_proto_rawDescGZIP(), []int{14}
+	return file_izypop3_store_v1_store_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *DeleteRequest) GetMailbox() string {
@@ -826,7 +892,7 @@ type MutateResponse struct {
 
 func (x *MutateResponse) Reset() {
 	*x = MutateResponse{}
-	mi := &file_izypop3_store_v1_store_proto_msgTypes[15]
+	mi := &file_izypop3_store_v1_store_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -838,7 +904,7 @@ func (x *MutateResponse) String() string {
 func (*MutateResponse) ProtoMessage() {}
 
 func (x *MutateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_izypop3_store_v1_store_proto_msgTypes[15]
+	mi := &file_izypop3_store_v1_store_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -851,7 +917,7 @@ func (x *MutateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MutateResponse.ProtoReflect.Descriptor instead.
 func (*MutateResponse) Descriptor() ([]byte, []int) {
-	return file_izypop3_store_v1_store_proto_rawDescGZIP(), []int{15}
+	return file_izypop3_store_v1_store_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *MutateResponse) GetNotFound() []string {
@@ -876,7 +942,7 @@ type PutHeader struct {
 
 func (x *PutHeader) Reset() {
 	*x = PutHeader{}
-	mi := &file_izypop3_store_v1_store_proto_msgTypes[16]
+	mi := &file_izypop3_store_v1_store_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -888,7 +954,7 @@ func (x *PutHeader) String() string {
 func (*PutHeader) ProtoMessage() {}
 
 func (x *PutHeader) ProtoReflect() protoreflect.Message {
-	mi := &file_izypop3_store_v1_store_proto_msgTypes[16]
+	mi := &file_izypop3_store_v1_store_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -901,7 +967,7 @@ func (x *PutHeader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutHeader.ProtoReflect.Descriptor instead.
 func (*PutHeader) Descriptor() ([]byte, []int) {
-	return file_izypop3_store_v1_store_proto_rawDescGZIP(), []int{16}
+	return file_izypop3_store_v1_store_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *PutHeader) GetMailbox() string {
@@ -950,7 +1016,7 @@ type PutTrailer struct {
 
 func (x *PutTrailer) Reset() {
 	*x = PutTrailer{}
-	mi := &file_izypop3_store_v1_store_proto_msgTypes[17]
+	mi := &file_izypop3_store_v1_store_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -962,7 +1028,7 @@ func (x *PutTrailer) String() string {
 func (*PutTrailer) ProtoMessage() {}
 
 func (x *PutTrailer) ProtoReflect() protoreflect.Message {
-	mi := &file_izypop3_store_v1_store_proto_msgTypes[17]
+	mi := &file_izypop3_store_v1_store_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -975,7 +1041,7 @@ func (x *PutTrailer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutTrailer.ProtoReflect.Descriptor instead.
 func (*PutTrailer) Descriptor() ([]byte, []int) {
-	return file_izypop3_store_v1_store_proto_rawDescGZIP(), []int{17}
+	return file_izypop3_store_v1_store_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *PutTrailer) GetSize() int64 {
@@ -1006,7 +1072,7 @@ type PutRequest struct {
 
 func (x *PutRequest) Reset() {
 	*x = PutRequest{}
-	mi := &file_izypop3_store_v1_store_proto_msgTypes[18]
+	mi := &file_izypop3_store_v1_store_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1018,7 +1084,7 @@ func (x *PutRequest) String() string {
 func (*PutRequest) ProtoMessage() {}
 
 func (x *PutRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_izypop3_store_v1_store_proto_msgTypes[18]
+	mi := &file_izypop3_store_v1_store_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1031,7 +1097,7 @@ func (x *PutRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutRequest.ProtoReflect.Descriptor instead.
 func (*PutRequest) Descriptor() ([]byte, []int) {
-	return file_izypop3_store_v1_store_proto_rawDescGZIP(), []int{18}
+	return file_izypop3_store_v1_store_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *PutRequest) GetPart() isPutRequest_Part {
@@ -1104,7 +1170,7 @@ type PutResponse struct {
 
 func (x *PutResponse) Reset() {
 	*x = PutResponse{}
-	mi := &file_izypop3_store_v1_store_proto_msgTypes[19]
+	mi := &file_izypop3_store_v1_store_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1116,7 +1182,7 @@ func (x *PutResponse) String() string {
 func (*PutResponse) ProtoMessage() {}
 
 func (x *PutResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_izypop3_store_v1_store_proto_msgTypes[19]
+	mi := &file_izypop3_store_v1_store_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1129,7 +1195,7 @@ func (x *PutResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutResponse.ProtoReflect.Descriptor instead.
 func (*PutResponse) Descriptor() ([]byte, []int) {
-	return file_izypop3_store_v1_store_proto_rawDescGZIP(), []int{19}
+	return file_izypop3_store_v1_store_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *PutResponse) GetUid() string {
@@ -1184,7 +1250,7 @@ type AuthenticateRequest struct {
 
 func (x *AuthenticateRequest) Reset() {
 	*x = AuthenticateRequest{}
-	mi := &file_izypop3_store_v1_store_proto_msgTypes[20]
+	mi := &file_izypop3_store_v1_store_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1196,7 +1262,7 @@ func (x *AuthenticateRequest) String() string {
 func (*AuthenticateRequest) ProtoMessage() {}
 
 func (x *AuthenticateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_izypop3_store_v1_store_proto_msgTypes[20]
+	mi := &file_izypop3_store_v1_store_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1209,7 +1275,7 @@ func (x *AuthenticateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuthenticateRequest.ProtoReflect.Descriptor instead.
 func (*AuthenticateRequest) Descriptor() ([]byte, []int) {
-	return file_izypop3_store_v1_store_proto_rawDescGZIP(), []int{20}
+	return file_izypop3_store_v1_store_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *AuthenticateRequest) GetUser() string {
@@ -1235,7 +1301,7 @@ type AuthenticateResponse struct {
 
 func (x *AuthenticateResponse) Reset() {
 	*x = AuthenticateResponse{}
-	mi := &file_izypop3_store_v1_store_proto_msgTypes[21]
+	mi := &file_izypop3_store_v1_store_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1247,7 +1313,7 @@ func (x *AuthenticateResponse) String() string {
 func (*AuthenticateResponse) ProtoMessage() {}
 
 func (x *AuthenticateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_izypop3_store_v1_store_proto_msgTypes[21]
+	mi := &file_izypop3_store_v1_store_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1260,7 +1326,7 @@ func (x *AuthenticateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuthenticateResponse.ProtoReflect.Descriptor instead.
 func (*AuthenticateResponse) Descriptor() ([]byte, []int) {
-	return file_izypop3_store_v1_store_proto_rawDescGZIP(), []int{21}
+	return file_izypop3_store_v1_store_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *AuthenticateResponse) GetMailbox() string {
@@ -1279,7 +1345,7 @@ type LockRequest struct {
 
 func (x *LockRequest) Reset() {
 	*x = LockRequest{}
-	mi := &file_izypop3_store_v1_store_proto_msgTypes[22]
+	mi := &file_izypop3_store_v1_store_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1291,7 +1357,7 @@ func (x *LockRequest) String() string {
 func (*LockRequest) ProtoMessage() {}
 
 func (x *LockRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_izypop3_store_v1_store_proto_msgTypes[22]
+	mi := &file_izypop3_store_v1_store_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1304,7 +1370,7 @@ func (x *LockRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LockRequest.ProtoReflect.Descriptor instead.
 func (*LockRequest) Descriptor() ([]byte, []int) {
-	return file_izypop3_store_v1_store_proto_rawDescGZIP(), []int{22}
+	return file_izypop3_store_v1_store_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *LockRequest) GetMailbox() string {
@@ -1323,7 +1389,7 @@ type LockResponse struct {
 
 func (x *LockResponse) Reset() {
 	*x = LockResponse{}
-	mi := &file_izypop3_store_v1_store_proto_msgTypes[23]
+	mi := &file_izypop3_store_v1_store_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1335,7 +1401,7 @@ func (x *LockResponse) String() string {
 func (*LockResponse) ProtoMessage() {}
 
 func (x *LockResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_izypop3_store_v1_store_proto_msgTypes[23]
+	mi := &file_izypop3_store_v1_store_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1348,7 +1414,7 @@ func (x *LockResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LockResponse.ProtoReflect.Descriptor instead.
 func (*LockResponse) Descriptor() ([]byte, []int) {
-	return file_izypop3_store_v1_store_proto_rawDescGZIP(), []int{23}
+	return file_izypop3_store_v1_store_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *LockResponse) GetToken() string {
@@ -1368,7 +1434,7 @@ type UnlockRequest struct {
 
 func (x *UnlockRequest) Reset() {
 	*x = UnlockRequest{}
-	mi := &file_izypop3_store_v1_store_proto_msgTypes[24]
+	mi := &file_izypop3_store_v1_store_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1380,7 +1446,7 @@ func (x *UnlockRequest) String() string {
 func (*UnlockRequest) ProtoMessage() {}
 
 func (x *UnlockRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_izypop3_store_v1_store_proto_msgTypes[24]
+	mi := &file_izypop3_store_v1_store_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1393,7 +1459,7 @@ func (x *UnlockRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnlockRequest.ProtoReflect.Descriptor instead.
 func (*UnlockRequest) Descriptor() ([]byte, []int) {
-	return file_izypop3_store_v1_store_proto_rawDescGZIP(), []int{24}
+	return file_izypop3_store_v1_store_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *UnlockRequest) GetMailbox() string {
@@ -1418,7 +1484,7 @@ type UnlockResponse struct {
 
 func (x *UnlockResponse) Reset() {
 	*x = UnlockResponse{}
-	mi := &file_izypop3_store_v1_store_proto_msgTypes[25]
+	mi := &file_izypop3_store_v1_store_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1430,7 +1496,7 @@ func (x *UnlockResponse) String() string {
 func (*UnlockResponse) ProtoMessage() {}
 
 func (x *UnlockResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_izypop3_store_v1_store_proto_msgTypes[25]
+	mi := &file_izypop3_store_v1_store_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1443,7 +1509,7 @@ func (x *UnlockResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnlockResponse.ProtoReflect.Descriptor instead.
 func (*UnlockResponse) Descriptor() ([]byte, []int) {
-	return file_izypop3_store_v1_store_proto_rawDescGZIP(), []int{25}
+	return file_izypop3_store_v1_store_proto_rawDescGZIP(), []int{26}
 }
 
 type CheckRequest struct {
@@ -1454,7 +1520,7 @@ type CheckRequest struct {
 
 func (x *CheckRequest) Reset() {
 	*x = CheckRequest{}
-	mi := &file_izypop3_store_v1_store_proto_msgTypes[26]
+	mi := &file_izypop3_store_v1_store_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1466,7 +1532,7 @@ func (x *CheckRequest) String() string {
 func (*CheckRequest) ProtoMessage() {}
 
 func (x *CheckRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_izypop3_store_v1_store_proto_msgTypes[26]
+	mi := &file_izypop3_store_v1_store_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1479,7 +1545,7 @@ func (x *CheckRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckRequest.ProtoReflect.Descriptor instead.
 func (*CheckRequest) Descriptor() ([]byte, []int) {
-	return file_izypop3_store_v1_store_proto_rawDescGZIP(), []int{26}
+	return file_izypop3_store_v1_store_proto_rawDescGZIP(), []int{27}
 }
 
 type CheckResponse struct {
@@ -1490,7 +1556,7 @@ type CheckResponse struct {
 
 func (x *CheckResponse) Reset() {
 	*x = CheckResponse{}
-	mi := &file_izypop3_store_v1_store_proto_msgTypes[27]
+	mi := &file_izypop3_store_v1_store_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1502,7 +1568,7 @@ func (x *CheckResponse) String() string {
 func (*CheckResponse) ProtoMessage() {}
 
 func (x *CheckResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_izypop3_store_v1_store_proto_msgTypes[27]
+	mi := &file_izypop3_store_v1_store_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1515,7 +1581,7 @@ func (x *CheckResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckResponse.ProtoReflect.Descriptor instead.
 func (*CheckResponse) Descriptor() ([]byte, []int) {
-	return file_izypop3_store_v1_store_proto_rawDescGZIP(), []int{27}
+	return file_izypop3_store_v1_store_proto_rawDescGZIP(), []int{28}
 }
 
 type FetchBatchRequest struct {
@@ -1530,7 +1596,7 @@ type FetchBatchRequest struct {
 
 func (x *FetchBatchRequest) Reset() {
 	*x = FetchBatchRequest{}
-	mi := &file_izypop3_store_v1_store_proto_msgTypes[28]
+	mi := &file_izypop3_store_v1_store_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1542,7 +1608,7 @@ func (x *FetchBatchRequest) String() string {
 func (*FetchBatchRequest) ProtoMessage() {}
 
 func (x *FetchBatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_izypop3_store_v1_store_proto_msgTypes[28]
+	mi := &file_izypop3_store_v1_store_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1555,7 +1621,7 @@ func (x *FetchBatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchBatchRequest.ProtoReflect.Descriptor instead.
 func (*FetchBatchRequest) Descriptor() ([]byte, []int) {
-	return file_izypop3_store_v1_store_proto_rawDescGZIP(), []int{28}
+	return file_izypop3_store_v1_store_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *FetchBatchRequest) GetMailbox() string {
@@ -1586,7 +1652,7 @@ type FetchBatchResponse struct {
 
 func (x *FetchBatchResponse) Reset() {
 	*x = FetchBatchResponse{}
-	mi := &file_izypop3_store_v1_store_proto_msgTypes[29]
+	mi := &file_izypop3_store_v1_store_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1598,7 +1664,7 @@ func (x *FetchBatchResponse) String() string {
 func (*FetchBatchResponse) ProtoMessage() {}
 
 func (x *FetchBatchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_izypop3_store_v1_store_proto_msgTypes[29]
+	mi := &file_izypop3_store_v1_store_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1611,7 +1677,7 @@ func (x *FetchBatchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchBatchResponse.ProtoReflect.Descriptor instead.
 func (*FetchBatchResponse) Descriptor() ([]byte, []int) {
-	return file_izypop3_store_v1_store_proto_rawDescGZIP(), []int{29}
+	return file_izypop3_store_v1_store_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *FetchBatchResponse) GetPart() isFetchBatchResponse_Part {
@@ -1670,7 +1736,7 @@ type FetchBatchChunk struct {
 
 func (x *FetchBatchChunk) Reset() {
 	*x = FetchBatchChunk{}
-	mi := &file_izypop3_store_v1_store_proto_msgTypes[30]
+	mi := &file_izypop3_store_v1_store_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1682,7 +1748,7 @@ func (x *FetchBatchChunk) String() string {
 func (*FetchBatchChunk) ProtoMessage() {}
 
 func (x *FetchBatchChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_izypop3_store_v1_store_proto_msgTypes[30]
+	mi := &file_izypop3_store_v1_store_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1695,7 +1761,7 @@ func (x *FetchBatchChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchBatchChunk.ProtoReflect.Descriptor instead.
 func (*FetchBatchChunk) Descriptor() ([]byte, []int) {
-	return file_izypop3_store_v1_store_proto_rawDescGZIP(), []int{30}
+	return file_izypop3_store_v1_store_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *FetchBatchChunk) GetUid() string {
@@ -1735,7 +1801,7 @@ type FetchBatchError struct {
 
 func (x *FetchBatchError) Reset() {
 	*x = FetchBatchError{}
-	mi := &file_izypop3_store_v1_store_proto_msgTypes[31]
+	mi := &file_izypop3_store_v1_store_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1747,7 +1813,7 @@ func (x *FetchBatchError) String() string {
 func (*FetchBatchError) ProtoMessage() {}
 
 func (x *FetchBatchError) ProtoReflect() protoreflect.Message {
-	mi := &file_izypop3_store_v1_store_proto_msgTypes[31]
+	mi := &file_izypop3_store_v1_store_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1760,7 +1826,7 @@ func (x *FetchBatchError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchBatchError.ProtoReflect.Descriptor instead.
 func (*FetchBatchError) Descriptor() ([]byte, []int) {
-	return file_izypop3_store_v1_store_proto_rawDescGZIP(), []int{31}
+	return file_izypop3_store_v1_store_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *FetchBatchError) GetUid() string {
@@ -1793,7 +1859,7 @@ type SyncRequest struct {
 
 func (x *SyncRequest) Reset() {
 	*x = SyncRequest{}
-	mi := &file_izypop3_store_v1_store_proto_msgTypes[32]
+	mi := &file_izypop3_store_v1_store_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1805,7 +1871,7 @@ func (x *SyncRequest) String() string {
 func (*SyncRequest) ProtoMessage() {}
 
 func (x *SyncRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_izypop3_store_v1_store_proto_msgTypes[32]
+	mi := &file_izypop3_store_v1_store_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1818,7 +1884,7 @@ func (x *SyncRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SyncRequest.ProtoReflect.Descriptor instead.
 func (*SyncRequest) Descriptor() ([]byte, []int) {
-	return file_izypop3_store_v1_store_proto_rawDescGZIP(), []int{32}
+	return file_izypop3_store_v1_store_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *SyncRequest) GetMailbox() string {
@@ -1836,7 +1902,7 @@ type SyncResponse struct {
 
 func (x *SyncResponse) Reset() {
 	*x = SyncResponse{}
-	mi := &file_izypop3_store_v1_store_proto_msgTypes[33]
+	mi := &file_izypop3_store_v1_store_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1848,7 +1914,7 @@ func (x *SyncResponse) String() string {
 func (*SyncResponse) ProtoMessage() {}
 
 func (x *SyncResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_izypop3_store_v1_store_proto_msgTypes[33]
+	mi := &file_izypop3_store_v1_store_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1861,7 +1927,7 @@ func (x *SyncResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SyncResponse.ProtoReflect.Descriptor instead.
 func (*SyncResponse) Descriptor() ([]byte, []int) {
-	return file_izypop3_store_v1_store_proto_rawDescGZIP(), []int{33}
+	return file_izypop3_store_v1_store_proto_rawDescGZIP(), []int{34}
 }
 
 var File_izypop3_store_v1_store_proto protoreflect.FileDescriptor
@@ -1869,13 +1935,18 @@ var File_izypop3_store_v1_store_proto protoreflect.FileDescriptor
 const file_izypop3_store_v1_store_proto_rawDesc = "" +
 	"\n" +
 	"\x1cizypop3/store/v1/store.proto\x12\x10izypop3.store.v1\"\x10\n" +
-	"\x0eGetInfoRequest\"\x84\x01\n" +
+	"\x0eGetInfoRequest\"\xc2\x01\n" +
 	"\x0fGetInfoResponse\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12\x1f\n" +
 	"\vsdk_version\x18\x03 \x01(\tR\n" +
 	"sdkVersion\x12\"\n" +
-	"\fcapabilities\x18\x04 \x03(\tR\fcapabilities\"\x95\x01\n" +
+	"\fcapabilities\x18\x04 \x03(\tR\fcapabilities\x12<\n" +
+	"\vconfig_keys\x18\x05 \x03(\v2\x1b.izypop3.store.v1.ConfigKeyR\n" +
+	"configKeys\"3\n" +
+	"\tConfigKey\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"\x04help\x18\x02 \x01(\tR\x04help\"\x95\x01\n" +
 	"\x10ConfigureRequest\x12F\n" +
 	"\x06config\x18\x01 \x03(\v2..izypop3.store.v1.ConfigureRequest.ConfigEntryR\x06config\x1a9\n" +
 	"\vConfigEntry\x12\x10\n" +
@@ -2010,89 +2081,91 @@ func file_izypop3_store_v1_store_proto_rawDescGZIP() []byte {
 	return file_izypop3_store_v1_store_proto_rawDescData
 }
 
-var file_izypop3_store_v1_store_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
+var file_izypop3_store_v1_store_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
 var file_izypop3_store_v1_store_proto_goTypes = []any{
 	(*GetInfoRequest)(nil),       // 0: izypop3.store.v1.GetInfoRequest
 	(*GetInfoResponse)(nil),      // 1: izypop3.store.v1.GetInfoResponse
-	(*ConfigureRequest)(nil),     // 2: izypop3.store.v1.ConfigureRequest
-	(*ConfigureResponse)(nil),    // 3: izypop3.store.v1.ConfigureResponse
-	(*Item)(nil),                 // 4: izypop3.store.v1.Item
-	(*ListRequest)(nil),          // 5: izypop3.store.v1.ListRequest
-	(*ListResponse)(nil),         // 6: izypop3.store.v1.ListResponse
-	(*StatRequest)(nil),          // 7: izypop3.store.v1.StatRequest
-	(*TagStat)(nil),              // 8: izypop3.store.v1.TagStat
-	(*StatResponse)(nil),         // 9: izypop3.store.v1.StatResponse
-	(*FetchRequest)(nil),         // 10: izypop3.store.v1.FetchRequest
-	(*FetchTopRequest)(nil),      // 11: izypop3.store.v1.FetchTopRequest
-	(*Chunk)(nil),                // 12: izypop3.store.v1.Chunk
-	(*SetTagRequest)(nil),        // 13: izypop3.store.v1.SetTagRequest
-	(*DeleteRequest)(nil),        // 14: izypop3.store.v1.DeleteRequest
-	(*MutateResponse)(nil),       // 15: izypop3.store.v1.MutateResponse
-	(*PutHeader)(nil),            // 16: izypop3.store.v1.PutHeader
-	(*PutTrailer)(nil),           // 17: izypop3.store.v1.PutTrailer
-	(*PutRequest)(nil),           // 18: izypop3.store.v1.PutRequest
-	(*PutResponse)(nil),          // 19: izypop3.store.v1.PutResponse
-	(*AuthenticateRequest)(nil),  // 20: izypop3.store.v1.AuthenticateRequest
-	(*AuthenticateResponse)(nil), // 21: izypop3.store.v1.AuthenticateResponse
-	(*LockRequest)(nil),          // 22: izypop3.store.v1.LockRequest
-	(*LockResponse)(nil),         // 23: izypop3.store.v1.LockResponse
-	(*UnlockRequest)(nil),        // 24: izypop3.store.v1.UnlockRequest
-	(*UnlockResponse)(nil),       // 25: izypop3.store.v1.UnlockResponse
-	(*CheckRequest)(nil),         // 26: izypop3.store.v1.CheckRequest
-	(*CheckResponse)(nil),        // 27: izypop3.store.v1.CheckResponse
-	(*FetchBatchRequest)(nil),    // 28: izypop3.store.v1.FetchBatchRequest
-	(*FetchBatchResponse)(nil),   // 29: izypop3.store.v1.FetchBatchResponse
-	(*FetchBatchChunk)(nil),      // 30: izypop3.store.v1.FetchBatchChunk
-	(*FetchBatchError)(nil),      // 31: izypop3.store.v1.FetchBatchError
-	(*SyncRequest)(nil),          // 32: izypop3.store.v1.SyncRequest
-	(*SyncResponse)(nil),         // 33: izypop3.store.v1.SyncResponse
-	nil,                          // 34: izypop3.store.v1.ConfigureRequest.ConfigEntry
-	nil,                          // 35: izypop3.store.v1.StatResponse.TagsEntry
+	(*ConfigKey)(nil),            // 2: izypop3.store.v1.ConfigKey
+	(*ConfigureRequest)(nil),     // 3: izypop3.store.v1.ConfigureRequest
+	(*ConfigureResponse)(nil),    // 4: izypop3.store.v1.ConfigureResponse
+	(*Item)(nil),                 // 5: izypop3.store.v1.Item
+	(*ListRequest)(nil),          // 6: izypop3.store.v1.ListRequest
+	(*ListResponse)(nil),         // 7: izypop3.store.v1.ListResponse
+	(*StatRequest)(nil),          // 8: izypop3.store.v1.StatRequest
+	(*TagStat)(nil),              // 9: izypop3.store.v1.TagStat
+	(*StatResponse)(nil),         // 10: izypop3.store.v1.StatResponse
+	(*FetchRequest)(nil),         // 11: izypop3.store.v1.FetchRequest
+	(*FetchTopRequest)(nil),      // 12: izypop3.store.v1.FetchTopRequest
+	(*Chunk)(nil),                // 13: izypop3.store.v1.Chunk
+	(*SetTagRequest)(nil),        // 14: izypop3.store.v1.SetTagRequest
+	(*DeleteRequest)(nil),        // 15: izypop3.store.v1.DeleteRequest
+	(*MutateResponse)(nil),       // 16: izypop3.store.v1.MutateResponse
+	(*PutHeader)(nil),            // 17: izypop3.store.v1.PutHeader
+	(*PutTrailer)(nil),           // 18: izypop3.store.v1.PutTrailer
+	(*PutRequest)(nil),           // 19: izypop3.store.v1.PutRequest
+	(*PutResponse)(nil),          // 20: izypop3.store.v1.PutResponse
+	(*AuthenticateRequest)(nil),  // 21: izypop3.store.v1.AuthenticateRequest
+	(*AuthenticateResponse)(nil), // 22: izypop3.store.v1.AuthenticateResponse
+	(*LockRequest)(nil),          // 23: izypop3.store.v1.LockRequest
+	(*LockResponse)(nil),         // 24: izypop3.store.v1.LockResponse
+	(*UnlockRequest)(nil),        // 25: izypop3.store.v1.UnlockRequest
+	(*UnlockResponse)(nil),       // 26: izypop3.store.v1.UnlockResponse
+	(*CheckRequest)(nil),         // 27: izypop3.store.v1.CheckRequest
+	(*CheckResponse)(nil),        // 28: izypop3.store.v1.CheckResponse
+	(*FetchBatchRequest)(nil),    // 29: izypop3.store.v1.FetchBatchRequest
+	(*FetchBatchResponse)(nil),   // 30: izypop3.store.v1.FetchBatchResponse
+	(*FetchBatchChunk)(nil),      // 31: izypop3.store.v1.FetchBatchChunk
+	(*FetchBatchError)(nil),      // 32: izypop3.store.v1.FetchBatchError
+	(*SyncRequest)(nil),          // 33: izypop3.store.v1.SyncRequest
+	(*SyncResponse)(nil),         // 34: izypop3.store.v1.SyncResponse
+	nil,                          // 35: izypop3.store.v1.ConfigureRequest.ConfigEntry
+	nil,                          // 36: izypop3.store.v1.StatResponse.TagsEntry
 }
 var file_izypop3_store_v1_store_proto_depIdxs = []int32{
-	34, // 0: izypop3.store.v1.ConfigureRequest.config:type_name -> izypop3.store.v1.ConfigureRequest.ConfigEntry
-	4,  // 1: izypop3.store.v1.ListResponse.items:type_name -> izypop3.store.v1.Item
-	35, // 2: izypop3.store.v1.StatResponse.tags:type_name -> izypop3.store.v1.StatResponse.TagsEntry
-	16, // 3: izypop3.store.v1.PutRequest.header:type_name -> izypop3.store.v1.PutHeader
-	17, // 4: izypop3.store.v1.PutRequest.trailer:type_name -> izypop3.store.v1.PutTrailer
-	30, // 5: izypop3.store.v1.FetchBatchResponse.chunk:type_name -> izypop3.store.v1.FetchBatchChunk
-	31, // 6: izypop3.store.v1.FetchBatchResponse.error:type_name -> izypop3.store.v1.FetchBatchError
-	8,  // 7: izypop3.store.v1.StatResponse.TagsEntry.value:type_name -> izypop3.store.v1.TagStat
-	0,  // 8: izypop3.store.v1.Store.GetInfo:input_type -> izypop3.store.v1.GetInfoRequest
-	2,  // 9: izypop3.store.v1.Store.Configure:input_type -> izypop3.store.v1.ConfigureRequest
-	5,  // 10: izypop3.store.v1.Store.List:input_type -> izypop3.store.v1.ListRequest
-	7,  // 11: izypop3.store.v1.Store.Stat:input_type -> izypop3.store.v1.StatRequest
-	10, // 12: izypop3.store.v1.Store.Fetch:input_type -> izypop3.store.v1.FetchRequest
-	11, // 13: izypop3.store.v1.Store.FetchTop:input_type -> izypop3.store.v1.FetchTopRequest
-	13, // 14: izypop3.store.v1.Store.SetTag:input_type -> izypop3.store.v1.SetTagRequest
-	14, // 15: izypop3.store.v1.Store.Delete:input_type -> izypop3.store.v1.DeleteRequest
-	18, // 16: izypop3.store.v1.Store.Put:input_type -> izypop3.store.v1.PutRequest
-	20, // 17: izypop3.store.v1.Store.Authenticate:input_type -> izypop3.store.v1.AuthenticateRequest
-	22, // 18: izypop3.store.v1.Store.Lock:input_type -> izypop3.store.v1.LockRequest
-	24, // 19: izypop3.store.v1.Store.Unlock:input_type -> izypop3.store.v1.UnlockRequest
-	26, // 20: izypop3.store.v1.Store.Check:input_type -> izypop3.store.v1.CheckRequest
-	28, // 21: izypop3.store.v1.Store.FetchBatch:input_type -> izypop3.store.v1.FetchBatchRequest
-	32, // 22: izypop3.store.v1.Store.Sync:input_type -> izypop3.store.v1.SyncRequest
-	1,  // 23: izypop3.store.v1.Store.GetInfo:output_type -> izypop3.store.v1.GetInfoResponse
-	3,  // 24: izypop3.store.v1.Store.Configure:output_type -> izypop3.store.v1.ConfigureResponse
-	6,  // 25: izypop3.store.v1.Store.List:output_type -> izypop3.store.v1.ListResponse
-	9,  // 26: izypop3.store.v1.Store.Stat:output_type -> izypop3.store.v1.StatResponse
-	12, // 27: izypop3.store.v1.Store.Fetch:output_type -> izypop3.store.v1.Chunk
-	12, // 28: izypop3.store.v1.Store.FetchTop:output_type -> izypop3.store.v1.Chunk
-	15, // 29: izypop3.store.v1.Store.SetTag:output_type -> izypop3.store.v1.MutateResponse
-	15, // 30: izypop3.store.v1.Store.Delete:output_type -> izypop3.store.v1.MutateResponse
-	19, // 31: izypop3.store.v1.Store.Put:output_type -> izypop3.store.v1.PutResponse
-	21, // 32: izypop3.store.v1.Store.Authenticate:output_type -> izypop3.store.v1.AuthenticateResponse
-	23, // 33: izypop3.store.v1.Store.Lock:output_type -> izypop3.store.v1.LockResponse
-	25, // 34: izypop3.store.v1.Store.Unlock:output_type -> izypop3.store.v1.UnlockResponse
-	27, // 35: izypop3.store.v1.Store.Check:output_type -> izypop3.store.v1.CheckResponse
-	29, // 36: izypop3.store.v1.Store.FetchBatch:output_type -> izypop3.store.v1.FetchBatchResponse
-	33, // 37: izypop3.store.v1.Store.Sync:output_type -> izypop3.store.v1.SyncResponse
-	23, // [23:38] is the sub-list for method output_type
-	8,  // [8:23] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	2,  // 0: izypop3.store.v1.GetInfoResponse.config_keys:type_name -> izypop3.store.v1.ConfigKey
+	35, // 1: izypop3.store.v1.ConfigureRequest.config:type_name -> izypop3.store.v1.ConfigureRequest.ConfigEntry
+	5,  // 2: izypop3.store.v1.ListResponse.items:type_name -> izypop3.store.v1.Item
+	36, // 3: izypop3.store.v1.StatResponse.tags:type_name -> izypop3.store.v1.StatResponse.TagsEntry
+	17, // 4: izypop3.store.v1.PutRequest.header:type_name -> izypop3.store.v1.PutHeader
+	18, // 5: izypop3.store.v1.PutRequest.trailer:type_name -> izypop3.store.v1.PutTrailer
+	31, // 6: izypop3.store.v1.FetchBatchResponse.chunk:type_name -> izypop3.store.v1.FetchBatchChunk
+	32, // 7: izypop3.store.v1.FetchBatchResponse.error:type_name -> izypop3.store.v1.FetchBatchError
+	9,  // 8: izypop3.store.v1.StatResponse.TagsEntry.value:type_name -> izypop3.store.v1.TagStat
+	0,  // 9: izypop3.store.v1.Store.GetInfo:input_type -> izypop3.store.v1.GetInfoRequest
+	3,  // 10: izypop3.store.v1.Store.Configure:input_type -> izypop3.store.v1.ConfigureRequest
+	6,  // 11: izypop3.store.v1.Store.List:input_type -> izypop3.store.v1.ListRequest
+	8,  // 12: izypop3.store.v1.Store.Stat:input_type -> izypop3.store.v1.StatRequest
+	11, // 13: izypop3.store.v1.Store.Fetch:input_type -> izypop3.store.v1.FetchRequest
+	12, // 14: izypop3.store.v1.Store.FetchTop:input_type -> izypop3.store.v1.FetchTopRequest
+	14, // 15: izypop3.store.v1.Store.SetTag:input_type -> izypop3.store.v1.SetTagRequest
+	15, // 16: izypop3.store.v1.Store.Delete:input_type -> izypop3.store.v1.DeleteRequest
+	19, // 17: izypop3.store.v1.Store.Put:input_type -> izypop3.store.v1.PutRequest
+	21, // 18: izypop3.store.v1.Store.Authenticate:input_type -> izypop3.store.v1.AuthenticateRequest
+	23, // 19: izypop3.store.v1.Store.Lock:input_type -> izypop3.store.v1.LockRequest
+	25, // 20: izypop3.store.v1.Store.Unlock:input_type -> izypop3.store.v1.UnlockRequest
+	27, // 21: izypop3.store.v1.Store.Check:input_type -> izypop3.store.v1.CheckRequest
+	29, // 22: izypop3.store.v1.Store.FetchBatch:input_type -> izypop3.store.v1.FetchBatchRequest
+	33, // 23: izypop3.store.v1.Store.Sync:input_type -> izypop3.store.v1.SyncRequest
+	1,  // 24: izypop3.store.v1.Store.GetInfo:output_type -> izypop3.store.v1.GetInfoResponse
+	4,  // 25: izypop3.store.v1.Store.Configure:output_type -> izypop3.store.v1.ConfigureResponse
+	7,  // 26: izypop3.store.v1.Store.List:output_type -> izypop3.store.v1.ListResponse
+	10, // 27: izypop3.store.v1.Store.Stat:output_type -> izypop3.store.v1.StatResponse
+	13, // 28: izypop3.store.v1.Store.Fetch:output_type -> izypop3.store.v1.Chunk
+	13, // 29: izypop3.store.v1.Store.FetchTop:output_type -> izypop3.store.v1.Chunk
+	16, // 30: izypop3.store.v1.Store.SetTag:output_type -> izypop3.store.v1.MutateResponse
+	16, // 31: izypop3.store.v1.Store.Delete:output_type -> izypop3.store.v1.MutateResponse
+	20, // 32: izypop3.store.v1.Store.Put:output_type -> izypop3.store.v1.PutResponse
+	22, // 33: izypop3.store.v1.Store.Authenticate:output_type -> izypop3.store.v1.AuthenticateResponse
+	24, // 34: izypop3.store.v1.Store.Lock:output_type -> izypop3.store.v1.LockResponse
+	26, // 35: izypop3.store.v1.Store.Unlock:output_type -> izypop3.store.v1.UnlockResponse
+	28, // 36: izypop3.store.v1.Store.Check:output_type -> izypop3.store.v1.CheckResponse
+	30, // 37: izypop3.store.v1.Store.FetchBatch:output_type -> izypop3.store.v1.FetchBatchResponse
+	34, // 38: izypop3.store.v1.Store.Sync:output_type -> izypop3.store.v1.SyncResponse
+	24, // [24:39] is the sub-list for method output_type
+	9,  // [9:24] is the sub-list for method input_type
+	9,  // [9:9] is the sub-list for extension type_name
+	9,  // [9:9] is the sub-list for extension extendee
+	0,  // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_izypop3_store_v1_store_proto_init() }
@@ -2100,12 +2173,12 @@ func file_izypop3_store_v1_store_proto_init() {
 	if File_izypop3_store_v1_store_proto != nil {
 		return
 	}
-	file_izypop3_store_v1_store_proto_msgTypes[18].OneofWrappers = []any{
+	file_izypop3_store_v1_store_proto_msgTypes[19].OneofWrappers = []any{
 		(*PutRequest_Header)(nil),
 		(*PutRequest_Data)(nil),
 		(*PutRequest_Trailer)(nil),
 	}
-	file_izypop3_store_v1_store_proto_msgTypes[29].OneofWrappers = []any{
+	file_izypop3_store_v1_store_proto_msgTypes[30].OneofWrappers = []any{
 		(*FetchBatchResponse_Chunk)(nil),
 		(*FetchBatchResponse_Error)(nil),
 	}
@@ -2115,7 +2188,7 @@ func file_izypop3_store_v1_store_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_izypop3_store_v1_store_proto_rawDesc), len(file_izypop3_store_v1_store_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   36,
+			NumMessages:   37,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
