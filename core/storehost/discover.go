@@ -131,7 +131,53 @@ func (l Locator) Find(name, explicit string) (string, error) {
 			return p, nil
 		}
 	}
-	return "", fmt.Errorf("%w: no executable %s%s in %s", ErrNoPlugin, BinaryPrefix, name, strings.Join(dirs, string(os.PathListSeparator)))
+	return "", l.notFound(name)
+}
+
+// notFound says which store binary is missing, where it was looked for (the
+// plugin and executable directories by name, PATH as a word: it can be
+// long) and which stores there are.
+func (l Locator) notFound(name string) error {
+	where := l.dirs()
+	if !l.NoPATH {
+		where = slices.DeleteFunc(where, func(d string) bool {
+			for _, p := range filepath.SplitList(os.Getenv("PATH")) {
+				if p == "" {
+					p = "."
+				}
+				if abs, err := filepath.Abs(p); err == nil && abs == d {
+					return !l.isOwnDir(d)
+				}
+			}
+			return false
+		})
+	}
+	in := strings.Join(where, ", ")
+	switch {
+	case l.NoPATH:
+	case in == "":
+		in = "PATH"
+	default:
+		in += " or on PATH"
+	}
+	var names []string
+	if found, err := l.Discover(); err == nil {
+		for _, f := range found {
+			names = append(names, f.Name)
+		}
+	}
+	have := "no store binaries were found"
+	if len(names) > 0 {
+		have = "the stores found are " + strings.Join(names, ", ")
+	}
+	return fmt.Errorf("%w: no %s%s in %s; %s", ErrNoPlugin, BinaryPrefix, name, in, have)
+}
+
+// isOwnDir reports whether d is the plugin dir or the executable's.
+func (l Locator) isOwnDir(d string) bool {
+	own := l
+	own.NoPATH = true
+	return slices.Contains(own.dirs(), d)
 }
 
 // Discover lists every store binary found, sorted by name. The first binary

@@ -232,25 +232,42 @@ func (h *Host) configure(ctx context.Context, in *instance) error {
 	h.mu.Unlock()
 	c, ok := in.store.(sdk.Configurer)
 	if !ok {
-		if len(cfg) == 0 {
-			return nil
+		// Takes no configuration: every key is unknown.
+		return sdk.CheckConfig(h.opts.Name, nil, cfg)
+	}
+	// A store that describes its keys gets only those; the words for an
+	// unknown key are then the same for every store.
+	if keys := in.info.ConfigKeys; len(keys) > 0 {
+		if err := sdk.CheckConfig(h.opts.Name, keys, cfg); err != nil {
+			return err
 		}
-		keys := make([]string, 0, len(cfg))
-		for k := range cfg {
-			keys = append(keys, ConfigPrefix+k)
-		}
-		slices.Sort(keys)
-		return fmt.Errorf("%w: store %q takes no configuration; unknown keys: %s",
-			sdk.ErrInvalid, h.opts.Name, strings.Join(keys, ", "))
 	}
 	if cfg == nil {
 		cfg = map[string]string{}
 	}
 	if err := c.Configure(ctx, cfg); err != nil {
-		return fmt.Errorf("store %q: configuration: %w", h.opts.Name, err)
+		return &ConfigError{Store: h.opts.Name, Err: err}
 	}
 	return nil
 }
+
+// ConfigError is a store's refusal of its configuration block.
+type ConfigError struct {
+	Store string
+	Err   error // the store's error, with its sentinel (errors.Is works)
+}
+
+// Error is the store's own words without the sentinel's ("invalid
+// argument: "), which say nothing to a person.
+func (e *ConfigError) Error() string {
+	msg := e.Err.Error()
+	for _, s := range []error{sdk.ErrInvalid, sdk.ErrUnavailable} {
+		msg = strings.TrimPrefix(msg, s.Error()+": ")
+	}
+	return fmt.Sprintf("store %q: %s", e.Store, msg)
+}
+
+func (e *ConfigError) Unwrap() error { return e.Err }
 
 // missingCaps lists the capabilities of want that got lacks. want is nil
 // at the first start (h.caps is set after it).
