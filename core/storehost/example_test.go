@@ -94,7 +94,7 @@ func TestDocsExampleStore(t *testing.T) {
 	ctx := context.Background()
 	loc := Locator{PluginDir: pluginDir, NoExecutableDir: true, NoPATH: true}
 	_, err = Open(ctx, Options{Name: "memo", Locator: loc, Config: map[string]string{"maxsize": "100", "colour": "red"}})
-	if !errors.Is(err, sdk.ErrInvalid) || !strings.Contains(err.Error(), `"colour"`) {
+	if !errors.Is(err, sdk.ErrInvalid) || err.Error() != `unknown key "mimestore.colour" for store memo (it takes mimestore.maxsize)` {
 		t.Errorf("unknown key: %v", err)
 	}
 	h, err := Open(ctx, Options{Name: "memo", Locator: loc, Config: map[string]string{"maxsize": "1048576"}})

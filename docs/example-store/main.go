@@ -44,8 +44,9 @@ type Store struct {
 
 // The compiler checks the interfaces implemented.
 var (
-	_ sdk.Store      = (*Store)(nil)
-	_ sdk.Configurer = (*Store)(nil)
+	_ sdk.Store           = (*Store)(nil)
+	_ sdk.Configurer      = (*Store)(nil)
+	_ sdk.ConfigDescriber = (*Store)(nil)
 )
 
 // New returns an empty store.
@@ -53,9 +54,21 @@ func New() *Store {
 	return &Store{maxSize: defaultMaxSize, boxes: map[string][]*item{}}
 }
 
+// configKeys describe the config block: izypop3 refuses any other key and
+// `izypop3 plugins` lists them.
+var configKeys = []sdk.ConfigKey{
+	{Name: "maxsize", Help: "largest message Put accepts, in octets (default 64 MiB)"},
+}
+
+// ConfigKeys implements sdk.ConfigDescriber.
+func (s *Store) ConfigKeys() []sdk.ConfigKey { return configKeys }
+
 // Configure takes the store's config block (--mimestore.KEY=VALUE without
 // the prefix). Decoding is strict: an unknown key is an error naming it.
 func (s *Store) Configure(ctx context.Context, config map[string]string) error {
+	if err := sdk.CheckConfig("memo", configKeys, config); err != nil {
+		return err
+	}
 	for k, v := range config {
 		switch k {
 		case "maxsize":
@@ -66,8 +79,6 @@ func (s *Store) Configure(ctx context.Context, config map[string]string) error {
 			s.mu.Lock()
 			s.maxSize = n
 			s.mu.Unlock()
-		default:
-			return fmt.Errorf("%w: unknown config key %q (known: maxsize)", sdk.ErrInvalid, k)
 		}
 	}
 	return nil

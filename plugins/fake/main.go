@@ -9,5 +9,5 @@ import (
 )
 
 func main() {
-	sdk.Serve(fakestore.New(), sdk.WithName("fake"), sdk.WithVersion(fakestore.Version))
+	sdk.Serve(fakestore.New(), sdk.WithName(fakestore.Name), sdk.WithVersion(fakestore.Version))
 }

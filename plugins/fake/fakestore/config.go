@@ -60,9 +60,29 @@ const (
 	keyMailbox = "mailbox."
 )
 
+// ConfigKeys implements sdk.ConfigDescriber: izypop3 refuses other keys and
+// `izypop3 plugins` lists these.
+func (s *Store) ConfigKeys() []sdk.ConfigKey { return configKeys }
+
+var configKeys = func() []sdk.ConfigKey {
+	keys := []sdk.ConfigKey{
+		{Name: keyCount, Help: fmt.Sprintf("messages every mailbox starts with (default %d, at most %d)", DefaultCount, MaxCount)},
+		{Name: keyMinSize, Help: fmt.Sprintf("smallest generated message in octets (default %d)", DefaultMinSize)},
+		{Name: keyMaxSize, Help: fmt.Sprintf("largest generated message in octets (default %d)", DefaultMaxSize)},
+		{Name: keySeed, Help: fmt.Sprintf("seed of the generator: the same seed, the same mail (default %d)", DefaultSeed)},
+	}
+	for _, k := range keys[:4] {
+		keys = append(keys, sdk.ConfigKey{Name: keyMailbox + "NAME." + k.Name, Help: "the same, for mailbox NAME only"})
+	}
+	return keys
+}()
+
 // decodeConfig decodes a configuration block strictly: an unknown key or a
 // bad value is an error wrapping sdk.ErrInvalid that names the key.
 func decodeConfig(m map[string]string) (config, error) {
+	if err := sdk.CheckConfig(Name, configKeys, m); err != nil {
+		return config{}, err
+	}
 	cfg := config{base: defaultParams, mailbox: map[string]params{}}
 	type override struct {
 		name, key, value, full string

@@ -43,8 +43,11 @@ import (
 	"github.com/izyware/izypop3/sdk"
 )
 
-// Version is the fake store's own version (sdk.Info.Version).
-const Version = "1.0.0"
+// Name is the store's name (--modhandler fake); Version its own version.
+const (
+	Name    = "fake"
+	Version = "1.0.0"
+)
 
 // MaxPutSize bounds a Put body: Put bodies are held in memory.
 const MaxPutSize = 256 << 20

@@ -26,7 +26,7 @@ func (l Layout) valid() error {
 	case LayoutEML, LayoutMaildir:
 		return nil
 	}
-	return fmt.Errorf("%w: layout %q: want %q or %q", sdk.ErrInvalid, string(l), LayoutEML, LayoutMaildir)
+	return fmt.Errorf("%w: mimestore.layout %q: want %q or %q", sdk.ErrInvalid, string(l), LayoutEML, LayoutMaildir)
 }
 
 // Names inside a mailbox directory that are not messages.

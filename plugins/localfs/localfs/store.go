@@ -83,10 +83,22 @@ func New(cfg Config) (*Store, error) {
 	return s, nil
 }
 
+// configKeys are the keys Configure takes.
+var configKeys = []sdk.ConfigKey{
+	{Name: "path", Help: "the root directory; it must exist (required)"},
+	{Name: "layout", Help: "eml (default: .eml files, tags as folders) or maildir"},
+}
+
+// ConfigKeys implements sdk.ConfigDescriber.
+func (s *Store) ConfigKeys() []sdk.ConfigKey { return configKeys }
+
 // Configure implements sdk.Configurer: keys "path" (required) and "layout"
 // ("eml" or "maildir"); any other key is refused with sdk.ErrInvalid.
 func (s *Store) Configure(ctx context.Context, config map[string]string) error {
 	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := sdk.CheckConfig(Name, configKeys, config); err != nil {
 		return err
 	}
 	var cfg Config
@@ -102,8 +114,6 @@ func (s *Store) Configure(ctx context.Context, config map[string]string) error {
 			cfg.Path = v
 		case "layout":
 			cfg.Layout = Layout(v)
-		default:
-			return fmt.Errorf("%w: localfs: unknown config key %q (known: path, layout)", sdk.ErrInvalid, "mimestore."+k)
 		}
 	}
 	return s.open(cfg)
@@ -111,16 +121,16 @@ func (s *Store) Configure(ctx context.Context, config map[string]string) error {
 
 func (s *Store) open(cfg Config) error {
 	if cfg.Path == "" {
-		return fmt.Errorf("%w: localfs: mimestore.path is required", sdk.ErrInvalid)
+		return fmt.Errorf("%w: mimestore.path is required", sdk.ErrInvalid)
 	}
 	if strings.IndexByte(cfg.Path, 0) >= 0 {
-		return fmt.Errorf("%w: localfs: mimestore.path contains NUL", sdk.ErrInvalid)
+		return fmt.Errorf("%w: mimestore.path contains NUL", sdk.ErrInvalid)
 	}
 	if cfg.Layout == "" {
 		cfg.Layout = LayoutEML
 	}
 	if err := cfg.Layout.valid(); err != nil {
-		return fmt.Errorf("localfs: mimestore.layout: %w", err)
+		return err
 	}
 	// The root must exist: creating it would turn a typo in the path into
 	// a server of empty mailboxes. Mailbox directories under it are created
