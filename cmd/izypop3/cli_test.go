@@ -254,11 +254,13 @@ func TestErrorsAreOneClearLine(t *testing.T) {
 		code int
 		want string
 	}{
-		{[]string{"serverpop3", "--modhandler", "nosuchstore", "--password", "x", "--port", "1"}, 1, "nosuchstore"},
+		{[]string{"serverpop3", "--modhandler", "nosuchstore", "--password", "x", "--port", "1"}, 1, "no izypop3-store-nosuchstore in " + binDir + " or on PATH; the stores found are fake, localfs"},
 		{[]string{"serverpop3", "--password", "x", "--users", "f"}, 2, "exclude"},
 		{[]string{"serverpop3", "--port", "abc"}, 2, "port"},
 		{[]string{"serverpop3", "--password=x", "--on-dele=shred"}, 2, "on-dele"},
-		{[]string{"test", "--testtype", "mimestore", "--mimestore.bogus=1", "--plugin-dir", binDir}, 1, "bogus"},
+		{[]string{"test", "--testtype", "mimestore", "--mimestore.bogus=1", "--plugin-dir", binDir}, 2, `unknown key "mimestore.bogus" for store fake (it takes mimestore.count,`},
+		{[]string{"test", "--testtype", "mimestore", "--modhandler", "localfs", "--mimestore.lay0ut=eml", "--mimestore.path", "/tmp", "--plugin-dir", binDir}, 2, `unknown key "mimestore.lay0ut" for store localfs (it takes mimestore.path, mimestore.layout)`},
+		{[]string{"test", "--testtype", "mimestore", "--modhandler", "localfs", "--mimestore.path", "/nonexistent/h11", "--plugin-dir", binDir}, 1, `store "localfs": mimestore.path /nonexistent/h11 does not exist`},
 		{[]string{"test", "--testtype", "nope"}, 2, "testtype"},
 		{[]string{"version", "--mimestore.path=/x"}, 2, "mimestore"},
 		{[]string{"serverpop3", "port"}, 2, "no value"},
@@ -276,6 +278,11 @@ func TestErrorsAreOneClearLine(t *testing.T) {
 		if !strings.Contains(errOut, tt.want) {
 			t.Errorf("%q: stderr %q does not mention %q", tt.args, errOut, tt.want)
 		}
+		for _, rpc := range []string{"invalid argument", "rpc error", "code = ", "desc = "} {
+			if strings.Contains(errOut, rpc) {
+				t.Errorf("%q: RPC wording %q reaches the user: %q", tt.args, rpc, errOut)
+			}
+		}
 		if n := strings.Count(strings.TrimSpace(errOut), "\n"); n > 0 && tt.code == 2 {
 			t.Errorf("%q: usage error spans %d lines: %q", tt.args, n+1, errOut)
 		}
@@ -287,7 +294,8 @@ func TestPlugins(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
-	for _, want := range []string{"fake", "localfs", "configurer", "locker"} {
+	for _, want := range []string{"fake", "localfs", "configurer", "locker",
+		"\nfake keys (", "  mimestore.count ", "  mimestore.mailbox.NAME.seed ", "\nlocalfs keys (", "  mimestore.path ", "  mimestore.layout "} {
 		if !strings.Contains(out, want) {
 			t.Errorf("plugins output lacks %q:\n%s", want, out)
 		}

@@ -42,6 +42,10 @@ func enableConfigFile(cmd *cobra.Command, sections ...string) {
 // none), for commands that read sections of it.
 var loadedConfig *config.File
 
+// storeConfigSrc says where each key of globalStoreConfig was set when not
+// on the command line: "FILE:LINE" or "$IZYPOP3_MIMESTORE_KEY".
+var storeConfigSrc map[string]string
+
 // configFile returns the configuration file the running command read, or nil.
 func configFile() *config.File { return loadedConfig }
 
@@ -50,6 +54,13 @@ func configFile() *config.File { return loadedConfig }
 // configuration: the command line's --mimestore.* options (cmdStore) over
 // the environment's over the file's. environ is os.Environ().
 func resolveConfig(cmd *cobra.Command, cmdStore map[string]string, environ []string) (store map[string]string, file *config.File, err error) {
+	store, _, file, err = resolveConfigSrc(cmd, cmdStore, environ)
+	return store, file, err
+}
+
+// resolveConfigSrc is resolveConfig that also says where each store key not
+// on the command line was set.
+func resolveConfigSrc(cmd *cobra.Command, cmdStore map[string]string, environ []string) (store, src map[string]string, file *config.File, err error) {
 	fs := cmd.Flags()
 	sections, takesFile := cmd.Annotations[configAnnotation]
 	if takesFile {
@@ -59,7 +70,7 @@ func resolveConfig(cmd *cobra.Command, cmdStore map[string]string, environ []str
 		}
 		if path != "" {
 			if file, err = config.Load(path); err != nil {
-				return nil, nil, usageError{err}
+				return nil, nil, nil, usageError{err}
 			}
 		}
 	}
@@ -79,16 +90,18 @@ func resolveConfig(cmd *cobra.Command, cmdStore map[string]string, environ []str
 	}
 	pass, err := config.Apply(fs, opts)
 	if err != nil {
-		return nil, nil, usageError{err}
+		return nil, nil, nil, usageError{err}
 	}
-	store = map[string]string{}
+	store, src = map[string]string{}, map[string]string{}
 	for k, v := range pass {
-		store[strings.TrimPrefix(k, storeConfigPrefix)] = v.Text
+		k = strings.TrimPrefix(k, storeConfigPrefix)
+		store[k], src[k] = v.Text, v.Src
 	}
 	for k, v := range cmdStore {
 		store[k] = v
+		delete(src, k)
 	}
-	return store, file, nil
+	return store, src, file, nil
 }
 
 // applySection fills fs from the [prefix] block of file (clientpop3's

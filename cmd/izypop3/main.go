@@ -22,6 +22,9 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/izyware/izypop3/internal/config"
 )
 
 // Exit codes.
@@ -119,17 +122,22 @@ Options may also be given in the seed's key-value form:
 		// The environment and the --config file fill the flags not given
 		// on the command line, before any command runs.
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
-			store, file, err := resolveConfig(cmd, globalStoreConfig, os.Environ())
+			store, src, file, err := resolveConfigSrc(cmd, globalStoreConfig, os.Environ())
 			if err != nil {
 				return err
 			}
-			globalStoreConfig, loadedConfig = store, file
+			globalStoreConfig, storeConfigSrc, loadedConfig = store, src, file
 			return nil
 		},
 	}
 	root.Version = readBuildInfo().Version // enables --version
 	root.SetVersionTemplate(readBuildInfo().String())
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		var ive *pflag.InvalidValueError
+		if errors.As(err, &ive) {
+			fl := ive.GetFlag()
+			return usageError{fmt.Errorf("--%s: %q is not a valid %s", fl.Name, ive.GetValue(), config.TypeName(fl))}
+		}
 		return usageError{err}
 	})
 	root.AddCommand(

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"runtime"
 	"runtime/debug"
@@ -110,7 +111,7 @@ func newPluginsCmd() *cobra.Command {
 		Short: "List the store plugins found, with their versions and capabilities",
 		Long: `List every izypop3-store-NAME binary found (in --plugin-dir / $IZYPOP3_PLUGIN_DIR,
 the directory of the izypop3 executable, then PATH). Each is started once to
-ask its version and capabilities.`,
+ask its version, capabilities and configuration keys (--mimestore.KEY).`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := noStoreConfig(cmd); err != nil {
@@ -128,6 +129,7 @@ ask its version and capabilities.`,
 			defer storehost.Cleanup()
 			tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "NAME\tVERSION\tSDK\tCAPABILITIES\tPATH")
+			var keys strings.Builder // the keys of each store, after the table
 			for _, f := range found {
 				ver, sdkv, caps := "?", "?", ""
 				ctx, cancel := context.WithTimeout(cmd.Context(), 15*time.Second)
@@ -141,6 +143,7 @@ ask its version and capabilities.`,
 					if caps == "" {
 						caps = "-"
 					}
+					writeConfigKeys(&keys, f.Name, info.ConfigKeys)
 					h.Close()
 				}
 				cancel()
@@ -149,11 +152,28 @@ ask its version and capabilities.`,
 					fmt.Fprintf(tw, "\t\t\t(shadowed)\t%s\n", s)
 				}
 			}
-			return tw.Flush()
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			_, err = fmt.Print(keys.String())
+			return err
 		},
 	}
 	cmd.Flags().StringVar(&pluginDir, "plugin-dir", "", "directory searched first for store plugins (default $"+storehost.EnvPluginDir+")")
 	return cmd
+}
+
+// writeConfigKeys lists a store's configuration keys with their help.
+func writeConfigKeys(w io.Writer, store string, keys []sdk.ConfigKey) {
+	if len(keys) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "\n%s keys (--mimestore.KEY=VALUE; also mimestore.verbose, for every store):\n", store)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	for _, k := range keys {
+		fmt.Fprintf(tw, "  %s%s\t%s\n", storeConfigPrefix, k.Name, k.Help)
+	}
+	tw.Flush()
 }
 
 func newPasswdCmd() *cobra.Command {

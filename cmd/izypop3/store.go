@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -10,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/izyware/izypop3/core/storehost"
+	"github.com/izyware/izypop3/sdk"
 )
 
 // storeFlags select and start a store plugin.
@@ -43,7 +45,7 @@ func (f *storeFlags) open(ctx context.Context, log *slog.Logger) (*storehost.Hos
 	if verbose {
 		log = slog.New(verboseHandler{log.Handler()})
 	}
-	return storehost.Open(ctx, storehost.Options{
+	h, err := storehost.Open(ctx, storehost.Options{
 		Name:    f.modhandler,
 		Path:    f.pluginPath,
 		Locator: storehost.Locator{PluginDir: f.pluginDir},
@@ -52,6 +54,16 @@ func (f *storeFlags) open(ctx context.Context, log *slog.Logger) (*storehost.Hos
 		Verbose: verbose,
 		Logger:  log,
 	})
+	// An unknown store key is a bad command line; say where it was set
+	// when not on the command line.
+	var uk *sdk.UnknownKeysError
+	if errors.As(err, &uk) {
+		if src := storeConfigSrc[uk.Keys[0]]; src != "" {
+			err = fmt.Errorf("%s: %w", src, err)
+		}
+		return nil, usageError{err}
+	}
+	return h, err
 }
 
 // verboseKey is the seed's mimestore.verbose: izypop3's own key, for every

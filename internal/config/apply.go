@@ -149,7 +149,7 @@ func set(fl *pflag.Flag, v Value) error {
 		fl.Changed = true
 	}
 	if err != nil {
-		return fmt.Errorf("%s: %s: %q is not a valid %s", v.Src, v.Key, v.Text, typeName(fl))
+		return fmt.Errorf("%s: %s: %q is not a valid %s", v.Src, v.Key, v.Text, TypeName(fl))
 	}
 	return nil
 }
@@ -172,7 +172,8 @@ func article(kind string) string {
 	return "a"
 }
 
-func typeName(fl *pflag.Flag) string {
+// TypeName says in words what a flag takes: "integer", "duration (like 30s or 10m)".
+func TypeName(fl *pflag.Flag) string {
 	switch t := fl.Value.Type(); t {
 	case "int", "int64", "uint", "uint16", "uint32", "uint64":
 		return "integer"
