@@ -103,12 +103,13 @@ See docs/client.md.`,
   izypop3 clientpop3 ip pop.example.com port 995 user U pass P tls true cmd list
   izypop3 clientpop3 ip pop.example.com port 995 user U pass P tls true \
       mimestore.modhandler localfs mimestore.path /tmp/izyware/mimestore cmd retr query 1-10`,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runClient(cmd.Context(), cmd, f)
 		},
 	}
 	f.store.register(cmd, "")
+	enableConfigFile(cmd)
 	fl := cmd.Flags()
 	fl.StringVar(&f.ip, "ip", "", "POP3 server host name or address (the seed's name)")
 	fl.StringVar(&f.host, "host", "", "alias of --ip")

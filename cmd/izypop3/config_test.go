@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/spf13/cobra"
 )
 
 func writeFile(t *testing.T, name, text string) string {
@@ -129,9 +131,13 @@ func TestPasswordFile(t *testing.T) {
 	}
 }
 
-// The configuration files shown in the docs are valid for serverpop3.
+// The configuration files shown in the docs are valid: every key and value
+// is taken by the command they are written for.
 func TestDocConfigFiles(t *testing.T) {
-	for _, doc := range []string{"../../docs/guide.md"} {
+	for doc, newCmd := range map[string]func() *cobra.Command{
+		"../../docs/guide.md":  newServerCmd,
+		"../../docs/client.md": newClientCmd,
+	} {
 		text, err := os.ReadFile(doc)
 		if err != nil {
 			t.Fatal(err)
@@ -142,7 +148,7 @@ func TestDocConfigFiles(t *testing.T) {
 		}
 		for i, b := range blocks {
 			cfg := writeFile(t, "doc.toml", b[1])
-			cmd := newServerCmd()
+			cmd := newCmd()
 			if err := cmd.ParseFlags([]string{"--config", cfg}); err != nil {
 				t.Fatal(err)
 			}
@@ -151,9 +157,43 @@ func TestDocConfigFiles(t *testing.T) {
 				t.Errorf("%s block %d: %v", doc, i+1, err)
 				continue
 			}
-			if fl := cmd.Flags().Lookup("port"); i == 0 && (fl.Value.String() != "110" || store["path"] != "/srv/mail") {
-				t.Errorf("%s block %d: port %s, store %v", doc, i+1, fl.Value, store)
+			if store["path"] == "" || cmd.Flags().Lookup("modhandler").Value.String() != "localfs" {
+				t.Errorf("%s block %d: store %v, modhandler %s", doc, i+1, store, cmd.Flags().Lookup("modhandler").Value)
 			}
 		}
+	}
+}
+
+// clientpop3 reads the same format: its flags as keys, [mimestore] for
+// the store.
+func TestClientConfigFile(t *testing.T) {
+	p := fakeServer(t, 4, "pw")
+	root := t.TempDir()
+	cfg := writeFile(t, "fetch.toml", `ip = "127.0.0.1"
+port = `+strconv.Itoa(p)+`
+user = "alice"
+pass-file = "`+writeFile(t, "pass", "pw\n")+`"
+cmd = "list"
+
+[mimestore]
+modhandler = "localfs"
+path = "`+root+`"
+`)
+	out, errOut, code := izypop3(t, "", "clientpop3", "--config", cfg)
+	if code != 0 || len(lines(out)) != 4 || strings.Contains(out, "held") {
+		t.Fatalf("list from the file: exit %d, %q, %s", code, out, errOut)
+	}
+	out, errOut, code = izypop3Env(t, []string{"IZYPOP3_CMD=sync"}, "", "clientpop3", "--config", cfg)
+	if code != 0 || !strings.HasPrefix(out, "fetched 4 ") || len(emlFiles(t, filepath.Join(root, "alice"))) != 4 {
+		t.Fatalf("sync from the environment over the file: exit %d, %q, %s", code, out, errOut)
+	}
+	bad := writeFile(t, "bad.toml", "ip = \"127.0.0.1\"\nusr = \"alice\"\n")
+	_, errOut, code = izypop3(t, "", "clientpop3", "--config", bad)
+	if code != 2 || !strings.Contains(errOut, bad+`:2: unknown key "usr" for clientpop3 (did you mean "user"?)`) {
+		t.Errorf("unknown key: exit %d, %q", code, errOut)
+	}
+	_, errOut, code = izypop3(t, "", "clientpop3", "ip", "127.0.0.1", "usr", "alice")
+	if code != 2 || !strings.Contains(errOut, `unknown option "usr" for clientpop3 (did you mean "user"?)`) {
+		t.Errorf("seed-form typo: exit %d, %q", code, errOut)
 	}
 }

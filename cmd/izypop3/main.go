@@ -112,8 +112,8 @@ options are given as --mimestore.KEY=VALUE.
 
 Every flag can also be set by the environment variable IZYPOP3_<FLAG> (upper
 case, "-" and "." as "_": IZYPOP3_PLUGIN_DIR, IZYPOP3_MIMESTORE_PATH) and, for
-serverpop3, by a TOML file given with --config; a flag on the command line
-wins over the environment, which wins over the file.
+serverpop3 and clientpop3, by a TOML file given with --config; a flag on the
+command line wins over the environment, which wins over the file.
 
 Options may also be given in the seed's key-value form:
   izypop3 serverpop3 port 1110 password 12345 mimestore.modhandler fake`,
