@@ -91,6 +91,15 @@ func startServerEnv(t *testing.T, env []string, port int, args ...string) *exec.
 	t.Helper()
 	cmd := exec.Command(filepath.Join(binDir, "izypop3"), args...)
 	cmd.Env = append(append(os.Environ(), "IZYPOP3_PLUGIN_DIR="), env...)
+	startCmd(t, cmd, port)
+	return cmd
+}
+
+// startCmd starts a prepared izypop3 server command and waits until it
+// accepts connections on port. The returned buffer collects its output;
+// read it only after the command has been waited for.
+func startCmd(t *testing.T, cmd *exec.Cmd, port int) *bytes.Buffer {
+	t.Helper()
 	var logs bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {
@@ -98,6 +107,9 @@ func startServerEnv(t *testing.T, env []string, port int, args ...string) *exec.
 	}
 	t.Cleanup(func() {
 		cmd.Process.Kill()
+		if cmd.SysProcAttr != nil && cmd.SysProcAttr.Setpgid {
+			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		}
 		cmd.Wait()
 		if t.Failed() {
 			t.Logf("server logs:\n%s", logs.String())
@@ -108,11 +120,11 @@ func startServerEnv(t *testing.T, env []string, port int, args ...string) *exec.
 		c, err := net.Dial("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
 		if err == nil {
 			c.Close()
-			return cmd
+			return &logs
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	t.Fatalf("server %q did not listen on %d", args, port)
+	t.Fatalf("server %q did not listen on %d", cmd.Args, port)
 	return nil
 }
 

@@ -152,7 +152,7 @@ func (h *Host) launch(ctx context.Context) (*instance, error) {
 	}
 	cmd := exec.Command(h.path)
 	cmd.Env = pluginEnv(sockDir, o.Verbose)
-	setPdeathsig(cmd)
+	setProcAttr(cmd)
 
 	// go-plugin logs with hclog: its records, and the plugin's stderr lines
 	// it parses, go through an adapter to the host's slog logger.
