@@ -17,7 +17,7 @@ LDFLAGS   := -X main.commit=$(COMMIT) -X main.buildDate=$(BUILDDATE)
 PROTOC_GEN_GO_VERSION      := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
 
-.PHONY: all build run notice setup test test-short vet fmt-check proto proto-tools proto-check bench clean
+.PHONY: all build run notice setup units-check test test-short vet fmt-check proto proto-tools proto-check bench clean
 
 all: build
 
@@ -61,6 +61,10 @@ proto-check: proto
 	@git diff --exit-code -- sdk/internal/storev1 || \
 		{ echo "sdk/internal/storev1 is stale: run 'make proto' and commit"; exit 1; }
 
+# systemd-analyze verify on contrib/systemd (any warning fails).
+units-check: build
+	@bash .ci/verify-units.sh $(BIN)
+
 # The programs the tests need: installed here when root, else the command
 # to run is printed.
 setup:
@@ -68,7 +72,7 @@ setup:
 
 # The race run skips measurements that -race distorts (idle-session memory);
 # they run once more without -race right after.
-test: setup fmt-check vet proto-check build
+test: setup fmt-check vet proto-check build units-check
 	bash .ci/gotest.sh -race -count=1 -timeout 30m ./...
 	bash .ci/gotest.sh -count=1 -run 'TestIdleSessionMemory' ./core/pop3/pop3server/
 

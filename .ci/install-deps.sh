@@ -34,6 +34,7 @@ PKGS=(
 	python3           # POP3 peer: poplib; bench client
 	protobuf-compiler # make proto
 	procps            # ps/pgrep for the benchmark's RSS sampling
+	systemd           # systemd-analyze verify of contrib/systemd
 	ca-certificates
 )
 # Strip the comments to get the package names.
