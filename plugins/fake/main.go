@@ -3,11 +3,6 @@
 // package fakestore for its configuration.
 package main
 
-import (
-	"github.com/izyware/izypop3/plugins/fake/fakestore"
-	"github.com/izyware/izypop3/sdk"
-)
+import "github.com/izyware/izypop3/plugins/fake/fakestore"
 
-func main() {
-	sdk.Serve(fakestore.New(), sdk.WithName(fakestore.Name), sdk.WithVersion(fakestore.Version))
-}
+func main() { fakestore.Serve() }

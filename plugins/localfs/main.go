@@ -3,11 +3,6 @@
 // docs/localfs.md.
 package main
 
-import (
-	"github.com/izyware/izypop3/plugins/localfs/localfs"
-	"github.com/izyware/izypop3/sdk"
-)
+import "github.com/izyware/izypop3/plugins/localfs/localfs"
 
-func main() {
-	sdk.Serve(&localfs.Store{}, sdk.WithName(localfs.Name), sdk.WithVersion(localfs.Version))
-}
+func main() { localfs.Serve() }
