@@ -24,6 +24,12 @@ const maxNameLen = 64
 // ErrNoPlugin is returned by Find when no binary for the store exists.
 var ErrNoPlugin = errors.New("store plugin not found")
 
+// BundledArg is the first argument of a bundled store's process: a program
+// that bundles stores (izypop3 bundles its first-party ones) is started as
+// `PROGRAM BundledArg NAME` and must then serve the store NAME with
+// sdk.Serve and exit. Third-party stores are binaries of their own.
+const BundledArg = "__izypop3-store"
+
 // Locator says where store binaries are looked for. The zero value searches
 // IZYPOP3_PLUGIN_DIR, the directory of the running executable and PATH.
 type Locator struct {
@@ -35,15 +41,82 @@ type Locator struct {
 	NoExecutableDir bool
 	// NoPATH skips the PATH search. Default false.
 	NoPATH bool
+	// Bundled names the stores that Self serves itself when started with
+	// BundledArg. They are looked up after PluginDir and before the
+	// executable's directory and PATH: a binary in the plugin dir replaces a
+	// bundled store, and a stale copy elsewhere does not. Default none.
+	Bundled []string
+	// Self is the program that serves the Bundled stores. Default: the
+	// running executable.
+	Self string
 }
 
 // Found is one store binary.
 type Found struct {
 	Name string // store name, e.g. "fake"
-	Path string // absolute path of the binary
+	Path string // absolute path of the binary (for a bundled store: Self)
+	// Bundled reports a store served by Path itself, started as
+	// `Path BundledArg Name`.
+	Bundled bool
 	// Shadows lists binaries of the same name later in the lookup order,
 	// which Find does not use.
 	Shadows []string
+}
+
+// Args are the arguments the plugin process is started with.
+func (f Found) Args() []string {
+	if f.Bundled {
+		return []string{BundledArg, f.Name}
+	}
+	return nil
+}
+
+// self is the absolute path of the program serving the bundled stores, ""
+// when there are none or it cannot be found.
+func (l Locator) self() string {
+	if len(l.Bundled) == 0 {
+		return ""
+	}
+	p := l.Self
+	if p == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return ""
+		}
+		p = exe
+	}
+	if real, err := filepath.EvalSymlinks(p); err == nil {
+		p = real
+	}
+	if abs, err := filepath.Abs(p); err == nil {
+		p = abs
+	}
+	return p
+}
+
+// source is one place of the lookup order: a directory, or the bundled
+// stores (dir == "").
+type source struct{ dir string }
+
+// sources lists the lookup order: plugin dir, bundled stores, the
+// executable's directory, PATH.
+func (l Locator) sources() []source {
+	dirs := l.dirs()
+	var out []source
+	pd := l.PluginDir
+	if pd == "" {
+		pd = os.Getenv(EnvPluginDir)
+	}
+	if pd != "" && len(dirs) > 0 {
+		out, dirs = append(out, source{dirs[0]}), dirs[1:]
+	}
+	if l.self() != "" {
+		out = append(out, source{})
+	}
+	for _, d := range dirs {
+		out = append(out, source{d})
+	}
+	return out
 }
 
 // ValidName reports whether name can be a store name: 1 to 64 of a-z, A-Z, 0-9,
@@ -107,31 +180,36 @@ func isExecutable(path string) bool {
 	return err == nil && st.Mode().IsRegular() && st.Mode().Perm()&0o111 != 0
 }
 
-// Find returns the path of the binary of store name. explicit, if not
-// empty, is used as is (the lookup is skipped); otherwise the plugin dir, the
-// executable's directory and PATH are searched in that order.
-func (l Locator) Find(name, explicit string) (string, error) {
+// Find returns the binary of store name. explicit, if not empty, is used as
+// is (the lookup is skipped); otherwise the plugin dir, the bundled stores,
+// the executable's directory and PATH are searched in that order.
+func (l Locator) Find(name, explicit string) (Found, error) {
 	if explicit != "" {
 		abs, err := filepath.Abs(explicit)
 		if err != nil {
-			return "", err
+			return Found{}, err
 		}
 		if !isExecutable(abs) {
-			return "", fmt.Errorf("store %q: %s is not an executable file", name, abs)
+			return Found{}, fmt.Errorf("store %q: %s is not an executable file", name, abs)
 		}
-		return abs, nil
+		return Found{Name: name, Path: abs}, nil
 	}
 	if !ValidName(name) {
-		return "", fmt.Errorf("store name %q is invalid (want 1-%d of a-z A-Z 0-9 - _ .)", name, maxNameLen)
+		return Found{}, fmt.Errorf("store name %q is invalid (want 1-%d of a-z A-Z 0-9 - _ .)", name, maxNameLen)
 	}
-	dirs := l.dirs()
-	for _, d := range dirs {
-		p := filepath.Join(d, BinaryPrefix+name)
+	for _, src := range l.sources() {
+		if src.dir == "" {
+			if slices.Contains(l.Bundled, name) {
+				return Found{Name: name, Path: l.self(), Bundled: true}, nil
+			}
+			continue
+		}
+		p := filepath.Join(src.dir, BinaryPrefix+name)
 		if isExecutable(p) {
-			return p, nil
+			return Found{Name: name, Path: p}, nil
 		}
 	}
-	return "", l.notFound(name)
+	return Found{}, l.notFound(name)
 }
 
 // notFound says which store binary is missing, where it was looked for (the
@@ -184,8 +262,21 @@ func (l Locator) isOwnDir(d string) bool {
 // of a name in lookup order is the one Find uses; the others are in Shadows.
 func (l Locator) Discover() ([]Found, error) {
 	byName := map[string]*Found{}
-	for _, d := range l.dirs() {
-		entries, err := os.ReadDir(d)
+	add := func(f Found) {
+		if prev, ok := byName[f.Name]; ok {
+			prev.Shadows = append(prev.Shadows, f.Path)
+			return
+		}
+		byName[f.Name] = &f
+	}
+	for _, src := range l.sources() {
+		if src.dir == "" {
+			for _, name := range l.Bundled {
+				add(Found{Name: name, Path: l.self(), Bundled: true})
+			}
+			continue
+		}
+		entries, err := os.ReadDir(src.dir)
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) {
 				continue
@@ -197,15 +288,11 @@ func (l Locator) Discover() ([]Found, error) {
 			if !ok || !ValidName(name) {
 				continue
 			}
-			p := filepath.Join(d, e.Name())
+			p := filepath.Join(src.dir, e.Name())
 			if !isExecutable(p) {
 				continue
 			}
-			if f, ok := byName[name]; ok {
-				f.Shadows = append(f.Shadows, p)
-				continue
-			}
-			byName[name] = &Found{Name: name, Path: p}
+			add(Found{Name: name, Path: p})
 		}
 	}
 	out := make([]Found, 0, len(byName))

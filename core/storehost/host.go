@@ -107,6 +107,7 @@ type Options struct {
 // lock, and another program may hold it by then).
 type Host struct {
 	opts  Options
+	bin   Found // the binary and how it is started
 	path  string
 	log   *slog.Logger
 	caps  []string  // capabilities of the first start, fixed
@@ -165,16 +166,17 @@ func Open(ctx context.Context, opts Options) (*Host, error) {
 			return nil, fmt.Errorf("store %q: sha256 pin %q is not 64 hex digits", opts.Name, opts.SHA256)
 		}
 	}
-	path, err := opts.Locator.Find(opts.Name, opts.Path)
+	bin, err := opts.Locator.Find(opts.Name, opts.Path)
 	if err != nil {
 		return nil, err
 	}
 	if opts.Name == "" {
-		opts.Name = strings.TrimPrefix(baseName(path), BinaryPrefix)
+		opts.Name = strings.TrimPrefix(baseName(bin.Path), BinaryPrefix)
 	}
 	h := &Host{
 		opts: opts,
-		path: path,
+		bin:  bin,
+		path: bin.Path,
 		log:  opts.Logger.With("store", opts.Name),
 		sem:  make(chan struct{}, 1),
 	}
@@ -235,8 +237,11 @@ func Cleanup() {
 	plugin.CleanupClients() // anything go-plugin manages itself
 }
 
-// Path is the plugin binary.
+// Path is the plugin binary (for a bundled store: the program bundling it).
 func (h *Host) Path() string { return h.path }
+
+// Bundled reports a store served by the program bundling it (Found.Bundled).
+func (h *Host) Bundled() bool { return h.bin.Bundled }
 
 // PID is the process id of the running plugin, 0 if none is running.
 func (h *Host) PID() int {

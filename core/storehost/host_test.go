@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -437,11 +438,11 @@ func TestDiscoveryOrder(t *testing.T) {
 	l := Locator{PluginDir: filepath.Join(root, "plugindir")}
 	find := func(l Locator, explicitPath string) string {
 		t.Helper()
-		p, err := l.Find("x", explicitPath)
+		f, err := l.Find("x", explicitPath)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return p
+		return f.Path
 	}
 	if got := find(l, explicit); got != explicit {
 		t.Errorf("explicit: %s", got)
@@ -478,6 +479,53 @@ func TestDiscoveryOrder(t *testing.T) {
 	}
 	if _, err := l.Find("x", filepath.Join(root, "path0", BinaryPrefix+"x")); err == nil {
 		t.Error("non-executable explicit path accepted")
+	}
+}
+
+// A bundled store is started as `Self BundledArg NAME`; it comes after the
+// plugin dir and before the executable's directory and PATH.
+func TestBundledStore(t *testing.T) {
+	self, err := filepath.EvalSymlinks(pluginTest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	loc := Locator{Bundled: []string{"test", "other"}, Self: pluginTest, NoExecutableDir: true, NoPATH: true}
+	f, err := loc.Find("test", "")
+	if err != nil || !f.Bundled || f.Path != self || !slices.Equal(f.Args(), []string{BundledArg, "test"}) {
+		t.Fatalf("Find = %+v, %v; want the bundled store", f, err)
+	}
+	h := open(t, Options{Name: "test", Locator: loc})
+	if !h.Bundled() || h.Path() != self {
+		t.Errorf("host: bundled %v, path %s", h.Bundled(), h.Path())
+	}
+	if _, err := h.Store().Stat(t.Context(), "INBOX"); err != nil {
+		t.Fatal(err)
+	}
+	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", h.PID()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := self + "\x00" + BundledArg + "\x00test\x00"; string(cmdline) != want {
+		t.Errorf("plugin command line %q, want %q", cmdline, want)
+	}
+
+	// A binary in the plugin dir replaces the bundled store.
+	dir := t.TempDir()
+	inDir := filepath.Join(dir, BinaryPrefix+"test")
+	if err := os.Symlink(pluginTest, inDir); err != nil {
+		t.Fatal(err)
+	}
+	loc.PluginDir = dir
+	if f, err := loc.Find("test", ""); err != nil || f.Bundled || f.Path != inDir {
+		t.Errorf("with a plugin dir: Find = %+v, %v", f, err)
+	}
+	found, err := loc.Discover()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(found) != 2 || found[0].Name != "other" || !found[0].Bundled ||
+		found[1].Name != "test" || found[1].Bundled || found[1].Path != inDir || !slices.Equal(found[1].Shadows, []string{self}) {
+		t.Errorf("Discover = %+v", found)
 	}
 }
 

@@ -150,7 +150,7 @@ func (h *Host) launch(ctx context.Context) (*instance, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store %q: socket directory: %w", o.Name, err)
 	}
-	cmd := exec.Command(h.path)
+	cmd := exec.Command(h.path, h.bin.Args()...)
 	cmd.Env = pluginEnv(sockDir, o.Verbose)
 	setProcAttr(cmd)
 
