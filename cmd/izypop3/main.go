@@ -24,6 +24,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/izyware/izypop3/core/storehost"
 	"github.com/izyware/izypop3/internal/config"
 )
 
@@ -41,6 +42,9 @@ func (e usageError) Error() string { return e.err.Error() }
 func (e usageError) Unwrap() error { return e.err }
 
 func main() {
+	if len(os.Args) == 3 && os.Args[1] == storehost.BundledArg {
+		os.Exit(serveBundled(os.Args[2])) // a bundled store's plugin process
+	}
 	os.Exit(run(os.Args[1:]))
 }
 

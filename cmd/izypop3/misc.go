@@ -109,15 +109,17 @@ func newPluginsCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "plugins",
 		Short: "List the store plugins found, with their versions and capabilities",
-		Long: `List every izypop3-store-NAME binary found (in --plugin-dir / $IZYPOP3_PLUGIN_DIR,
-the directory of the izypop3 executable, then PATH). Each is started once to
-ask its version, capabilities and configuration keys (--mimestore.KEY).`,
+		Long: `List every store found, in lookup order: izypop3-store-NAME binaries in
+--plugin-dir / $IZYPOP3_PLUGIN_DIR, the stores bundled in izypop3 (fake, localfs),
+then izypop3-store-NAME binaries in the directory of the izypop3 executable and on
+PATH. Each is started once to ask its version, capabilities and configuration keys
+(--mimestore.KEY).`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := noStoreConfig(cmd); err != nil {
 				return err
 			}
-			loc := storehost.Locator{PluginDir: pluginDir}
+			loc := locator(pluginDir)
 			found, err := loc.Discover()
 			if err != nil {
 				return err
@@ -133,7 +135,7 @@ ask its version, capabilities and configuration keys (--mimestore.KEY).`,
 			for _, f := range found {
 				ver, sdkv, caps := "?", "?", ""
 				ctx, cancel := context.WithTimeout(cmd.Context(), 15*time.Second)
-				h, err := storehost.Open(ctx, storehost.Options{Name: f.Name, Path: f.Path, InfoOnly: true})
+				h, err := storehost.Open(ctx, storehost.Options{Name: f.Name, Locator: loc, InfoOnly: true})
 				if err != nil {
 					caps = "error: " + err.Error()
 				} else {
@@ -147,7 +149,11 @@ ask its version, capabilities and configuration keys (--mimestore.KEY).`,
 					h.Close()
 				}
 				cancel()
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", f.Name, ver, sdkv, caps, f.Path)
+				where := f.Path
+				if f.Bundled {
+					where = "bundled in " + f.Path
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", f.Name, ver, sdkv, caps, where)
 				for _, s := range f.Shadows {
 					fmt.Fprintf(tw, "\t\t\t(shadowed)\t%s\n", s)
 				}

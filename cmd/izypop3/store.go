@@ -48,7 +48,7 @@ func (f *storeFlags) open(ctx context.Context, log *slog.Logger) (*storehost.Hos
 	h, err := storehost.Open(ctx, storehost.Options{
 		Name:    f.modhandler,
 		Path:    f.pluginPath,
-		Locator: storehost.Locator{PluginDir: f.pluginDir},
+		Locator: locator(f.pluginDir),
 		SHA256:  f.pluginSum,
 		Config:  cfg,
 		Verbose: verbose,
