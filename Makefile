@@ -2,9 +2,17 @@
 #
 #   make run    build, then serve the fake store on 127.0.0.1:1110
 #   make test   everything CI checks (vet, gofmt, generated code, go test -race, interop)
+#   make install [PREFIX=/usr/local] [DESTDIR=]   izypop3 (fake and localfs bundled), the
+#               systemd units, the sysusers file, LICENSE/NOTICE
 
 GO        ?= go
 BIN       := bin
+PREFIX    ?= /usr/local
+DESTDIR   ?=
+BINDIR    ?= $(PREFIX)/bin
+UNITDIR   ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+DOCDIR    ?= $(PREFIX)/share/doc/izypop3
 PLUGINS   := fake localfs
 GOBIN_DIR := $(shell $(GO) env GOPATH)/bin
 
@@ -17,7 +25,7 @@ LDFLAGS   := -X main.commit=$(COMMIT) -X main.buildDate=$(BUILDDATE)
 PROTOC_GEN_GO_VERSION      := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
 
-.PHONY: all build run notice setup units-check test test-short vet fmt-check proto proto-tools proto-check bench clean
+.PHONY: all build run install uninstall install-check notice setup units-check test test-short vet fmt-check proto proto-tools proto-check bench clean
 
 all: build
 
@@ -36,6 +44,29 @@ run: build
 	@echo "  mpop:      mkdir -p /tmp/izypop3-md/{new,cur,tmp} && mpop --host=127.0.0.1 --port=1110 --tls=off --auth=user --user=alice --passwordeval='echo 12345' --keep=on --delivery=maildir,/tmp/izypop3-md"
 	@echo "  poplib:    python3 -c \"import poplib; p=poplib.POP3('127.0.0.1',1110); p.user('alice'); p.pass_('12345'); print(p.stat()); p.quit()\""
 	$(BIN)/izypop3 serverpop3 --listen 127.0.0.1 --port 1110 --password 12345 --modhandler fake --log-format text
+
+# One binary is a working set: the first-party stores are bundled in it.
+# The units are rewritten for BINDIR.
+install: build
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(DOCDIR)
+	install -m 0755 $(BIN)/izypop3 $(DESTDIR)$(BINDIR)/izypop3
+	@for u in contrib/systemd/*.service contrib/systemd/*.timer; do \
+		echo "install $$u $(DESTDIR)$(UNITDIR)/"; \
+		sed 's|/usr/local/bin/|$(BINDIR)/|g' $$u > $(DESTDIR)$(UNITDIR)/$$(basename $$u) || exit 1; \
+		chmod 0644 $(DESTDIR)$(UNITDIR)/$$(basename $$u); \
+	done
+	install -m 0644 contrib/systemd/izypop3.sysusers $(DESTDIR)$(SYSUSERSDIR)/izypop3.conf
+	install -m 0644 LICENSE NOTICE README.md $(DESTDIR)$(DOCDIR)/
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/izypop3 $(DESTDIR)$(SYSUSERSDIR)/izypop3.conf
+	rm -f $(DESTDIR)$(UNITDIR)/izypop3.service $(DESTDIR)$(UNITDIR)/izypop3-fetch@.service $(DESTDIR)$(UNITDIR)/izypop3-fetch@.timer
+	rm -rf $(DESTDIR)$(DOCDIR)
+
+# make install into a temporary DESTDIR serves curl from the installed
+# binary alone; go install gives a binary with the stores bundled.
+install-check:
+	@bash .ci/install-check.sh
 
 vet:
 	$(GO) vet ./...
@@ -72,7 +103,7 @@ setup:
 
 # The race run skips measurements that -race distorts (idle-session memory);
 # they run once more without -race right after.
-test: setup fmt-check vet proto-check build units-check
+test: setup fmt-check vet proto-check build units-check install-check
 	bash .ci/gotest.sh -race -count=1 -timeout 30m ./...
 	bash .ci/gotest.sh -count=1 -run 'TestIdleSessionMemory' ./core/pop3/pop3server/
 
