@@ -145,7 +145,23 @@ func TestClientpop3CrashExactlyOnce(t *testing.T) {
 		{"plugin", 60},
 		{"izypop3", 100},
 	} {
-		before := len(storeFiles(t, mbDir))
+		held := storeFiles(t, mbDir)
+		before := len(held)
+		// A run creates files only for the messages it fetches that the
+		// store does not hold yet (staged leftovers are adopted, not
+		// rewritten): kill at most three quarters through those, so that
+		// a fast run cannot end before the kill.
+		left := dovecotLeft(t, s.Maildir("crash"))
+		fresh := min(300, len(left))
+		for h := range left {
+			if _, ok := held[h]; ok {
+				fresh--
+			}
+		}
+		after := kp.after
+		if kp.target != "none" {
+			after = min(kp.after, max(fresh*3/4, 1))
+		}
 		cmd := exec.Command(needBinary(t, "izypop3"), args...)
 		var out bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &out
@@ -166,18 +182,18 @@ func TestClientpop3CrashExactlyOnce(t *testing.T) {
 				t.Fatalf("kill point %d: run did not end\n%s", i, out.String())
 			case <-time.After(5 * time.Millisecond):
 			}
-			if killed || len(storeFiles(t, mbDir))-before < kp.after {
+			if killed || kp.target == "none" || len(storeFiles(t, mbDir))-before < after {
 				continue
 			}
-			killed = true
 			pid := cmd.Process.Pid
 			if kp.target == "plugin" {
 				kids := childPIDs(pid)
 				if len(kids) == 0 {
-					t.Fatalf("kill point %d: no plugin process", i)
+					continue // between a plugin restart and the next: try again
 				}
 				pid = kids[0]
 			}
+			killed = true
 			syscall.Kill(pid, syscall.SIGKILL)
 		}
 		if killed {
@@ -185,7 +201,7 @@ func TestClientpop3CrashExactlyOnce(t *testing.T) {
 		} else if kp.target != "none" {
 			t.Logf("kill point %d: the run ended before the kill (%s)", i, strings.TrimSpace(out.String()))
 		}
-		check(fmt.Sprintf("after kill point %d (%s after %d)", i, kp.target, kp.after), false)
+		check(fmt.Sprintf("after kill point %d (%s after %d)", i, kp.target, after), false)
 	}
 	if kills < 5 {
 		t.Errorf("only %d of the 6 kills happened before their run ended", kills)
