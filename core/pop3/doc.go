@@ -9,7 +9,8 @@
 //   - RFC 2449, POP3 Extension Mechanism (CAPA, response codes,
 //     PIPELINING, the 255-octet command line).
 //   - RFC 3206, The SYS and AUTH POP Response Codes.
-//   - RFC 2595 (STLS) and RFC 5034 (SASL AUTH) are planned extensions.
+//   - RFC 2595, Using TLS with IMAP, POP3 and ACAP (STLS).
+//   - RFC 5034, The POP3 SASL Authentication Mechanism (AUTH).
 //
 // The line reader, command tokenizer and dot-stuffing writer/reader live in
 // core/pop3/wire. This package and its children import only the standard

@@ -31,6 +31,7 @@ const (
 	CapImplementation = "IMPLEMENTATION"
 	CapSTLS           = "STLS"
 	CapSASL           = "SASL"
+	CapLoginDelay     = "LOGIN-DELAY"
 )
 
 // Error is a negative POP3 reply. It renders on the wire as

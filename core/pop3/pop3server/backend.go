@@ -40,6 +40,44 @@ type APOPBackend interface {
 	LoginAPOP(ctx context.Context, user, timestamp, digest, remote string) (Mailbox, error)
 }
 
+// SASLBackend is implemented by backends that offer SASL authentication
+// (the AUTH command, RFC 5034).
+type SASLBackend interface {
+	Backend
+	// SASLMechanisms lists the mechanisms the backend can run (upper-case
+	// IANA names). The server offers them in CAPA, except those that send
+	// a password or a bearer token in the clear (PLAIN, LOGIN,
+	// OAUTHBEARER, XOAUTH2) on a connection that is neither TLS nor from
+	// loopback, unless Options.AllowInsecureAuth is set.
+	SASLMechanisms() []string
+	// NewSASL starts an exchange of mechanism mech (one of
+	// SASLMechanisms) for a client at remote. ctx ends with the exchange.
+	NewSASL(ctx context.Context, mech, remote string) (SASLExchange, error)
+}
+
+// SASLServer is the server half of one SASL exchange, shaped like
+// github.com/emersion/go-sasl's sasl.Server so that its servers fit as
+// they are. Next gets the client's decoded response (nil when AUTH carried
+// no initial response) and returns a challenge, or done.
+//
+// Errors are mapped like Backend errors: a *pop3.Error is sent as it is
+// (code AUTH for refused credentials: the failed-login delay and limits
+// apply); any other error is logged and answered -ERR [SYS/TEMP]. A
+// backend therefore wraps mechanisms that return their own errors.
+type SASLServer interface {
+	Next(response []byte) (challenge []byte, done bool, err error)
+}
+
+// SASLExchange is one exchange started by SASLBackend.NewSASL.
+type SASLExchange struct {
+	// Server runs the exchange.
+	Server SASLServer
+	// Login opens, once Server reported done without error, the maildrop
+	// of the user the exchange authenticated, locked as by Backend.Login.
+	// user is the name for logs and per-user limits.
+	Login func(ctx context.Context) (user string, mb Mailbox, err error)
+}
+
 // Message is one entry of the maildrop snapshot taken at login.
 type Message struct {
 	// UID is the message's unique-id (RFC 1939 §7 UIDL): 1..70 octets in

@@ -136,7 +136,10 @@ func TestIdleSessionMemory(t *testing.T) {
 			back.Add(u, fmt.Sprintf("%s-%d", u, j), []byte("Subject: x\r\n\r\nbody\r\n"))
 		}
 	}
-	_, addr := startServer(t, testOptions(back))
+	opts := testOptions(back)
+	opts.MaxConnsPerAddr = -1 // every client is on 127.0.0.1
+	opts.MaxConns = 2 * idleSessions
+	_, addr := startServer(t, opts)
 	// Warm up one session so that lazily allocated runtime parts exist.
 	c := dial(t, addr)
 	c.line()

@@ -598,8 +598,10 @@ func TestLogsAreCredentialFree(t *testing.T) {
 	_, addr := startServer(t, opts)
 	c := dial(t, addr)
 	c.line()
-	c.send("USER bob", "PASS wrong-Pa55word", "USER bob", "PASS secret", "QUIT")
-	c.expect("+OK send PASS", "-ERR [AUTH] invalid user name or password", "+OK send PASS", "+OK maildrop has 3 messages (101 octets)", "+OK bye (3 messages left)")
+	c.send("USER bob", "PASS wrong-Pa55word")
+	c.expect("+OK send PASS", "-ERR [AUTH] invalid user name or password")
+	c.send("USER bob", "PASS secret", "QUIT")
+	c.expect("+OK send PASS", "+OK maildrop has 3 messages (101 octets)", "+OK bye (3 messages left)")
 	c.expectEOF()
 	deadline := time.Now().Add(2 * time.Second)
 	for !strings.Contains(logs.String(), "session ended") && time.Now().Before(deadline) {

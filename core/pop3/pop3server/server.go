@@ -70,7 +70,8 @@ type Options struct {
 	// session, user, cmd). Default: discard.
 	Logger *slog.Logger
 	// TLSConfig enables STLS (RFC 2595) and ServeTLS. Default nil: no TLS,
-	// STLS is neither advertised nor accepted.
+	// STLS is neither advertised nor accepted. A MinVersion below TLS 1.2
+	// is raised to it.
 	TLSConfig *tls.Config
 	// Hostname appears in the greeting and the APOP timestamp. Default:
 	// os.Hostname(), or "localhost".
@@ -101,6 +102,43 @@ type Options struct {
 	// AuthFailDelay is the pause before a failed login is answered.
 	// Default DefaultAuthFailDelay (1 s); negative means no delay.
 	AuthFailDelay time.Duration
+	// MaxAuthFailDelay caps the failed-login delay, which doubles with each
+	// failure from the same remote address. Default
+	// DefaultMaxAuthFailDelay (15 s).
+	MaxAuthFailDelay time.Duration
+	// MaxAuthFailures is how many failed logins one connection may make
+	// before it is closed. Default DefaultMaxAuthFailures (3).
+	MaxAuthFailures int
+	// MaxAuthTime bounds the AUTHORIZATION state as a whole (TLS handshake
+	// included), whatever the client sends. Default DefaultMaxAuthTime
+	// (2 min).
+	MaxAuthTime time.Duration
+	// TLSHandshakeTimeout bounds each TLS handshake. Default
+	// DefaultTLSHandshakeTimeout (15 s).
+	TLSHandshakeTimeout time.Duration
+	// MaxConns is the most connections served at once; more are answered
+	// -ERR [SYS/TEMP] and closed (closed at once on implicit TLS, where
+	// the line would need a handshake). Default DefaultMaxConns (1000);
+	// negative means no limit.
+	MaxConns int
+	// MaxConnsPerAddr is the most connections served at once from one
+	// remote address (IPv6: one /64). Default DefaultMaxConnsPerAddr (20);
+	// negative means no limit.
+	MaxConnsPerAddr int
+	// AllowInsecureAuth lets USER/PASS and the mechanisms that send a
+	// password or a token in the clear (PLAIN, LOGIN, OAUTHBEARER,
+	// XOAUTH2) run on a connection that is neither TLS nor from loopback.
+	// Default false: they are refused there ("-ERR [AUTH] use STLS
+	// first") and left out of CAPA.
+	AllowInsecureAuth bool
+	// LoginDelay, when positive, is the least time between two logins of
+	// one user (RFC 2449 §6.5 LOGIN-DELAY, advertised in CAPA); a login
+	// sooner is refused with -ERR [LOGIN-DELAY]. Default 0: none.
+	LoginDelay time.Duration
+	// StreamMemory is the most memory given to the buffers of messages
+	// being sent at once; a RETR or TOP beyond it uses small buffers.
+	// Default DefaultStreamMemory (32 MiB).
+	StreamMemory int64
 	// DebugWriter, when set, receives a raw transcript of every session:
 	// lines "S<id> C: ..." (from the client) and "S<id> S: ..." (from the
 	// server), after TLS decryption. It CONTAINS PASSWORDS and message
@@ -142,6 +180,28 @@ func (o *Options) setDefaults() {
 	if o.AuthFailDelay == 0 {
 		o.AuthFailDelay = DefaultAuthFailDelay
 	}
+	if o.MaxAuthFailDelay <= 0 {
+		o.MaxAuthFailDelay = DefaultMaxAuthFailDelay
+	}
+	o.MaxAuthFailDelay = max(o.MaxAuthFailDelay, o.AuthFailDelay)
+	if o.MaxAuthFailures <= 0 {
+		o.MaxAuthFailures = DefaultMaxAuthFailures
+	}
+	if o.MaxAuthTime <= 0 {
+		o.MaxAuthTime = DefaultMaxAuthTime
+	}
+	if o.TLSHandshakeTimeout <= 0 {
+		o.TLSHandshakeTimeout = DefaultTLSHandshakeTimeout
+	}
+	if o.MaxConns == 0 {
+		o.MaxConns = DefaultMaxConns
+	}
+	if o.MaxConnsPerAddr == 0 {
+		o.MaxConnsPerAddr = DefaultMaxConnsPerAddr
+	}
+	if o.StreamMemory <= 0 {
+		o.StreamMemory = DefaultStreamMemory
+	}
 }
 
 // Server is a POP3 server. Create it with New.
@@ -154,6 +214,12 @@ type Server struct {
 	closed   atomic.Bool
 	draining atomic.Bool // Shutdown started: sessions idle before login end
 	nextID   atomic.Uint64
+
+	addrs      *addrTable  // per-address connections and failed logins
+	logins     loginDelays // LOGIN-DELAY
+	streamMem  chan struct{}
+	refused    atomic.Int64 // connections refused since the last warning
+	refusedLog atomic.Int64 // unix nanoseconds of the last warning
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
@@ -170,6 +236,11 @@ func New(opts *Options) *Server {
 		o = *opts
 	}
 	o.setDefaults()
+	if o.TLSConfig != nil && o.TLSConfig.MinVersion < tls.VersionTLS12 {
+		// TLS 1.2 at least (RFC 8996 deprecates 1.0 and 1.1).
+		o.TLSConfig = o.TLSConfig.Clone()
+		o.TLSConfig.MinVersion = tls.VersionTLS12
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Server{
 		opts:      o,
@@ -178,6 +249,8 @@ func New(opts *Options) *Server {
 		cancel:    cancel,
 		listeners: make(map[net.Listener]struct{}),
 		sessions:  make(map[*session]struct{}),
+		addrs:     newAddrTable(),
+		streamMem: make(chan struct{}, max(1, o.StreamMemory/streamBufferCost)),
 	}
 }
 
@@ -247,10 +320,30 @@ func (s *Server) serve(l net.Listener, implicitTLS bool) error {
 		if implicitTLS {
 			conn = tls.Server(c, s.opts.TLSConfig)
 		}
-		if !s.startSession(conn, c, implicitTLS) {
+		switch s.startSession(conn, c, implicitTLS) {
+		case startClosed:
 			c.Close()
 			return ErrServerClosed
+		case startRefused:
+			s.refuse(c, implicitTLS)
 		}
+	}
+}
+
+// refuse answers a connection over a limit and closes it. On implicit TLS
+// it is closed at once: the line would cost a handshake.
+func (s *Server) refuse(c net.Conn, implicitTLS bool) {
+	if !implicitTLS {
+		c.SetWriteDeadline(time.Now().Add(refuseTimeout))
+		io.WriteString(c, "-ERR [SYS/TEMP] too many connections, try again later\r\n")
+	}
+	c.Close()
+	n := s.refused.Add(1)
+	now := time.Now().UnixNano()
+	if last := s.refusedLog.Load(); now-last >= int64(refusalLogEvery) && s.refusedLog.CompareAndSwap(last, now) {
+		s.refused.Add(-n)
+		s.log.Warn("connections refused: connection limit reached", "refused", n,
+			"max_conns", s.opts.MaxConns, "max_conns_per_addr", s.opts.MaxConnsPerAddr)
 	}
 }
 
@@ -270,24 +363,44 @@ func retryableAccept(err error) bool {
 	return false
 }
 
-// startSession registers and starts a session, unless the server is closed.
-func (s *Server) startSession(c, raw net.Conn, isTLS bool) bool {
+const (
+	startOK = iota
+	startClosed
+	startRefused
+)
+
+// startSession registers and starts a session, unless the server is closed
+// or a connection limit is reached.
+func (s *Server) startSession(c, raw net.Conn, isTLS bool) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed.Load() {
-		return false
+		return startClosed
+	}
+	if s.opts.MaxConns > 0 && len(s.sessions) >= s.opts.MaxConns {
+		return startRefused
+	}
+	key := addrKey(raw.RemoteAddr())
+	perAddr := s.opts.MaxConnsPerAddr
+	if perAddr < 0 {
+		perAddr = int(^uint(0) >> 1)
+	}
+	if !s.addrs.connect(key, perAddr) {
+		return startRefused
 	}
 	sess := newSession(s, c, raw, isTLS)
+	sess.addr = key
 	s.sessions[sess] = struct{}{}
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
 		sess.serve()
+		s.addrs.disconnect(key)
 		s.mu.Lock()
 		delete(s.sessions, sess)
 		s.mu.Unlock()
 	}()
-	return true
+	return startOK
 }
 
 // stopAccepting marks the server closed and closes its listeners.
@@ -412,13 +525,45 @@ func (w *timeoutWriter) Write(p []byte) (int, error) {
 	return w.c.Write(p)
 }
 
-var streamWriterPool = sync.Pool{New: func() any { return newStreamBuffers() }}
+// streamBufferCost is what one set of stream buffers costs, the unit of
+// Options.StreamMemory.
+const streamBufferCost = 2 * streamBufferSize
+
+// smallStreamBufferSize is the size of each buffer used by a RETR or TOP
+// once StreamMemory is in use by others.
+const smallStreamBufferSize = 4 << 10
+
+var (
+	streamWriterPool      = sync.Pool{New: func() any { return newStreamBuffers(streamBufferSize) }}
+	smallStreamWriterPool = sync.Pool{New: func() any { return newStreamBuffers(smallStreamBufferSize) }}
+)
 
 type streamBuffers struct {
 	w   *bufio.Writer
 	buf []byte
 }
 
-func newStreamBuffers() *streamBuffers {
-	return &streamBuffers{w: bufio.NewWriterSize(nil, streamBufferSize), buf: make([]byte, streamBufferSize)}
+func newStreamBuffers(size int) *streamBuffers {
+	return &streamBuffers{w: bufio.NewWriterSize(nil, size), buf: make([]byte, size)}
+}
+
+// getStreamBuffers returns buffers for one RETR or TOP, and the function
+// that gives them back: full-size ones while Options.StreamMemory allows,
+// small ones beyond.
+func (s *Server) getStreamBuffers() (*streamBuffers, func()) {
+	select {
+	case s.streamMem <- struct{}{}:
+		sb := streamWriterPool.Get().(*streamBuffers)
+		return sb, func() {
+			sb.w.Reset(nil)
+			streamWriterPool.Put(sb)
+			<-s.streamMem
+		}
+	default:
+		sb := smallStreamWriterPool.Get().(*streamBuffers)
+		return sb, func() {
+			sb.w.Reset(nil)
+			smallStreamWriterPool.Put(sb)
+		}
+	}
 }

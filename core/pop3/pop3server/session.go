@@ -63,6 +63,8 @@ type session struct {
 	raw    net.Conn // the TCP connection under it; other goroutines use only this
 	isTLS  bool
 	remote string
+	addr   string // key for per-address limits (addrKey)
+	local  bool   // the peer is on loopback: cleartext logins allowed
 	log    *slog.Logger
 
 	out timeoutWriter
@@ -74,11 +76,15 @@ type session struct {
 	idleAuth atomic.Bool // waiting for a command before login
 	state    State
 	errors   int
-	apop     APOPBackend // nil unless APOP is offered
-	stamp    string      // APOP timestamp of the greeting
-	userArg  string      // name given by USER, awaiting PASS
-	mailbox  Mailbox     // non-nil once logged in; locked by the Backend
-	finished bool        // Update was called (QUIT in TRANSACTION)
+	// authDeadline ends the AUTHORIZATION state, whatever the client
+	// sends (Options.MaxAuthTime).
+	authDeadline time.Time
+	authFailures int         // failed logins on this connection
+	apop         APOPBackend // nil unless APOP is offered
+	stamp        string      // APOP timestamp of the greeting
+	userArg      string      // name given by USER, awaiting PASS
+	mailbox      Mailbox     // non-nil once logged in; locked by the Backend
+	finished     bool        // Update was called (QUIT in TRANSACTION)
 
 	msgs      []Message
 	deleted   []bool
@@ -92,12 +98,14 @@ type session struct {
 func newSession(srv *Server, c, raw net.Conn, isTLS bool) *session {
 	id := srv.nextID.Add(1)
 	s := &session{
-		srv:    srv,
-		id:     id,
-		conn:   c,
-		raw:    raw,
-		isTLS:  isTLS,
-		remote: c.RemoteAddr().String(),
+		srv:          srv,
+		id:           id,
+		conn:         c,
+		raw:          raw,
+		isTLS:        isTLS,
+		remote:       c.RemoteAddr().String(),
+		local:        isLoopback(raw.RemoteAddr()),
+		authDeadline: time.Now().Add(srv.opts.MaxAuthTime),
 	}
 	s.log = srv.log.With("session", id, "remote", s.remote)
 	s.out = timeoutWriter{c: srv.debugConn(c, id), d: srv.opts.WriteTimeout}
@@ -116,6 +124,9 @@ func (s *session) serve() {
 		}
 	}()
 	s.log.Debug("connected")
+	if tc, ok := s.conn.(*tls.Conn); ok && !s.handshake(tc) {
+		return
+	}
 
 	if b, ok := s.srv.opts.Backend.(APOPBackend); ok && b.APOPEnabled() {
 		s.apop = b
@@ -129,59 +140,19 @@ func (s *session) serve() {
 	s.writeLine(greeting)
 
 	for {
-		// Flush only when no further command is already buffered: a
-		// pipelined batch (RFC 2449 §6.6) is answered with one write.
-		if !wire.HasLine(s.br) {
-			if err := s.bw.Flush(); err != nil {
-				s.log.Debug("write failed", "err", err)
-				return
-			}
-		}
-		timeout := s.srv.opts.AuthTimeout
-		if s.state == StateTransaction {
-			timeout = s.srv.opts.IdleTimeout
-		}
-		s.conn.SetReadDeadline(time.Now().Add(timeout))
-		if s.state == StateAuthorization && !wire.HasLine(s.br) {
-			// Shutdown drops sessions idle before login (see
-			// Server.Shutdown); the store-then-check order pairs with it.
-			s.idleAuth.Store(true)
-			if s.srv.draining.Load() {
-				s.farewell("-ERR [SYS/TEMP] server shutting down")
-				return
-			}
-		}
-		line, err := s.lr.ReadLine()
-		s.idleAuth.Store(false)
-		if err != nil {
-			if errors.Is(err, wire.ErrLineTooLong) {
-				if s.reply(&pop3.Error{Text: "command line too long"}) != nil {
-					return
+		line, err := s.nextLine(s.lr)
+		if err == nil {
+			var cmd wire.Command
+			cmd, err = wire.ParseCommand(line)
+			if err != nil {
+				err = &pop3.Error{Text: pop3.CleanText(err.Error())}
+			} else {
+				if s.log.Enabled(context.Background(), slog.LevelDebug) {
+					// Guarded: the argument would be boxed even with Debug off.
+					s.log.Debug("command", "cmd", cmd.Name)
 				}
-				continue
+				err = s.handle(cmd)
 			}
-			var ne net.Error
-			switch {
-			case errors.As(err, &ne) && ne.Timeout() && s.state == StateAuthorization && s.srv.draining.Load():
-				s.log.Info("server shutting down; connection closed")
-				s.farewell("-ERR [SYS/TEMP] server shutting down")
-			case errors.As(err, &ne) && ne.Timeout():
-				s.log.Info("idle timeout; connection closed", "state", s.state.String())
-				s.farewell("-ERR autologout: idle for too long")
-			default:
-				s.log.Debug("connection ended", "err", err)
-			}
-			return
-		}
-		cmd, err := wire.ParseCommand(line)
-		if err != nil {
-			err = &pop3.Error{Text: pop3.CleanText(err.Error())}
-		} else {
-			if s.log.Enabled(context.Background(), slog.LevelDebug) {
-				// Guarded: the argument would be boxed even with Debug off.
-				s.log.Debug("command", "cmd", cmd.Name)
-			}
-			err = s.handle(cmd)
 		}
 		switch {
 		case err == nil:
@@ -196,6 +167,88 @@ func (s *session) serve() {
 			}
 		}
 	}
+}
+
+// handshake runs the TLS handshake of an implicit-TLS connection within
+// TLSHandshakeTimeout (and the login time). A peer that sends nothing, or
+// half a ClientHello, is dropped then.
+func (s *session) handshake(tc *tls.Conn) bool {
+	s.conn.SetDeadline(earliest(time.Now().Add(s.srv.opts.TLSHandshakeTimeout), s.authDeadline))
+	// Shutdown ends sessions waiting before login (the deadline is set
+	// first, so that Shutdown's own is not overwritten).
+	s.idleAuth.Store(true)
+	defer s.idleAuth.Store(false)
+	if s.srv.draining.Load() {
+		return false
+	}
+	if err := tc.Handshake(); err != nil {
+		s.log.Debug("TLS handshake failed", "err", err)
+		return false
+	}
+	s.conn.SetDeadline(time.Time{})
+	return true
+}
+
+func earliest(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}
+
+// nextLine flushes the replies when no further command is buffered, sets
+// the deadline for the state and reads one line with lr. It returns a
+// *pop3.Error for a line that is too long (the session goes on) and
+// errCloseConn when the session must end (timeout, shutdown, broken
+// connection), the farewell line already written.
+func (s *session) nextLine(lr *wire.LineReader) (string, error) {
+	// Flush only when no further command is already buffered: a
+	// pipelined batch (RFC 2449 §6.6) is answered with one write.
+	if !wire.HasLine(s.br) {
+		if err := s.bw.Flush(); err != nil {
+			s.log.Debug("write failed", "err", err)
+			return "", errCloseConn
+		}
+	}
+	if s.state == StateTransaction {
+		s.conn.SetReadDeadline(time.Now().Add(s.srv.opts.IdleTimeout))
+	} else {
+		// Before login the idle limit is short, and the whole state is
+		// bounded too: valid commands do not keep a session alive.
+		s.conn.SetReadDeadline(earliest(time.Now().Add(s.srv.opts.AuthTimeout), s.authDeadline))
+		if !wire.HasLine(s.br) {
+			// Shutdown drops sessions idle before login (see
+			// Server.Shutdown); the store-then-check order pairs with it.
+			s.idleAuth.Store(true)
+			if s.srv.draining.Load() {
+				s.farewell("-ERR [SYS/TEMP] server shutting down")
+				return "", errCloseConn
+			}
+		}
+	}
+	line, err := lr.ReadLine()
+	s.idleAuth.Store(false)
+	if err == nil {
+		return line, nil
+	}
+	if errors.Is(err, wire.ErrLineTooLong) {
+		return "", &pop3.Error{Text: "command line too long"}
+	}
+	var ne net.Error
+	switch {
+	case errors.As(err, &ne) && ne.Timeout() && s.state == StateAuthorization && s.srv.draining.Load():
+		s.log.Info("server shutting down; connection closed")
+		s.farewell("-ERR [SYS/TEMP] server shutting down")
+	case errors.As(err, &ne) && ne.Timeout() && s.state == StateAuthorization && !time.Now().Before(s.authDeadline):
+		s.log.Info("no login within the time allowed; connection closed")
+		s.farewell("-ERR autologout: no login within the time allowed")
+	case errors.As(err, &ne) && ne.Timeout():
+		s.log.Info("idle timeout; connection closed", "state", s.state.String())
+		s.farewell("-ERR autologout: idle for too long")
+	default:
+		s.log.Debug("connection ended", "err", err)
+	}
+	return "", errCloseConn
 }
 
 // stampHost keeps the octets of host that may appear in an APOP timestamp
@@ -312,6 +365,8 @@ func (s *session) handle(cmd wire.Command) error {
 		return s.handleAPOP(cmd)
 	case "STLS":
 		return s.handleSTLS(cmd)
+	case "AUTH":
+		return s.handleAuth(cmd)
 	case "STAT", "LIST", "RETR", "DELE", "NOOP", "RSET", "TOP", "UIDL":
 		if err := s.checkState(StateTransaction); err != nil {
 			return err
@@ -352,10 +407,19 @@ func (s *session) handleCapa(cmd wire.Command) error {
 	s.dw.Reset(s.bw)
 	caps := []string{pop3.CapTop, pop3.CapUIDL, pop3.CapRespCodes, pop3.CapAuthRespCode, pop3.CapPipelining}
 	if s.state == StateAuthorization {
-		caps = append(caps, pop3.CapUser)
+		if s.cleartextAllowed() == nil {
+			caps = append(caps, pop3.CapUser)
+		}
+		if mechs := s.saslMechanisms(); len(mechs) > 0 {
+			caps = append(caps, pop3.CapSASL+" "+strings.Join(mechs, " "))
+		}
 		if s.srv.opts.TLSConfig != nil && !s.isTLS {
 			caps = append(caps, pop3.CapSTLS)
 		}
+	}
+	if d := s.srv.opts.LoginDelay; d > 0 {
+		// RFC 2449 §6.5: the minimum seconds between logins.
+		caps = append(caps, pop3.CapLoginDelay+" "+strconv.Itoa(int((d+time.Second-1)/time.Second)))
 	}
 	caps = append(caps, pop3.CapImplementation+" "+pop3.CleanText(s.srv.opts.Implementation))
 	for _, c := range caps {
@@ -411,6 +475,9 @@ func (s *session) handleUser(cmd wire.Command) error {
 	if err := s.checkState(StateAuthorization); err != nil {
 		return err
 	}
+	if err := s.cleartextAllowed(); err != nil {
+		return err
+	}
 	if len(cmd.Args) != 1 || cmd.Args[0] == "" {
 		return &pop3.Error{Text: "usage: USER name"}
 	}
@@ -425,6 +492,9 @@ func (s *session) handlePass(cmd wire.Command) error {
 	if err := s.checkState(StateAuthorization); err != nil {
 		return err
 	}
+	if err := s.cleartextAllowed(); err != nil {
+		return err
+	}
 	if s.userArg == "" {
 		return &pop3.Error{Text: "USER first"}
 	}
@@ -435,7 +505,11 @@ func (s *session) handlePass(cmd wire.Command) error {
 	s.userArg = ""
 	ctx, cancel := s.storeCtx()
 	defer cancel()
-	mb, err := s.srv.opts.Backend.Login(ctx, LoginRequest{User: user, Pass: cmd.Rest(), Remote: s.remote})
+	var mb Mailbox
+	err := s.checkCredentials(func() (err error) {
+		mb, err = s.srv.opts.Backend.Login(ctx, LoginRequest{User: user, Pass: cmd.Rest(), Remote: s.remote})
+		return err
+	})
 	return s.login(ctx, user, "USER", mb, err)
 }
 
@@ -455,7 +529,11 @@ func (s *session) handleAPOP(cmd wire.Command) error {
 	ctx, cancel := s.storeCtx()
 	defer cancel()
 	user := cmd.Args[0]
-	mb, err := s.apop.LoginAPOP(ctx, user, s.stamp, strings.ToLower(cmd.Args[1]), s.remote)
+	var mb Mailbox
+	err := s.checkCredentials(func() (err error) {
+		mb, err = s.apop.LoginAPOP(ctx, user, s.stamp, strings.ToLower(cmd.Args[1]), s.remote)
+		return err
+	})
 	return s.login(ctx, user, "APOP", mb, err)
 }
 
@@ -475,21 +553,10 @@ func isHexDigest(s string) bool {
 // login finishes PASS or APOP: maps the backend's answer (the Backend has
 // locked the maildrop), loads the snapshot and enters TRANSACTION.
 func (s *session) login(ctx context.Context, user, mech string, mb Mailbox, err error) error {
-	log := s.log.With("user", user, "mech", mech)
 	if err != nil {
-		var pe *pop3.Error
-		if !errors.As(err, &pe) {
-			log.Error("login failed: backend error", "err", err)
-			return errTemp
-		}
-		if pe.Code == pop3.CodeAuth {
-			log.Info("login failed: bad credentials")
-			s.authDelay()
-		} else {
-			log.Info("login refused", "code", pe.Code)
-		}
-		return pe
+		return s.loginFailed(mech, err)
 	}
+	log := s.log.With("user", user, "mech", mech)
 	if mb == nil {
 		log.Error("login failed: backend returned no mailbox")
 		return errTemp
@@ -499,6 +566,11 @@ func (s *session) login(ctx context.Context, user, mech string, mb Mailbox, err 
 		defer cancel()
 		mb.Abandon(actx, nil)
 		mb.Close()
+	}
+	if d := s.srv.opts.LoginDelay; d > 0 && !s.srv.logins.allow(user, d) {
+		abandon()
+		log.Info("login refused: LOGIN-DELAY not over")
+		return &pop3.Error{Code: pop3.CodeLoginDelay, Text: "logged in too recently, try again later"}
 	}
 	s.mailbox = mb // so that end releases it even if Messages panics
 	msgs, err := mb.Messages(ctx)
@@ -522,6 +594,8 @@ func (s *session) login(ctx context.Context, user, mech string, mb Mailbox, err 
 		s.sizeTotal += m.Size
 	}
 	s.state = StateTransaction
+	s.userArg = ""
+	s.srv.addrs.succeeded(s.addr)
 	s.log = log
 	log.Info("logged in", "messages", len(msgs))
 	s.writeLine(fmt.Sprintf("+OK maildrop has %d messages (%d octets)", len(msgs), s.sizeTotal))
@@ -548,21 +622,6 @@ func checkMessages(msgs []Message) error {
 	return nil
 }
 
-// authDelay pauses before a failed login is answered, unless the server
-// is closing.
-func (s *session) authDelay() {
-	d := s.srv.opts.AuthFailDelay
-	if d <= 0 {
-		return
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-s.srv.ctx.Done():
-	}
-}
-
 // handleSTLS: RFC 2595 §4.
 func (s *session) handleSTLS(cmd wire.Command) error {
 	if s.srv.opts.TLSConfig == nil {
@@ -587,7 +646,7 @@ func (s *session) handleSTLS(cmd wire.Command) error {
 		return errCloseConn
 	}
 	tc := tls.Server(s.conn, s.srv.opts.TLSConfig)
-	tc.SetDeadline(time.Now().Add(s.srv.opts.AuthTimeout))
+	tc.SetDeadline(earliest(time.Now().Add(s.srv.opts.TLSHandshakeTimeout), s.authDeadline))
 	if err := tc.Handshake(); err != nil {
 		s.log.Info("TLS handshake failed", "err", err)
 		return errCloseConn
@@ -840,12 +899,9 @@ func (s *session) stream(rc io.Reader, watchdog *time.Timer, lines int, m Messag
 			return errCloseConn
 		}
 	}
-	sb := streamWriterPool.Get().(*streamBuffers)
+	sb, release := s.srv.getStreamBuffers()
+	defer release()
 	sb.w.Reset(&s.out)
-	defer func() {
-		sb.w.Reset(nil)
-		streamWriterPool.Put(sb)
-	}()
 	if lines < 0 {
 		// Written in place: no string built per RETR.
 		sb.w.WriteString("+OK ")

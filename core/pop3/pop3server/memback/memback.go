@@ -26,6 +26,7 @@ import (
 // Compile-time checks.
 var (
 	_ pop3server.APOPBackend = (*Backend)(nil)
+	_ pop3server.SASLBackend = (*Backend)(nil)
 	_ pop3server.Mailbox     = (*mailbox)(nil)
 	_ pop3server.TopOpener   = (*mailbox)(nil)
 )
@@ -49,6 +50,7 @@ type Backend struct {
 	mu    sync.Mutex
 	users map[string]*user
 	apop  bool
+	sasl  bool
 	calls []Call
 }
 
@@ -96,6 +98,69 @@ func (b *Backend) SetAPOP(on bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.apop = on
+}
+
+// SetSASL turns SASL AUTH with PLAIN and LOGIN on or off (off by
+// default).
+func (b *Backend) SetSASL(on bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.sasl = on
+}
+
+// SASLMechanisms implements pop3server.SASLBackend: PLAIN and LOGIN when
+// SetSASL(true) was called.
+func (b *Backend) SASLMechanisms() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.sasl {
+		return nil
+	}
+	return []string{"PLAIN", "LOGIN"}
+}
+
+// NewSASL implements pop3server.SASLBackend.
+func (b *Backend) NewSASL(ctx context.Context, mech, remote string) (pop3server.SASLExchange, error) {
+	x := &saslExchange{plain: mech == "PLAIN"}
+	return pop3server.SASLExchange{
+		Server: x,
+		Login: func(ctx context.Context) (string, pop3server.Mailbox, error) {
+			mb, err := b.Login(ctx, pop3server.LoginRequest{User: x.user, Pass: x.pass, Remote: remote})
+			return x.user, mb, err
+		},
+	}, nil
+}
+
+// saslExchange is PLAIN (RFC 4616) or LOGIN; the password is checked by
+// Login once the exchange is done.
+type saslExchange struct {
+	plain      bool
+	step       int
+	user, pass string
+}
+
+func (x *saslExchange) Next(resp []byte) ([]byte, bool, error) {
+	x.step++
+	switch {
+	case x.plain && resp == nil && x.step == 1:
+		return []byte{}, false, nil
+	case x.plain && x.step <= 2:
+		f := bytes.Split(resp, []byte{0})
+		if len(f) != 3 || len(f[1]) == 0 {
+			return nil, true, ErrAuth
+		}
+		x.user, x.pass = string(f[1]), string(f[2])
+		return nil, true, nil
+	case !x.plain && resp == nil && x.step == 1:
+		return []byte("Username:"), false, nil
+	case !x.plain && x.user == "" && x.step <= 2:
+		x.user = string(resp)
+		return []byte("Password:"), false, nil
+	case !x.plain && x.step <= 3:
+		x.pass = string(resp)
+		return nil, true, nil
+	}
+	return nil, true, ErrAuth
 }
 
 // UIDs returns the UIDs in a user's maildrop now.
