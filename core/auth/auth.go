@@ -7,12 +7,16 @@ import (
 	"errors"
 	"fmt"
 	"unicode/utf8"
+
+	"github.com/izyware/izypop3/core/auth/sasl"
 )
 
 // ErrAuthFailed is wrapped by every error that means "wrong credentials":
-// unknown user, wrong password, or a user name that cannot be valid. Callers
-// test it with errors.Is and must not tell the client which case it was.
-var ErrAuthFailed = errors.New("authentication failed")
+// unknown user, wrong password or token, a failed SASL exchange, or a user
+// name that cannot be valid. Callers test it with errors.Is and must not
+// tell the client which case it was. It is sasl.ErrAuthFailed, so that
+// the SASL mechanisms and the checks here agree on what a refusal is.
+var ErrAuthFailed = sasl.ErrAuthFailed
 
 // ErrInvalidUser is wrapped (together with ErrAuthFailed by Authenticate)
 // when a user name breaks the rules of ValidateUser.
@@ -37,6 +41,28 @@ type Authenticator interface {
 // possible for that user (unknown or invalid name).
 type APOPSecreter interface {
 	APOPSecret(user string) (secret string, ok bool)
+}
+
+// SCRAMSecreter is implemented by authenticators that hold SCRAM-SHA-256
+// verifiers, so that the SCRAM-SHA-256 SASL mechanism can be offered.
+type SCRAMSecreter interface {
+	// HasSCRAM reports whether any user has a verifier (the mechanism is
+	// offered only then).
+	HasSCRAM() bool
+	// SCRAMCredentials returns the verifier of user and the mailbox the
+	// user may open; ok is false when the user is unknown or has none.
+	SCRAMCredentials(user string) (creds sasl.SCRAMCredentials, mailbox string, ok bool)
+}
+
+// TokenAuthenticator checks OAuth 2.0 bearer tokens (the OAUTHBEARER and
+// XOAUTH2 SASL mechanisms). It returns the mailbox the token opens; a
+// refused token gives an error wrapping ErrAuthFailed, any other error is
+// an operational failure.
+type TokenAuthenticator interface {
+	// AuthenticateToken checks token. user is the name the client gave
+	// (OAUTHBEARER's authorization identity may be empty: the token then
+	// says who it is).
+	AuthenticateToken(ctx context.Context, user, token string) (mailbox string, err error)
 }
 
 // ValidateUser reports whether name may be used as a user (and so mailbox)

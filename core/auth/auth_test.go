@@ -149,7 +149,7 @@ func TestParseUsersFile(t *testing.T) {
 		}
 	}
 	// Unknown users cost a bcrypt comparison at the file's cost.
-	if cost, err := bcrypt.Cost(u.dummy()); err != nil || cost != bcrypt.MinCost {
+	if cost, err := bcrypt.Cost(u.dummy().(bcryptVerifier)); err != nil || cost != bcrypt.MinCost {
 		t.Errorf("dummy hash cost = %d, %v; want %d", cost, err, bcrypt.MinCost)
 	}
 	var _ Authenticator = u
@@ -167,9 +167,9 @@ func TestParseUsersFileErrors(t *testing.T) {
 		{"empty name", ":" + h, "line 1: invalid user name: empty"},
 		{"bad name", "\nx/y:" + h, "line 2: invalid user name"},
 		{"space in name", "a b:" + h, "line 1: user name contains white space"},
-		{"clear password", "alice:hunter2", `line 1: user "alice": the hash is not a bcrypt hash`},
-		{"trailing field", "alice:" + h + ":x", "line 1: user \"alice\": the hash is not a bcrypt hash"},
-		{"trailing space", "alice:" + h + " ", "line 1: user \"alice\": the hash is not a bcrypt hash"},
+		{"clear password", "alice:hunter2", `line 1: user "alice": not a password verifier`},
+		{"trailing field", "alice:" + h + ":x", `line 1: user "alice": not a password verifier`},
+		{"trailing space", "alice:" + h + " ", `line 1: user "alice": not a password verifier`},
 		{"duplicate", "alice:" + h + "\nbob:" + h + "\nalice:" + h, `line 3: user "alice" listed twice`},
 		{"too long", "alice:" + h + "\n#" + strings.Repeat("x", MaxUsersFileLine), "line 2: longer than"},
 		{"empty", "# nobody\n\n", "lists no users"},
