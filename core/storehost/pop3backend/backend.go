@@ -98,6 +98,13 @@ type Options struct {
 	// applied.
 	DryRun bool
 
+	// Tokens checks the OAuth 2.0 bearer tokens of the OAUTHBEARER and
+	// XOAUTH2 SASL mechanisms (auth.CommandTokens, auth.Introspection).
+	// Default: when the store is the authenticator (Auth nil), the store,
+	// which receives the token as the password; otherwise none, and the
+	// token mechanisms are not offered.
+	Tokens auth.TokenAuthenticator
+
 	// Logger receives credential-free logs. Default: discard.
 	Logger *slog.Logger
 
@@ -139,6 +146,8 @@ type Backend struct {
 	opts   Options
 	log    *slog.Logger
 	locker sdk.Locker // nil if the store has none
+
+	sasl *auth.SASL // the SASL mechanisms over Auth and Tokens
 
 	// locked holds the mailboxes open in this process, for stores without
 	// a Locker: that is then the only exclusion there is. A store's Locker
@@ -200,6 +209,9 @@ func newBackend(store sdk.Store, opts Options) (*Backend, error) {
 			return nil, errors.New("pop3backend: no authenticator: give Options.Auth or use a store that authenticates")
 		}
 		opts.Auth = storeAuth{a}
+		if opts.Tokens == nil {
+			opts.Tokens = auth.PasswordTokens{Auth: opts.Auth}
+		}
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -212,6 +224,7 @@ func newBackend(store sdk.Store, opts Options) (*Backend, error) {
 		opts:   opts,
 		log:    opts.Logger,
 		locked: make(map[string]bool),
+		sasl:   &auth.SASL{Auth: opts.Auth, Tokens: opts.Tokens},
 	}
 	if l, ok := store.(sdk.Locker); ok {
 		b.locker = l
@@ -223,13 +236,23 @@ func newBackend(store sdk.Store, opts Options) (*Backend, error) {
 // store's "wrong credentials" (sdk.ErrAuthFailed) becomes core's
 // (auth.ErrAuthFailed) here, so that the rest of core knows one sentinel.
 // core/auth has its own interface and sentinel because it does not depend
-// on the store contract.
+// on the store contract. User names that break auth.ValidateUser are
+// refused before they reach the store, and so is a mailbox name the store
+// returns that breaks it.
 type storeAuth struct{ a sdk.Authenticator }
 
 func (s storeAuth) Authenticate(ctx context.Context, user, pass string) (string, error) {
+	if err := auth.ValidateUser(user); err != nil {
+		return "", fmt.Errorf("%w: %w", auth.ErrAuthFailed, err)
+	}
 	mb, err := s.a.Authenticate(ctx, user, pass)
 	if errors.Is(err, sdk.ErrAuthFailed) {
 		err = fmt.Errorf("%w: %w", auth.ErrAuthFailed, err)
+	}
+	if err == nil {
+		if verr := auth.ValidateUser(mb); verr != nil {
+			return "", fmt.Errorf("pop3backend: the store returned an invalid mailbox name: %w", verr)
+		}
 	}
 	return mb, err
 }
@@ -253,7 +276,8 @@ func (b *Backend) Login(ctx context.Context, req pop3server.LoginRequest) (pop3s
 // -ERR [AUTH]; anything else stays a plain (logged, SYS/TEMP) error.
 func (b *Backend) authError(err error, user, remote string) error {
 	if errors.Is(err, auth.ErrAuthFailed) {
-		b.log.Info("login failed", "user", user, "remote", remote, "reason", err)
+		// No user field: it may be a password typed into the wrong field.
+		b.log.Info("login failed", "remote", remote, "reason", err)
 		return errAuth
 	}
 	return fmt.Errorf("pop3backend: authenticate: %w", err)
@@ -307,7 +331,7 @@ func (b apopBackend) LoginAPOP(ctx context.Context, user, timestamp, digest, rem
 	sum := md5.Sum([]byte(timestamp + secret))
 	want := hex.EncodeToString(sum[:])
 	if subtle.ConstantTimeCompare([]byte(want), []byte(digest)) != 1 || !ok {
-		b.log.Info("APOP login failed", "user", user, "remote", remote)
+		b.log.Info("APOP login failed", "remote", remote)
 		return nil, errAuth
 	}
 	name, err := b.opts.Auth.Authenticate(ctx, user, secret)
