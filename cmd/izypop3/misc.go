@@ -9,6 +9,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -183,14 +184,19 @@ func writeConfigKeys(w io.Writer, store string, keys []sdk.ConfigKey) {
 }
 
 func newPasswdCmd() *cobra.Command {
-	return &cobra.Command{
+	var scheme string
+	cmd := &cobra.Command{
 		Use:   "passwd NAME",
-		Short: "Print a users-file line (NAME:bcrypt-hash) for --users",
+		Short: "Print a users-file line (NAME:verifier) for --users",
 		Long: `Read a password (twice at a terminal, once from standard input otherwise) and
-print "NAME:HASH" for a --users file. The password never appears on the
-command line.`,
+print "NAME:VERIFIER" for a --users file. The password never appears on the
+command line.
+
+Schemes: bcrypt (the default), argon2id (RFC 9106, 64 MiB per check), and
+scram-sha-256, which also lets clients log in with the SASL mechanism
+SCRAM-SHA-256, so that the password never crosses the wire.`,
 		Example: `  izypop3 passwd alice >> users.txt
-  printf 'secret\n' | izypop3 passwd alice >> users.txt`,
+  printf 'secret\n' | izypop3 passwd --scheme scram-sha-256 alice >> users.txt`,
 		Args: usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := noStoreConfig(cmd); err != nil {
@@ -200,11 +206,17 @@ command line.`,
 			if err := auth.ValidateUser(name); err != nil {
 				return usageError{err}
 			}
+			if !slices.Contains(auth.Schemes, scheme) {
+				return usageError{fmt.Errorf("--scheme %q: want one of %s", scheme, strings.Join(auth.Schemes, ", "))}
+			}
 			pw, err := readPassword()
 			if err != nil {
 				return err
 			}
-			hash, err := auth.HashPassword(pw)
+			if scheme == auth.SchemeBcrypt && len(pw) > 72 {
+				return errors.New("bcrypt takes at most 72 octets of password: use --scheme argon2id or scram-sha-256")
+			}
+			hash, err := auth.HashPasswordScheme(scheme, pw)
 			if err != nil {
 				return err
 			}
@@ -212,6 +224,8 @@ command line.`,
 			return nil
 		},
 	}
+	cmd.Flags().StringVar(&scheme, "scheme", auth.SchemeBcrypt, "verifier scheme: "+strings.Join(auth.Schemes, ", "))
+	return cmd
 }
 
 func readPassword() (string, error) {

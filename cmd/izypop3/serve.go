@@ -43,6 +43,63 @@ type serverFlags struct {
 	shutdownWait  time.Duration
 	authDelay     time.Duration
 	hostname      string
+	limits        limitFlags
+}
+
+// limitFlags are the cleartext policy, the abuse limits and the token
+// checks of serverpop3 (docs/security.md).
+type limitFlags struct {
+	allowInsecureAuth bool
+	maxConns          int
+	maxConnsPerAddr   int
+	maxAuthFailures   int
+	maxAuthFailDelay  time.Duration
+	maxAuthTime       time.Duration
+	handshakeTimeout  time.Duration
+	loginDelay        time.Duration
+	oauthCommand      string
+	oauthURL          string
+	oauthClientID     string
+	oauthSecretFile   string
+}
+
+func (l *limitFlags) register(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.BoolVar(&l.allowInsecureAuth, "allow-insecure-auth", false, "accept USER/PASS, PLAIN, LOGIN, OAUTHBEARER and XOAUTH2 on unencrypted connections from other hosts than loopback")
+	fl.IntVar(&l.maxConns, "max-conns", pop3server.DefaultMaxConns, "most connections served at once; more are answered -ERR [SYS/TEMP] (negative: no limit)")
+	fl.IntVar(&l.maxConnsPerAddr, "max-conns-per-addr", pop3server.DefaultMaxConnsPerAddr, "most connections at once from one remote address, an IPv6 /64 counting as one (negative: no limit)")
+	fl.IntVar(&l.maxAuthFailures, "max-auth-failures", pop3server.DefaultMaxAuthFailures, "failed logins after which a connection is closed")
+	fl.DurationVar(&l.maxAuthFailDelay, "max-auth-fail-delay", pop3server.DefaultMaxAuthFailDelay, "cap of the failed-login delay, which doubles with each failure from the same address")
+	fl.DurationVar(&l.maxAuthTime, "login-max-time", pop3server.DefaultMaxAuthTime, "longest time a connection may stay unauthenticated, whatever it sends")
+	fl.DurationVar(&l.handshakeTimeout, "tls-handshake-timeout", pop3server.DefaultTLSHandshakeTimeout, "longest TLS handshake (POP3S and STLS)")
+	fl.DurationVar(&l.loginDelay, "login-delay", 0, "least time between two logins of one user, advertised as LOGIN-DELAY (RFC 2449; 0: none)")
+	fl.StringVar(&l.oauthCommand, "oauth-check-command", "", "check OAUTHBEARER/XOAUTH2 bearer tokens with this shell command: it reads the user and the token as two lines on stdin, exits 0 to accept (printing the mailbox, or nothing for the user's own) or 1 to refuse")
+	fl.StringVar(&l.oauthURL, "oauth-introspect-url", "", "check bearer tokens with this OAuth 2.0 token introspection endpoint (RFC 7662)")
+	fl.StringVar(&l.oauthClientID, "oauth-client-id", "", "client id for --oauth-introspect-url (HTTP basic authentication)")
+	fl.StringVar(&l.oauthSecretFile, "oauth-client-secret-file", "", "file whose first line is the client secret for --oauth-client-id")
+}
+
+// tokens returns the configured bearer-token check, or nil.
+func (l *limitFlags) tokens() (auth.TokenAuthenticator, error) {
+	switch {
+	case l.oauthCommand != "" && l.oauthURL != "":
+		return nil, usageError{errors.New("--oauth-check-command and --oauth-introspect-url exclude each other")}
+	case l.oauthCommand != "":
+		return auth.CommandTokens{Command: l.oauthCommand}, nil
+	case l.oauthURL != "":
+		in := auth.Introspection{URL: l.oauthURL, ClientID: l.oauthClientID}
+		if l.oauthSecretFile != "" {
+			secret, err := readSecretFile("oauth-client-secret-file", l.oauthSecretFile)
+			if err != nil {
+				return nil, usageError{err}
+			}
+			in.ClientSecret = secret
+		}
+		return in, nil
+	case l.oauthClientID != "" || l.oauthSecretFile != "":
+		return nil, usageError{errors.New("--oauth-client-id and --oauth-client-secret-file need --oauth-introspect-url")}
+	}
+	return nil, nil
 }
 
 func newServerCmd() *cobra.Command {
@@ -50,7 +107,12 @@ func newServerCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "serverpop3",
 		Short: "Serve a mimestore over POP3",
-		Long: `Serve the messages of a mimestore over POP3 (RFC 1939, 2449, 3206; STLS with --tls-cert).
+		Long: `Serve the messages of a mimestore over POP3 (RFC 1939, 2449, 3206, SASL AUTH per
+RFC 5034; STLS and POP3S with --tls-cert).
+
+Passwords and tokens are refused in the clear except from loopback: use STLS or
+POP3S, or --allow-insecure-auth. Connections, login attempts and the time before
+login are limited (docs/security.md).
 
 At login a user's maildrop is a snapshot of the mailbox's unread items. DELE only
 marks; QUIT applies the marks (tag archive, or delete with --on-dele=delete). A
@@ -70,7 +132,7 @@ connection that ends without QUIT changes nothing.`,
 	fl.IntVar(&f.pop3sPort, "pop3s-port", 0, "also serve implicit-TLS POP3S on this port (needs --tls-cert)")
 	fl.StringVar(&f.password, "password", "", "the seed's mode: any user name with this password logs in; each user name is its own mailbox")
 	fl.StringVar(&f.passwordFile, "password-file", "", "--password read from the first line of this file (keeps it out of ps and the environment)")
-	fl.StringVar(&f.usersFile, "users", "", "file of name:bcrypt-hash lines (see izypop3 passwd)")
+	fl.StringVar(&f.usersFile, "users", "", "file of name:verifier lines, bcrypt, argon2id or SCRAM-SHA-256 (see izypop3 passwd --scheme)")
 	fl.StringVar(&f.onDele, "on-dele", "archive", "what QUIT does to DELE'd messages: archive (tag) or delete")
 	fl.BoolVar(&f.consumeOnRetr, "consume-on-retr", false, "seed queue mode: after QUIT retrieved messages are archived; if the connection drops they are tagged pop3failed")
 	fl.BoolVar(&f.commit, "commit", true, "apply changes to the store; --commit=false logs them and applies none (dry run)")
@@ -84,6 +146,7 @@ connection that ends without QUIT changes nothing.`,
 	fl.StringVar(&f.hostname, "hostname", "", "host name in the greeting (default: the system's)")
 	fl.StringVar(&f.log.format, "log-format", "auto", "log format: auto (text at a terminal, else json), text or json")
 	fl.StringVar(&f.log.level, "log-level", "info", "log level: trace, debug, info, warn, error")
+	f.limits.register(cmd)
 	return cmd
 }
 
@@ -152,6 +215,11 @@ func runServer(ctx context.Context, f serverFlags) error {
 		authn = u
 	}
 
+	tokens, err := f.limits.tokens()
+	if err != nil {
+		return err
+	}
+
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	defer storehost.Cleanup()
@@ -167,6 +235,7 @@ func runServer(ctx context.Context, f serverFlags) error {
 	}
 
 	backendOpts.Auth = authn
+	backendOpts.Tokens = tokens
 	backend, err := pop3backend.New(host.Store(), backendOpts)
 	if err != nil {
 		return err
@@ -179,6 +248,15 @@ func runServer(ctx context.Context, f serverFlags) error {
 		AuthTimeout:   f.loginTimeout,
 		IdleTimeout:   f.idleTimeout,
 		AuthFailDelay: f.authDelay,
+
+		AllowInsecureAuth:   f.limits.allowInsecureAuth,
+		MaxConns:            f.limits.maxConns,
+		MaxConnsPerAddr:     f.limits.maxConnsPerAddr,
+		MaxAuthFailures:     f.limits.maxAuthFailures,
+		MaxAuthFailDelay:    f.limits.maxAuthFailDelay,
+		MaxAuthTime:         f.limits.maxAuthTime,
+		TLSHandshakeTimeout: f.limits.handshakeTimeout,
+		LoginDelay:          f.limits.loginDelay,
 	})
 
 	addr := net.JoinHostPort(f.listen, strconv.Itoa(f.port))
@@ -190,7 +268,7 @@ func runServer(ctx context.Context, f serverFlags) error {
 	go func() { errc <- srv.Serve(ln) }()
 	log.Info("serving POP3", "addr", ln.Addr().String(), "store", info.Name, "store_version", info.Version,
 		"plugin", host.Path(), "on_dele", f.onDele, "consume_on_retr", f.consumeOnRetr, "commit", f.commit,
-		"stls", tlsConf != nil)
+		"stls", tlsConf != nil, "sasl", strings.Join(saslMechs(backend), " "))
 	if f.pop3sPort != 0 {
 		tlsAddr := net.JoinHostPort(f.listen, strconv.Itoa(f.pop3sPort))
 		tln, err := net.Listen("tcp", tlsAddr)
@@ -221,6 +299,14 @@ func runServer(ctx context.Context, f serverFlags) error {
 		log.Warn("sessions still open at the deadline were dropped without UPDATE", "error", err)
 	}
 	log.Info("stopped")
+	return nil
+}
+
+// saslMechs lists the SASL mechanisms the backend can run.
+func saslMechs(b pop3server.Backend) []string {
+	if sb, ok := b.(pop3server.SASLBackend); ok {
+		return sb.SASLMechanisms()
+	}
 	return nil
 }
 
