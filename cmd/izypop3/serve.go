@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -57,6 +58,7 @@ type limitFlags struct {
 	maxAuthTime       time.Duration
 	handshakeTimeout  time.Duration
 	loginDelay        time.Duration
+	saslMechs         []string
 	oauthCommand      string
 	oauthURL          string
 	oauthClientID     string
@@ -73,10 +75,25 @@ func (l *limitFlags) register(cmd *cobra.Command) {
 	fl.DurationVar(&l.maxAuthTime, "login-max-time", pop3server.DefaultMaxAuthTime, "longest time a connection may stay unauthenticated, whatever it sends")
 	fl.DurationVar(&l.handshakeTimeout, "tls-handshake-timeout", pop3server.DefaultTLSHandshakeTimeout, "longest TLS handshake (POP3S and STLS)")
 	fl.DurationVar(&l.loginDelay, "login-delay", 0, "least time between two logins of one user, advertised as LOGIN-DELAY (RFC 2449; 0: none)")
+	fl.StringSliceVar(&l.saslMechs, "sasl-mechanisms", nil, "offer only these SASL mechanisms (default: every one the credentials allow: SCRAM-SHA-256, OAUTHBEARER, XOAUTH2, CRAM-MD5, PLAIN, LOGIN)")
 	fl.StringVar(&l.oauthCommand, "oauth-check-command", "", "check OAUTHBEARER/XOAUTH2 bearer tokens with this shell command: it reads the user and the token as two lines on stdin, exits 0 to accept (printing the mailbox, or nothing for the user's own) or 1 to refuse")
 	fl.StringVar(&l.oauthURL, "oauth-introspect-url", "", "check bearer tokens with this OAuth 2.0 token introspection endpoint (RFC 7662)")
 	fl.StringVar(&l.oauthClientID, "oauth-client-id", "", "client id for --oauth-introspect-url (HTTP basic authentication)")
 	fl.StringVar(&l.oauthSecretFile, "oauth-client-secret-file", "", "file whose first line is the client secret for --oauth-client-id")
+}
+
+// mechanisms returns --sasl-mechanisms upper-cased, or nil.
+func (l *limitFlags) mechanisms() []string {
+	if l.saslMechs == nil {
+		return nil
+	}
+	out := []string{}
+	for _, m := range l.saslMechs {
+		if m = strings.ToUpper(strings.TrimSpace(m)); m != "" {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 // tokens returns the configured bearer-token check, or nil.
@@ -257,6 +274,7 @@ func runServer(ctx context.Context, f serverFlags) error {
 		MaxAuthTime:         f.limits.maxAuthTime,
 		TLSHandshakeTimeout: f.limits.handshakeTimeout,
 		LoginDelay:          f.limits.loginDelay,
+		SASLMechanisms:      f.limits.mechanisms(),
 	})
 
 	addr := net.JoinHostPort(f.listen, strconv.Itoa(f.port))
@@ -268,7 +286,7 @@ func runServer(ctx context.Context, f serverFlags) error {
 	go func() { errc <- srv.Serve(ln) }()
 	log.Info("serving POP3", "addr", ln.Addr().String(), "store", info.Name, "store_version", info.Version,
 		"plugin", host.Path(), "on_dele", f.onDele, "consume_on_retr", f.consumeOnRetr, "commit", f.commit,
-		"stls", tlsConf != nil, "sasl", strings.Join(saslMechs(backend), " "))
+		"stls", tlsConf != nil, "sasl", strings.Join(saslMechs(backend, f.limits.mechanisms()), " "))
 	if f.pop3sPort != 0 {
 		tlsAddr := net.JoinHostPort(f.listen, strconv.Itoa(f.pop3sPort))
 		tln, err := net.Listen("tcp", tlsAddr)
@@ -302,12 +320,20 @@ func runServer(ctx context.Context, f serverFlags) error {
 	return nil
 }
 
-// saslMechs lists the SASL mechanisms the backend can run.
-func saslMechs(b pop3server.Backend) []string {
-	if sb, ok := b.(pop3server.SASLBackend); ok {
-		return sb.SASLMechanisms()
+// saslMechs lists the SASL mechanisms the backend can run that allow
+// permits (nil: all).
+func saslMechs(b pop3server.Backend, allow []string) []string {
+	sb, ok := b.(pop3server.SASLBackend)
+	if !ok {
+		return nil
 	}
-	return nil
+	var out []string
+	for _, m := range sb.SASLMechanisms() {
+		if allow == nil || slices.Contains(allow, m) {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 // countSet is how many of the values are not empty.

@@ -177,10 +177,16 @@ type izyServer struct {
 // the test failed.
 func startIzypop3(t testing.TB, extra ...string) *izyServer {
 	t.Helper()
+	return startIzypop3Args(t, append([]string{"--password", testPassword}, extra...))
+}
+
+// startIzypop3Args is startIzypop3 with no --password of its own.
+func startIzypop3Args(t testing.TB, extra []string) *izyServer {
+	t.Helper()
 	bin := needBinary(t, "izypop3")
 	port := freePort(t)
 	args := append([]string{"serverpop3", "--listen", "127.0.0.1", "--port", strconv.Itoa(port),
-		"--password", testPassword, "--plugin-dir", binDir}, extra...)
+		"--plugin-dir", binDir}, extra...)
 	s := &izyServer{Port: port, out: &syncBuffer{}, done: make(chan error, 1)}
 	s.cmd = exec.Command(bin, args...)
 	s.cmd.Stdout = s.out

@@ -160,6 +160,8 @@ type poplibResult struct {
 	RetrDeleted    string      `json:"retr_deleted"`
 	StatAfterRset  [2]int64    `json:"stat_after_rset"`
 	Quit           string      `json:"quit"`
+	CapaBefore     []string    `json:"capa_before"`
+	CapaAfter      []string    `json:"capa_after"`
 }
 
 type poplibMsg struct {
@@ -214,8 +216,12 @@ func runPoplib(t *testing.T, tg target, extra ...string) poplibResult {
 // checkPoplib runs STAT/LIST/UIDL/RETR/TOP/DELE/RSET/QUIT through poplib.
 // poplib unstuffs and drops CRLFs; the script joins the lines with CRLF and
 // adds a final CRLF, which gives back the wire form exactly.
-func checkPoplib(t *testing.T, tg target) {
-	r := runPoplib(t, tg)
+func checkPoplib(t *testing.T, tg target) { checkPoplibWith(t, tg) }
+
+// checkPoplibWith is checkPoplib with extra arguments for the script (such
+// as --tls stls) and returns its result.
+func checkPoplibWith(t *testing.T, tg target, extra ...string) poplibResult {
+	r := runPoplib(t, tg, extra...)
 	n := int64(len(tg.Msgs))
 	var total int64
 	for _, m := range tg.Msgs {
@@ -274,6 +280,7 @@ func checkPoplib(t *testing.T, tg target) {
 	if !strings.HasPrefix(r.Quit, "+OK") {
 		t.Errorf("poplib QUIT = %q", r.Quit)
 	}
+	return r
 }
 
 // readDirFiles returns the content of every regular file in dir.
@@ -302,6 +309,13 @@ func readDirFiles(t *testing.T, dir string) [][]byte {
 // compared to the wire form with CRLF turned into LF. Maildir file names
 // carry no message number, so the comparison is as a multiset.
 func checkMpop(t *testing.T, tg target) [][]byte {
+	return checkMpopWith(t, tg, "tls off\nauth user\n")
+}
+
+// checkMpopWith is checkMpop with other settings (TLS, auth) in the mpoprc
+// in place of "tls off" and "auth user".
+func checkMpopWith(t *testing.T, tg target, settings string) [][]byte {
+	t.Helper()
 	mpop := needPeer(t, "mpop")
 	dir := t.TempDir()
 	md := filepath.Join(dir, "Maildir")
@@ -315,16 +329,14 @@ func checkMpop(t *testing.T, tg target) [][]byte {
 account default
 host 127.0.0.1
 port %d
-tls off
-auth user
-user %s
+%suser %s
 password %s
 delivery maildir %s
 keep on
 only_new off
 received_header off
 uidls_file %s
-`, tg.Port, tg.User, tg.Pass, md, filepath.Join(dir, "uidls"))
+`, tg.Port, settings, tg.User, tg.Pass, md, filepath.Join(dir, "uidls"))
 	if err := os.WriteFile(conf, []byte(rc), 0o600); err != nil {
 		t.Fatal(err)
 	}

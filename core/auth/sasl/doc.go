@@ -20,7 +20,9 @@
 //	OAUTHBEARER    RFC 7628   server and client: go-sasl (the server wrapped
 //	                          here: go-sasl's indexes an empty response)
 //	XOAUTH2        Google's and Microsoft's bearer-token mechanism
-//	                          server and client: this package
+//	                          server and client: this package (the server
+//	                          refuses a token with -ERR at once, no JSON
+//	                          challenge: curl drops the connection on one)
 //
 // SCRAM-SHA-256-PLUS (channel binding) is not offered.
 //

@@ -6,7 +6,6 @@ import (
 	"crypto/md5"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -244,18 +243,12 @@ func (s *scramServer) Next(response []byte) ([]byte, bool, error) {
 	return nil, true, failf("SCRAM-SHA-256 exchange already finished")
 }
 
-// BearerError is the JSON error a server sends as a challenge when a
-// bearer token is refused (RFC 7628 §3.2.2; XOAUTH2 sends the same shape).
-type BearerError struct {
-	Status  string `json:"status"`
-	Schemes string `json:"schemes,omitempty"`
-	Scope   string `json:"scope,omitempty"`
-}
-
-func (e *BearerError) Error() string { return "sasl: bearer token refused (" + e.Status + ")" }
-
-// refusedToken is the challenge sent for a refused token.
-var refusedToken = &BearerError{Status: "invalid_token", Schemes: "bearer"}
+// The status and schemes of the JSON error challenge OAUTHBEARER sends for
+// a refused token (RFC 7628 §3.2.2).
+const (
+	refusedStatus  = "invalid_token"
+	refusedSchemes = "bearer"
+)
 
 // NewOAuthBearerServer returns the server half of OAUTHBEARER (RFC 7628;
 // go-sasl's, wrapped). check is given the authorization identity of the
@@ -268,7 +261,7 @@ func NewOAuthBearerServer(check func(authzid, token string) error) Server {
 	s.srv = gosasl.NewOAuthBearerServer(func(o gosasl.OAuthBearerOptions) *gosasl.OAuthBearerError {
 		if err := check(o.Username, o.Token); err != nil {
 			s.cbErr = err
-			return &gosasl.OAuthBearerError{Status: refusedToken.Status, Schemes: refusedToken.Schemes}
+			return &gosasl.OAuthBearerError{Status: refusedStatus, Schemes: refusedSchemes}
 		}
 		return nil
 	})
@@ -310,48 +303,29 @@ func (s *bearerServer) Next(response []byte) ([]byte, bool, error) {
 
 // NewXOAuth2Server returns the server half of XOAUTH2 (the initial response
 // "user=" user 0x01 "auth=Bearer " token 0x01 0x01). check is given the user
-// and the token. A refused token (an error wrapping ErrAuthFailed) is
-// answered with a JSON error challenge, and the exchange fails on the
-// client's (empty) response, as Google's and Microsoft's servers do; any
-// other error ends the exchange at once. Written here: go-sasl has no
-// XOAUTH2.
+// and the token; its error ends the exchange at once. Google's servers
+// send a JSON error challenge first, but curl (7.88) drops the connection
+// on it instead of answering, and then never sees the -ERR [AUTH]: the
+// refusal is answered at once here. Written here: go-sasl has no XOAUTH2.
 func NewXOAuth2Server(check func(user, token string) error) Server {
 	return finish(&xoauth2Server{check: check})
 }
 
 type xoauth2Server struct {
-	check  func(user, token string) error
-	step   int
-	failed error
+	check func(user, token string) error
+	step  int
 }
 
 func (s *xoauth2Server) Next(response []byte) ([]byte, bool, error) {
-	switch s.step {
-	case 0:
-		if response == nil {
-			s.step = 1
-			return []byte{}, false, nil
-		}
-		fallthrough
-	case 1:
-		s.step = 3 // done, unless the refusal challenge is sent below
-		user, token, ok := parseXOAuth2(response)
-		if !ok {
-			return nil, true, failf("malformed XOAUTH2 response")
-		}
-		err := s.check(user, token)
-		if err == nil || !errors.Is(err, ErrAuthFailed) {
-			return nil, true, err
-		}
-		s.step = 2
-		s.failed = err
-		ch, _ := json.Marshal(refusedToken)
-		return ch, false, nil
-	case 2:
-		s.step = 3
-		return nil, true, s.failed
+	if s.step == 0 && response == nil {
+		s.step = 1
+		return []byte{}, false, nil
 	}
-	return nil, true, failf("XOAUTH2 exchange already finished")
+	user, token, ok := parseXOAuth2(response)
+	if !ok {
+		return nil, true, failf("malformed XOAUTH2 response")
+	}
+	return nil, true, s.check(user, token)
 }
 
 // parseXOAuth2 splits an XOAUTH2 initial response.

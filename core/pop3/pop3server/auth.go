@@ -45,8 +45,24 @@ func (s *session) saslMechanisms() []string {
 	}
 	clearOK := s.cleartextAllowed() == nil
 	var out []string
-	for _, m := range sb.SASLMechanisms() {
+	for _, m := range s.srv.backendMechanisms(sb) {
 		if clearOK || !slices.Contains(cleartextMechs, m) {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// backendMechanisms returns the mechanisms of sb that Options.SASLMechanisms
+// allows.
+func (s *Server) backendMechanisms(sb SASLBackend) []string {
+	all := sb.SASLMechanisms()
+	if s.opts.SASLMechanisms == nil {
+		return all
+	}
+	var out []string
+	for _, m := range all {
+		if slices.Contains(s.opts.SASLMechanisms, m) {
 			out = append(out, m)
 		}
 	}
@@ -145,7 +161,7 @@ func (s *session) handleAuth(cmd wire.Command) error {
 		return &pop3.Error{Text: "usage: AUTH mechanism [initial-response]"}
 	}
 	mech := strings.ToUpper(cmd.Args[0])
-	if !slices.Contains(sb.SASLMechanisms(), mech) {
+	if !slices.Contains(s.srv.backendMechanisms(sb), mech) {
 		return &pop3.Error{Text: "unsupported SASL mechanism"}
 	}
 	if !slices.Contains(s.saslMechanisms(), mech) {

@@ -669,3 +669,18 @@ func TestStreamMemory(t *testing.T) {
 		t.Fatalf("body of %d octets, want %d", len(got), len(big))
 	}
 }
+
+// TestSASLMechanismsOption: only the listed mechanisms are offered.
+func TestSASLMechanismsOption(t *testing.T) {
+	back := newBackend()
+	back.SetSASL(true)
+	opts := testOptions(back)
+	opts.SASLMechanisms = []string{"LOGIN", "SCRAM-SHA-256"}
+	_, addr := startServer(t, opts)
+	c := dial(t, addr)
+	c.line()
+	c.send("AUTH")
+	c.expect("+OK SASL mechanisms follow", "LOGIN", ".")
+	c.send("AUTH PLAIN =")
+	c.expect("-ERR unsupported SASL mechanism")
+}

@@ -131,6 +131,10 @@ type Options struct {
 	// Default false: they are refused there ("-ERR [AUTH] use STLS
 	// first") and left out of CAPA.
 	AllowInsecureAuth bool
+	// SASLMechanisms, when set, limits the SASL mechanisms offered to
+	// those listed (upper-case names) that the backend can run. Default
+	// nil: all of them.
+	SASLMechanisms []string
 	// LoginDelay, when positive, is the least time between two logins of
 	// one user (RFC 2449 §6.5 LOGIN-DELAY, advertised in CAPA); a login
 	// sooner is refused with -ERR [LOGIN-DELAY]. Default 0: none.

@@ -39,11 +39,24 @@ def main():
     ap.add_argument("--dele", default="", help="comma-separated message numbers to DELE before QUIT")
     ap.add_argument("--no-quit", action="store_true", help="close without QUIT")
     ap.add_argument("--no-retr", action="store_true", help="skip RETR/TOP (listing only)")
+    ap.add_argument("--tls", choices=["none", "stls", "ssl"], default="none",
+                    help="stls: upgrade with stls() and read CAPA again; ssl: POP3_SSL (implicit TLS)")
+    ap.add_argument("--cafile", help="CA certificate that must have signed the server's")
     a = ap.parse_args()
 
     out = {}
-    p = poplib.POP3(a.host, a.port, timeout=60)
+    if a.tls == "ssl":
+        import ssl
+        ctx = ssl.create_default_context(cafile=a.cafile)
+        p = poplib.POP3_SSL(a.host, a.port, timeout=60, context=ctx)
+    else:
+        p = poplib.POP3(a.host, a.port, timeout=60)
     out["greeting"] = p.getwelcome().decode("latin-1")
+    if a.tls == "stls":
+        import ssl
+        out["capa_before"] = sorted(p.capa().keys())
+        p.stls(ssl.create_default_context(cafile=a.cafile))
+        out["capa_after"] = sorted(p.capa().keys())
     p.user(a.user)
     p.pass_(a.password)
     out["stat"] = list(p.stat())
