@@ -684,3 +684,30 @@ func TestSASLMechanismsOption(t *testing.T) {
 	c.send("AUTH PLAIN =")
 	c.expect("-ERR unsupported SASL mechanism")
 }
+
+// slowCloseMailbox takes a while to release its maildrop.
+type slowCloseMailbox struct{ pop3server.Mailbox }
+
+func (m slowCloseMailbox) Close() error {
+	time.Sleep(30 * time.Millisecond)
+	return m.Mailbox.Close()
+}
+
+// TestQuitReleasesBeforeReply (regression: "+OK" was flushed before the
+// maildrop was released, so a client logging in again at once got
+// -ERR [IN-USE]).
+func TestQuitReleasesBeforeReply(t *testing.T) {
+	back := &hookBackend{Backend: newBackend(), wrap: func(mb pop3server.Mailbox) pop3server.Mailbox { return slowCloseMailbox{mb} }}
+	_, addr := startServer(t, testOptions(back))
+	for i := 0; i < 20; i++ {
+		c := dial(t, addr)
+		c.line()
+		c.send("USER bob", "PASS secret")
+		c.expect("+OK send PASS")
+		if l := c.line(); !strings.HasPrefix(l, "+OK maildrop") {
+			t.Fatalf("cycle %d: login answered %q", i, l)
+		}
+		c.send("QUIT")
+		c.expect("+OK bye (3 messages left)")
+	}
+}

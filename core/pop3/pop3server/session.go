@@ -312,22 +312,29 @@ func (s *session) end() {
 		}
 		s.conn.Close()
 	}()
-	if s.mailbox == nil {
-		return
-	}
-	mb := s.mailbox
-	s.mailbox = nil
-	ctx, cancel := context.WithTimeout(context.Background(), min(s.srv.opts.StoreTimeout, cleanupTimeout))
-	defer cancel()
-	if !s.finished {
-		if err := mb.Abandon(ctx, s.retrieved); err != nil {
-			s.log.Error("abandon failed", "err", err)
+	s.release()
+}
+
+// release gives the maildrop back: Abandon unless Update ran, then Close.
+// QUIT calls it before its reply is sent, so
+// that a client that logs in again as soon as it reads "+OK" finds the
+// maildrop free; end calls it for every other way a session ends.
+func (s *session) release() {
+	if s.mailbox != nil {
+		mb := s.mailbox
+		s.mailbox = nil
+		ctx, cancel := context.WithTimeout(context.Background(), min(s.srv.opts.StoreTimeout, cleanupTimeout))
+		defer cancel()
+		if !s.finished {
+			if err := mb.Abandon(ctx, s.retrieved); err != nil {
+				s.log.Error("abandon failed", "err", err)
+			}
 		}
+		if err := mb.Close(); err != nil {
+			s.log.Error("closing maildrop failed", "err", err)
+		}
+		s.log.Debug("session ended", "quit", s.finished)
 	}
-	if err := mb.Close(); err != nil {
-		s.log.Error("closing maildrop failed", "err", err)
-	}
-	s.log.Debug("session ended", "quit", s.finished)
 }
 
 // storeCtx returns a context for one store call.
@@ -461,11 +468,13 @@ func (s *session) handleQuit(cmd wire.Command) error {
 			return s.maildropLost(err)
 		}
 		s.log.Error("update failed", "err", err, "deleted", len(deleted))
+		s.release()
 		// RFC 1939 §6: QUIT may answer -ERR "some deleted messages not removed".
 		s.writeLine((&pop3.Error{Code: pop3.CodeSysTemp, Text: "some deleted messages not removed"}).Line())
 		return errQuit
 	}
 	s.log.Info("session updated", "deleted", len(deleted), "retrieved", len(s.retrieved))
+	s.release() // before the reply: the client may log in again at once
 	s.writeLine(fmt.Sprintf("+OK bye (%d messages left)", len(s.msgs)-s.nDeleted))
 	return errQuit
 }
