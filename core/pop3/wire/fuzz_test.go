@@ -3,6 +3,7 @@ package wire
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"io"
 	"strings"
 	"testing"
@@ -100,6 +101,59 @@ func FuzzTopWriter(f *testing.F) {
 		}
 		if !tw.Done() && !bytes.Equal(norm, full) {
 			t.Fatalf("not Done but output %q shorter than %q", norm, full)
+		}
+	})
+}
+
+// FuzzLineReader: the command reader. Every line returned is within the
+// limit and holds no LF; a too-long line is reported and skipped whole;
+// the lines returned are exactly the input's lines within the limit, in
+// order.
+func FuzzLineReader(f *testing.F) {
+	for _, s := range []string{"USER a\r\nPASS b\r\n", "x\n\ny\r\n", strings.Repeat("a", 300) + "\r\nSTAT\r\n", "no end", "\r\r\n", strings.Repeat("b", 2000)} {
+		f.Add([]byte(s))
+	}
+	const limit = 255
+	f.Fuzz(func(t *testing.T, data []byte) {
+		lr := NewLineReader(bufio.NewReaderSize(bytes.NewReader(data), 16), limit)
+		// The expected lines: split at LF, CR before LF dropped, long ones
+		// skipped, a final line without LF not returned.
+		var want []string
+		rest := data
+		for {
+			i := bytes.IndexByte(rest, '\n')
+			if i < 0 {
+				break
+			}
+			l := bytes.TrimSuffix(rest[:i], []byte("\r"))
+			rest = rest[i+1:]
+			if len(l) <= limit {
+				want = append(want, string(l))
+			}
+		}
+		var got []string
+		for n := 0; ; n++ {
+			if n > len(data)+1 {
+				t.Fatal("reader does not end")
+			}
+			line, err := lr.ReadLine()
+			if err == nil {
+				if len(line) > limit || strings.ContainsRune(line, '\n') {
+					t.Fatalf("line %q breaks the limit or holds LF", line)
+				}
+				got = append(got, line)
+				continue
+			}
+			if errors.Is(err, ErrLineTooLong) {
+				continue
+			}
+			if err != io.EOF && err != io.ErrUnexpectedEOF {
+				t.Fatalf("error %v", err)
+			}
+			break
+		}
+		if strings.Join(got, "\n") != strings.Join(want, "\n") || len(got) != len(want) {
+			t.Fatalf("lines %q, want %q", got, want)
 		}
 	})
 }
