@@ -148,11 +148,17 @@ type Options struct {
 	// server), after TLS decryption. It CONTAINS PASSWORDS and message
 	// contents: for debugging only. Default nil: no transcript.
 	DebugWriter io.Writer
+	// Observer, when set, is told of sessions, commands and octets sent
+	// (for metrics). Default nil: none.
+	Observer Observer
 }
 
 func (o *Options) setDefaults() {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Observer == nil {
+		o.Observer = nopObserver{}
 	}
 	if o.Hostname == "" {
 		o.Hostname, _ = os.Hostname()
@@ -396,8 +402,10 @@ func (s *Server) startSession(c, raw net.Conn, isTLS bool) int {
 	sess.addr = key
 	s.sessions[sess] = struct{}{}
 	s.wg.Add(1)
+	s.opts.Observer.SessionStarted()
 	go func() {
 		defer s.wg.Done()
+		defer s.opts.Observer.SessionEnded()
 		sess.serve()
 		s.addrs.disconnect(key)
 		s.mu.Lock()
@@ -518,15 +526,18 @@ func (s *Server) transcript(prefix string, p []byte) {
 // timeoutWriter sets a write deadline before every write, so that each
 // chunk of a reply gets Options.WriteTimeout.
 type timeoutWriter struct {
-	c net.Conn
-	d time.Duration
+	c   net.Conn
+	d   time.Duration
+	obs Observer
 }
 
 func (w *timeoutWriter) Write(p []byte) (int, error) {
 	if err := w.c.SetWriteDeadline(time.Now().Add(w.d)); err != nil {
 		return 0, err
 	}
-	return w.c.Write(p)
+	n, err := w.c.Write(p)
+	w.obs.BytesSent(n)
+	return n, err
 }
 
 // streamBufferCost is what one set of stream buffers costs, the unit of

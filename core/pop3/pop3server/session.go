@@ -108,7 +108,7 @@ func newSession(srv *Server, c, raw net.Conn, isTLS bool) *session {
 		authDeadline: time.Now().Add(srv.opts.MaxAuthTime),
 	}
 	s.log = srv.log.With("session", id, "remote", s.remote)
-	s.out = timeoutWriter{c: srv.debugConn(c, id), d: srv.opts.WriteTimeout}
+	s.out = timeoutWriter{c: srv.debugConn(c, id), d: srv.opts.WriteTimeout, obs: srv.opts.Observer}
 	s.br = bufio.NewReaderSize(s.out.c, readBufferSize)
 	s.lr = wire.NewLineReader(s.br, srv.opts.MaxLineLength)
 	s.bw = bufio.NewWriterSize(&s.out, writeBufferSize)
@@ -142,6 +142,7 @@ func (s *session) serve() {
 	for {
 		line, err := s.nextLine(s.lr)
 		if err == nil {
+			start := time.Now()
 			var cmd wire.Command
 			cmd, err = wire.ParseCommand(line)
 			if err != nil {
@@ -153,6 +154,7 @@ func (s *session) serve() {
 				}
 				err = s.handle(cmd)
 			}
+			s.observe(cmd.Name, start, err)
 		}
 		switch {
 		case err == nil:
@@ -167,6 +169,15 @@ func (s *session) serve() {
 			}
 		}
 	}
+}
+
+// observe reports a command to the Observer. QUIT's errQuit is its
+// positive reply.
+func (s *session) observe(name string, start time.Time, err error) {
+	if errors.Is(err, errQuit) {
+		err = nil
+	}
+	s.srv.opts.Observer.Command(name, time.Since(start), err)
 }
 
 // handshake runs the TLS handshake of an implicit-TLS connection within
