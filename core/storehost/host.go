@@ -82,6 +82,9 @@ type Options struct {
 	// SocketDir is where the private per-plugin socket directories are
 	// created. Default: os.TempDir().
 	SocketDir string
+	// Observer, when set, is told of every store call and plugin restart
+	// (for metrics). Default nil: none.
+	Observer Observer
 }
 
 // Host is a store plugin seen from izypop3: a plugin process that it
@@ -154,6 +157,9 @@ func Open(ctx context.Context, opts Options) (*Host, error) {
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Observer == nil {
+		opts.Observer = nopObserver{}
 	}
 	cfg := make(map[string]string, len(opts.Config))
 	for k, v := range opts.Config {
@@ -311,6 +317,7 @@ func (h *Host) get(ctx context.Context) (*instance, error) {
 		h.restarts++
 		h.diedAt = time.Now()
 		h.log.Error("store plugin restart failed", "error", err, "attempt", h.restarts)
+		h.opts.Observer.PluginRestart(h.opts.Name, err)
 		return nil, fmt.Errorf("%w: restarting: %w", sdk.ErrUnavailable, err)
 	}
 	if h.closed {
@@ -318,6 +325,7 @@ func (h *Host) get(ctx context.Context) (*instance, error) {
 		return nil, ErrClosed
 	}
 	h.log.Info("store plugin restarted", "pid", in.pid)
+	h.opts.Observer.PluginRestart(h.opts.Name, nil)
 	h.cur = in
 	h.info = in.info
 	return in, nil

@@ -174,7 +174,7 @@ func (h *Host) launch(ctx context.Context) (*instance, error) {
 		Logger:          hlog,
 		SyncStdout:      stdio,
 		SyncStderr:      stdio,
-		GRPCDialOptions: pluginhost.DialOptions(),
+		GRPCDialOptions: append(pluginhost.DialOptions(), observeDialOptions(o.Name, o.Observer)...),
 	})
 	h.mu.Lock()
 	h.started++
