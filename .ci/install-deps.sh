@@ -35,6 +35,7 @@ PKGS=(
 	protobuf-compiler # make proto
 	procps            # ps/pgrep for the benchmark's RSS sampling
 	systemd           # systemd-analyze verify of contrib/systemd
+	prometheus        # promtool check metrics (the --http-listen test)
 	ca-certificates
 )
 # Strip the comments to get the package names.
