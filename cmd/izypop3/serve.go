@@ -21,6 +21,7 @@ import (
 	"github.com/izyware/izypop3/core/pop3/pop3server"
 	"github.com/izyware/izypop3/core/storehost"
 	"github.com/izyware/izypop3/core/storehost/pop3backend"
+	"github.com/izyware/izypop3/internal/metrics"
 	"github.com/izyware/izypop3/sdk"
 )
 
@@ -44,6 +45,7 @@ type serverFlags struct {
 	shutdownWait  time.Duration
 	authDelay     time.Duration
 	hostname      string
+	httpListen    string
 	limits        limitFlags
 }
 
@@ -161,6 +163,7 @@ connection that ends without QUIT changes nothing.`,
 	fl.DurationVar(&f.authDelay, "auth-fail-delay", pop3server.DefaultAuthFailDelay, "pause before answering a failed login")
 	fl.DurationVar(&f.shutdownWait, "shutdown-timeout", 30*time.Second, "on SIGTERM/SIGINT, how long sessions may take to finish before they are dropped (never updated)")
 	fl.StringVar(&f.hostname, "hostname", "", "host name in the greeting (default: the system's)")
+	fl.StringVar(&f.httpListen, "http-listen", "", "serve Prometheus /metrics, /healthz and /readyz over HTTP on this address (e.g. 127.0.0.1:9110); off by default")
 	fl.StringVar(&f.log.format, "log-format", "auto", "log format: auto (text at a terminal, else json), text or json")
 	fl.StringVar(&f.log.level, "log-level", "info", "log level: trace, debug, info, warn, error")
 	f.limits.register(cmd)
@@ -241,6 +244,12 @@ func runServer(ctx context.Context, f serverFlags) error {
 	defer stop()
 	defer storehost.Cleanup()
 
+	var reg *metrics.Registry
+	if f.httpListen != "" {
+		b := readBuildInfo()
+		reg = metrics.New(b.Version, b.Commit)
+		f.store.observer = reg.Store()
+	}
 	host, err := f.store.open(ctx, log)
 	if err != nil {
 		return err
@@ -257,7 +266,19 @@ func runServer(ctx context.Context, f serverFlags) error {
 	if err != nil {
 		return err
 	}
+	var observer pop3server.Observer
+	if reg != nil {
+		reg.StoreOpened(info.Name)
+		observer = reg.Server()
+		hs, err := reg.Listen(f.httpListen, storeReady(host), log)
+		if err != nil {
+			return usageError{err}
+		}
+		defer hs.Close()
+		log.Info("serving metrics", "addr", hs.Addr().String(), "paths", "/metrics /healthz /readyz")
+	}
 	srv := pop3server.New(&pop3server.Options{
+		Observer:      observer,
 		Backend:       backend,
 		Logger:        log,
 		TLSConfig:     tlsConf,
@@ -318,6 +339,15 @@ func runServer(ctx context.Context, f serverFlags) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// storeReady is the /readyz check: the store's own health check when it
+// has one, else that its plugin answers.
+func storeReady(host *storehost.Host) metrics.ReadyFunc {
+	if c, ok := host.Store().(sdk.Checker); ok {
+		return c.Check
+	}
+	return host.Ping
 }
 
 // saslMechs lists the SASL mechanisms the backend can run that allow

@@ -20,6 +20,7 @@ type storeFlags struct {
 	pluginDir  string
 	pluginPath string
 	pluginSum  string
+	observer   storehost.Observer // set by the command for metrics; nil: none
 }
 
 func (f *storeFlags) register(cmd *cobra.Command, defaultStore string) {
@@ -46,13 +47,14 @@ func (f *storeFlags) open(ctx context.Context, log *slog.Logger) (*storehost.Hos
 		log = slog.New(verboseHandler{log.Handler()})
 	}
 	h, err := storehost.Open(ctx, storehost.Options{
-		Name:    f.modhandler,
-		Path:    f.pluginPath,
-		Locator: locator(f.pluginDir),
-		SHA256:  f.pluginSum,
-		Config:  cfg,
-		Verbose: verbose,
-		Logger:  log,
+		Name:     f.modhandler,
+		Path:     f.pluginPath,
+		Locator:  locator(f.pluginDir),
+		SHA256:   f.pluginSum,
+		Config:   cfg,
+		Verbose:  verbose,
+		Logger:   log,
+		Observer: f.observer,
 	})
 	// An unknown store key is a bad command line; say where it was set
 	// when not on the command line.

@@ -1,0 +1,196 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+)
+
+// serverpop3 --http-listen: a real session moves the counters by the right
+// amounts (scraped and parsed with the Prometheus text parser), and
+// /readyz fails while the store plugin does not answer, then recovers.
+func TestServerMetricsEndpoint(t *testing.T) {
+	root := t.TempDir()
+	for i := 1; i <= 2; i++ {
+		writeMessage(t, filepath.Join(root, "alice", fmt.Sprintf("m%d.eml", i)), i)
+	}
+	port, hport := freePort(t), freePort(t)
+	base := "http://127.0.0.1:" + strconv.Itoa(hport)
+	cmd, _ := groupServer(t, port, "serverpop3", "--port", strconv.Itoa(port), "--password", "pw",
+		"--modhandler", "localfs", "--mimestore.path", root, "--auth-fail-delay=1ms", "--log-format", "json",
+		"--http-listen", "127.0.0.1:"+strconv.Itoa(hport))
+	if code, body := httpGet(t, base+"/readyz"); code != 200 {
+		t.Fatalf("/readyz = %d %q, want 200", code, body)
+	}
+	before := scrapeMetrics(t, base)
+
+	s := dialPOP3(t, port)
+	s.cmd("USER alice")
+	if r := s.cmd("PASS wrong"); !strings.HasPrefix(r, "-ERR") {
+		t.Fatal(r)
+	}
+	s.cmd("USER alice")
+	if r := s.cmd("PASS pw"); !strings.HasPrefix(r, "+OK") {
+		t.Fatal(r)
+	}
+	if r := s.cmd("RETR 1"); !strings.HasPrefix(r, "+OK") {
+		t.Fatal(r)
+	}
+	s.body()
+	if r := s.cmd("QUIT"); !strings.HasPrefix(r, "+OK") {
+		t.Fatal(r)
+	}
+	var after map[string]*dto.MetricFamily
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		after = scrapeMetrics(t, base)
+		if metricValue(after, "izypop3_pop3_sessions_active") == 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for _, w := range []struct {
+		name   string
+		labels []string
+		want   float64
+	}{
+		{"izypop3_pop3_sessions_active", nil, 0},
+		{"izypop3_pop3_sessions_total", nil, 1},
+		{"izypop3_pop3_logins_total", []string{"result", "ok"}, 1},
+		{"izypop3_pop3_logins_total", []string{"result", "auth"}, 1},
+		{"izypop3_pop3_commands_total", []string{"command", "RETR", "result", "ok"}, 1},
+		{"izypop3_pop3_retr_duration_seconds", nil, 1},
+		{"izypop3_store_plugin_restarts_total", []string{"store", "localfs", "result", "ok"}, 0},
+	} {
+		got := metricValue(after, w.name, w.labels...) - max(metricValue(before, w.name, w.labels...), 0)
+		if w.name == "izypop3_pop3_sessions_active" {
+			got = metricValue(after, w.name)
+		}
+		if got != w.want {
+			t.Errorf("%s%v moved by %v, want %v", w.name, w.labels, got, w.want)
+		}
+	}
+	if v := metricValue(after, "izypop3_pop3_sent_bytes_total"); v < 100 {
+		t.Errorf("sent_bytes_total = %v, want at least a message", v)
+	}
+	if v := metricValue(after, "izypop3_store_calls_total", "store", "localfs", "code", "OK"); v < 1 {
+		t.Errorf("store calls OK = %v", v)
+	}
+
+	// The store plugin stops answering (SIGSTOP): not ready; SIGCONT: ready.
+	out, err := exec.Command("pgrep", "-P", strconv.Itoa(cmd.Process.Pid)).Output()
+	if err != nil {
+		t.Fatalf("pgrep -P %d: %v", cmd.Process.Pid, err)
+	}
+	pid, err := strconv.Atoi(strings.Fields(string(out))[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cl, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid)); !bytes.Contains(cl, []byte("__izypop3-store")) {
+		t.Fatalf("child %d of the server is %q, not the store plugin", pid, cl)
+	}
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Kill(pid, syscall.SIGCONT)
+	// Stopped for sure before asking (state T in /proc/PID/stat).
+	deadline = time.Now().Add(20 * time.Second)
+	for {
+		st, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if i := bytes.LastIndexByte(st, ')'); i > 0 && len(st) > i+2 && st[i+2] == 'T' {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("store plugin %d not stopped: %q", pid, st)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	code, body := httpGet(t, base+"/readyz")
+	syscall.Kill(pid, syscall.SIGCONT)
+	if code != 503 {
+		t.Errorf("/readyz with the plugin stopped = %d %q, want 503", code, body)
+	}
+	if code, _ := httpGet(t, base+"/healthz"); code != 200 {
+		t.Errorf("/healthz = %d, want 200", code)
+	}
+	deadline = time.Now().Add(20 * time.Second)
+	for {
+		code, body := httpGet(t, base+"/readyz")
+		if code == 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/readyz after SIGCONT = %d %q, want 200", code, body)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func httpGet(t *testing.T, url string) (int, string) {
+	t.Helper()
+	c := &http.Client{Timeout: 30 * time.Second}
+	resp, err := c.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func scrapeMetrics(t *testing.T, base string) map[string]*dto.MetricFamily {
+	t.Helper()
+	code, body := httpGet(t, base+"/metrics")
+	if code != 200 {
+		t.Fatalf("/metrics = %d", code)
+	}
+	p := expfmt.NewTextParser(model.LegacyValidation)
+	fams, err := p.TextToMetricFamilies(bytes.NewReader([]byte(body)))
+	if err != nil {
+		t.Fatalf("parsing /metrics: %v", err)
+	}
+	return fams
+}
+
+// metricValue is the value (histograms: the sample count) of the first
+// series of name whose labels include the given pairs, or -1.
+func metricValue(fams map[string]*dto.MetricFamily, name string, labels ...string) float64 {
+	f := fams[name]
+	if f == nil {
+		return -1
+	}
+next:
+	for _, m := range f.Metric {
+		for i := 0; i+1 < len(labels); i += 2 {
+			ok := false
+			for _, lp := range m.Label {
+				ok = ok || lp.GetName() == labels[i] && lp.GetValue() == labels[i+1]
+			}
+			if !ok {
+				continue next
+			}
+		}
+		switch {
+		case m.Counter != nil:
+			return m.Counter.GetValue()
+		case m.Gauge != nil:
+			return m.Gauge.GetValue()
+		case m.Histogram != nil:
+			return float64(m.Histogram.GetSampleCount())
+		}
+	}
+	return -1
+}
