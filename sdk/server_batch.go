@@ -1,6 +1,7 @@
 package sdk
 
 import (
+	"context"
 	"errors"
 	"io"
 
@@ -11,7 +12,8 @@ import (
 	"github.com/izyware/izypop3/sdk/internal/transport"
 )
 
-// FetchBatch streams the items one by one through Store.Fetch,
+// FetchBatch streams the items of the store's own BatchFetcher, or else
+// one by one through Store.Fetch,
 // each in ChunkSize pieces read into one pooled buffer: no item is held in
 // memory, and gRPC flow control stops the reading when the host does not
 // keep up.
@@ -25,6 +27,9 @@ func (g *grpcServer) FetchBatch(req *storev1.FetchBatchRequest, stream grpc.Serv
 		chunk:  &storev1.FetchBatchChunk{},
 	}
 	s.msg.Part = &storev1.FetchBatchResponse_Chunk{Chunk: s.chunk}
+	if bf, ok := g.store.(BatchFetcher); ok {
+		return s.sendBatch(ctx, bf, req.GetMailbox(), req.GetUids())
+	}
 	for _, uid := range req.GetUids() {
 		if err := ctx.Err(); err != nil {
 			return transport.ToStatus(err)
@@ -80,6 +85,44 @@ func (s *batchSender) sendItem(uid string, rc io.ReadCloser) error {
 				return transport.ToStatus(cerr)
 			}
 			return s.sendError(uid, err)
+		}
+	}
+}
+
+// sendBatch streams the items of the store's own BatchReader. An item
+// error (a uid with it) is reported and the stream goes on; an error
+// without a uid ends the stream.
+func (s *batchSender) sendBatch(ctx context.Context, bf BatchFetcher, mailbox string, uids []string) error {
+	br, err := bf.FetchBatch(ctx, mailbox, uids)
+	if err != nil {
+		return transport.ToStatus(err)
+	}
+	defer br.Close()
+	for {
+		uid, r, err := br.Next()
+		if err == io.EOF {
+			return nil
+		}
+		if cerr := ctx.Err(); cerr != nil {
+			return transport.ToStatus(cerr)
+		}
+		switch {
+		case r != nil && err == nil:
+			if err := s.sendItem(uid, io.NopCloser(r)); err != nil {
+				return err
+			}
+		case uid != "":
+			if err == nil {
+				err = errors.New("store: fetch batch item without a reader")
+			}
+			if err := s.sendError(uid, err); err != nil {
+				return err
+			}
+		default:
+			if err == nil {
+				err = errors.New("store: fetch batch item without a uid")
+			}
+			return transport.ToStatus(err)
 		}
 	}
 }

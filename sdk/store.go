@@ -2,7 +2,7 @@
 //
 // A store author implements [Store] (and any of the optional interfaces
 // [Configurer], [Authenticator], [TopFetcher], [Locker], [Checker],
-// [Syncer], [Closer]) and calls [Serve] from the plugin binary's main. izypop3 runs the
+// [Syncer], [Closer], [BatchFetcher]) and calls [Serve] from the plugin binary's main. izypop3 runs the
 // binary as a separate process (hashicorp/go-plugin over gRPC); nothing about
 // go-plugin or gRPC appears in this package's API. The host's side of the
 // connection (the client, the handshake, in-process serving for tests) is
@@ -241,5 +241,34 @@ type Syncer interface {
 // Closer is implemented by stores that hold resources to release when the
 // plugin stops.
 type Closer interface {
+	Close() error
+}
+
+// BatchFetcher is implemented by stores that serve a run of items of one
+// mailbox faster than one Fetch each (a store on a high-latency backend
+// keeps several reads in flight). Serve answers the host's read-ahead for
+// sequential RETRs with it; a store without it is served item by item
+// through Fetch. It is also the host's view of that read-ahead
+// (pluginhost.BatchFetcher is this type).
+type BatchFetcher interface {
+	// FetchBatch starts reading the items uids of mailbox, in that order.
+	// An error of the whole call is returned here. Canceling ctx ends the
+	// batch. The BatchReader must be closed.
+	FetchBatch(ctx context.Context, mailbox string, uids []string) (BatchReader, error)
+}
+
+// BatchReader reads the items of a FetchBatch one after the other, in the
+// order of the uids asked for. It is not safe for concurrent use, except
+// that Close may be called at any time from any goroutine.
+type BatchReader interface {
+	// Next moves to the next item, skipping what is left unread of the
+	// current one, and returns its uid and a reader of exactly its octets
+	// (valid until the next call of Next or Close). An item that failed
+	// gives its uid, a nil reader and an error with the item's sentinel
+	// (ErrNotFound, ...); the batch goes on. Reading an item may also fail
+	// part way. After the last item Next returns io.EOF; an error with no
+	// uid ends the batch (seen through a plugin: it wraps ErrUnavailable).
+	Next() (uid string, r io.Reader, err error)
+	// Close ends the batch.
 	Close() error
 }

@@ -18,38 +18,18 @@ import (
 // BatchFetcher is the host side of the FetchBatch RPC: a sequential
 // read-ahead of several items of one mailbox over one stream, so that a host
 // retrieving a run of messages pays for one plugin call instead of one per
-// message.
-//
-// Store authors do not implement it: sdk.Serve answers FetchBatch for
-// every store on top of its Fetch, item by item, and advertises it as
-// CapBatchFetcher. *Remote implements it; against a plugin built with an
-// sdk older than the RPC, FetchBatch returns an error wrapping
-// sdk.ErrUnsupported, and Narrow leaves it out for such a plugin, which does
-// not advertise it.
-type BatchFetcher interface {
-	// FetchBatch starts streaming the items uids of mailbox, in that order.
-	// It waits for the stream's first message, so an error of the whole
-	// call (sdk.ErrUnsupported, sdk.ErrUnavailable) is returned here. Canceling ctx
-	// ends the stream. The BatchReader must be closed.
-	FetchBatch(ctx context.Context, mailbox string, uids []string) (BatchReader, error)
-}
+// message. It is sdk.BatchFetcher: sdk.Serve answers FetchBatch for every
+// store (with the store's own sdk.BatchFetcher when it has one, else item
+// by item through its Fetch) and advertises it as CapBatchFetcher. *Remote
+// implements it; against a plugin built with an sdk older than the RPC,
+// FetchBatch returns an error wrapping sdk.ErrUnsupported, and Narrow leaves
+// it out for such a plugin, which does not advertise it. Seen through a
+// plugin, a broken stream makes Next and Read return an error wrapping
+// sdk.ErrUnavailable, and every later call too.
+type BatchFetcher = sdk.BatchFetcher
 
-// BatchReader reads the items of a FetchBatch one after the other. It is not
-// safe for concurrent use, except that Close may be called at any time from
-// any goroutine.
-type BatchReader interface {
-	// Next moves to the next item, skipping what is left unread of the
-	// current one, and returns its uid and a reader of exactly its octets
-	// (valid until the next call of Next or Close). An item that failed
-	// gives its uid, a nil reader and an error with the item's sentinel
-	// (sdk.ErrNotFound, ...); the batch goes on. Reading an item may also fail
-	// part way (the store's read error). After the last item Next returns
-	// io.EOF; if the stream itself breaks (plugin died) Next and Read return
-	// an error wrapping sdk.ErrUnavailable, and every later call too.
-	Next() (uid string, r io.Reader, err error)
-	// Close ends the stream (the plugin sees its context canceled).
-	Close() error
-}
+// BatchReader reads the items of a FetchBatch (sdk.BatchReader).
+type BatchReader = sdk.BatchReader
 
 // FetchBatch implements BatchFetcher. An older plugin gives an error
 // wrapping ErrUnsupported.

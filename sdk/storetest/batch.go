@@ -18,9 +18,10 @@ import (
 	"github.com/izyware/izypop3/sdk/pluginhost"
 )
 
-// The FetchBatch checks. Store authors do not implement pluginhost.BatchFetcher:
-// the sdk serves FetchBatch for every store by calling its Fetch item after
-// item on one stream, with the stream's context. These checks are what a
+// The FetchBatch checks. The sdk serves FetchBatch for every store: with the
+// store's own sdk.BatchFetcher when it has one (then these checks also run
+// on it directly, in process), else by calling its Fetch item after item on
+// one stream, with the stream's context. These checks are what a
 // store's Fetch must bear on that path: being called back to back under one
 // context (a lock held until the request ends deadlocks the second item), a
 // reader closed after a partial read or while the host skips items, a stream

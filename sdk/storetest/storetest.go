@@ -32,9 +32,9 @@
 // contexts and abandoned Fetches (no goroutine left behind); concurrent use
 // (meaningful under -race); the optional interfaces a store implements
 // (Configurer strictness, TopFetcher, Locker, Checker, Syncer); and, when the store
-// under test implements pluginhost.BatchFetcher (RunGRPC's store, or
-// izypop3's storehost.Host for a store tested as its built binary), the
-// FetchBatch path the sdk serves on top of the store's Fetch: every item
+// under test implements pluginhost.BatchFetcher (= sdk.BatchFetcher:
+// RunGRPC's store, izypop3's storehost.Host for a store tested as its built
+// binary, or a store with its own batch path), the FetchBatch path: every item
 // exact in List order, unknown and deleted UIDs in the middle (ErrNotFound,
 // the batch goes on), items skipped or read in part, batches closed or
 // canceled mid-item (no goroutine or, in process, no file left behind) and
