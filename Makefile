@@ -13,7 +13,7 @@ BINDIR    ?= $(PREFIX)/bin
 UNITDIR   ?= $(PREFIX)/lib/systemd/system
 SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
 DOCDIR    ?= $(PREFIX)/share/doc/izypop3
-PLUGINS   := fake localfs
+PLUGINS   := fake localfs cloud
 GOBIN_DIR := $(shell $(GO) env GOPATH)/bin
 
 # izypop3 version shows these (else it falls back to the Go build info).
