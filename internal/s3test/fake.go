@@ -5,6 +5,8 @@ package s3test
 
 import (
 	"context"
+	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -79,7 +81,10 @@ func StartFake(tb testing.TB) *Server {
 	tb.Helper()
 	faker := gofakes3.New(s3mem.New(), gofakes3.WithLogger(gofakes3.DiscardLog()))
 	w := &wrapper{next: faker.Server()}
-	hs := httptest.NewServer(w)
+	hs := httptest.NewUnstartedServer(w)
+	// gofakes3 writes some error statuses twice; net/http's complaint is noise.
+	hs.Config.ErrorLog = log.New(io.Discard, "", 0)
+	hs.Start()
 	tb.Cleanup(hs.Close)
 	s := &Server{Endpoint: hs.URL, Bucket: "izypop3-test", AccessKey: "test-key", SecretKey: "test-secret", wrap: w}
 	if _, err := s.Client().CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String(s.Bucket)}); err != nil {

@@ -94,8 +94,9 @@ func (mb *mailbox) loadJournals(ctx context.Context, c *s3.Client, cfg Config, l
 			}
 			j.key = key
 		}
-		j.mod = o.mod
-		out[key] = j
+		cp := *j // a journal in the view is read by others: never written again
+		cp.mod = o.mod
+		out[key] = &cp
 	}
 	return out, nil
 }
