@@ -10,5 +10,5 @@ import (
 )
 
 func main() {
-	sdk.Serve(cloudstore.New(cloudstore.NewPluginLogger()), sdk.WithName(cloudstore.Name), sdk.WithVersion(cloudstore.Version))
+	sdk.Serve(cloudstore.New(sdk.NewLogger(cloudstore.Name)), sdk.WithName(cloudstore.Name), sdk.WithVersion(cloudstore.Version))
 }
