@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/izyware/izypop3/core/storehost"
+	"github.com/izyware/izypop3/plugins/cloud/cloudstore"
 	"github.com/izyware/izypop3/plugins/fake/fakestore"
 	"github.com/izyware/izypop3/plugins/localfs/localfs"
 )
@@ -18,8 +19,9 @@ import (
 // store binary to copy beside it. Third-party stores stay binaries of their
 // own (izypop3-store-NAME), and one in --plugin-dir replaces a bundled store.
 var bundledStores = map[string]func(){
-	fakestore.Name: fakestore.Serve,
-	localfs.Name:   localfs.Serve,
+	cloudstore.Name: cloudstore.Serve,
+	fakestore.Name:  fakestore.Serve,
+	localfs.Name:    localfs.Serve,
 }
 
 // bundledNames lists bundledStores, sorted.

@@ -266,7 +266,7 @@ func TestErrorsAreOneClearLine(t *testing.T) {
 		code int
 		want string
 	}{
-		{[]string{"serverpop3", "--modhandler", "nosuchstore", "--password", "x", "--port", "1"}, 1, "no izypop3-store-nosuchstore in " + binDir + " or on PATH; the stores found are fake, localfs"},
+		{[]string{"serverpop3", "--modhandler", "nosuchstore", "--password", "x", "--port", "1"}, 1, "no izypop3-store-nosuchstore in " + binDir + " or on PATH; the stores found are cloud, fake, localfs"},
 		{[]string{"serverpop3", "--password", "x", "--users", "f"}, 2, "exclude"},
 		{[]string{"serverpop3", "--port", "abc"}, 2, "port"},
 		{[]string{"serverpop3", "--password=x", "--on-dele=shred"}, 2, "on-dele"},

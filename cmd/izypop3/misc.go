@@ -111,7 +111,7 @@ func newPluginsCmd() *cobra.Command {
 		Use:   "plugins",
 		Short: "List the store plugins found, with their versions and capabilities",
 		Long: `List every store found, in lookup order: izypop3-store-NAME binaries in
---plugin-dir / $IZYPOP3_PLUGIN_DIR, the stores bundled in izypop3 (fake, localfs),
+--plugin-dir / $IZYPOP3_PLUGIN_DIR, the stores bundled in izypop3 (cloud, fake, localfs),
 then izypop3-store-NAME binaries in the directory of the izypop3 executable and on
 PATH. Each is started once to ask its version, capabilities and configuration keys
 (--mimestore.KEY).`,

@@ -4,11 +4,6 @@
 // docs/cloud.md.
 package main
 
-import (
-	"github.com/izyware/izypop3/plugins/cloud/cloudstore"
-	"github.com/izyware/izypop3/sdk"
-)
+import "github.com/izyware/izypop3/plugins/cloud/cloudstore"
 
-func main() {
-	sdk.Serve(cloudstore.New(sdk.NewLogger(cloudstore.Name)), sdk.WithName(cloudstore.Name), sdk.WithVersion(cloudstore.Version))
-}
+func main() { cloudstore.Serve() }

@@ -150,6 +150,9 @@ func (b *batch) Next() (string, io.Reader, error) {
 		return "", nil, errBatchClosed
 	}
 	b.release()
+	if b.ctx.Err() != nil { // canceled: even an item already read ahead is not handed out
+		return "", nil, b.ctxErr()
+	}
 	if b.next >= len(b.uids) {
 		return "", nil, io.EOF
 	}

@@ -73,12 +73,13 @@ func newClient(ctx context.Context, cfg Config, log *slog.Logger) (*s3.Client, e
 		o.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
 		o.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
 		// The SDK logs into the store's logger (never to stdout, which
-		// belongs to the plugin handshake); verbose adds the retries.
-		// Requests are not logged: their headers carry signatures.
+		// belongs to the plugin handshake); at debug level
+		// (mimestore.verbose) with the retries. Requests are not logged:
+		// their headers carry signatures.
 		o.Logger = logging.LoggerFunc(func(c logging.Classification, format string, v ...any) {
 			log.Debug("cloud: s3: "+fmt.Sprintf(format, v...), "class", string(c))
 		})
-		if cfg.Verbose {
+		if log.Enabled(ctx, slog.LevelDebug) {
 			o.ClientLogMode = aws.LogRetries
 		}
 	}), nil

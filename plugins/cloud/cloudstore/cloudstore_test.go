@@ -247,6 +247,8 @@ func TestConfig(t *testing.T) {
 		want string
 	}{
 		{map[string]string{"tablename": srv.Bucket, "dataservice": srv.Endpoint, "pathstyl": "true"}, `"mimestore.pathstyl"`},
+		// verbose is izypop3's key, never passed to a store.
+		{map[string]string{"tablename": srv.Bucket, "dataservice": srv.Endpoint, "verbose": "true"}, `"mimestore.verbose"`},
 		{map[string]string{"dataservice": srv.Endpoint}, "mimestore.tablename"},
 		{map[string]string{"tablename": srv.Bucket, "dataservice": srv.Endpoint, "accesstoken": "nocolon"}, "KEY:SECRET"},
 		{map[string]string{"tablename": srv.Bucket, "dataservice": "ftp://x"}, "mimestore.dataservice"},
@@ -262,9 +264,8 @@ func TestConfig(t *testing.T) {
 			t.Errorf("start-up error %q does not name the endpoint", err)
 		}
 	}
-	// The seed's keys work, plus verbose.
+	// The seed's keys work, plus region.
 	cfg := srv.Config("seed")
-	cfg["verbose"] = "true"
 	cfg["region"] = "eu-west-1"
 	if err := cloudstore.New(nil).Configure(t.Context(), cfg); err != nil {
 		t.Fatal(err)

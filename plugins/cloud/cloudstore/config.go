@@ -22,10 +22,19 @@ const (
 	keyPathStyle   = "pathstyle"
 	keyReadAhead   = "readahead"
 	keyLockTTL     = "lockttl"
-	keyVerbose     = "verbose" // the seed's debug switch
 )
 
-var knownKeys = []string{keyDataService, keyTableName, keyAccessToken, keyRegion, keyPathStyle, keyReadAhead, keyLockTTL, keyVerbose}
+// configKeys are the keys Configure takes (izypop3 refuses any other one
+// before Configure; Configure checks again for hosts that do not).
+var configKeys = []sdk.ConfigKey{
+	{Name: keyTableName, Help: "BUCKET or BUCKET/PREFIX: where the mailboxes are (required)"},
+	{Name: keyDataService, Help: "the S3 endpoint URL, http:// or https:// (default: AWS S3)"},
+	{Name: keyAccessToken, Help: "KEY:SECRET (default: the AWS credential chain: environment, profile, web identity, instance role)"},
+	{Name: keyRegion, Help: "the signing region (default: the AWS chain's, us-east-1 with a custom endpoint)"},
+	{Name: keyPathStyle, Help: "true: the bucket in the URL path (default: true with a custom endpoint, false for AWS)"},
+	{Name: keyReadAhead, Help: fmt.Sprintf("GETs in flight for sequential RETRs, 1..%d (default %d; 1: one at a time)", MaxReadAhead, DefaultReadAhead)},
+	{Name: keyLockTTL, Help: fmt.Sprintf("a maildrop lock's lifetime without refresh, a Go duration of at least %v (default %v)", MinLockTTL, DefaultLockTTL)},
+}
 
 // Defaults and limits of the configuration.
 const (
@@ -68,8 +77,6 @@ type Config struct {
 	// LockTTL is the maildrop lock's lifetime without refresh (key
 	// "lockttl", a Go duration). Default DefaultLockTTL.
 	LockTTL time.Duration
-	// Verbose logs every S3 request at debug level (key "verbose").
-	Verbose bool
 }
 
 // String describes the target for messages: endpoint and bucket (never
@@ -89,6 +96,9 @@ func (c Config) String() string {
 // decodeConfig decodes a configuration block strictly: an unknown key or a
 // bad value is an error wrapping sdk.ErrInvalid that names the key.
 func decodeConfig(m map[string]string) (Config, error) {
+	if err := sdk.CheckConfig(Name, configKeys, m); err != nil {
+		return Config{}, err
+	}
 	cfg := Config{ReadAhead: DefaultReadAhead, LockTTL: DefaultLockTTL}
 	pathStyleSet := false
 	bad := func(k, why string) error {
@@ -119,16 +129,12 @@ func decodeConfig(m map[string]string) (Config, error) {
 			cfg.AccessKey, cfg.SecretKey = key, secret
 		case keyRegion:
 			cfg.Region = v
-		case keyPathStyle, keyVerbose:
+		case keyPathStyle:
 			b, err := strconv.ParseBool(v)
 			if err != nil {
 				return Config{}, bad(k, fmt.Sprintf("%q is not true or false", v))
 			}
-			if k == keyPathStyle {
-				cfg.PathStyle, pathStyleSet = b, true
-			} else {
-				cfg.Verbose = b
-			}
+			cfg.PathStyle, pathStyleSet = b, true
 		case keyReadAhead:
 			n, err := strconv.Atoi(v)
 			if err != nil || n < 1 || n > MaxReadAhead {
@@ -141,8 +147,6 @@ func decodeConfig(m map[string]string) (Config, error) {
 				return Config{}, bad(k, fmt.Sprintf("%q is not a duration of at least %v", v, MinLockTTL))
 			}
 			cfg.LockTTL = d
-		default:
-			return Config{}, fmt.Errorf("%w: cloud: unknown config key %q (known: %s)", sdk.ErrInvalid, "mimestore."+k, strings.Join(knownKeys, ", "))
 		}
 	}
 	if cfg.Bucket == "" {

@@ -66,12 +66,13 @@ type Store struct {
 }
 
 var (
-	_ sdk.Store        = (*Store)(nil)
-	_ sdk.Configurer   = (*Store)(nil)
-	_ sdk.Locker       = (*Store)(nil)
-	_ sdk.Checker      = (*Store)(nil)
-	_ sdk.Closer       = (*Store)(nil)
-	_ sdk.BatchFetcher = (*Store)(nil)
+	_ sdk.Store           = (*Store)(nil)
+	_ sdk.Configurer      = (*Store)(nil)
+	_ sdk.ConfigDescriber = (*Store)(nil)
+	_ sdk.Locker          = (*Store)(nil)
+	_ sdk.Checker         = (*Store)(nil)
+	_ sdk.Closer          = (*Store)(nil)
+	_ sdk.BatchFetcher    = (*Store)(nil)
 )
 
 // New returns an unconfigured store that logs to log (nil: discard).
@@ -81,6 +82,9 @@ func New(log *slog.Logger) *Store {
 	}
 	return &Store{log: log, owner: randomID()}
 }
+
+// ConfigKeys implements sdk.ConfigDescriber.
+func (s *Store) ConfigKeys() []sdk.ConfigKey { return configKeys }
 
 // Configure implements sdk.Configurer: it decodes the block strictly,
 // builds the S3 client and checks, before it returns, that the bucket is
