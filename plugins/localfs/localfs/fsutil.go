@@ -47,6 +47,12 @@ func statAt(d *os.File, name string) (unix.Stat_t, error) {
 	return st, nil
 }
 
+// existsAt reports whether name is in the directory d.
+func existsAt(d *os.File, name string) bool {
+	_, err := statAt(d, name)
+	return err == nil
+}
+
 // openAt opens the regular file name in d, without following a symlink.
 func openAt(d *os.File, name string, flags int, perm uint32) (*os.File, error) {
 	fd, err := unix.Openat(dirFD(d), name, flags|unix.O_NOFOLLOW|unix.O_CLOEXEC, perm)

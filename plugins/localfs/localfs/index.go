@@ -169,6 +169,33 @@ func (mb *mailbox) writeIndexFile(d *os.File, live map[idxKey]*meta) error {
 	return nil
 }
 
+// indexQueue is how many index lines of Puts wait in memory before they
+// are appended (they are also appended at Sync, at a scan and at Close). The
+// index is a cache: lines lost in a crash only make the next start read
+// those files again. Measured (strace -c of a 2000 × 20 KB clientpop3
+// sync): appending each Put's line on its own was an openat, fstat, write
+// and close per message.
+const indexQueue = 256
+
+// queueIndex queues the index line of a Put. Called with mb.mu held.
+func (mb *mailbox) queueIndex(line string) {
+	mb.idxPending = append(mb.idxPending, line)
+	if len(mb.idxPending) >= indexQueue {
+		mb.flushIndex()
+	}
+}
+
+// flushIndex appends the queued index lines. Called with mb.mu held.
+func (mb *mailbox) flushIndex() {
+	if len(mb.idxPending) == 0 {
+		return
+	}
+	if d, err := mb.dir("."); err == nil {
+		mb.appendIndex(d, mb.idxPending)
+	}
+	mb.idxPending = nil
+}
+
 // appendIndex appends lines to the index (creating it with its header).
 func (mb *mailbox) appendIndex(d *os.File, lines []string) error {
 	if len(lines) == 0 {

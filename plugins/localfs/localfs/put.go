@@ -9,6 +9,7 @@ import (
 	"hash"
 	"io"
 	"os"
+	"sync"
 
 	"golang.org/x/sys/unix"
 
@@ -17,6 +18,12 @@ import (
 
 // putBufSize is the copy buffer of Put (the plugin boundary's chunk size).
 const putBufSize = 256 * 1024
+
+// putBufs keeps Put's copy buffers. Measured (perf record of a 2000 × 20 KB
+// clientpop3 sync): a fresh 256 KiB buffer per Put was 3.3 % of the
+// plugin's samples in the large allocation and its clearing, and most of
+// its 10 % of garbage collection.
+var putBufs = sync.Pool{New: func() any { b := make([]byte, putBufSize); return &b }}
 
 // Put implements sdk.Store.
 //
@@ -63,20 +70,28 @@ func (s *Store) Put(ctx context.Context, mailbox string, opts sdk.PutOptions, bo
 	}
 	tmpRel, _ := mb.lay.putDirs(tag)
 	name := mb.lay.fileName(uniqueName(mb.lay == LayoutMaildir, opts.SourceID))
-	tmpd, err := mb.openDir(tmpRel)
-	if err != nil && isNotExist(err) {
-		// Removed underneath since ensureDirs remembered it: create again.
-		s.forgetDirs(mb)
-		if err = s.ensureDirs(mb, tag); err == nil {
-			tmpd, err = mb.openDir(tmpRel)
+	var tmpd *os.File
+	var f *os.File
+	for attempt := 0; ; attempt++ {
+		tmpd, err = mb.dir(tmpRel)
+		if err == nil {
+			f, err = openAt(tmpd, name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, filePerm)
 		}
+		if err != nil && isNotExist(err) && attempt == 0 {
+			// Removed underneath since ensureDirs remembered it (or since
+			// the directory was opened): create again.
+			s.forgetDirs(mb)
+			if err = s.ensureDirs(mb, tag); err == nil {
+				continue
+			}
+		}
+		if err != nil {
+			return sdk.PutResult{}, fmt.Errorf("localfs: %w", err)
+		}
+		break
 	}
-	if err != nil {
-		return sdk.PutResult{}, fmt.Errorf("localfs: %w", err)
-	}
-	defer tmpd.Close()
 
-	size, wire, sum, mtime, err := writeTemp(ctx, tmpd, name, opts, body)
+	size, wire, sum, mtime, err := writeTemp(ctx, tmpd, f, name, opts, body)
 	if err != nil {
 		unlinkAt(tmpd, name)
 		return sdk.PutResult{}, err
@@ -118,19 +133,23 @@ func (s *Store) Put(ctx context.Context, mailbox string, opts sdk.PutOptions, bo
 		}
 	}
 	_, destRel := mb.lay.putDirs(res.Tag)
-	destd, err := mb.openDir(destRel)
-	if err != nil && isNotExist(err) {
-		s.forgetDirs(mb) // removed underneath since ensureDirs remembered it
-		if err = s.ensureDirs(mb, res.Tag); err == nil {
-			destd, err = mb.openDir(destRel)
+	var destd *os.File
+	for attempt := 0; ; attempt++ {
+		destd, err = mb.dir(destRel)
+		if err == nil {
+			err = renameNoReplace(tmpd, name, destd, name)
 		}
-	}
-	if err != nil {
-		return sdk.PutResult{}, fmt.Errorf("localfs: %w", err)
-	}
-	defer destd.Close()
-	if err := renameNoReplace(tmpd, name, destd, name); err != nil {
-		return sdk.PutResult{}, fmt.Errorf("localfs: %w", err)
+		if err != nil && isNotExist(err) && attempt == 0 && existsAt(tmpd, name) {
+			// The target folder was removed underneath: create it again.
+			s.forgetDirs(mb)
+			if err = s.ensureDirs(mb, res.Tag); err == nil {
+				continue
+			}
+		}
+		if err != nil {
+			return sdk.PutResult{}, fmt.Errorf("localfs: %w", err)
+		}
+		break
 	}
 	committed = true
 	durabilityStep("rename")
@@ -159,9 +178,8 @@ func (s *Store) Put(ctx context.Context, mailbox string, opts sdk.PutOptions, bo
 	mb.idx[k] = m
 	if mb.indexLines < 0 {
 		mb.saveIndex(nil, 0)
-	} else if d, err := mb.openDir("."); err == nil {
-		mb.appendIndex(d, []string{formatIndexLine(k, m)})
-		d.Close()
+	} else {
+		mb.queueIndex(formatIndexLine(k, m))
 	}
 	return res, nil
 }
@@ -206,13 +224,10 @@ func (mb *mailbox) present(e *entry) bool {
 	return err == nil
 }
 
-// writeTemp streams body into the new file name in d and makes it durable:
+// writeTemp streams body into f, the new file name in d, and makes it durable
+// (it closes f):
 // SourceID attribute, mtime = Received, fsync.
-func writeTemp(ctx context.Context, d *os.File, name string, opts sdk.PutOptions, body io.Reader) (size, wire int64, sum string, mtime int64, err error) {
-	f, err := openAt(d, name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, filePerm)
-	if err != nil {
-		return 0, 0, "", 0, fmt.Errorf("localfs: %w", err)
-	}
+func writeTemp(ctx context.Context, d, f *os.File, name string, opts sdk.PutOptions, body io.Reader) (size, wire int64, sum string, mtime int64, err error) {
 	defer func() {
 		if f != nil {
 			f.Close()
@@ -221,8 +236,9 @@ func writeTemp(ctx context.Context, d *os.File, name string, opts sdk.PutOptions
 	var wc sdk.WireCounter
 	h := sha256.New()
 	w := &teeWriter{f: f, h: h, wc: &wc}
-	buf := make([]byte, putBufSize)
-	size, err = io.CopyBuffer(w, ctxReader{ctx, body}, buf)
+	bp := putBufs.Get().(*[]byte)
+	size, err = io.CopyBuffer(w, ctxReader{ctx, body}, *bp)
+	putBufs.Put(bp)
 	if err != nil {
 		if w.werr != nil {
 			return 0, 0, "", 0, fmt.Errorf("localfs: write: %w", w.werr)
@@ -322,27 +338,84 @@ const putLockName = "izypop3-put.lock"
 
 // lockPuts takes the Put lock of mb (blocking: it is held for a rename and
 // an fsync only) and reads the generation.
+//
+// The lock file stays open between Puts (mb.lockFile); each lock checks
+// that the open file is still the one at ROOT/M/izypop3-put.lock (a
+// removed or replaced mailbox folder would leave it locking a file no other
+// process sees) and opens it again if not. Measured with the directory
+// cache (strace -c of a 2000 × 20 KB clientpop3 sync): reopening the
+// folder and the lock file for each Put was 4 openat, 4 close and ~8 fcntl
+// per message. Called with mb.mu held.
 func (mb *mailbox) lockPuts() (*putLock, error) {
-	d, err := mb.openDir(".")
+	for attempt := 0; ; attempt++ {
+		f, err := mb.openLockFile()
+		if err != nil {
+			return nil, err
+		}
+		if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
+			mb.closeLockFile()
+			return nil, fmt.Errorf("localfs: flock %s: %w", putLockName, err)
+		}
+		if attempt == 0 && !mb.lockFileCurrent(f) {
+			mb.closeLockFile() // closing releases the flock
+			mb.dropDirs()
+			continue
+		}
+		var b [8]byte
+		n, _ := f.ReadAt(b[:], 0)
+		pl := &putLock{f: f}
+		if n == len(b) {
+			pl.gen = binary.BigEndian.Uint64(b[:])
+		}
+		return pl, nil
+	}
+}
+
+// openLockFile returns the open Put lock file of mb, opening it if needed.
+// Called with mb.mu held.
+func (mb *mailbox) openLockFile() (*os.File, error) {
+	if mb.lockFile != nil {
+		return mb.lockFile, nil
+	}
+	d, err := mb.dir(".")
 	if err != nil {
 		return nil, fmt.Errorf("localfs: %w", err)
 	}
 	f, err := openAt(d, putLockName, os.O_RDWR|os.O_CREATE, filePerm)
-	d.Close()
+	if err != nil && isNotExist(err) {
+		mb.dropDirs() // the folder was removed since it was opened
+		if d, err = mb.dir("."); err == nil {
+			f, err = openAt(d, putLockName, os.O_RDWR|os.O_CREATE, filePerm)
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("localfs: %w", err)
 	}
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("localfs: flock %s: %w", putLockName, err)
+	mb.lockFile = f
+	return f, nil
+}
+
+// lockFileCurrent reports whether f is the file now named izypop3-put.lock
+// in the mailbox folder.
+func (mb *mailbox) lockFileCurrent(f *os.File) bool {
+	var st, cur unix.Stat_t
+	if unix.Fstat(int(f.Fd()), &st) != nil {
+		return false
 	}
-	var b [8]byte
-	n, _ := f.ReadAt(b[:], 0)
-	pl := &putLock{f: f}
-	if n == len(b) {
-		pl.gen = binary.BigEndian.Uint64(b[:])
+	d, err := mb.dir(".")
+	if err != nil {
+		return false
 	}
-	return pl, nil
+	cur, err = statAt(d, putLockName)
+	return err == nil && cur.Dev == st.Dev && cur.Ino == st.Ino
+}
+
+// closeLockFile closes the Put lock file (which releases a held flock).
+func (mb *mailbox) closeLockFile() {
+	if mb.lockFile != nil {
+		mb.lockFile.Close()
+		mb.lockFile = nil
+	}
 }
 
 // bump records one more Put and returns the new generation. A failed
@@ -356,7 +429,7 @@ func (pl *putLock) bump() uint64 {
 	return pl.gen
 }
 
-func (pl *putLock) release() { pl.f.Close() }
+func (pl *putLock) release() { unix.Flock(int(pl.f.Fd()), unix.LOCK_UN) }
 
 // whole reports whether e's file has the size its deferred Put wrote
 // (files of durable Puts, and files without the attribute, are whole).
