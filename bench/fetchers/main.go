@@ -5,10 +5,13 @@
 // durably (mpop and getmail6 fsync each message themselves; the fetchmail
 // MDA runs sync(1) on the file and the directory; izypop3 runs the store's
 // barrier). It prints the median wall time of each, the ratio to izypop3,
-// and izypop3's peak RSS (client + store plugin) while fetching one large
+// the CPU time per message (user + system of the fetcher and the children
+// it waited for: the load-independent figure on a shared machine), and
+// izypop3's peak RSS (client + store plugin) while fetching one large
 // message.
 //
 //	bench/fetchers.sh                  # 2000 × ~20 KB, 3 runs, a 50 MiB message
+//	go run ./bench/fetchers -base OLDBIN -runs 5 -fetchers izypop3   # before/after
 //	go run ./bench/fetchers -h
 //
 // Needs root (Dovecot's maildir and getmail6, which refuses root, run as
@@ -42,6 +45,7 @@ var (
 	bigMiB = flag.Int("big", 50, "size in MiB of the message of the RSS measurement (0: skip)")
 	only   = flag.String("fetchers", "izypop3,mpop,getmail6,fetchmail", "fetchers to run")
 	work   = flag.String("dir", "", "work directory (default: a new one under $TMPDIR, removed at the end)")
+	base   = flag.String("base", "", "directory with other izypop3 binaries, run as fetcher izypop3-base alternating with the others (before/after comparisons)")
 )
 
 const pass = dovecottest.DefaultPassword
@@ -77,11 +81,15 @@ func main() {
 	fmt.Printf("# %d messages, %.1f MiB, Dovecot on 127.0.0.1:%d; load %s", *count, float64(total)/(1<<20), s.Port, load)
 
 	times := map[string][]time.Duration{}
+	cpus := map[string][]time.Duration{}
 	names := strings.Split(*only, ",")
+	if *base != "" {
+		names = append([]string{"izypop3-base"}, names...)
+	}
 	for r := 0; r < *runs; r++ {
 		for _, name := range names {
 			dir := filepath.Join(root, fmt.Sprintf("%s-%d", name, r))
-			d, err := fetch(name, binDir, s, dir)
+			d, cpu, err := fetch(name, binDir, s, dir)
 			if err != nil {
 				log.Fatalf("%s: %v", name, err)
 			}
@@ -90,7 +98,9 @@ func main() {
 				log.Fatalf("%s delivered %d messages, want %d", name, n, *count)
 			}
 			times[name] = append(times[name], d)
-			fmt.Printf("# run %d %-10s %7.3f s\n", r+1, name, d.Seconds())
+			cpus[name] = append(cpus[name], cpu)
+			fmt.Printf("# run %d %-12s %7.3f s wall, %6.3f s CPU (%.2f ms per message)\n", r+1, name, d.Seconds(), cpu.Seconds(),
+				cpu.Seconds()*1000/float64(*count))
 			// Kept until the end: creating files right after deleting as
 			// many makes ext4 skip the recently freed inodes, which would
 			// slow whichever fetcher runs next.
@@ -98,15 +108,15 @@ func main() {
 	}
 	base := median(times["izypop3"])
 	fmt.Println()
-	fmt.Println("| fetcher | median wall time | its time / izypop3's |")
-	fmt.Println("|---|---|---|")
+	fmt.Println("| fetcher | median wall time | its time / izypop3's | median CPU per message |")
+	fmt.Println("|---|---|---|---|")
 	for _, name := range names {
 		m := median(times[name])
 		ratio := "1.0"
 		if name != "izypop3" && base > 0 {
 			ratio = fmt.Sprintf("%.2f", m.Seconds()/base.Seconds())
 		}
-		fmt.Printf("| %s | %.2f s | %s |\n", name, m.Seconds(), ratio)
+		fmt.Printf("| %s | %.2f s | %s | %.2f ms |\n", name, m.Seconds(), ratio, median(cpus[name]).Seconds()*1000/float64(*count))
 	}
 	if *bigMiB > 0 {
 		rss(binDir, s, filepath.Join(root, "big"))
@@ -143,14 +153,20 @@ func maildir(dir string) error {
 	return nil
 }
 
-// fetch runs one fetcher over the whole maildrop into dir and times it.
-func fetch(name, binDir string, s *dovecottest.Server, dir string) (time.Duration, error) {
+// fetch runs one fetcher over the whole maildrop into dir and returns its
+// wall time and its CPU time (user + system, of the fetcher and of the
+// children it waited for: izypop3's store plugin, fetchmail's MDA).
+func fetch(name, binDir string, s *dovecottest.Server, dir string) (time.Duration, time.Duration, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	port := strconv.Itoa(s.Port)
 	var cmd *exec.Cmd
 	switch name {
+	case "izypop3-base":
+		cmd = exec.Command(filepath.Join(*base, "izypop3"), "clientpop3", "--ip", "127.0.0.1", "--port", port,
+			"--user", "bench", "--pass", pass, "--modhandler", "localfs", "--plugin-dir", *base,
+			"--mimestore.path", dir, "--quiet")
 	case "izypop3":
 		cmd = exec.Command(filepath.Join(binDir, "izypop3"), "clientpop3", "--ip", "127.0.0.1", "--port", port,
 			"--user", "bench", "--pass", pass, "--modhandler", "localfs", "--plugin-dir", binDir,
@@ -158,7 +174,7 @@ func fetch(name, binDir string, s *dovecottest.Server, dir string) (time.Duratio
 	case "mpop":
 		md := filepath.Join(dir, "Maildir")
 		if err := maildir(md); err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 		rc := filepath.Join(dir, "mpoprc")
 		os.WriteFile(rc, []byte(fmt.Sprintf("defaults\naccount default\nhost 127.0.0.1\nport %s\ntls off\nauth user\nuser bench\npassword %s\n"+
@@ -168,7 +184,7 @@ func fetch(name, binDir string, s *dovecottest.Server, dir string) (time.Duratio
 	case "getmail6":
 		md := filepath.Join(dir, "Maildir")
 		if err := maildir(md); err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 		rc := filepath.Join(dir, "getmailrc")
 		os.WriteFile(rc, []byte(fmt.Sprintf("[retriever]\ntype = SimplePOP3Retriever\nserver = 127.0.0.1\nport = %s\nusername = bench\npassword = %s\n\n"+
@@ -186,7 +202,7 @@ func fetch(name, binDir string, s *dovecottest.Server, dir string) (time.Duratio
 	case "fetchmail":
 		md := filepath.Join(dir, "Maildir")
 		if err := maildir(md); err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 		mda := filepath.Join(dir, "mda.sh")
 		// A durable Maildir delivery: write tmp/, fsync the file, rename
@@ -198,7 +214,7 @@ func fetch(name, binDir string, s *dovecottest.Server, dir string) (time.Duratio
 		cmd = exec.Command("fetchmail", "-f", rc, "--nosyslog", "--nodetach", "-s", "--pidfile", filepath.Join(dir, "fetchmail.pid"))
 		cmd.Env = append(os.Environ(), "HOME="+dir, "FETCHMAILHOME="+dir)
 	default:
-		return 0, fmt.Errorf("unknown fetcher")
+		return 0, 0, fmt.Errorf("unknown fetcher")
 	}
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -206,16 +222,16 @@ func fetch(name, binDir string, s *dovecottest.Server, dir string) (time.Duratio
 	err := cmd.Run()
 	d := time.Since(start)
 	if err != nil {
-		return 0, fmt.Errorf("%v\n%s", err, out.String())
+		return 0, 0, fmt.Errorf("%v\n%s", err, out.String())
 	}
-	return d, nil
+	return d, cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime(), nil
 }
 
 // delivered counts the messages a fetcher left in dir.
 func delivered(name, dir string) int {
 	var pattern string
 	switch name {
-	case "izypop3":
+	case "izypop3", "izypop3-base":
 		pattern = filepath.Join(dir, "bench", "*.eml")
 	default:
 		pattern = filepath.Join(dir, "Maildir", "new", "*")
