@@ -35,6 +35,11 @@ const (
 	// buffers of messages being sent (RETR, TOP) at once; a RETR beyond it
 	// is sent through small buffers, slower but never refused.
 	DefaultStreamMemory = 32 << 20
+	// DefaultMinSendRate is the slowest average rate, in octets per
+	// second, at which a RETR or TOP may be read by the client (after a
+	// grace of WriteTimeout); a slower reader is disconnected. It plays
+	// the part of Postfix's smtpd_min_data_rate for the sending side.
+	DefaultMinSendRate = 1024
 
 	// failMemory is how long an address's failed logins are remembered
 	// after its last one.

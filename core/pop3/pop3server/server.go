@@ -143,6 +143,14 @@ type Options struct {
 	// being sent at once; a RETR or TOP beyond it uses small buffers.
 	// Default DefaultStreamMemory (32 MiB).
 	StreamMemory int64
+	// MinSendRate, in octets per second, bounds the time a RETR or TOP
+	// may take as a whole: WriteTimeout plus the message size at this
+	// rate. A client that reads a trickle, each write making just enough
+	// progress to beat WriteTimeout, is cut at that deadline and gives
+	// back what its reply holds (stream buffers, the store's stream).
+	// Default DefaultMinSendRate (1 KiB/s); negative means no bound but
+	// WriteTimeout per write.
+	MinSendRate int64
 	// DebugWriter, when set, receives a raw transcript of every session:
 	// lines "S<id> C: ..." (from the client) and "S<id> S: ..." (from the
 	// server), after TLS decryption. It CONTAINS PASSWORDS and message
@@ -208,6 +216,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.MaxConnsPerAddr == 0 {
 		o.MaxConnsPerAddr = DefaultMaxConnsPerAddr
+	}
+	if o.MinSendRate == 0 {
+		o.MinSendRate = DefaultMinSendRate
 	}
 	if o.StreamMemory <= 0 {
 		o.StreamMemory = DefaultStreamMemory
@@ -524,15 +535,21 @@ func (s *Server) transcript(prefix string, p []byte) {
 }
 
 // timeoutWriter sets a write deadline before every write, so that each
-// chunk of a reply gets Options.WriteTimeout.
+// chunk of a reply gets Options.WriteTimeout, and no write ends after
+// limit when it is set (the deadline of a whole RETR or TOP).
 type timeoutWriter struct {
-	c   net.Conn
-	d   time.Duration
-	obs Observer
+	c     net.Conn
+	d     time.Duration
+	limit time.Time
+	obs   Observer
 }
 
 func (w *timeoutWriter) Write(p []byte) (int, error) {
-	if err := w.c.SetWriteDeadline(time.Now().Add(w.d)); err != nil {
+	dl := time.Now().Add(w.d)
+	if !w.limit.IsZero() && w.limit.Before(dl) {
+		dl = w.limit
+	}
+	if err := w.c.SetWriteDeadline(dl); err != nil {
 		return 0, err
 	}
 	n, err := w.c.Write(p)

@@ -906,6 +906,10 @@ func (s *session) maildropLost(err error) error {
 	return errCloseConn
 }
 
+// maxSendSeconds caps the MinSendRate deadline of one reply (a year),
+// far from time.Duration's overflow.
+const maxSendSeconds = 365 * 24 * 3600
+
 // stream sends the positive status line ("+OK <size> octets" for RETR,
 // "+OK top of message follows" for TOP) and the message through the
 // dot-stuffing writer, cut by TOP when lines >= 0. Each read from the
@@ -921,6 +925,13 @@ func (s *session) stream(rc io.Reader, watchdog *time.Timer, lines int, m Messag
 	}
 	sb, release := s.srv.getStreamBuffers()
 	defer release()
+	if r := s.srv.opts.MinSendRate; r > 0 {
+		// The whole reply must be out by WriteTimeout plus its size at the
+		// minimum rate (m.Size bounds TOP's too).
+		grace := s.srv.opts.WriteTimeout + time.Duration(min(float64(m.Size)/float64(r), maxSendSeconds)*float64(time.Second))
+		s.out.limit = time.Now().Add(grace)
+		defer func() { s.out.limit = time.Time{} }()
+	}
 	sb.w.Reset(&s.out)
 	if lines < 0 {
 		// Written in place: no string built per RETR.
