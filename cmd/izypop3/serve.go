@@ -60,6 +60,7 @@ type limitFlags struct {
 	maxAuthTime       time.Duration
 	handshakeTimeout  time.Duration
 	loginDelay        time.Duration
+	minSendRate       int64
 	saslMechs         []string
 	oauthCommand      string
 	oauthURL          string
@@ -76,6 +77,7 @@ func (l *limitFlags) register(cmd *cobra.Command) {
 	fl.DurationVar(&l.maxAuthFailDelay, "max-auth-fail-delay", pop3server.DefaultMaxAuthFailDelay, "cap of the failed-login delay, which doubles with each failure from the same address")
 	fl.DurationVar(&l.maxAuthTime, "login-max-time", pop3server.DefaultMaxAuthTime, "longest time a connection may stay unauthenticated, whatever it sends")
 	fl.DurationVar(&l.handshakeTimeout, "tls-handshake-timeout", pop3server.DefaultTLSHandshakeTimeout, "longest TLS handshake (POP3S and STLS)")
+	fl.Int64Var(&l.minSendRate, "min-send-rate", pop3server.DefaultMinSendRate, "slowest average rate, in octets per second, at which a client may read a RETR or TOP (after a grace of the write timeout); slower readers are disconnected (negative: no limit)")
 	fl.DurationVar(&l.loginDelay, "login-delay", 0, "least time between two logins of one user, advertised as LOGIN-DELAY (RFC 2449; 0: none)")
 	fl.StringSliceVar(&l.saslMechs, "sasl-mechanisms", nil, "offer only these SASL mechanisms (default: every one the credentials allow: SCRAM-SHA-256, OAUTHBEARER, XOAUTH2, CRAM-MD5, PLAIN, LOGIN)")
 	fl.StringVar(&l.oauthCommand, "oauth-check-command", "", "check OAUTHBEARER/XOAUTH2 bearer tokens with this shell command: it reads the user and the token as two lines on stdin, exits 0 to accept (printing the mailbox, or nothing for the user's own) or 1 to refuse")
@@ -295,6 +297,7 @@ func runServer(ctx context.Context, f serverFlags) error {
 		MaxAuthTime:         f.limits.maxAuthTime,
 		TLSHandshakeTimeout: f.limits.handshakeTimeout,
 		LoginDelay:          f.limits.loginDelay,
+		MinSendRate:         f.limits.minSendRate,
 		SASLMechanisms:      f.limits.mechanisms(),
 	})
 
