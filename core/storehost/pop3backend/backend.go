@@ -67,6 +67,10 @@ const (
 	// about 70 KiB).
 	updateBatch = 1000
 
+	// DefaultMaxStreams is Options.MaxStreams's default: at most 256 MiB
+	// of message data buffered from a plugin.
+	DefaultMaxStreams = 256
+
 	// unlockTimeout bounds the store Unlock call made by Mailbox.Close,
 	// which has no context of its own.
 	unlockTimeout = 30 * time.Second
@@ -107,6 +111,17 @@ type Options struct {
 
 	// Logger receives credential-free logs. Default: discard.
 	Logger *slog.Logger
+
+	// MaxStreams is the most message streams (RETR, TOP, read-ahead, a
+	// size computed at login) open from the store at once, over all
+	// sessions. A stream from a plugin holds up to the connection's
+	// flow-control window (1 MiB) of message data in this process while
+	// its client is slow, so this bounds that memory in total (and the
+	// plugin's side of the same streams). A RETR or TOP beyond it waits,
+	// within the call's context, for a stream to close, then fails with
+	// -ERR [SYS/TEMP]; the read-ahead is not started while none is free.
+	// Default DefaultMaxStreams (256).
+	MaxStreams int
 
 	// readAheadIdle is how long an unused read-ahead stream stays open.
 	// Default readAheadIdle; set shorter by tests.
@@ -155,6 +170,9 @@ type Backend struct {
 	// mechanism would only duplicate it.
 	mu     sync.Mutex
 	locked map[string]bool
+
+	// streams holds a token per message stream open (Options.MaxStreams).
+	streams chan struct{}
 }
 
 // apopBackend is a Backend whose authenticator knows clear passwords.
@@ -219,12 +237,16 @@ func newBackend(store sdk.Store, opts Options) (*Backend, error) {
 	if opts.readAheadIdle <= 0 {
 		opts.readAheadIdle = readAheadIdle
 	}
+	if opts.MaxStreams <= 0 {
+		opts.MaxStreams = DefaultMaxStreams
+	}
 	b := &Backend{
-		store:  store,
-		opts:   opts,
-		log:    opts.Logger,
-		locked: make(map[string]bool),
-		sasl:   &auth.SASL{Auth: opts.Auth, Tokens: opts.Tokens},
+		store:   store,
+		opts:    opts,
+		log:     opts.Logger,
+		locked:  make(map[string]bool),
+		sasl:    &auth.SASL{Auth: opts.Auth, Tokens: opts.Tokens},
+		streams: make(chan struct{}, opts.MaxStreams),
 	}
 	if l, ok := store.(sdk.Locker); ok {
 		b.locker = l
@@ -399,12 +421,86 @@ func (m *mailbox) Messages(ctx context.Context) ([]pop3server.Message, error) {
 
 // fetchBatch opens a read-ahead stream.
 func (m *mailbox) fetchBatch(ctx context.Context, uids []string) (pluginhost.BatchReader, error) {
-	return m.batch.FetchBatch(ctx, m.name, uids)
+	select {
+	case m.b.streams <- struct{}{}:
+	default:
+		return nil, errBusy // read ahead only with a stream to spare
+	}
+	br, err := m.batch.FetchBatch(ctx, m.name, uids)
+	if err != nil {
+		<-m.b.streams
+		return nil, err
+	}
+	return &slotBatch{BatchReader: br, release: m.b.releaseStream}, nil
+}
+
+// errBusy: every one of Options.MaxStreams is in use.
+var errBusy = &pop3.Error{Code: pop3.CodeSysTemp, Text: "server busy sending other messages, try again later"}
+
+// acquireStream takes one of Options.MaxStreams, waiting within ctx.
+func (b *Backend) acquireStream(ctx context.Context) error {
+	select {
+	case b.streams <- struct{}{}:
+		return nil
+	default:
+	}
+	select {
+	case b.streams <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		b.log.Warn("no message stream free (max streams reached)", "max_streams", cap(b.streams))
+		return errBusy
+	}
+}
+
+func (b *Backend) releaseStream() { <-b.streams }
+
+// openStream runs open, a Fetch or FetchTop, with one of
+// Options.MaxStreams, given back when the reader is closed.
+func (b *Backend) openStream(ctx context.Context, open func() (io.ReadCloser, error)) (io.ReadCloser, error) {
+	if err := b.acquireStream(ctx); err != nil {
+		return nil, err
+	}
+	rc, err := open()
+	if err != nil {
+		b.releaseStream()
+		return nil, err
+	}
+	return &slotReader{ReadCloser: rc, release: b.releaseStream}, nil
+}
+
+// slotReader gives its stream back to Options.MaxStreams when closed.
+type slotReader struct {
+	io.ReadCloser
+	release func()
+	once    sync.Once
+}
+
+func (r *slotReader) Close() error {
+	err := r.ReadCloser.Close()
+	r.once.Do(r.release)
+	return err
+}
+
+// slotBatch is slotReader for a read-ahead stream.
+type slotBatch struct {
+	pluginhost.BatchReader
+	release func()
+	once    sync.Once
+}
+
+func (r *slotBatch) Close() error {
+	err := r.BatchReader.Close()
+	r.once.Do(r.release)
+	return err
 }
 
 // wireSize reads a message to compute the size POP3 transmits.
 func (m *mailbox) wireSize(ctx context.Context, uid string) (int64, error) {
-	rc, err := m.store.Fetch(ctx, m.name, uid)
+	rc, err := m.b.openStream(ctx, func() (io.ReadCloser, error) { return m.store.Fetch(ctx, m.name, uid) })
+	if err == errBusy {
+		return 0, err
+	}
 	if err != nil {
 		return 0, fmt.Errorf("pop3backend: fetch %q to compute its size: %w", uid, err)
 	}
@@ -441,7 +537,10 @@ func (m *mailbox) Open(ctx context.Context, n int) (io.ReadCloser, error) {
 			return rc, nil
 		}
 	}
-	rc, err := m.store.Fetch(ctx, m.name, uid)
+	rc, err := m.b.openStream(ctx, func() (io.ReadCloser, error) { return m.store.Fetch(ctx, m.name, uid) })
+	if err == errBusy {
+		return nil, err
+	}
 	if err != nil {
 		return nil, m.openError(uid, err)
 	}
@@ -463,11 +562,14 @@ func (m *mailbox) OpenTop(ctx context.Context, n, lines int) (io.ReadCloser, err
 	if err != nil {
 		return nil, err
 	}
-	var rc io.ReadCloser
-	if m.top != nil {
-		rc, err = m.top.FetchTop(ctx, m.name, uid, lines)
-	} else {
-		rc, err = m.store.Fetch(ctx, m.name, uid)
+	rc, err := m.b.openStream(ctx, func() (io.ReadCloser, error) {
+		if m.top != nil {
+			return m.top.FetchTop(ctx, m.name, uid, lines)
+		}
+		return m.store.Fetch(ctx, m.name, uid)
+	})
+	if err == errBusy {
+		return nil, err
 	}
 	if err != nil {
 		return nil, m.openError(uid, err)
