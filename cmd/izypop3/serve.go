@@ -61,6 +61,7 @@ type limitFlags struct {
 	handshakeTimeout  time.Duration
 	loginDelay        time.Duration
 	minSendRate       int64
+	maxStreams        int
 	saslMechs         []string
 	oauthCommand      string
 	oauthURL          string
@@ -78,6 +79,7 @@ func (l *limitFlags) register(cmd *cobra.Command) {
 	fl.DurationVar(&l.maxAuthTime, "login-max-time", pop3server.DefaultMaxAuthTime, "longest time a connection may stay unauthenticated, whatever it sends")
 	fl.DurationVar(&l.handshakeTimeout, "tls-handshake-timeout", pop3server.DefaultTLSHandshakeTimeout, "longest TLS handshake (POP3S and STLS)")
 	fl.Int64Var(&l.minSendRate, "min-send-rate", pop3server.DefaultMinSendRate, "slowest average rate, in octets per second, at which a client may read a RETR or TOP (after a grace of the write timeout); slower readers are disconnected (negative: no limit)")
+	fl.IntVar(&l.maxStreams, "max-streams", pop3backend.DefaultMaxStreams, "most message streams open from the store at once over all sessions (each buffers up to 1 MiB); a RETR beyond waits, then gets -ERR [SYS/TEMP]")
 	fl.DurationVar(&l.loginDelay, "login-delay", 0, "least time between two logins of one user, advertised as LOGIN-DELAY (RFC 2449; 0: none)")
 	fl.StringSliceVar(&l.saslMechs, "sasl-mechanisms", nil, "offer only these SASL mechanisms (default: every one the credentials allow: SCRAM-SHA-256, OAUTHBEARER, XOAUTH2, CRAM-MD5, PLAIN, LOGIN)")
 	fl.StringVar(&l.oauthCommand, "oauth-check-command", "", "check OAUTHBEARER/XOAUTH2 bearer tokens with this shell command: it reads the user and the token as two lines on stdin, exits 0 to accept (printing the mailbox, or nothing for the user's own) or 1 to refuse")
@@ -200,6 +202,7 @@ func runServer(ctx context.Context, f serverFlags) error {
 		ConsumeOnRetr: f.consumeOnRetr,
 		DryRun:        !f.commit,
 		Logger:        log,
+		MaxStreams:    f.limits.maxStreams,
 	}
 	if err := backendOpts.Validate(); err != nil {
 		var oe *pop3backend.OptionError
