@@ -341,6 +341,8 @@ func (cj *clientJob) parse() error {
 		DryRun:  f.dryRun,
 		Timeout: f.timeout,
 		Mode:    fetch.ModeSync,
+
+		BatchMessages: f.batch,
 	}
 	if f.cmd == "retr" {
 		cj.opts.Mode = fetch.ModeRetr
