@@ -27,6 +27,7 @@ import (
 
 	"github.com/izyware/izypop3/core/fetch"
 	"github.com/izyware/izypop3/core/storehost"
+	"github.com/izyware/izypop3/internal/metrics"
 )
 
 // Exit codes of clientpop3 (documented in docs/client.md).
@@ -77,6 +78,9 @@ type clientFlags struct {
 	timeout     time.Duration
 	interval    time.Duration
 	batch       int
+	parallel    int
+	httpListen  string
+	accounts    []string
 }
 
 func newClientCmd() *cobra.Command {
@@ -96,6 +100,9 @@ Each message is stored with SourceID pop3://USER@HOST:PORT/UIDL, so the store
 itself is the record of what was fetched: a rerun fetches nothing twice, and a
 run killed at any point loses nothing. Messages are deleted on the server only
 with --delete or --delete-after, and only once the store holds them durably.
+
+A --config file with [account.NAME] tables holds several accounts: a run
+syncs them all, --parallel at a time (--account picks some).
 See docs/client.md.`,
 		Example: `  izypop3 clientpop3 --ip pop.example.com --tls --user U --pass-env POP_PASS --cmd list
   izypop3 clientpop3 --ip pop.example.com --tls --user U --pass-file ~/.pop-pass \
@@ -108,8 +115,14 @@ See docs/client.md.`,
 			return runClient(cmd.Context(), cmd, f)
 		},
 	}
+	f.register(cmd)
+	enableConfigFile(cmd, accountSection)
+	return cmd
+}
+
+// register defines the flags of clientpop3 on cmd, bound to f.
+func (f *clientFlags) register(cmd *cobra.Command) {
 	f.store.register(cmd, "")
-	enableConfigFile(cmd)
 	fl := cmd.Flags()
 	fl.StringVar(&f.ip, "ip", "", "POP3 server host name or address (the seed's name)")
 	fl.StringVar(&f.host, "host", "", "alias of --ip")
@@ -140,22 +153,102 @@ See docs/client.md.`,
 	fl.DurationVar(&f.timeout, "timeout", fetch.DefaultTimeout, "how long to wait for the server (renewed while data keeps coming)")
 	fl.IntVar(&f.batch, "batch", fetch.DefaultBatchMessages, "messages per durability barrier: a crash makes the next run fetch at most this many again")
 	fl.DurationVar(&f.interval, "interval", 0, "keep running: sync again this long after each run ends (SIGTERM finishes the current message and stops)")
-	return cmd
+	fl.IntVar(&f.parallel, "parallel", 4, "with several accounts in the --config file: sync at most this many at the same time")
+	fl.StringSliceVar(&f.accounts, "account", nil, "with several accounts in the --config file: only these (the NAMEs of [account.NAME]; repeat or comma-separate)")
+	fl.StringVar(&f.httpListen, "http-listen", "", "with --interval: serve Prometheus /metrics and /healthz over HTTP on this address (e.g. 127.0.0.1:9111)")
 }
 
-// clientJob is a parsed clientpop3 command line.
+// clientJob is one account to fetch: the command line's, or one
+// [account.NAME] block of the --config file.
 type clientJob struct {
-	f    clientFlags
-	opts fetch.Options
-	out  io.Writer // results
-	errw io.Writer // logs, progress, warnings
+	name  string // NAME of [account.NAME]; "" for the command line's account
+	label string // the account in metrics: NAME, or USER@HOST:PORT
+	f     clientFlags
+	opts  fetch.Options
+	out   io.Writer // results
+	errw  io.Writer // logs, progress, warnings
+	// storeCfg is the store's config block, storeSrc where its keys were
+	// set; store is the (shared) store the job uses, nil for none.
+	storeCfg, storeSrc map[string]string
+	store              *sharedStore
 }
 
 func runClient(ctx context.Context, cmd *cobra.Command, f clientFlags) error {
-	cj := &clientJob{f: f, out: cmd.OutOrStdout(), errw: cmd.ErrOrStderr()}
-	if err := cj.parse(); err != nil {
+	if f.parallel < 1 {
+		return usageError{fmt.Errorf("--parallel %d: want 1 or more", f.parallel)}
+	}
+	if f.httpListen != "" && f.interval <= 0 {
+		return usageError{errors.New("--http-listen works with --interval only (a single run ends before anyone scrapes it)")}
+	}
+	jobs, err := clientJobs(cmd, f)
+	if err != nil {
 		return err
 	}
+	for _, cj := range jobs {
+		if err := cj.setup(); err != nil {
+			return err
+		}
+	}
+
+	// SIGTERM/SIGINT: the first finishes the message in progress and stops
+	// cleanly, the second aborts.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := make(chan struct{})
+	sigc := make(chan os.Signal, 2)
+	signal.Notify(sigc, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigc)
+	go func() {
+		select {
+		case <-sigc:
+		case <-ctx.Done():
+			return
+		}
+		close(stop)
+		select {
+		case <-sigc:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	for _, cj := range jobs {
+		cj.opts.Stop = stop
+	}
+
+	defer storehost.Cleanup()
+	var reg *metrics.Registry
+	var fm *metrics.FetchMetrics
+	if f.httpListen != "" {
+		b := readBuildInfo()
+		reg = metrics.New(b.Version, b.Commit)
+		fm = reg.Fetch()
+		for _, cj := range jobs {
+			fm.Account(cj.label)
+		}
+	}
+	stores, err := openStores(ctx, jobs, reg, f.interval > 0)
+	defer func() {
+		for _, s := range stores {
+			s.close()
+		}
+	}()
+	if err != nil {
+		return err
+	}
+	if reg != nil {
+		log, _ := logFlags{format: "text", level: "warn"}.logger(cmd.ErrOrStderr())
+		hs, err := reg.Listen(f.httpListen, nil, log)
+		if err != nil {
+			return usageError{err}
+		}
+		defer hs.Close()
+	}
+	return runJobs(ctx, jobs, f.parallel, f.interval, stop, fm)
+}
+
+// setup makes the job's logger and checks what needs the store.
+func (cj *clientJob) setup() error {
+	f := cj.f
 	level := "warn"
 	switch {
 	case f.debug:
@@ -176,71 +269,24 @@ func runClient(ctx context.Context, cmd *cobra.Command, f clientFlags) error {
 	if f.insecure {
 		fmt.Fprintln(cj.errw, "izypop3: WARNING: --insecure: the server's certificate is NOT checked; anyone on the path can read the password and the mail")
 	}
-
-	// SIGTERM/SIGINT: the first finishes the message in progress and stops
-	// cleanly, the second aborts.
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	stop := make(chan struct{})
-	cj.opts.Stop = stop
-	sigc := make(chan os.Signal, 2)
-	signal.Notify(sigc, syscall.SIGINT, syscall.SIGTERM)
-	defer signal.Stop(sigc)
-	go func() {
-		select {
-		case <-sigc:
-		case <-ctx.Done():
-			return
-		}
-		close(stop)
-		select {
-		case <-sigc:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-
-	defer storehost.Cleanup()
 	needStore := f.cmd == "sync" || f.cmd == "retr"
-	if needStore && f.store.modhandler == "" {
-		return usageError{fmt.Errorf("--cmd %s needs a store: give --modhandler (the seed's mimestore.modhandler)", f.cmd)}
+	switch {
+	case needStore && f.store.modhandler == "":
+		return usageError{cj.errorf("--cmd %s needs a store: give --modhandler (the seed's mimestore.modhandler)", f.cmd)}
+	case f.cmd == "stat" && f.store.modhandler != "":
+		return usageError{cj.errorf("--cmd stat does not use a store")}
+	case f.store.modhandler == "" && len(cj.storeCfg) > 0:
+		return usageError{cj.errorf("--%s* options need --modhandler", storehost.ConfigPrefix)}
 	}
-	if !needStore && f.cmd == "stat" && f.store.modhandler != "" {
-		return usageError{errors.New("--cmd stat does not use a store")}
-	}
-	if f.store.modhandler != "" {
-		host, err := f.store.open(ctx, logger)
-		if err != nil {
-			var ue usageError
-			if errors.As(err, &ue) {
-				return err
-			}
-			return exitCodeError{exitStore, err}
-		}
-		defer host.Close()
-		cj.opts.Store = host.Store()
-	} else if len(globalStoreConfig) > 0 {
-		return usageError{fmt.Errorf("--%s* options need --modhandler", storehost.ConfigPrefix)}
-	}
+	return nil
+}
 
-	switch f.cmd {
-	case "list", "stat":
-		return cj.inspect(ctx, f.cmd == "list")
+// errorf is an error about the job, naming its account when it has a name.
+func (cj *clientJob) errorf(format string, args ...any) error {
+	if cj.name != "" {
+		return fmt.Errorf("[%s.%s]: %s", accountSection, cj.name, fmt.Sprintf(format, args...))
 	}
-	for {
-		err := cj.runOnce(ctx)
-		if f.interval <= 0 {
-			return err
-		}
-		if err != nil {
-			fmt.Fprintln(cj.errw, "izypop3:", err)
-		}
-		select {
-		case <-stop:
-			return nil
-		case <-time.After(f.interval):
-		}
-	}
+	return fmt.Errorf(format, args...)
 }
 
 // parse checks the flags and fills opts.
@@ -503,6 +549,13 @@ func parseQuery(q string) ([]int, error) {
 // inspect runs --cmd list and --cmd stat.
 func (cj *clientJob) inspect(ctx context.Context, list bool) error {
 	o := cj.opts
+	if cj.store != nil {
+		st, err := cj.store.get(ctx)
+		if err != nil {
+			return err
+		}
+		o.Store = st
+	}
 	secret, err := cj.secret(ctx)
 	if err != nil {
 		return err
@@ -538,11 +591,16 @@ func (cj *clientJob) inspect(ctx context.Context, list bool) error {
 }
 
 // runOnce is one run of --cmd retr or sync.
-func (cj *clientJob) runOnce(ctx context.Context) error {
+func (cj *clientJob) runOnce(ctx context.Context) (fetch.Summary, error) {
 	o := cj.opts
+	st, err := cj.store.get(ctx)
+	if err != nil {
+		return fetch.Summary{}, err
+	}
+	o.Store = st
 	secret, err := cj.secret(ctx)
 	if err != nil {
-		return err
+		return fetch.Summary{}, err
 	}
 	o.Account.Secret = secret
 	var mu sync.Mutex
@@ -596,7 +654,7 @@ func (cj *clientJob) runOnce(ctx context.Context) error {
 	if !cj.f.quiet {
 		fmt.Fprintln(cj.out, summaryLine(sum, cj.f.dryRun))
 	}
-	return runError(err)
+	return sum, runError(err)
 }
 
 // summaryLine is the one-line report of a run.

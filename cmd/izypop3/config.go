@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -46,6 +47,10 @@ var loadedConfig *config.File
 // on the command line: "FILE:LINE" or "$IZYPOP3_MIMESTORE_KEY".
 var storeConfigSrc map[string]string
 
+// commandLineFlags names the flags of the running command given on the
+// command line (before the environment and the file filled the others).
+var commandLineFlags map[string]bool
+
 // configFile returns the configuration file the running command read, or nil.
 func configFile() *config.File { return loadedConfig }
 
@@ -62,6 +67,8 @@ func resolveConfig(cmd *cobra.Command, cmdStore map[string]string, environ []str
 // on the command line was set.
 func resolveConfigSrc(cmd *cobra.Command, cmdStore map[string]string, environ []string) (store, src map[string]string, file *config.File, err error) {
 	fs := cmd.Flags()
+	commandLineFlags = map[string]bool{}
+	fs.Visit(func(fl *pflag.Flag) { commandLineFlags[fl.Name] = true })
 	sections, takesFile := cmd.Annotations[configAnnotation]
 	if takesFile {
 		path := fs.Lookup("config").Value.String()
@@ -104,26 +111,47 @@ func resolveConfigSrc(cmd *cobra.Command, cmdStore map[string]string, environ []
 	return store, src, file, nil
 }
 
-// applySection fills fs from the [prefix] block of file (clientpop3's
-// [account.NAME]): its keys are the flags of fs, and its mimestore.* keys
-// are returned as the block's store configuration. Flags already changed
-// (given on the command line) are kept.
-func applySection(fs *pflag.FlagSet, file *config.File, prefix string) (store map[string]string, err error) {
-	pass, err := config.Apply(fs, config.Options{
-		File:    file.Sub(prefix),
-		Skip:    noConfigFlags,
-		Pass:    []string{strings.TrimSuffix(storeConfigPrefix, ".")},
-		Aliases: storeAliases,
-		Command: "[" + prefix + "]",
-	})
+// applySection fills the flags of fs not given on the command line for the
+// [prefix] block of file (clientpop3's [account.NAME]), highest first: the
+// environment, the block, the top level of the file (sections are the
+// table prefixes read elsewhere). The block may not set the flags of skip.
+// It returns the store configuration: the environment's over the block's
+// over the top level's mimestore.* keys (those only when the block names no
+// store of its own), and where each key was set.
+func applySection(fs *pflag.FlagSet, file *config.File, prefix string, sections, skip []string, environ []string) (store, src map[string]string, err error) {
+	block := file.Sub(prefix)
+	storeOpts := func(f *config.File, env, skip, sections []string, cmd string) config.Options {
+		return config.Options{
+			File:     f,
+			Environ:  env,
+			Skip:     append(slices.Clone(noConfigFlags), skip...),
+			Pass:     []string{strings.TrimSuffix(storeConfigPrefix, ".")},
+			Sections: sections,
+			Aliases:  storeAliases,
+			Command:  cmd,
+		}
+	}
+	own, err := config.Apply(fs, storeOpts(block, environ, skip, nil, "["+prefix+"]"))
 	if err != nil {
-		return nil, usageError{err}
+		return nil, nil, usageError{err}
 	}
-	store = map[string]string{}
-	for k, v := range pass {
-		store[strings.TrimPrefix(k, storeConfigPrefix)] = v.Text
+	top, err := config.Apply(fs, storeOpts(file, nil, nil, sections, "clientpop3"))
+	if err != nil {
+		return nil, nil, usageError{err}
 	}
-	return store, nil
+	if _, ok := block.Lookup("modhandler"); ok {
+		top = nil
+	} else if _, ok := block.Lookup(storeConfigPrefix + "modhandler"); ok {
+		top = nil
+	}
+	store, src = map[string]string{}, map[string]string{}
+	for _, pass := range []map[string]config.Value{top, own} {
+		for k, v := range pass {
+			k = strings.TrimPrefix(k, storeConfigPrefix)
+			store[k], src[k] = v.Text, v.Src
+		}
+	}
+	return store, src, nil
 }
 
 func lookupEnv(environ []string, name string) string {

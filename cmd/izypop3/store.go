@@ -33,13 +33,19 @@ func (f *storeFlags) register(cmd *cobra.Command, defaultStore string) {
 
 // open starts the store plugin with the --mimestore.* config block.
 func (f *storeFlags) open(ctx context.Context, log *slog.Logger) (*storehost.Host, error) {
+	return f.openConfig(ctx, log, globalStoreConfig, storeConfigSrc)
+}
+
+// openConfig starts the store plugin with the config block cfg; src says
+// where its keys were set when not on the command line.
+func (f *storeFlags) openConfig(ctx context.Context, log *slog.Logger, cfg, src map[string]string) (*storehost.Host, error) {
 	if f.modhandler == "" {
 		return nil, usageError{fmt.Errorf("--modhandler is required")}
 	}
 	if !storehost.ValidName(f.modhandler) {
 		return nil, usageError{fmt.Errorf("--modhandler %q is not a valid store name", f.modhandler)}
 	}
-	cfg, verbose, err := splitVerbose(globalStoreConfig)
+	cfg, verbose, err := splitVerbose(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -60,8 +66,8 @@ func (f *storeFlags) open(ctx context.Context, log *slog.Logger) (*storehost.Hos
 	// when not on the command line.
 	var uk *sdk.UnknownKeysError
 	if errors.As(err, &uk) {
-		if src := storeConfigSrc[uk.Keys[0]]; src != "" {
-			err = fmt.Errorf("%s: %w", src, err)
+		if where := src[uk.Keys[0]]; where != "" {
+			err = fmt.Errorf("%s: %w", where, err)
 		}
 		return nil, usageError{err}
 	}
