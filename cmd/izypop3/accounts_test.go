@@ -15,6 +15,7 @@ import (
 
 	"github.com/izyware/izypop3/core/fetch"
 	"github.com/izyware/izypop3/internal/config"
+	"github.com/izyware/izypop3/internal/testkit"
 )
 
 // accountLines returns the stdout lines of account name ("name: ..."),
@@ -137,7 +138,7 @@ user = "bob"
 // synced, the run exits with the failing account's code (3), and says which.
 func TestClientAccountsExitCode(t *testing.T) {
 	p := fakeServer(t, 2, "pw")
-	closed := freePort(t)
+	closed := testkit.FreePort(t)
 	root := t.TempDir()
 	cfg := writeFile(t, "fetch.toml", fmt.Sprintf(`ip = "127.0.0.1"
 port = %d

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/izyware/izypop3/internal/testkit"
 )
 
 // binDir holds izypop3 and the store plugins, built once for these tests.
@@ -67,16 +69,6 @@ func izypop3Env(t *testing.T, env []string, stdin string, args ...string) (stdou
 		t.Fatalf("run izypop3 %q: %v", args, err)
 	}
 	return o.String(), e.String(), code
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // startServer starts izypop3 serverpop3 with args and waits until it
@@ -182,7 +174,7 @@ func TestVersion(t *testing.T) {
 
 // The seed's key-value form and the flag form start the same server.
 func TestServerSeedFormEqualsFlagForm(t *testing.T) {
-	p1, p2 := freePort(t), freePort(t)
+	p1, p2 := testkit.FreePort(t), testkit.FreePort(t)
 	startServer(t, p1, "serverpop3", "port", strconv.Itoa(p1), "password", "12345", "mimestore.modhandler", "fake",
 		"mimestore.count", "7", "auth-fail-delay", "10ms")
 	startServer(t, p2, "serverpop3", "--port", strconv.Itoa(p2), "--password=12345", "--modhandler", "fake",
@@ -204,7 +196,7 @@ func TestServerSeedFormEqualsFlagForm(t *testing.T) {
 }
 
 func TestServerSIGTERMStopsCleanly(t *testing.T) {
-	p := freePort(t)
+	p := testkit.FreePort(t)
 	cmd := startServer(t, p, "serverpop3", "--port", strconv.Itoa(p), "--password=x", "--shutdown-timeout=500ms")
 	// An open session that never QUITs: shutdown must not wait past the
 	// timeout for it.
@@ -334,7 +326,7 @@ func TestPasswd(t *testing.T) {
 	if err := os.WriteFile(users, []byte(out), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	p := freePort(t)
+	p := testkit.FreePort(t)
 	startServer(t, p, "serverpop3", "--port", strconv.Itoa(p), "--users", users, "--auth-fail-delay=10ms")
 	r := pop3Session(t, p, "USER alice", "PASS s3cret", "QUIT")
 	if !strings.HasPrefix(r[2], "+OK") {

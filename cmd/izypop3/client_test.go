@@ -10,13 +10,15 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/izyware/izypop3/internal/testkit"
 )
 
 // fakeServer starts izypop3 serverpop3 over the fake store (count
 // messages per mailbox, password pass) and returns its port.
 func fakeServer(t *testing.T, count int, pass string) int {
 	t.Helper()
-	p := freePort(t)
+	p := testkit.FreePort(t)
 	startServer(t, p, "serverpop3", "--port", strconv.Itoa(p), "--password", pass, "--modhandler", "fake",
 		"--mimestore.count", strconv.Itoa(count), "--auth-fail-delay=1ms", "--plugin-dir", binDir)
 	return p
@@ -150,7 +152,7 @@ func TestClientSecretsAndExitCodes(t *testing.T) {
 	root := t.TempDir()
 	notDir := filepath.Join(root, "file")
 	os.WriteFile(notDir, nil, 0o600)
-	closed := freePort(t)
+	closed := testkit.FreePort(t)
 	for _, tc := range []struct {
 		name string
 		args []string

@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/spf13/cobra"
+
+	"github.com/izyware/izypop3/internal/testkit"
 )
 
 func writeFile(t *testing.T, name, text string) string {
@@ -30,7 +32,7 @@ func stat(t *testing.T, port int, password string) string {
 // A flag on the command line wins over the environment, which wins over the
 // --config file, key by key (flags, store keys, the seed form).
 func TestConfigPrecedence(t *testing.T) {
-	pFile, pEnv, pFlag := freePort(t), freePort(t), freePort(t)
+	pFile, pEnv, pFlag := testkit.FreePort(t), testkit.FreePort(t), testkit.FreePort(t)
 	cfg := writeFile(t, "izypop3.toml", `# a server from a file
 listen = "127.0.0.1"
 port = `+strconv.Itoa(pFile)+`
@@ -114,7 +116,7 @@ func TestConfigEnv(t *testing.T) {
 
 func TestPasswordFile(t *testing.T) {
 	pw := writeFile(t, "pw", "s3cret\nignored\n")
-	p := freePort(t)
+	p := testkit.FreePort(t)
 	startServer(t, p, "serverpop3", "--port", strconv.Itoa(p), "--password-file", pw, "--auth-fail-delay=10ms")
 	if r := pop3Session(t, p, "USER alice", "PASS s3cret", "QUIT"); !strings.HasPrefix(r[2], "+OK") {
 		t.Errorf("login with --password-file: %q", r[2])

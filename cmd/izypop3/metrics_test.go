@@ -14,9 +14,8 @@ import (
 	"testing"
 	"time"
 
-	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
+	"github.com/izyware/izypop3/internal/testkit"
+	"github.com/izyware/izypop3/internal/testkit/promtest"
 )
 
 // serverpop3 --http-listen: a real session moves the counters by the right
@@ -27,7 +26,7 @@ func TestServerMetricsEndpoint(t *testing.T) {
 	for i := 1; i <= 2; i++ {
 		writeMessage(t, filepath.Join(root, "alice", fmt.Sprintf("m%d.eml", i)), i)
 	}
-	port, hport := freePort(t), freePort(t)
+	port, hport := testkit.FreePort(t), testkit.FreePort(t)
 	base := "http://127.0.0.1:" + strconv.Itoa(hport)
 	cmd, _ := groupServer(t, port, "serverpop3", "--port", strconv.Itoa(port), "--password", "pw",
 		"--modhandler", "localfs", "--mimestore.path", root, "--auth-fail-delay=1ms", "--log-format", "json",
@@ -35,7 +34,7 @@ func TestServerMetricsEndpoint(t *testing.T) {
 	if code, body := httpGet(t, base+"/readyz"); code != 200 {
 		t.Fatalf("/readyz = %d %q, want 200", code, body)
 	}
-	before := scrapeMetrics(t, base)
+	before, _ := promtest.Scrape(t, base)
 
 	s := dialPOP3(t, port)
 	s.cmd("USER alice")
@@ -53,11 +52,11 @@ func TestServerMetricsEndpoint(t *testing.T) {
 	if r := s.cmd("QUIT"); !strings.HasPrefix(r, "+OK") {
 		t.Fatal(r)
 	}
-	var after map[string]*dto.MetricFamily
+	var after promtest.Families
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		after = scrapeMetrics(t, base)
-		if metricValue(after, "izypop3_pop3_sessions_active") == 0 || time.Now().After(deadline) {
+		after, _ = promtest.Scrape(t, base)
+		if after.Value("izypop3_pop3_sessions_active") == 0 || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(50 * time.Millisecond)
@@ -75,18 +74,18 @@ func TestServerMetricsEndpoint(t *testing.T) {
 		{"izypop3_pop3_retr_duration_seconds", nil, 1},
 		{"izypop3_store_plugin_restarts_total", []string{"store", "localfs", "result", "ok"}, 0},
 	} {
-		got := metricValue(after, w.name, w.labels...) - max(metricValue(before, w.name, w.labels...), 0)
+		got := after.Value(w.name, w.labels...) - max(before.Value(w.name, w.labels...), 0)
 		if w.name == "izypop3_pop3_sessions_active" {
-			got = metricValue(after, w.name)
+			got = after.Value(w.name)
 		}
 		if got != w.want {
 			t.Errorf("%s%v moved by %v, want %v", w.name, w.labels, got, w.want)
 		}
 	}
-	if v := metricValue(after, "izypop3_pop3_sent_bytes_total"); v < 100 {
+	if v := after.Value("izypop3_pop3_sent_bytes_total"); v < 100 {
 		t.Errorf("sent_bytes_total = %v, want at least a message", v)
 	}
-	if v := metricValue(after, "izypop3_store_calls_total", "store", "localfs", "code", "OK"); v < 1 {
+	if v := after.Value("izypop3_store_calls_total", "store", "localfs", "code", "OK"); v < 1 {
 		t.Errorf("store calls OK = %v", v)
 	}
 
@@ -149,48 +148,4 @@ func httpGet(t *testing.T, url string) (int, string) {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
-}
-
-func scrapeMetrics(t *testing.T, base string) map[string]*dto.MetricFamily {
-	t.Helper()
-	code, body := httpGet(t, base+"/metrics")
-	if code != 200 {
-		t.Fatalf("/metrics = %d", code)
-	}
-	p := expfmt.NewTextParser(model.LegacyValidation)
-	fams, err := p.TextToMetricFamilies(bytes.NewReader([]byte(body)))
-	if err != nil {
-		t.Fatalf("parsing /metrics: %v", err)
-	}
-	return fams
-}
-
-// metricValue is the value (histograms: the sample count) of the first
-// series of name whose labels include the given pairs, or -1.
-func metricValue(fams map[string]*dto.MetricFamily, name string, labels ...string) float64 {
-	f := fams[name]
-	if f == nil {
-		return -1
-	}
-next:
-	for _, m := range f.Metric {
-		for i := 0; i+1 < len(labels); i += 2 {
-			ok := false
-			for _, lp := range m.Label {
-				ok = ok || lp.GetName() == labels[i] && lp.GetValue() == labels[i+1]
-			}
-			if !ok {
-				continue next
-			}
-		}
-		switch {
-		case m.Counter != nil:
-			return m.Counter.GetValue()
-		case m.Gauge != nil:
-			return m.Gauge.GetValue()
-		case m.Histogram != nil:
-			return float64(m.Histogram.GetSampleCount())
-		}
-	}
-	return -1
 }

@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/izyware/izypop3/internal/testkit"
 )
 
 // childPIDs lists the direct children of pid (the store plugin of a server).
@@ -94,7 +96,7 @@ func TestPluginKilledMidRetr(t *testing.T) {
 	}
 	before := treeDigest(t, root)
 
-	p := freePort(t)
+	p := testkit.FreePort(t)
 	srv := startServer(t, p, "serverpop3", "--port", strconv.Itoa(p), "--password=pw", "--modhandler=localfs",
 		"--mimestore.path="+root, "--plugin-dir="+binDir)
 
@@ -232,7 +234,7 @@ func TestPluginKilledWhileLocked(t *testing.T) {
 		}
 	}
 	server := func() (int, *exec.Cmd) {
-		p := freePort(t)
+		p := testkit.FreePort(t)
 		return p, startServer(t, p, "serverpop3", "--port", strconv.Itoa(p), "--password=pw", "--modhandler=localfs",
 			"--on-dele=delete", "--mimestore.path="+root, "--plugin-dir="+binDir)
 	}

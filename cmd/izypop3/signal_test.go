@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/izyware/izypop3/internal/testkit"
 )
 
 // groupServer starts izypop3 in a process group of its own, as a service
@@ -33,7 +35,7 @@ func TestSIGTERMProcessGroupDrains(t *testing.T) {
 	for i := 1; i <= 3; i++ {
 		writeMessage(t, filepath.Join(root, "alice", fmt.Sprintf("m%d.eml", i)), i)
 	}
-	port := freePort(t)
+	port := testkit.FreePort(t)
 	cmd, logs := groupServer(t, port, "serverpop3", "--port", strconv.Itoa(port), "--password", "pw",
 		"--modhandler", "localfs", "--mimestore.path", root, "--auth-fail-delay=1ms", "--log-format", "json", "--shutdown-timeout", "20s")
 	s := dialPOP3(t, port)

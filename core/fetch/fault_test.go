@@ -2,7 +2,6 @@ package fetch
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -14,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/izyware/izypop3/internal/testkit"
 	"github.com/izyware/izypop3/sdk"
 )
 
@@ -237,25 +237,7 @@ func newScripted(n int, eol string) (*scripted, map[string][]byte) {
 	return s, want
 }
 
-// logBuffer collects the job's log.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func scriptedOptions(addr string, st sdk.Store, logs *logBuffer) Options {
+func scriptedOptions(addr string, st sdk.Store, logs *testkit.SyncBuffer) Options {
 	o := Options{Account: Account{Addr: addr, User: testUser, Secret: testPass}, Store: st, Mailbox: testMailbox,
 		Timeout: 2 * time.Second}
 	if logs != nil {
@@ -285,7 +267,7 @@ func TestFaultSizesWrong(t *testing.T) {
 	s.msgs[1].listSize = 100000 // overstated
 	addr := s.start(t)
 	st := syncStore{newTestStore()}
-	var logs logBuffer
+	var logs testkit.SyncBuffer
 	sum := runOK(t, scriptedOptions(addr, st, &logs))
 	if sum.Stored != 3 {
 		t.Errorf("%+v", sum)

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/izyware/izypop3/core/storehost/internal/teststore"
+	"github.com/izyware/izypop3/internal/testkit"
 	"github.com/izyware/izypop3/sdk"
 	"github.com/izyware/izypop3/sdk/pluginhost"
 )
@@ -41,27 +42,9 @@ func open(t *testing.T, opts Options) *Host {
 	return h
 }
 
-// syncBuffer is a log sink safe for concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func TestRoundTripThroughPlugin(t *testing.T) {
 	t.Setenv("IZYPOP3_PLUGIN_LOG_LEVEL", "debug")
-	var logs syncBuffer
+	var logs testkit.SyncBuffer
 	h := open(t, Options{
 		Path:   pluginTest,
 		Config: map[string]string{"greeting": "hi"},

@@ -2,7 +2,9 @@
 // rules, each checked here and nowhere else:
 //
 //   - core/pop3/... (tests included) imports only the standard library and
-//     its own packages: the POP3 core stays usable without the rest;
+//     its own packages: the POP3 core stays usable without the rest; its
+//     tests may also use internal/testkit, which itself imports only the
+//     standard library;
 //   - sdk/... (tests included) never imports core/... or plugins/...: a
 //     store author's dependency stays small, and the contract cannot lean
 //     on izypop3's internals;
@@ -36,6 +38,7 @@ const module = "github.com/izyware/izypop3"
 // test variants and test mains each appear once.
 type pkg struct {
 	path    string   // import path, without the " [x.test]" of a test variant
+	test    bool     // a test variant, test package or test main
 	imports []string // direct imports
 	deps    []string // all dependencies, non-standard only
 }
@@ -58,6 +61,7 @@ func list(t *testing.T, pattern string) []pkg {
 			continue
 		}
 		p := pkg{path: pkgOf(f[0])}
+		p.test = p.path != f[0]
 		for _, d := range strings.Split(f[1], ",") {
 			if d = pkgOf(d); d != "" && !std[d] {
 				p.imports = append(p.imports, d)
@@ -103,12 +107,37 @@ func under(p, dir string) bool {
 	return p == module+"/"+dir || strings.HasPrefix(p, module+"/"+dir+"/")
 }
 
+// testkit is the shared test package the tests of core/pop3 may use.
+const testkit = module + "/internal/testkit"
+
 func TestPOP3CoreIsStandardLibraryOnly(t *testing.T) {
+	kit := 0
 	for _, p := range list(t, "./core/pop3/...") {
 		for _, d := range p.deps {
-			if !under(d, "core/pop3") {
-				t.Errorf("%s depends on %s: core/pop3/... may use only the standard library", p.path, d)
+			if d == testkit && p.test {
+				kit++
+				continue
 			}
+			if !under(d, "core/pop3") {
+				t.Errorf("%s depends on %s: core/pop3/... may use only the standard library (its tests also %s)", p.path, d, testkit)
+			}
+		}
+	}
+	if kit == 0 {
+		t.Errorf("no test under core/pop3 seen to use %s: is the test variant still told apart?", testkit)
+	}
+}
+
+// TestTestkitIsStandardLibraryOnly: internal/testkit (not its
+// subpackages) imports only the standard library, so that the tests of
+// core/pop3 stay standard library only through it.
+func TestTestkitIsStandardLibraryOnly(t *testing.T) {
+	for _, p := range list(t, "./internal/testkit") {
+		if p.test {
+			continue
+		}
+		for _, d := range p.deps {
+			t.Errorf("%s depends on %s: it may use only the standard library", p.path, d)
 		}
 	}
 }
@@ -175,7 +204,8 @@ var joiners = []string{
 	"cmd/izypop3",   // wiring
 	"test/interop",  // real peers against the real server over real stores
 	"bench/vsdovecot",
-	"internal/metrics", // its tests count the calls of a real store plugin
+	"internal/metrics",            // its tests count the calls of a real store plugin
+	"internal/testkit/plugintest", // runs a plugin's binary under storehost
 }
 
 func TestJoinersAreListed(t *testing.T) {

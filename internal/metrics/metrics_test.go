@@ -17,76 +17,19 @@ import (
 	"testing"
 	"time"
 
-	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
-
 	"github.com/izyware/izypop3/core/pop3/pop3server"
 	"github.com/izyware/izypop3/core/pop3/pop3server/memback"
 	"github.com/izyware/izypop3/core/storehost"
-	"github.com/izyware/izypop3/internal/testbin"
+	"github.com/izyware/izypop3/internal/testkit"
+	"github.com/izyware/izypop3/internal/testkit/promtest"
 	"github.com/izyware/izypop3/sdk"
 )
 
 func TestMain(m *testing.M) {
 	code := m.Run()
 	storehost.Cleanup()
-	testbin.Cleanup()
+	testkit.Cleanup()
 	os.Exit(code)
-}
-
-// scrape fetches /metrics as Prometheus text and parses it with the
-// Prometheus text parser.
-func scrape(t *testing.T, base string) (map[string]*dto.MetricFamily, []byte) {
-	t.Helper()
-	resp, err := http.Get(base + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil || resp.StatusCode != 200 {
-		t.Fatalf("GET /metrics: %d %v", resp.StatusCode, err)
-	}
-	p := expfmt.NewTextParser(model.LegacyValidation)
-	fams, err := p.TextToMetricFamilies(bytes.NewReader(body))
-	if err != nil {
-		t.Fatalf("parsing /metrics: %v\n%s", err, body)
-	}
-	return fams, body
-}
-
-// value is the value of the series of family name whose labels include
-// labels (name=value pairs), or -1 if there is none. Histograms give their
-// sample count.
-func value(fams map[string]*dto.MetricFamily, name string, labels ...string) float64 {
-	f := fams[name]
-	if f == nil {
-		return -1
-	}
-next:
-	for _, m := range f.Metric {
-		for i := 0; i+1 < len(labels); i += 2 {
-			found := false
-			for _, lp := range m.Label {
-				if lp.GetName() == labels[i] && lp.GetValue() == labels[i+1] {
-					found = true
-				}
-			}
-			if !found {
-				continue next
-			}
-		}
-		switch {
-		case m.Counter != nil:
-			return m.Counter.GetValue()
-		case m.Gauge != nil:
-			return m.Gauge.GetValue()
-		case m.Histogram != nil:
-			return float64(m.Histogram.GetSampleCount())
-		}
-	}
-	return -1
 }
 
 // client is a POP3 client that counts the octets it receives.
@@ -161,11 +104,11 @@ func TestServerMetrics(t *testing.T) {
 	go srv.Serve(ln)
 	defer srv.Close()
 
-	before, _ := scrape(t, base)
-	if v := value(before, "izypop3_pop3_logins_total", "result", "auth"); v != 0 {
+	before, _ := promtest.Scrape(t, base)
+	if v := before.Value("izypop3_pop3_logins_total", "result", "auth"); v != 0 {
 		t.Fatalf("logins{auth} before any session = %v, want 0 (present from the start)", v)
 	}
-	if v := value(before, "izypop3_build_info", "version", "v-test", "commit", "c0ffee"); v != 1 {
+	if v := before.Value("izypop3_build_info", "version", "v-test", "commit", "c0ffee"); v != 1 {
 		t.Fatalf("build_info = %v", v)
 	}
 
@@ -183,8 +126,8 @@ func TestServerMetrics(t *testing.T) {
 	if st := c.cmd("PASS secret", false); !strings.HasPrefix(st, "+OK") {
 		t.Fatalf("PASS: %q", st)
 	}
-	mid, _ := scrape(t, base)
-	if v := value(mid, "izypop3_pop3_sessions_active"); v != 1 {
+	mid, _ := promtest.Scrape(t, base)
+	if v := mid.Value("izypop3_pop3_sessions_active"); v != 1 {
 		t.Errorf("sessions_active during the session = %v, want 1", v)
 	}
 	c.cmd("STAT", false)
@@ -198,13 +141,13 @@ func TestServerMetrics(t *testing.T) {
 	}
 	conn.Close()
 
-	var after map[string]*dto.MetricFamily
+	var after promtest.Families
 	waitFor(t, "the session to end", func() bool {
-		after, _ = scrape(t, base)
-		return value(after, "izypop3_pop3_sessions_active") == 0
+		after, _ = promtest.Scrape(t, base)
+		return after.Value("izypop3_pop3_sessions_active") == 0
 	})
 	delta := func(name string, labels ...string) float64 {
-		return value(after, name, labels...) - max(value(before, name, labels...), 0)
+		return after.Value(name, labels...) - max(before.Value(name, labels...), 0)
 	}
 	for _, w := range []struct {
 		name   string
@@ -246,7 +189,7 @@ func TestServerMetrics(t *testing.T) {
 		t.Errorf("GET /readyz after recovery = %d, want 200", code)
 	}
 
-	_, body := scrape(t, base)
+	_, body := promtest.Scrape(t, base)
 	promtoolCheck(t, body)
 }
 
@@ -280,7 +223,7 @@ func promtoolCheck(t *testing.T, body []byte) {
 // TestStoreMetrics counts the calls of a real store plugin (fake) and its
 // restart after it is killed.
 func TestStoreMetrics(t *testing.T) {
-	bin := testbin.Build(t, "github.com/izyware/izypop3/plugins/fake", storehost.BinaryPrefix+"fake", "")
+	bin := testkit.Build(t, "github.com/izyware/izypop3/plugins/fake", storehost.BinaryPrefix+"fake", "")
 	reg := New("v", "c")
 	ctx := context.Background()
 	h, err := storehost.Open(ctx, storehost.Options{Name: "fake", Path: bin, Observer: reg.Store(),
@@ -296,7 +239,7 @@ func TestStoreMetrics(t *testing.T) {
 	}
 	defer hs.Close()
 	base := "http://" + hs.Addr().String()
-	before, _ := scrape(t, base)
+	before, _ := promtest.Scrape(t, base)
 
 	st := h.Store()
 	var uids []string
@@ -337,9 +280,9 @@ func TestStoreMetrics(t *testing.T) {
 		return err == nil
 	})
 
-	after, body := scrape(t, base)
+	after, body := promtest.Scrape(t, base)
 	delta := func(name string, labels ...string) float64 {
-		return value(after, name, labels...) - max(value(before, name, labels...), 0)
+		return after.Value(name, labels...) - max(before.Value(name, labels...), 0)
 	}
 	for _, w := range []struct {
 		name   string
@@ -356,7 +299,7 @@ func TestStoreMetrics(t *testing.T) {
 			t.Errorf("%s%v moved by %v, want %v", w.name, w.labels, got, w.want)
 		}
 	}
-	if v := value(after, "izypop3_store_calls_total", "store", "fake", "method", "Stat", "code", "OK"); v < 1 {
+	if v := after.Value("izypop3_store_calls_total", "store", "fake", "method", "Stat", "code", "OK"); v < 1 {
 		t.Errorf("Stat OK calls = %v, want ≥ 1", v)
 	}
 	promtoolCheck(t, body)

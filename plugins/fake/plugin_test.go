@@ -3,50 +3,26 @@ package main
 import (
 	"bytes"
 	"io"
-	"os"
 	"slices"
-	"strings"
 	"testing"
 
-	"github.com/izyware/izypop3/core/storehost"
-	"github.com/izyware/izypop3/internal/testbin"
+	"github.com/izyware/izypop3/internal/testkit/plugintest"
 	"github.com/izyware/izypop3/plugins/fake/fakestore"
 	"github.com/izyware/izypop3/sdk"
 	"github.com/izyware/izypop3/sdk/pluginhost"
-	"github.com/izyware/izypop3/sdk/storetest"
 )
 
-// pluginBinary is the plugin, built once for this package's tests. Set
+// plugin is this package's binary, built once for its tests. Set
 // IZYPOP3_FAKE_BIN to use one built beforehand.
-func pluginBinary(t *testing.T) string {
-	t.Helper()
-	return testbin.Build(t, ".", "izypop3-store-fake", "IZYPOP3_FAKE_BIN")
-}
+var plugin = plugintest.Plugin{Name: "fake", Env: "IZYPOP3_FAKE_BIN"}
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	storehost.Cleanup()
-	testbin.Cleanup()
-	os.Exit(code)
-}
-
-func openHost(t *testing.T, config map[string]string) *storehost.Host {
-	t.Helper()
-	h, err := storehost.Open(t.Context(), storehost.Options{Name: "fake", Path: pluginBinary(t), Config: config})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { h.Close() })
-	return h
-}
+func TestMain(m *testing.M) { plugintest.Main(m) }
 
 // The conformance suite against the real plugin process.
-func TestConformanceBinary(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) sdk.Store { return openHost(t, nil).Store() })
-}
+func TestConformanceBinary(t *testing.T) { plugin.Conformance(t, nil) }
 
 func TestBinaryInfo(t *testing.T) {
-	h := openHost(t, nil)
+	h := plugin.Open(t, nil)
 	info := h.Info()
 	if info.Name != "fake" || info.Version != fakestore.Version || info.SDKVersion != sdk.Version {
 		t.Errorf("Info = %+v", info)
@@ -61,7 +37,7 @@ func TestBinaryInfo(t *testing.T) {
 // process: same UIDs, same octets.
 func TestBinaryDeterministic(t *testing.T) {
 	cfg := map[string]string{"count": "12", "seed": "42", "maxsize": "40000"}
-	h := openHost(t, cfg).Store()
+	h := plugin.Open(t, cfg).Store()
 	local := fakestore.New()
 	if err := local.Configure(t.Context(), cfg); err != nil {
 		t.Fatal(err)
@@ -110,9 +86,5 @@ func fetch(t *testing.T, s sdk.Store, uid string) []byte {
 
 // An unknown config key stops the start with the key named.
 func TestBinaryStrictConfig(t *testing.T) {
-	_, err := storehost.Open(t.Context(), storehost.Options{Name: "fake", Path: pluginBinary(t),
-		Config: map[string]string{"count": "3", "cuont": "4"}})
-	if err == nil || !strings.Contains(err.Error(), "cuont") {
-		t.Fatalf("Open with an unknown key: %v", err)
-	}
+	plugin.OpenFails(t, map[string]string{"count": "3", "cuont": "4"}, "cuont")
 }

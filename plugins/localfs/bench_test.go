@@ -9,22 +9,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/izyware/izypop3/core/storehost"
 	"github.com/izyware/izypop3/sdk"
 )
 
 // The same figures as the localfs package's benchmarks, seen through the
 // plugin process (gRPC over the go-plugin socket), as izypop3 sees them.
-
-func openHostB(b *testing.B, config map[string]string) *storehost.Host {
-	b.Helper()
-	h, err := storehost.Open(b.Context(), storehost.Options{Name: "localfs", Path: pluginBinary(b), Config: config})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { h.Close() })
-	return h
-}
 
 // benchFill drops n settled messages of about size octets (LF endings)
 // into ROOT/m, eml layout.
@@ -56,7 +45,7 @@ func BenchmarkPluginList(b *testing.B) {
 		b.Run(fmt.Sprint(n), func(b *testing.B) {
 			root := b.TempDir()
 			benchFill(b, root, n, 1024)
-			h := openHostB(b, map[string]string{"path": root})
+			h := plugin.Open(b, map[string]string{"path": root})
 			count := func() {
 				got := 0
 				for _, err := range h.Store().List(b.Context(), "m", sdk.ListOptions{Tags: []sdk.Tag{sdk.TagUnread}}) {
@@ -83,7 +72,7 @@ func BenchmarkPluginList(b *testing.B) {
 func BenchmarkPluginFetch(b *testing.B) {
 	for _, size := range []int{20 << 10, 1 << 20, 50 << 20} {
 		b.Run(fmt.Sprintf("%dKiB", size>>10), func(b *testing.B) {
-			h := openHostB(b, map[string]string{"path": b.TempDir()})
+			h := plugin.Open(b, map[string]string{"path": b.TempDir()})
 			res, err := h.Store().Put(b.Context(), "m", sdk.PutOptions{}, bytes.NewReader(bytes.Repeat([]byte("0123456789abcde\n"), size/16)))
 			if err != nil {
 				b.Fatal(err)
@@ -108,7 +97,7 @@ func BenchmarkPluginFetch(b *testing.B) {
 func BenchmarkPluginPut(b *testing.B) {
 	for _, layout := range []string{"eml", "maildir"} {
 		b.Run(layout+"/20KB", func(b *testing.B) {
-			h := openHostB(b, map[string]string{"path": b.TempDir(), "layout": layout})
+			h := plugin.Open(b, map[string]string{"path": b.TempDir(), "layout": layout})
 			i := 0
 			start := time.Now()
 			for b.Loop() {

@@ -10,49 +10,28 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/izyware/izypop3/core/storehost"
-	"github.com/izyware/izypop3/internal/testbin"
+	"github.com/izyware/izypop3/internal/testkit/plugintest"
 	"github.com/izyware/izypop3/sdk"
 	"github.com/izyware/izypop3/sdk/pluginhost"
-	"github.com/izyware/izypop3/sdk/storetest"
 )
 
-// pluginBinary is the plugin, built once for this package's tests and
+// plugin is this package's binary, built once for its tests and
 // benchmarks. Set IZYPOP3_LOCALFS_BIN to use one built beforehand.
-func pluginBinary(tb testing.TB) string {
-	tb.Helper()
-	return testbin.Build(tb, ".", "izypop3-store-localfs", "IZYPOP3_LOCALFS_BIN")
-}
+var plugin = plugintest.Plugin{Name: "localfs", Env: "IZYPOP3_LOCALFS_BIN"}
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	storehost.Cleanup()
-	testbin.Cleanup()
-	os.Exit(code)
-}
-
-func openHost(t *testing.T, config map[string]string) *storehost.Host {
-	t.Helper()
-	h, err := storehost.Open(t.Context(), storehost.Options{Name: "localfs", Path: pluginBinary(t), Config: config})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { h.Close() })
-	return h
-}
+func TestMain(m *testing.M) { plugintest.Main(m) }
 
 // The conformance suite against the real plugin process, both layouts.
 func TestConformanceBinary(t *testing.T) {
 	for _, layout := range []string{"eml", "maildir"} {
 		t.Run(layout, func(t *testing.T) {
-			storetest.Run(t, func(t *testing.T) sdk.Store {
-				return openHost(t, map[string]string{"path": t.TempDir(), "layout": layout}).Store()
+			plugin.Conformance(t, func(t *testing.T) map[string]string {
+				return map[string]string{"path": t.TempDir(), "layout": layout}
 			})
 		})
 	}
@@ -60,11 +39,7 @@ func TestConformanceBinary(t *testing.T) {
 
 // Unknown config keys stop the plugin's start with the key named.
 func TestBinaryStrictConfig(t *testing.T) {
-	_, err := storehost.Open(t.Context(), storehost.Options{Name: "localfs", Path: pluginBinary(t),
-		Config: map[string]string{"path": t.TempDir(), "lay0ut": "eml"}})
-	if err == nil || !strings.Contains(err.Error(), "lay0ut") {
-		t.Fatalf("Open with an unknown key: %v", err)
-	}
+	plugin.OpenFails(t, map[string]string{"path": t.TempDir(), "lay0ut": "eml"}, "lay0ut")
 }
 
 // crashMessage is message i of the crash test: 20 KB, unique.
@@ -98,7 +73,7 @@ func crashTest(t *testing.T, layout string) {
 		rounds  = 3 // kills per layout
 	)
 	root := t.TempDir()
-	h := openHost(t, map[string]string{"path": root, "layout": layout})
+	h := plugin.Open(t, map[string]string{"path": root, "layout": layout})
 	ctx := t.Context()
 	var (
 		mu    sync.Mutex
@@ -242,9 +217,9 @@ func (s *slowReader) Read(p []byte) (int, error) {
 // with ErrLockLost, also once a fresh plugin runs.
 func TestLockAcrossProcesses(t *testing.T) {
 	root := t.TempDir()
-	ha := openHost(t, map[string]string{"path": root})
+	ha := plugin.Open(t, map[string]string{"path": root})
 	a := ha.Store().(sdk.Locker)
-	b := openHost(t, map[string]string{"path": root}).Store().(sdk.Locker)
+	b := plugin.Open(t, map[string]string{"path": root}).Store().(sdk.Locker)
 	ctx := context.Background()
 	tokA, err := a.Lock(ctx, "m")
 	if err != nil {

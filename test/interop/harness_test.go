@@ -26,10 +26,11 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/izyware/izypop3/internal/testkit"
 )
 
 const (
@@ -134,40 +135,11 @@ func needPeer(t testing.TB, name string) string {
 	return ""
 }
 
-// freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// syncBuffer is a bytes.Buffer safe for the writer goroutines of exec.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // izyServer is a running izypop3 serverpop3 process.
 type izyServer struct {
 	Port int
 	cmd  *exec.Cmd
-	out  *syncBuffer
+	out  *testkit.SyncBuffer
 	done chan error
 }
 
@@ -184,10 +156,10 @@ func startIzypop3(t testing.TB, extra ...string) *izyServer {
 func startIzypop3Args(t testing.TB, extra []string) *izyServer {
 	t.Helper()
 	bin := needBinary(t, "izypop3")
-	port := freePort(t)
+	port := testkit.FreePort(t)
 	args := append([]string{"serverpop3", "--listen", "127.0.0.1", "--port", strconv.Itoa(port),
 		"--plugin-dir", binDir}, extra...)
-	s := &izyServer{Port: port, out: &syncBuffer{}, done: make(chan error, 1)}
+	s := &izyServer{Port: port, out: &testkit.SyncBuffer{}, done: make(chan error, 1)}
 	s.cmd = exec.Command(bin, args...)
 	s.cmd.Stdout = s.out
 	s.cmd.Stderr = s.out

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/izyware/izypop3/core/auth"
+	"github.com/izyware/izypop3/internal/testkit"
 )
 
 // Credentials of the TLS/SASL targets.
@@ -96,7 +97,7 @@ func startTLSTarget(t *testing.T, mailbox string, users map[string]string, extra
 	if err := os.WriteFile(check, []byte(script), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	pops := freePort(t)
+	pops := testkit.FreePort(t)
 	args := append(fakeArgs(), "--tls-cert", cert, "--tls-key", key, "--pop3s-port", strconv.Itoa(pops),
 		"--oauth-check-command", check, "--auth-fail-delay", failDelay.String(), "--max-auth-fail-delay", failDelay.String())
 	args = append(args, extra...)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/izyware/izypop3/core/pop3/pop3server"
 	"github.com/izyware/izypop3/core/pop3/pop3server/memback"
+	"github.com/izyware/izypop3/internal/testkit"
 )
 
 // remoteListener makes the connections it accepts report the remote
@@ -609,7 +610,7 @@ func TestAuthSASL(t *testing.T) {
 // TestFailedLoginLogsNoUser (regression: a password typed into USER was
 // logged at INFO with the failed login).
 func TestFailedLoginLogsNoUser(t *testing.T) {
-	var logs syncBuffer
+	var logs testkit.SyncBuffer
 	back := newBackend()
 	back.SetSASL(true)
 	opts := testOptions(back)

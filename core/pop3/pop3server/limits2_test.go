@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/izyware/izypop3/core/pop3/pop3server/memback"
+	"github.com/izyware/izypop3/internal/testkit"
 )
 
 // TestMinSendRate (regression: the write deadline was reset by every
@@ -23,7 +24,7 @@ func TestMinSendRate(t *testing.T) {
 	opts := testOptions(back)
 	opts.WriteTimeout = 3 * time.Second
 	opts.MinSendRate = 8 << 20 // 24 MiB must be out within 3 s + 3 s
-	var logs syncBuffer
+	var logs testkit.SyncBuffer
 	opts.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	_, addr := startServer(t, opts)
 

@@ -19,6 +19,7 @@ import (
 	"github.com/izyware/izypop3/core/pop3/pop3server"
 	"github.com/izyware/izypop3/core/pop3/pop3server/memback"
 	"github.com/izyware/izypop3/core/pop3/wire"
+	"github.com/izyware/izypop3/internal/testkit"
 )
 
 // TestCommandLineLength: 255 octets (RFC 2449 §4) are accepted, longer
@@ -181,7 +182,7 @@ func TestBackendErrorsStayOffTheWire(t *testing.T) {
 			},
 		}, nil
 	}
-	var logs syncBuffer
+	var logs testkit.SyncBuffer
 	opts := testOptions(hb)
 	opts.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 	_, addr := startServer(t, opts)
@@ -356,7 +357,7 @@ func TestPanicRecovered(t *testing.T) {
 			return mb.Open(ctx, n)
 		}}
 	}}
-	var logs syncBuffer
+	var logs testkit.SyncBuffer
 	opts := testOptions(hb)
 	opts.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 	_, addr := startServer(t, opts)
@@ -592,7 +593,7 @@ func TestNoAPOPTimestamp(t *testing.T) {
 // TestLogsAreCredentialFree: logs carry remote, session, user and the verb,
 // never the PASS argument.
 func TestLogsAreCredentialFree(t *testing.T) {
-	var logs syncBuffer
+	var logs testkit.SyncBuffer
 	opts := testOptions(newBackend())
 	opts.Logger = slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	_, addr := startServer(t, opts)
@@ -674,7 +675,7 @@ func TestStoreFailsMidRetrLarge(t *testing.T) {
 // TestDebugWriter: the opt-in raw transcript has both directions, line by
 // line (and, as documented, the password).
 func TestDebugWriter(t *testing.T) {
-	var tr syncBuffer
+	var tr testkit.SyncBuffer
 	opts := testOptions(newBackend())
 	opts.DebugWriter = &tr
 	_, addr := startServer(t, opts)

@@ -1,7 +1,4 @@
-// Package testbin builds the project's binaries for tests: each package is
-// built once per test process into a temporary directory, removed by
-// Cleanup (call it from TestMain).
-package testbin
+package testkit
 
 import (
 	"fmt"
@@ -63,7 +60,7 @@ func tempDir() (string, error) {
 	mu.Lock()
 	defer mu.Unlock()
 	if dir == "" {
-		d, err := os.MkdirTemp("", "izypop3-testbin-")
+		d, err := os.MkdirTemp("", "izypop3-testkit-")
 		if err != nil {
 			return "", err
 		}
