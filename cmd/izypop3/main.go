@@ -85,6 +85,9 @@ func run(args []string) int {
 		fmt.Fprintln(os.Stderr, "izypop3:", msg)
 		return exitUsage
 	}
+	if _, rest, err := root.Find(args); err == nil {
+		cmdLine = commandLine{args: rest, store: storeCfg}
+	}
 	root.SetArgs(args)
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "izypop3:", err)
@@ -100,6 +103,16 @@ func run(args []string) int {
 	}
 	return exitOK
 }
+
+// commandLine is the running command's own arguments after the seed form
+// was rewritten (flags, no command name) and its --mimestore.* options:
+// what serverpop3 parses again when SIGHUP asks it to reload.
+type commandLine struct {
+	args  []string
+	store map[string]string
+}
+
+var cmdLine commandLine
 
 // globalStoreConfig holds the --mimestore.KEY=VALUE options (prefix
 // stripped), taken out of the command line before cobra parses it.

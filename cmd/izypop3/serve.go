@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"os/signal"
@@ -126,7 +127,13 @@ func (l *limitFlags) tokens() (auth.TokenAuthenticator, error) {
 }
 
 func newServerCmd() *cobra.Command {
-	var f serverFlags
+	cmd, _ := serverCommand()
+	return cmd
+}
+
+// serverCommand is the serverpop3 command and the flags it fills.
+func serverCommand() (*cobra.Command, *serverFlags) {
+	f := &serverFlags{}
 	cmd := &cobra.Command{
 		Use:   "serverpop3",
 		Short: "Serve a mimestore over POP3",
@@ -139,13 +146,19 @@ login are limited (docs/security.md).
 
 At login a user's maildrop is a snapshot of the mailbox's unread items. DELE only
 marks; QUIT applies the marks (tag archive, or delete with --on-dele=delete). A
-connection that ends without QUIT changes nothing.`,
+connection that ends without QUIT changes nothing.
+
+SIGTERM and SIGINT stop it after the open sessions finish (--shutdown-timeout).
+SIGHUP reads the settings again and applies the users file, the password and the
+TLS certificate without dropping a session (docs/guide.md, Reloading).`,
 		Example: `  izypop3 serverpop3 --port 1110 --password 12345 --modhandler fake
   izypop3 serverpop3 port 1110 password 12345 mimestore.modhandler fake
   izypop3 serverpop3 --users users.txt --modhandler localfs --mimestore.path /srv/mail
   izypop3 serverpop3 --config /etc/izypop3/izypop3.toml`,
 		Args: noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return runServer(cmd.Context(), f) },
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runServer(cmd.Context(), *f, flagValues(cmd.Flags()))
+		},
 	}
 	f.store.register(cmd, "fake")
 	enableConfigFile(cmd)
@@ -171,10 +184,10 @@ connection that ends without QUIT changes nothing.`,
 	fl.StringVar(&f.log.format, "log-format", "auto", "log format: auto (text at a terminal, else json), text or json")
 	fl.StringVar(&f.log.level, "log-level", "info", "log level: trace, debug, info, warn, error")
 	f.limits.register(cmd)
-	return cmd
+	return cmd, f
 }
 
-func runServer(ctx context.Context, f serverFlags) error {
+func runServer(ctx context.Context, f serverFlags, vals map[string]string) error {
 	log, err := f.log.logger(os.Stderr)
 	if err != nil {
 		return err
@@ -212,13 +225,16 @@ func runServer(ctx context.Context, f serverFlags) error {
 		}
 		return usageError{err}
 	}
+	rl := &reloader{log: log, environ: os.Environ(), vals: vals, store: maps.Clone(globalStoreConfig)}
 	var tlsConf *tls.Config
 	if f.tlsCert != "" || f.tlsKey != "" {
-		cert, err := tls.LoadX509KeyPair(f.tlsCert, f.tlsKey)
+		cert, err := loadCert(f.tlsCert, f.tlsKey)
 		if err != nil {
 			return usageError{fmt.Errorf("--tls-cert/--tls-key: %w", err)}
 		}
-		tlsConf = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		rl.cert = &liveCert{}
+		rl.cert.cur.Store(cert)
+		tlsConf = rl.cert.tlsConfig()
 	}
 	if f.pop3sPort != 0 && tlsConf == nil {
 		return usageError{errors.New("--pop3s-port needs --tls-cert and --tls-key")}
@@ -227,17 +243,19 @@ func runServer(ctx context.Context, f serverFlags) error {
 	var authn auth.Authenticator
 	switch {
 	case f.password != "":
-		p, err := auth.NewPassword(f.password)
+		p, err := newLivePassword(f.password)
 		if err != nil {
 			return usageError{fmt.Errorf("--password: %w", err)}
 		}
-		authn = p
+		rl.password, authn = p, p
 	case f.usersFile != "":
-		u, err := auth.LoadUsersFile(f.usersFile)
+		u, digest, err := loadUsers(f.usersFile)
 		if err != nil {
 			return usageError{fmt.Errorf("--users: %w", err)}
 		}
-		authn = u
+		rl.users = &liveUsers{digest: digest}
+		rl.users.cur.Store(u)
+		authn = rl.users
 	}
 
 	tokens, err := f.limits.tokens()
@@ -247,6 +265,11 @@ func runServer(ctx context.Context, f serverFlags) error {
 
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	// SIGHUP reloads (reload.go); one that comes before the server is up
+	// waits for it.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	defer storehost.Cleanup()
 
 	var reg *metrics.Registry
@@ -328,14 +351,19 @@ func runServer(ctx context.Context, f serverFlags) error {
 		log.Warn("dry run (--commit=false): changes are logged, none is applied")
 	}
 
-	select {
-	case err := <-errc:
-		srv.Close()
-		if errors.Is(err, pop3server.ErrServerClosed) {
-			return nil
+	for running := true; running; {
+		select {
+		case err := <-errc:
+			srv.Close()
+			if errors.Is(err, pop3server.ErrServerClosed) {
+				return nil
+			}
+			return err
+		case <-hup:
+			rl.reload()
+		case <-ctx.Done():
+			running = false
 		}
-		return err
-	case <-ctx.Done():
 	}
 	log.Info("shutting down: no new connections; waiting for sessions", "timeout", f.shutdownWait.String())
 	sctx, cancel := context.WithTimeout(context.Background(), f.shutdownWait)
