@@ -266,7 +266,7 @@ func (cj *clientJob) loop(ctx context.Context, sem chan struct{}, interval time.
 	runs, failedRuns, streak := 0, 0, 0
 	stopped := func() error {
 		if interval > 0 && !cj.f.quiet {
-			fmt.Fprintf(cj.out, "stopped after %d runs (%d failed); in all %s\n", runs, failedRuns, summaryLine(total, cj.f.dryRun))
+			fmt.Fprintf(cj.out, "stopped: %s, %d failed; in all %s\n", plural(runs, "run"), failedRuns, summaryLine(total, cj.f.dryRun))
 		}
 		return nil
 	}
@@ -285,10 +285,18 @@ func (cj *clientJob) loop(ctx context.Context, sem chan struct{}, interval time.
 			err = cj.inspect(ctx, cj.f.cmd == "list")
 		default:
 			sum, err = cj.runOnce(ctx)
+			// The metrics first: once the summary is out, they count the run.
+			if fm != nil {
+				fm.Run(cj.label, sum, err)
+			}
+			if !cj.f.quiet {
+				fmt.Fprintln(cj.out, summaryLine(sum, cj.f.dryRun))
+			}
 		}
 		<-sem
-		if fm != nil {
-			fm.Run(cj.label, sum, err)
+		if err != nil && ctx.Err() != nil {
+			// A second signal: exit code 1, whatever the run broke on.
+			err = fmt.Errorf("aborted by a second signal: %v", err)
 		}
 		if interval <= 0 {
 			if err != nil && cj.name != "" {
@@ -302,7 +310,7 @@ func (cj *clientJob) loop(ctx context.Context, sem chan struct{}, interval time.
 		if err != nil {
 			failedRuns++
 			if ctx.Err() != nil {
-				return err // aborted by a second signal
+				return err
 			}
 			if fetch.KindOf(err) == fetch.KindPartial {
 				streak = 0
@@ -322,6 +330,14 @@ func (cj *clientJob) loop(ctx context.Context, sem chan struct{}, interval time.
 		case <-time.After(wait):
 		}
 	}
+}
+
+// plural is "1 run", "2 runs".
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
 }
 
 // backoff is the wait after the failures-th failed run in a row: interval,

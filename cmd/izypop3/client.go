@@ -152,7 +152,7 @@ func (f *clientFlags) register(cmd *cobra.Command) {
 	fl.BoolVar(&f.debug, "debug", false, "also print the POP3 transcript (credentials masked) and debug logs to stderr")
 	fl.DurationVar(&f.timeout, "timeout", fetch.DefaultTimeout, "how long to wait for the server (renewed while data keeps coming)")
 	fl.IntVar(&f.batch, "batch", fetch.DefaultBatchMessages, "messages per durability barrier: a crash makes the next run fetch at most this many again")
-	fl.DurationVar(&f.interval, "interval", 0, "keep running: sync again this long after each run ends (SIGTERM finishes the current message and stops)")
+	fl.DurationVar(&f.interval, "interval", 0, "keep running: sync again this long after each run ends; a failed run is retried, the wait doubling while it keeps failing (SIGTERM finishes the current message and stops)")
 	fl.IntVar(&f.parallel, "parallel", 4, "with several accounts in the --config file: sync at most this many at the same time")
 	fl.StringSliceVar(&f.accounts, "account", nil, "with several accounts in the --config file: only these (the NAMEs of [account.NAME]; repeat or comma-separate)")
 	fl.StringVar(&f.httpListen, "http-listen", "", "with --interval: serve Prometheus /metrics and /healthz over HTTP on this address (e.g. 127.0.0.1:9111)")
@@ -199,10 +199,14 @@ func runClient(ctx context.Context, cmd *cobra.Command, f clientFlags) error {
 	signal.Notify(sigc, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sigc)
 	go func() {
+		var sig os.Signal
 		select {
-		case <-sigc:
+		case sig = <-sigc:
 		case <-ctx.Done():
 			return
+		}
+		if !f.quiet {
+			fmt.Fprintf(cmd.ErrOrStderr(), "izypop3: %s: stopping after the message in progress (a second signal aborts)\n", sigName(sig))
 		}
 		close(stop)
 		select {
@@ -244,6 +248,19 @@ func runClient(ctx context.Context, cmd *cobra.Command, f clientFlags) error {
 		defer hs.Close()
 	}
 	return runJobs(ctx, jobs, f.parallel, f.interval, stop, fm)
+}
+
+// sigName is the usual name of a signal: SIGTERM, SIGINT.
+func sigName(sig os.Signal) string {
+	if s, ok := sig.(syscall.Signal); ok {
+		switch s {
+		case syscall.SIGTERM:
+			return "SIGTERM"
+		case syscall.SIGINT:
+			return "SIGINT"
+		}
+	}
+	return sig.String()
 }
 
 // setup makes the job's logger and checks what needs the store.
@@ -590,7 +607,7 @@ func (cj *clientJob) inspect(ctx context.Context, list bool) error {
 	return nil
 }
 
-// runOnce is one run of --cmd retr or sync.
+// runOnce is one run of --cmd retr or sync; the caller prints its summary.
 func (cj *clientJob) runOnce(ctx context.Context) (fetch.Summary, error) {
 	o := cj.opts
 	st, err := cj.store.get(ctx)
@@ -650,9 +667,6 @@ func (cj *clientJob) runOnce(ctx context.Context) (fetch.Summary, error) {
 	sum, err := fetch.Run(ctx, o)
 	if bar != nil {
 		bar.Finish()
-	}
-	if !cj.f.quiet {
-		fmt.Fprintln(cj.out, summaryLine(sum, cj.f.dryRun))
 	}
 	return sum, runError(err)
 }
