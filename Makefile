@@ -60,7 +60,7 @@ install: build
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/izypop3 $(DESTDIR)$(SYSUSERSDIR)/izypop3.conf
-	rm -f $(DESTDIR)$(UNITDIR)/izypop3.service $(DESTDIR)$(UNITDIR)/izypop3-fetch@.service $(DESTDIR)$(UNITDIR)/izypop3-fetch@.timer
+	rm -f $(DESTDIR)$(UNITDIR)/izypop3.service $(DESTDIR)$(UNITDIR)/izypop3-fetch.service $(DESTDIR)$(UNITDIR)/izypop3-fetch@.service $(DESTDIR)$(UNITDIR)/izypop3-fetch@.timer
 	rm -rf $(DESTDIR)$(DOCDIR)
 
 # make install into a temporary DESTDIR serves curl from the installed

@@ -23,7 +23,7 @@ fail() {
 make --no-print-directory install DESTDIR="$tmp/root" PREFIX=/usr/local >"$tmp/install.log" || { cat "$tmp/install.log"; fail "make install"; }
 bin=$tmp/root/usr/local/bin
 [ "$(ls "$bin")" = izypop3 ] || fail "installed binaries: $(ls "$bin"), want izypop3 alone"
-for f in lib/systemd/system/izypop3.service lib/systemd/system/izypop3-fetch@.service \
+for f in lib/systemd/system/izypop3.service lib/systemd/system/izypop3-fetch.service lib/systemd/system/izypop3-fetch@.service \
 	lib/systemd/system/izypop3-fetch@.timer lib/sysusers.d/izypop3.conf share/doc/izypop3/LICENSE; do
 	[ -f "$tmp/root/usr/local/$f" ] || fail "not installed: $f"
 done
