@@ -25,6 +25,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/izyware/izypop3/internal/testkit"
 )
 
 // writeCert writes a new self-signed certificate for 127.0.0.1 and its key
@@ -243,7 +245,7 @@ func TestSIGHUPReload(t *testing.T) {
 			"log-format = \"json\"\nauth-fail-delay = \"1ms\"\n%s\n[mimestore]\npath = %q\n", listen, users, certPath, keyPath, extra, root))
 	}
 	config("127.0.0.1", "")
-	port, sport := freePort(t), freePort(t)
+	port, sport := testkit.FreePort(t), testkit.FreePort(t)
 	cmd, logPath := logServer(t, port, "serverpop3", "--config", conf, "--port", strconv.Itoa(port),
 		"--pop3s-port", strconv.Itoa(sport))
 
@@ -351,7 +353,7 @@ func TestSIGHUPReload(t *testing.T) {
 func TestSIGHUPPasswordFile(t *testing.T) {
 	pwFile := filepath.Join(t.TempDir(), "password")
 	replaceFile(t, pwFile, "first\n")
-	port := freePort(t)
+	port := testkit.FreePort(t)
 	cmd, logPath := logServer(t, port, "serverpop3", "--port", strconv.Itoa(port), "--password-file", pwFile,
 		"--modhandler", "fake", "--auth-fail-delay=1ms", "--log-format", "json")
 	if r := tryLogin(t, port, "first"); !strings.HasPrefix(r, "+OK") {
