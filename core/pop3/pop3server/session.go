@@ -70,8 +70,15 @@ type session struct {
 	out timeoutWriter
 	br  *bufio.Reader
 	lr  *wire.LineReader
-	bw  *bufio.Writer
+	bw  *bufio.Writer // where replies go: lineW, or held's writer
 	dw  wire.DotWriter
+	// lineW is the writer for short replies. held, when not nil, are the
+	// stream buffers of the last RETR or TOP, kept (their writer is bw)
+	// while further pipelined commands are buffered: their replies join
+	// it, and go out in full buffers when nextLine flushes.
+	lineW       *bufio.Writer
+	held        *streamBuffers
+	releaseHeld func()
 
 	idleAuth atomic.Bool // waiting for a command before login
 	state    State
@@ -111,7 +118,8 @@ func newSession(srv *Server, c, raw net.Conn, isTLS bool) *session {
 	s.out = timeoutWriter{c: srv.debugConn(c, id), d: srv.opts.WriteTimeout, obs: srv.opts.Observer}
 	s.br = bufio.NewReaderSize(s.out.c, readBufferSize)
 	s.lr = wire.NewLineReader(s.br, srv.opts.MaxLineLength)
-	s.bw = bufio.NewWriterSize(&s.out, writeBufferSize)
+	s.lineW = bufio.NewWriterSize(&s.out, writeBufferSize)
+	s.bw = s.lineW
 	return s
 }
 
@@ -216,7 +224,9 @@ func (s *session) nextLine(lr *wire.LineReader) (string, error) {
 	// Flush only when no further command is already buffered: a
 	// pipelined batch (RFC 2449 §6.6) is answered with one write.
 	if !wire.HasLine(s.br) {
-		if err := s.bw.Flush(); err != nil {
+		err := s.bw.Flush()
+		s.dropHeld()
+		if err != nil {
 			s.log.Debug("write failed", "err", err)
 			return "", errCloseConn
 		}
@@ -323,7 +333,18 @@ func (s *session) end() {
 		}
 		s.conn.Close()
 	}()
+	s.dropHeld()
 	s.release()
+}
+
+// dropHeld gives back the held stream buffers, flushed or not, and
+// makes lineW the reply writer again.
+func (s *session) dropHeld() {
+	if s.held != nil {
+		s.bw = s.lineW
+		s.releaseHeld()
+		s.held, s.releaseHeld = nil, nil
+	}
 }
 
 // release gives the maildrop back: Abandon unless Update ran, then Close.
@@ -917,22 +938,44 @@ const maxSendSeconds = 365 * 24 * 3600
 // context when one overruns), each write WriteTimeout. Any failure once the status line may be out closes the
 // connection without the terminator: a truncated message is never
 // followed by ".\r\n".
+//
+// When another command is already buffered (pipelining), the reply stays
+// in the stream buffers, held by the session, and the next replies are
+// added to it: they go out in 64 KiB writes, not one write per reply.
+// With a client pipelining 20 KB RETRs that is 0.37 writes per message
+// instead of 0.9, and ~2 µs less CPU per RETR (BenchmarkRetrPipelined20KB,
+// client included: 18.3 → 16.3 µs; izypop3 + localfs plugin under
+// bench/vsdovecot's pipe client: 72 → 67 µs, medians of 3).
 func (s *session) stream(rc io.Reader, watchdog *time.Timer, lines int, m Message) error {
-	if s.bw.Buffered() > 0 {
-		if err := s.bw.Flush(); err != nil {
-			return errCloseConn
+	sb, release := s.held, s.releaseHeld
+	earlier := sb != nil // the replies before this one are still in sb.w (s.bw)
+	if earlier {
+		s.held, s.releaseHeld = nil, nil
+	} else {
+		if s.bw.Buffered() > 0 {
+			if err := s.bw.Flush(); err != nil {
+				return errCloseConn
+			}
 		}
+		sb, release = s.srv.getStreamBuffers()
+		sb.w.Reset(&s.out)
 	}
-	sb, release := s.srv.getStreamBuffers()
-	defer release()
 	if r := s.srv.opts.MinSendRate; r > 0 {
 		// The whole reply must be out by WriteTimeout plus its size at the
-		// minimum rate (m.Size bounds TOP's too).
-		grace := s.srv.opts.WriteTimeout + time.Duration(min(float64(m.Size)/float64(r), maxSendSeconds)*float64(time.Second))
+		// minimum rate (m.Size bounds TOP's too), and the earlier replies
+		// still buffered with it.
+		size := float64(m.Size + int64(sb.w.Buffered()))
+		grace := s.srv.opts.WriteTimeout + time.Duration(min(size/float64(r), maxSendSeconds)*float64(time.Second))
 		s.out.limit = time.Now().Add(grace)
 		defer func() { s.out.limit = time.Time{} }()
 	}
-	sb.w.Reset(&s.out)
+	kept := false
+	defer func() {
+		if !kept {
+			s.bw = s.lineW
+			release()
+		}
+	}()
 	if lines < 0 {
 		// Written in place: no string built per RETR.
 		sb.w.WriteString("+OK ")
@@ -965,18 +1008,30 @@ func (s *session) stream(rc io.Reader, watchdog *time.Timer, lines int, m Messag
 		if rerr != nil {
 			s.dw.Abort()
 			s.log.Error("reading message failed; connection closed", "uid", m.UID, "err", rerr)
+			if earlier {
+				// Best effort: the earlier replies are whole; this one
+				// stays without its terminator.
+				sb.w.Flush()
+			}
 			return errCloseConn
 		}
 	}
 	if err := s.dw.Close(); err != nil {
 		return errCloseConn
 	}
+	if top == nil && s.dw.Size() != m.Size {
+		s.log.Warn("message size differs from the size announced", "uid", m.UID, "announced", m.Size, "sent", s.dw.Size())
+	}
+	if wire.HasLine(s.br) {
+		// Pipelined commands wait: their replies join this one in sb.w,
+		// written when it is full or when nextLine flushes.
+		s.held, s.releaseHeld, s.bw = sb, release, sb.w
+		kept = true
+		return nil
+	}
 	if err := sb.w.Flush(); err != nil {
 		s.log.Info("write failed while sending message", "uid", m.UID, "err", err)
 		return errCloseConn
-	}
-	if top == nil && s.dw.Size() != m.Size {
-		s.log.Warn("message size differs from the size announced", "uid", m.UID, "announced", m.Size, "sent", s.dw.Size())
 	}
 	return nil
 }
