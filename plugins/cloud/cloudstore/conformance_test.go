@@ -32,3 +32,10 @@ func TestConformanceGRPC(t *testing.T) {
 	srv := s3test.StartFake(t)
 	storetest.RunGRPC(t, func(t *testing.T) sdk.Store { return newStore(t, srv, nil) })
 }
+
+// The suite once against a real SeaweedFS (SigV4 checked, real listing,
+// conditional writes and copy semantics).
+func TestConformanceSeaweed(t *testing.T) {
+	srv := s3test.StartSeaweed(t)
+	storetest.Run(t, func(t *testing.T) sdk.Store { return newStore(t, srv.Server, nil) })
+}

@@ -1,0 +1,276 @@
+package s3test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/izyware/izypop3/internal/testkit"
+)
+
+// WeedEnv names the environment variable that points at a weed binary; if
+// unset, the one .ci/seaweedfs.sh built (its --check prints the path) is used.
+const WeedEnv = "IZYPOP3_WEED"
+
+// weedScript builds weed once per machine and prints its path.
+const weedScript = ".ci/seaweedfs.sh"
+
+// seaweedStartTimeout bounds how long StartSeaweed waits for the S3
+// gateway to answer a signed request and create the bucket (the filer
+// joins the master a few seconds after the start).
+const seaweedStartTimeout = 90 * time.Second
+
+var (
+	weedOnce sync.Once
+	weedPath string
+	weedErr  error
+)
+
+// WeedBinary returns the path of the weed binary: $IZYPOP3_WEED, else the
+// one .ci/seaweedfs.sh --check reports.
+func WeedBinary() (string, error) {
+	weedOnce.Do(func() { weedPath, weedErr = findWeed() })
+	return weedPath, weedErr
+}
+
+func findWeed() (string, error) {
+	if p := os.Getenv(WeedEnv); p != "" {
+		if _, err := os.Stat(p); err != nil {
+			return "", fmt.Errorf("%s=%s: %v", WeedEnv, p, err)
+		}
+		return p, nil
+	}
+	root, err := repoRoot()
+	if err != nil {
+		return "", err
+	}
+	var stderr bytes.Buffer
+	cmd := exec.Command("bash", filepath.Join(root, weedScript), "--check")
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("SeaweedFS (weed) is not built on this machine: run %s (once, ~20 min) or set %s: %s",
+			weedScript, WeedEnv, strings.TrimSpace(stderr.String()))
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	return lines[len(lines)-1], nil
+}
+
+// repoRoot walks up from the working directory to the directory holding
+// .ci/seaweedfs.sh.
+func repoRoot() (string, error) {
+	d, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(d, weedScript)); err == nil {
+			return d, nil
+		}
+		p := filepath.Dir(d)
+		if p == d {
+			return "", fmt.Errorf("s3test: %s not found above the working directory; set %s", weedScript, WeedEnv)
+		}
+		d = p
+	}
+}
+
+// SeaweedRequired reports whether a missing weed fails a test instead of
+// skipping it: under CI (CI set) and when running as root, where make
+// test's set-up builds weed (.ci/setup.sh).
+func SeaweedRequired() bool {
+	ci := os.Getenv("CI")
+	return (ci != "" && ci != "false" && ci != "0") || os.Geteuid() == 0
+}
+
+// NeedWeed returns the weed binary's path. Without one it skips the test
+// loudly, naming the script that builds it, or fails it where weed is
+// required (SeaweedRequired).
+func NeedWeed(tb testing.TB) string {
+	tb.Helper()
+	p, err := WeedBinary()
+	if err == nil {
+		return p
+	}
+	msg := "PEER MISSING: " + err.Error()
+	if SeaweedRequired() {
+		tb.Fatal(msg + " [CI or root: failing instead of skipping]")
+	}
+	tb.Log("!!!!!!!!!! " + msg)
+	fmt.Fprintln(os.Stderr, "!!!!!!!!!! "+tb.Name()+": "+msg)
+	tb.SkipNow()
+	return ""
+}
+
+// Seaweed is a running SeaweedFS (master, volume server, filer and S3
+// gateway in one `weed server` process) on 127.0.0.1.
+type Seaweed struct {
+	*Server
+	Dir     string // data directory (removed when the test ends)
+	LogPath string
+
+	cmd   *exec.Cmd
+	done  chan struct{}
+	ports []int
+}
+
+// StartSeaweed starts `weed server -s3` with every port from
+// internal/testkit on 127.0.0.1, telemetry off, data in a temporary
+// directory, and an S3 identity whose key pair the gateway checks (SigV4);
+// it waits until the gateway answers a signed request, creates the bucket
+// and stops the whole process group when the test ends. Without a weed
+// binary it skips or fails the test (NeedWeed).
+func StartSeaweed(tb testing.TB) *Seaweed {
+	tb.Helper()
+	weed := NeedWeed(tb)
+	dir, err := os.MkdirTemp("", "izypop3-seaweed-")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	sw := &Seaweed{
+		Server: &Server{Bucket: "izypop3-test", AccessKey: "izypop3-key", SecretKey: "izypop3-secret-" + strconv.FormatInt(time.Now().UnixNano(), 36)},
+		Dir:    dir,
+		done:   make(chan struct{}),
+	}
+	tb.Cleanup(func() {
+		sw.stop()
+		if tb.Failed() {
+			if b, err := os.ReadFile(sw.LogPath); err == nil {
+				tb.Logf("--- weed log (last 4 KB) ---\n%s", tail(b, 4096))
+			}
+		}
+		os.RemoveAll(dir)
+	})
+	ident := map[string]any{"identities": []any{map[string]any{
+		"name":        "izypop3",
+		"credentials": []any{map[string]string{"accessKey": sw.AccessKey, "secretKey": sw.SecretKey}},
+		"actions":     []string{"Admin", "Read", "Write", "List", "Tagging"},
+	}}}
+	js, _ := json.Marshal(ident)
+	s3conf := filepath.Join(dir, "s3.json")
+	if err := os.WriteFile(s3conf, js, 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	data := filepath.Join(dir, "data")
+	if err := os.Mkdir(data, 0o700); err != nil {
+		tb.Fatal(err)
+	}
+	// master, master gRPC, volume, volume gRPC, filer, filer gRPC, s3, s3 gRPC.
+	for range 8 {
+		sw.ports = append(sw.ports, testkit.FreePort(tb))
+	}
+	p := sw.ports
+	args := []string{"server",
+		"-dir=" + data,
+		"-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+		"-master.telemetry=false",
+		"-master.port=" + strconv.Itoa(p[0]), "-master.port.grpc=" + strconv.Itoa(p[1]),
+		"-master.volumeSizeLimitMB=64",
+		"-volume.port=" + strconv.Itoa(p[2]), "-volume.port.grpc=" + strconv.Itoa(p[3]),
+		"-volume.max=0",
+		"-filer", "-filer.port=" + strconv.Itoa(p[4]), "-filer.port.grpc=" + strconv.Itoa(p[5]),
+		"-filer.localSocket=" + filepath.Join(dir, "filer.sock"),
+		"-s3", "-s3.port=" + strconv.Itoa(p[6]), "-s3.port.grpc=" + strconv.Itoa(p[7]),
+		"-s3.port.iceberg=0", "-s3.port.lance=0",
+		"-s3.localSocket=" + filepath.Join(dir, "s3.sock"),
+		"-s3.config=" + s3conf,
+	}
+	sw.LogPath = filepath.Join(dir, "weed.log")
+	logf, err := os.Create(sw.LogPath)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	sw.cmd = exec.Command(weed, args...)
+	sw.cmd.Dir = dir
+	sw.cmd.Stdout, sw.cmd.Stderr = logf, logf
+	sw.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := sw.cmd.Start(); err != nil {
+		logf.Close()
+		tb.Fatalf("s3test: start %s: %v", weed, err)
+	}
+	go func() { sw.cmd.Wait(); logf.Close(); close(sw.done) }()
+	sw.Endpoint = "http://" + testkit.Addr(p[6])
+	if err := sw.waitReady(); err != nil {
+		tb.Fatalf("s3test: SeaweedFS on %s: %v", sw.Endpoint, err)
+	}
+	return sw
+}
+
+// waitReady retries creating the bucket (a signed request) until the
+// gateway, its filer and a volume accept it.
+func (sw *Seaweed) waitReady() error {
+	ctx, cancel := context.WithTimeout(context.Background(), seaweedStartTimeout)
+	defer cancel()
+	c := sw.Client()
+	var last error
+	for {
+		select {
+		case <-sw.done:
+			return fmt.Errorf("weed exited during start-up (%v)", sw.cmd.ProcessState)
+		default:
+		}
+		rctx, rcancel := context.WithTimeout(ctx, 5*time.Second)
+		_, err := c.CreateBucket(rctx, &s3.CreateBucketInput{Bucket: aws.String(sw.Bucket)})
+		if err == nil || strings.Contains(err.Error(), "BucketAlreadyOwnedByYou") || strings.Contains(err.Error(), "BucketAlreadyExists") {
+			// A write proves a volume is there too.
+			_, err = c.PutObject(rctx, &s3.PutObjectInput{Bucket: aws.String(sw.Bucket), Key: aws.String(".s3test-ready"), Body: strings.NewReader("ok")})
+			if err == nil {
+				_, err = c.DeleteObject(rctx, &s3.DeleteObjectInput{Bucket: aws.String(sw.Bucket), Key: aws.String(".s3test-ready")})
+			}
+		}
+		rcancel()
+		if err == nil {
+			return nil
+		}
+		last = err
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("not ready after %v: %v", seaweedStartTimeout, last)
+		case <-sw.done:
+			return fmt.Errorf("weed exited during start-up (%v): last error %v", sw.cmd.ProcessState, last)
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+// stop kills weed's whole process group and removes the gRPC sockets it
+// leaves in /tmp (named by port).
+func (sw *Seaweed) stop() {
+	if sw.cmd == nil || sw.cmd.Process == nil {
+		return
+	}
+	pid := sw.cmd.Process.Pid
+	syscall.Kill(-pid, syscall.SIGTERM)
+	select {
+	case <-sw.done:
+	case <-time.After(5 * time.Second):
+		syscall.Kill(-pid, syscall.SIGKILL)
+		<-sw.done
+	}
+	syscall.Kill(-pid, syscall.SIGKILL) // any straggler of the group
+	for _, port := range sw.ports {
+		for _, kind := range []string{"master", "volume", "filer", "s3"} {
+			os.Remove(fmt.Sprintf("/tmp/seaweedfs-%s-grpc-%d.sock", kind, port))
+		}
+	}
+}
+
+func tail(b []byte, n int) []byte {
+	if len(b) > n {
+		return b[len(b)-n:]
+	}
+	return b
+}
