@@ -37,6 +37,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/izyware/izypop3/internal/testkit"
 	"github.com/izyware/izypop3/test/interop/dovecottest"
 )
 
@@ -178,29 +179,6 @@ func (p *izyProc) stop() {
 
 // ---- messages ----
 
-// wireForm: every line ending becomes CRLF, a final CRLF is added if
-// missing (what POP3 sends, unstuffed).
-func wireForm(raw []byte) []byte {
-	out := make([]byte, 0, len(raw)+len(raw)/32+2)
-	for i := 0; i < len(raw); i++ {
-		switch c := raw[i]; c {
-		case '\r':
-			out = append(out, '\r', '\n')
-			if i+1 < len(raw) && raw[i+1] == '\n' {
-				i++
-			}
-		case '\n':
-			out = append(out, '\r', '\n')
-		default:
-			out = append(out, c)
-		}
-	}
-	if len(out) > 0 && !bytes.HasSuffix(out, []byte("\r\n")) {
-		out = append(out, '\r', '\n')
-	}
-	return out
-}
-
 // ---- throughput ----
 
 type result struct {
@@ -223,7 +201,7 @@ func throughput(ctx context.Context) error {
 	var total int64
 	var sums [][]byte
 	for _, m := range msgs {
-		w := wireForm(m)
+		w := testkit.WireForm(m)
 		total += int64(len(w))
 		h := sha256.Sum256(w)
 		sums = append(sums, h[:])

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/izyware/izypop3/internal/testkit"
 	"github.com/izyware/izypop3/test/interop/dovecottest"
 )
 
@@ -64,7 +65,7 @@ func dovecotTarget(t *testing.T, msgs [][]byte) target {
 		if err := s.WriteMaildir(user, fmt.Sprintf("1700000000.M%dP1.izytest", i), m); err != nil {
 			t.Fatal(err)
 		}
-		w := wireForm(m)
+		w := testkit.WireForm(m)
 		size := int64(len(w))
 		if len(m) > 0 && !bytes.HasSuffix(m, []byte("\n")) {
 			size -= 2 // Dovecot's LIST leaves out the CRLF it appends

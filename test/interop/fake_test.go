@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/izyware/izypop3/internal/testkit"
 	"github.com/izyware/izypop3/plugins/fake/fakestore"
 	"github.com/izyware/izypop3/sdk"
 )
@@ -58,7 +59,7 @@ func fakeExpected(t *testing.T, mailbox string) []expectedMsg {
 		if int64(len(raw)) != it.Size {
 			t.Fatalf("fake item %s: Size %d, Fetch gave %d octets", it.UID, it.Size, len(raw))
 		}
-		w := wireForm(raw)
+		w := testkit.WireForm(raw)
 		if it.WireSize != 0 && it.WireSize != int64(len(w)) {
 			t.Fatalf("fake item %s: WireSize %d, wire form has %d octets", it.UID, it.WireSize, len(w))
 		}

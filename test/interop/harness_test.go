@@ -254,31 +254,6 @@ func runPeerErr(env []string, name string, args ...string) ([]byte, error) {
 	return stdout.Bytes(), nil
 }
 
-// wireForm is a message as POP3 sends it, before byte-stuffing: every line
-// ending (CRLF, bare LF, lone CR) becomes CRLF and a non-empty message that
-// does not end with a line ending gets a final CRLF (the rule of
-// sdk.WireSizeOf).
-func wireForm(raw []byte) []byte {
-	out := make([]byte, 0, len(raw)+len(raw)/32+2)
-	for i := 0; i < len(raw); i++ {
-		switch c := raw[i]; c {
-		case '\r':
-			out = append(out, '\r', '\n')
-			if i+1 < len(raw) && raw[i+1] == '\n' {
-				i++
-			}
-		case '\n':
-			out = append(out, '\r', '\n')
-		default:
-			out = append(out, c)
-		}
-	}
-	if len(out) > 0 && !bytes.HasSuffix(out, []byte("\r\n")) {
-		out = append(out, '\r', '\n')
-	}
-	return out
-}
-
 // crlfToLF turns every CRLF into LF: the form mpop and fetchmail (with an
 // MDA) write messages in.
 func crlfToLF(b []byte) []byte { return bytes.ReplaceAll(b, []byte("\r\n"), []byte("\n")) }

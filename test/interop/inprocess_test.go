@@ -7,6 +7,7 @@ import (
 
 	"github.com/izyware/izypop3/core/pop3/pop3server"
 	"github.com/izyware/izypop3/core/pop3/pop3server/memback"
+	"github.com/izyware/izypop3/internal/testkit"
 )
 
 // TestPeersAgainstPop3server runs every peer against the POP3 server
@@ -32,7 +33,7 @@ func TestPeersAgainstPop3server(t *testing.T) {
 			for i, m := range msgs {
 				uid := fmt.Sprintf("uid-%03d", i+1)
 				be.Add(user, uid, m)
-				w := wireForm(m)
+				w := testkit.WireForm(m)
 				tg.Msgs = append(tg.Msgs, expectedMsg{UID: uid, Wire: w, ListSize: int64(len(w))})
 			}
 			l, err := net.Listen("tcp", "127.0.0.1:0")

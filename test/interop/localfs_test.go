@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/izyware/izypop3/internal/testkit"
 	"github.com/izyware/izypop3/plugins/fake/fakestore"
 	"github.com/izyware/izypop3/plugins/localfs/localfs"
 	"github.com/izyware/izypop3/sdk"
@@ -40,7 +41,7 @@ func localfsExpected(t *testing.T, root string, layout localfs.Layout, mailbox s
 		if err != nil {
 			t.Fatal(err)
 		}
-		w := wireForm(buf.Bytes())
+		w := testkit.WireForm(buf.Bytes())
 		out = append(out, expectedMsg{UID: it.UID, Wire: w, ListSize: int64(len(w))})
 	}
 	return out
@@ -145,8 +146,8 @@ func TestLocalfsDeleArchive(t *testing.T) {
 			t.Errorf("%s not in archive/: %v", name, err)
 			continue
 		}
-		if !bytes.Equal(wireForm(b), tg.Msgs[i].Wire) {
-			t.Errorf("archived %s changed\n%s", name, firstDiff(wireForm(b), tg.Msgs[i].Wire))
+		if !bytes.Equal(testkit.WireForm(b), tg.Msgs[i].Wire) {
+			t.Errorf("archived %s changed\n%s", name, firstDiff(testkit.WireForm(b), tg.Msgs[i].Wire))
 		}
 	}
 }

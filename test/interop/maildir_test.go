@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/izyware/izypop3/internal/testkit"
 	"github.com/izyware/izypop3/plugins/localfs/localfs"
 	"github.com/izyware/izypop3/sdk"
 )
@@ -83,7 +84,7 @@ func checkIzypop3OverMaildir(t *testing.T, root, mailbox string) {
 	matchAll(t, "localfs listing vs maildir files", unordered, func() [][]byte {
 		w := make([][]byte, len(files))
 		for i, f := range files {
-			w[i] = wireForm(f)
+			w[i] = testkit.WireForm(f)
 		}
 		return w
 	}(), func(b []byte) []byte { return b })
@@ -130,7 +131,7 @@ func TestMaildirIzypop3ToDovecot(t *testing.T) {
 		if res.Size != int64(len(m)) {
 			t.Fatalf("Put stored %d octets, want %d", res.Size, len(m))
 		}
-		w := wireForm(m)
+		w := testkit.WireForm(m)
 		size := int64(len(w))
 		if !bytes.HasSuffix(m, []byte("\n")) {
 			size -= 2 // Dovecot's LIST leaves out the CRLF it appends

@@ -18,7 +18,7 @@ import (
 // the target is ordered.
 type expectedMsg struct {
 	UID      string // "" when the target's UIDs are not known in advance
-	Wire     []byte // the message as sent, unstuffed (see wireForm)
+	Wire     []byte // the message as sent, unstuffed (see testkit.WireForm)
 	ListSize int64  // what LIST must say: len(Wire), except Dovecot's quirk
 }
 

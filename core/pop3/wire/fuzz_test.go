@@ -7,6 +7,8 @@ import (
 	"io"
 	"strings"
 	"testing"
+
+	"github.com/izyware/izypop3/internal/testkit"
 )
 
 // FuzzParseCommand: a parsed command formats back to a line that parses to
@@ -54,7 +56,7 @@ func FuzzDotWriter(f *testing.F) {
 		if err := dw.Close(); err != nil {
 			t.Fatal(err)
 		}
-		norm := normalize(in)
+		norm := testkit.WireForm(in)
 		if want := stuff(norm); !bytes.Equal(wire.Bytes(), want) {
 			t.Fatalf("DotWriter(%q) = %q, want %q", in, wire.Bytes(), want)
 		}
@@ -88,8 +90,8 @@ func FuzzTopWriter(f *testing.F) {
 		if !bytes.HasPrefix(in, out.Bytes()) {
 			t.Fatalf("TOP output %q is not a prefix of %q", out.Bytes(), in)
 		}
-		norm := normalize(out.Bytes())
-		full := normalize(in)
+		norm := testkit.WireForm(out.Bytes())
+		full := testkit.WireForm(in)
 		if !bytes.HasPrefix(full, norm) {
 			t.Fatalf("normalised TOP output %q is not a prefix of %q", norm, full)
 		}

@@ -7,31 +7,9 @@ import (
 	"io"
 	"strings"
 	"testing"
-)
 
-// normalize is the reference rule the DotWriter implements, written the
-// slow, obvious way: every CRLF, bare LF and lone CR becomes CRLF, and a
-// non-empty message gets a final CRLF if it lacks one.
-func normalize(in []byte) []byte {
-	var out []byte
-	for i := 0; i < len(in); i++ {
-		switch in[i] {
-		case '\r':
-			out = append(out, '\r', '\n')
-			if i+1 < len(in) && in[i+1] == '\n' {
-				i++
-			}
-		case '\n':
-			out = append(out, '\r', '\n')
-		default:
-			out = append(out, in[i])
-		}
-	}
-	if len(out) > 0 && !bytes.HasSuffix(out, []byte("\r\n")) {
-		out = append(out, '\r', '\n')
-	}
-	return out
-}
+	"github.com/izyware/izypop3/internal/testkit"
+)
 
 // stuff is the reference byte-stuffing of normalised text, plus the terminator.
 func stuff(norm []byte) []byte {
@@ -279,7 +257,7 @@ func TestDotReader(t *testing.T) {
 			if err != nil {
 				t.Errorf("%s: ReadAll: %v", tt.name, err)
 			}
-			if want := normalize([]byte(tt.in)); !bytes.Equal(got, want) {
+			if want := testkit.WireForm([]byte(tt.in)); !bytes.Equal(got, want) {
 				t.Errorf("%s (buf %d): read %q, want %q", tt.name, size, got, want)
 			}
 			if rest, _ := io.ReadAll(br); string(rest) != "+OK next\r\n" {
@@ -351,8 +329,8 @@ func TestSize(t *testing.T) {
 		if got := d.Size(); got != tt.want {
 			t.Errorf("DotWriter.Size of %q written one octet at a time = %d; want %d", tt.in, got, tt.want)
 		}
-		if want := int64(len(normalize([]byte(tt.in)))); tt.want != want {
-			t.Errorf("table case %q disagrees with normalize: %d vs %d", tt.in, tt.want, want)
+		if want := int64(len(testkit.WireForm([]byte(tt.in)))); tt.want != want {
+			t.Errorf("table case %q disagrees with testkit.WireForm: %d vs %d", tt.in, tt.want, want)
 		}
 	}
 }
@@ -385,7 +363,7 @@ func TestTopWriter(t *testing.T) {
 			writeChunks(t, tw, []byte(tt.in), chunk)
 			// Compare after the DotWriter's normalisation: TopWriter may
 			// stop before the LF of a CRLF, which DotWriter completes.
-			if got, want := normalize(buf.Bytes()), normalize([]byte(tt.want)); !bytes.Equal(got, want) {
+			if got, want := testkit.WireForm(buf.Bytes()), testkit.WireForm([]byte(tt.want)); !bytes.Equal(got, want) {
 				t.Errorf("%s (chunk %d): passed %q, want %q", tt.name, chunk, buf.Bytes(), tt.want)
 			}
 		}
