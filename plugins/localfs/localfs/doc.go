@@ -32,5 +32,6 @@
 //     refused with sdk.ErrInvalid.
 //   - Lock/Unlock (sdk.Locker) take an flock(2) on ROOT/M/izypop3.lock, which
 //     excludes other store instances and other processes and dies with the
-//     process.
+//     process. Unlock removes a mailbox directory that holds nothing but
+//     the lock file.
 package localfs

@@ -1,0 +1,151 @@
+package localfs
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/izyware/izypop3/sdk"
+)
+
+func newStore(t *testing.T, root string) *Store {
+	t.Helper()
+	s, err := New(Config{Path: root, Layout: LayoutEML})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// session is what a POP3 login does to the store: Lock, List, Stat, Unlock.
+func session(t *testing.T, s *Store, name string) {
+	t.Helper()
+	tok, err := s.Lock(t.Context(), name)
+	if err != nil {
+		t.Fatalf("Lock(%q): %v", name, err)
+	}
+	for _, err := range s.List(t.Context(), name, sdk.ListOptions{}) {
+		if err != nil {
+			t.Fatalf("List(%q): %v", name, err)
+		}
+	}
+	if _, err := s.Stat(t.Context(), name); err != nil {
+		t.Fatalf("Stat(%q): %v", name, err)
+	}
+	if err := s.Unlock(t.Context(), name, tok); err != nil {
+		t.Fatalf("Unlock(%q): %v", name, err)
+	}
+}
+
+// TestLoginLeavesNothing: logins to names that never received mail (with
+// --password every name a client tries gets that far) leave no directory
+// and no mailbox state behind; a mailbox that got mail, and a directory
+// that was there before, stay.
+func TestLoginLeavesNothing(t *testing.T) {
+	root := t.TempDir()
+	s := newStore(t, root)
+	for i := range 200 {
+		session(t, s, fmt.Sprintf("guess%d", i))
+	}
+	if ents, _ := os.ReadDir(root); len(ents) > 1 { // the store's own top-level entry may be there
+		var names []string
+		for _, e := range ents {
+			names = append(names, e.Name())
+		}
+		t.Errorf("200 logins left %d entries in the root: %v", len(ents), names[:min(len(names), 5)])
+	}
+	s.mu.Lock()
+	n, ne := len(s.mboxes), len(s.ensured)
+	s.mu.Unlock()
+	if n != 0 || ne != 0 {
+		t.Errorf("store keeps %d mailboxes and %d directories after 200 logins to empty names", n, ne)
+	}
+
+	// Mail put while the session holds the lock: the mailbox stays.
+	tok, err := s.Lock(t.Context(), "real")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Put(t.Context(), "real", sdk.PutOptions{}, strings.NewReader("Subject: x\r\n\r\nbody\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Unlock(t.Context(), "real", tok); err != nil {
+		t.Fatal(err)
+	}
+	n2 := 0
+	for _, err := range s.List(t.Context(), "real", sdk.ListOptions{}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		n2++
+	}
+	if n2 != 1 {
+		t.Fatalf("mailbox with mail: %d messages after Unlock, want 1", n2)
+	}
+	// A directory that holds anything else stays.
+	if err := os.Mkdir(filepath.Join(root, "admin"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "admin", "keep"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	session(t, s, "admin")
+	if _, err := os.Stat(filepath.Join(root, "admin", "keep")); err != nil {
+		t.Fatalf("a directory that held a file: %v", err)
+	}
+}
+
+// TestLockRemovedUnderneath: two stores (two processes sharing the
+// directory) locking and unlocking a mailbox that does not exist, whose
+// directory each Unlock removes: never two holders at once.
+func TestLockRemovedUnderneath(t *testing.T) {
+	root := t.TempDir()
+	stores := []*Store{newStore(t, root), newStore(t, root)}
+	var holders, most, got atomic.Int32
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s := stores[w%2]
+			for range 300 {
+				tok, err := s.Lock(t.Context(), "m")
+				if errors.Is(err, sdk.ErrInUse) {
+					continue
+				}
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				got.Add(1)
+				if h := holders.Add(1); h > most.Load() {
+					most.Store(h)
+				}
+				runtime.Gosched()
+				holders.Add(-1)
+				if err := s.Unlock(t.Context(), "m", tok); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if most.Load() > 1 {
+		t.Fatalf("%d holders of one mailbox lock at once", most.Load())
+	}
+	if got.Load() == 0 {
+		t.Fatal("no Lock succeeded")
+	}
+	if _, err := os.Stat(filepath.Join(root, "m")); !os.IsNotExist(err) {
+		t.Fatalf("mailbox directory after the last Unlock: %v, want it removed", err)
+	}
+	t.Logf("%d locks taken", got.Load())
+}
