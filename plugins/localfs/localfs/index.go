@@ -190,10 +190,32 @@ func (mb *mailbox) flushIndex() {
 	if len(mb.idxPending) == 0 {
 		return
 	}
-	if d, err := mb.dir("."); err == nil {
-		mb.appendIndex(d, mb.idxPending)
+	d, err := mb.dir(".")
+	if err == nil {
+		err = mb.appendIndex(d, mb.idxPending)
 	}
+	if isNotExist(err) {
+		err = nil // the mailbox folder is gone: nothing left to index
+	}
+	mb.indexWritten(err)
 	mb.idxPending = nil
+}
+
+// indexWritten logs the first of a run of failed index writes (a full
+// disk, a read-only file system), and the write that ends it. The index is
+// a cache: the calls that wrote it do not fail, but what it would have
+// saved (reading every new file again at the next start) is lost, and an
+// operator must learn why. Called with mb.mu held.
+func (mb *mailbox) indexWritten(err error) {
+	switch {
+	case err != nil && !mb.indexFails:
+		mb.indexFails = true
+		mb.log.Warn("localfs: index write failed; the messages it misses are read again at the next start",
+			"mailbox", mb.name, "file", indexName, "err", err)
+	case err == nil && mb.indexFails:
+		mb.indexFails = false
+		mb.log.Info("localfs: index written again", "mailbox", mb.name, "file", indexName)
+	}
 }
 
 // appendIndex appends lines to the index (creating it with its header).

@@ -9,6 +9,7 @@ import (
 	"hash"
 	"io"
 	"os"
+	"path"
 	"sync"
 
 	"golang.org/x/sys/unix"
@@ -459,17 +460,23 @@ func (mb *mailbox) whole(e *entry) bool {
 // listing, and forgets it.
 func (mb *mailbox) quarantine(e *entry) {
 	tmpRel, _ := mb.lay.putDirs(sdk.TagStaged)
-	from, err := mb.openDir(e.dir)
+	err := func() error {
+		from, err := mb.openDir(e.dir)
+		if err != nil {
+			return err
+		}
+		defer from.Close()
+		to, err := mb.openDir(tmpRel)
+		if err != nil {
+			return err
+		}
+		defer to.Close()
+		return renameNoReplace(from, e.name, to, e.name+".torn")
+	}()
 	if err != nil {
+		mb.log.Warn("localfs: cannot set a torn message file aside", "mailbox", mb.name,
+			"file", path.Join(e.dir, e.name), "err", err)
 		return
 	}
-	defer from.Close()
-	to, err := mb.openDir(tmpRel)
-	if err != nil {
-		return
-	}
-	defer to.Close()
-	if renameNoReplace(from, e.name, to, e.name+".torn") == nil {
-		mb.invalidate()
-	}
+	mb.invalidate()
 }

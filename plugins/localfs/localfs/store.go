@@ -9,6 +9,7 @@ import (
 	"io"
 	"io/fs"
 	"iter"
+	"log/slog"
 	"os"
 	"path"
 	"sort"
@@ -50,6 +51,10 @@ type Config struct {
 	Path string
 	// Layout is "eml" (the default) or "maildir" (key "layout").
 	Layout Layout
+	// Logger gets the failures the store survives without failing a call
+	// (an index it cannot write, a torn file it cannot set aside). Nil:
+	// the logger of an earlier Configure or New, else none.
+	Logger *slog.Logger
 }
 
 // Store is the localfs mimestore. Create it with New, or with &Store{} and
@@ -63,6 +68,7 @@ type Store struct {
 	ensured map[string]bool // directories (relative to ROOT) known to exist
 	locks   map[string]*heldLock
 	closed  bool
+	log     *slog.Logger
 }
 
 var (
@@ -164,6 +170,12 @@ func (s *Store) open(cfg Config) error {
 		s.top.Close()
 		s.root.Close()
 	}
+	if cfg.Logger != nil {
+		s.log = cfg.Logger
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
 	s.cfg, s.root, s.top = cfg, root, top
 	s.mboxes = make(map[string]*mailbox)
 	s.ensured = make(map[string]bool)
@@ -262,13 +274,15 @@ func (s *Store) state() (*os.Root, Layout, error) {
 type mailbox struct {
 	mu   sync.Mutex
 	name string
+	log  *slog.Logger
 	root *os.Root
 	top  *topDir
 	lay  Layout
 
 	loaded     bool
 	idx        map[idxKey]*meta
-	indexLines int // lines in the index file; -1: file must be rewritten
+	indexLines int  // lines in the index file; -1: file must be rewritten
+	indexFails bool // the last index write failed (logged once per run of failures)
 
 	scanned bool
 	putGen  uint64              // Put generation we left in the put lock file
@@ -377,7 +391,7 @@ func (s *Store) mailbox(name string) (*mailbox, error) {
 	defer s.mu.Unlock()
 	mb := s.mboxes[name]
 	if mb == nil {
-		mb = &mailbox{name: name, root: root, top: s.top, lay: lay}
+		mb = &mailbox{name: name, root: root, top: s.top, lay: lay, log: s.log}
 		s.mboxes[name] = mb
 	}
 	return mb, nil
@@ -807,11 +821,11 @@ func (mb *mailbox) saveIndex(newLines []string, stale int) error {
 	}
 	defer d.Close()
 	if mb.indexLines < 0 || mb.indexLines+len(newLines)+len(mb.idxPending) > 2*len(mb.idx)+indexSlack {
-		mb.writeIndexFile(d, mb.idx) // mb.idx holds the queued lines' entries
+		mb.indexWritten(mb.writeIndexFile(d, mb.idx)) // mb.idx holds the queued lines' entries
 		mb.idxPending = nil
 		return nil
 	}
-	mb.appendIndex(d, append(mb.idxPending, newLines...))
+	mb.indexWritten(mb.appendIndex(d, append(mb.idxPending, newLines...)))
 	mb.idxPending = nil
 	return nil
 }
