@@ -74,6 +74,10 @@ const (
 	// unlockTimeout bounds the store Unlock call made by Mailbox.Close,
 	// which has no context of its own.
 	unlockTimeout = 30 * time.Second
+
+	// verifyTimeout bounds the List that checks an update whose store
+	// call failed (see Update).
+	verifyTimeout = 30 * time.Second
 )
 
 // Options configures New. The struct is copied; the zero value of each field
@@ -598,7 +602,8 @@ func (m *mailbox) lost(err error) error {
 
 // Update applies the session's changes after QUIT (RFC 1939 §6): the DELE
 // marks per OnDele, and with ConsumeOnRetr the retrieved messages are
-// archived.
+// archived. When a store call fails, the mailbox is listed again and an
+// update found in place is a success.
 func (m *mailbox) Update(ctx context.Context, deleted, retrieved []string) error {
 	m.stopReadAhead()
 	var archive, remove []string
@@ -618,10 +623,66 @@ func (m *mailbox) Update(ctx context.Context, deleted, retrieved []string) error
 			}
 		}
 	}
-	if err := m.setTag(ctx, archive, sdk.TagArchive); err != nil {
+	err := m.setTag(ctx, archive, sdk.TagArchive)
+	if err == nil {
+		err = m.delete(ctx, remove)
+	}
+	if err == nil || m.b.opts.DryRun {
 		return err
 	}
-	return m.delete(ctx, remove)
+	// A store call can fail after its work was done: the plugin killed
+	// between its change and its reply, a reply lost. The client must then
+	// not be told that nothing, or not everything, was changed. The
+	// mailbox is listed again (through the unbound store: a restarted
+	// plugin answers it), and the answer follows what is in it.
+	all, some, verr := m.applied(ctx, archive, remove)
+	switch {
+	case verr != nil:
+		m.log.Warn("update failed and could not be checked", "error", verr)
+		return err
+	case all:
+		m.log.Warn("a store call of the update failed, but the mailbox shows every change in place",
+			"error", err, "archived", len(archive), "deleted", len(remove))
+		return nil
+	case some && errors.Is(err, pop3server.ErrMaildropLost):
+		// Not "nothing was changed".
+		return fmt.Errorf("pop3backend: update partly applied: %s", err.Error())
+	}
+	return err
+}
+
+// applied lists the mailbox and reports whether every change of an
+// update is in it (each of archive tagged archive or gone, each of remove
+// gone), and whether some is.
+func (m *mailbox) applied(ctx context.Context, archive, remove []string) (all, some bool, err error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), verifyTimeout)
+	defer cancel()
+	tags := make(map[string]sdk.Tag)
+	for it, err := range m.b.store.List(ctx, m.name, sdk.ListOptions{}) {
+		if err != nil {
+			return false, false, err
+		}
+		tags[it.UID] = it.Tag
+	}
+	all = true
+	for _, uid := range archive {
+		tag, ok := tags[uid]
+		switch {
+		case !ok:
+		case tag == sdk.TagArchive:
+			some = true
+		default:
+			all = false
+		}
+	}
+	for _, uid := range remove {
+		if _, ok := tags[uid]; ok {
+			all = false
+		} else {
+			some = true
+		}
+	}
+	return all, some, nil
 }
 
 // Abandon handles a session that ended without QUIT: nothing is deleted;
