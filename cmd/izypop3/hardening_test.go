@@ -1,0 +1,136 @@
+package main
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/izyware/izypop3/internal/testkit"
+)
+
+// rawConn is a POP3 connection read line by line.
+type rawConn struct {
+	c net.Conn
+	r *bufio.Reader
+}
+
+func dialRaw(t *testing.T, port int) (*rawConn, string) {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	rc := &rawConn{c, bufio.NewReader(c)}
+	return rc, rc.line(t)
+}
+
+func (rc *rawConn) line(t *testing.T) string {
+	t.Helper()
+	l, err := rc.r.ReadString('\n')
+	if err != nil {
+		t.Fatalf("read: %q, %v", l, err)
+	}
+	return strings.TrimRight(l, "\r\n")
+}
+
+func (rc *rawConn) send(t *testing.T, cmd string) string {
+	t.Helper()
+	if _, err := io.WriteString(rc.c, cmd+"\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	return rc.line(t)
+}
+
+// TestConfigHardeningKeys: the limit options work when they come from a
+// --config file (each checked by what a client sees).
+func TestConfigHardeningKeys(t *testing.T) {
+	port := testkit.FreePort(t)
+	cfg := writeFile(t, "izypop3.toml", `listen = "127.0.0.1"
+port = `+strconv.Itoa(port)+`
+password = "pw"
+auth-fail-delay = "10ms"
+max-conns-per-addr = 3
+max-auth-failures = 2
+login-max-time = "2s"
+login-delay = "2m"
+sasl-mechanisms = ["plain"]
+
+[mimestore]
+modhandler = "fake"
+count = 1
+`)
+	startServer(t, port, "serverpop3", "--config", cfg)
+	time.Sleep(100 * time.Millisecond) // startServer's probe connection is gone
+
+	// sasl-mechanisms and login-delay: CAPA.
+	c, _ := dialRaw(t, port)
+	if l := c.send(t, "CAPA"); !strings.HasPrefix(l, "+OK") {
+		t.Fatalf("CAPA: %q", l)
+	}
+	var capa []string
+	for l := c.line(t); l != "."; l = c.line(t) {
+		capa = append(capa, l)
+	}
+	caps := strings.Join(capa, "|")
+	if !strings.Contains(caps, "|SASL PLAIN|") || !strings.Contains(caps, "|LOGIN-DELAY 120|") {
+		t.Errorf("CAPA %q: want SASL PLAIN (sasl-mechanisms) and LOGIN-DELAY 120 (login-delay)", caps)
+	}
+
+	// max-conns-per-addr: the fourth connection from 127.0.0.1 is refused.
+	dialRaw(t, port)
+	dialRaw(t, port)
+	_, greet := dialRaw(t, port)
+	if !strings.HasPrefix(greet, "-ERR [SYS/TEMP]") {
+		t.Errorf("4th connection with max-conns-per-addr = 3: greeting %q, want -ERR [SYS/TEMP]", greet)
+	}
+	c.c.Close()
+	time.Sleep(200 * time.Millisecond)
+
+	// max-auth-failures: the connection is closed after the second failure.
+	f, _ := dialRaw(t, port)
+	f.send(t, "USER alice")
+	if l := f.send(t, "PASS bad1"); !strings.HasPrefix(l, "-ERR [AUTH]") {
+		t.Fatalf("PASS bad1: %q", l)
+	}
+	f.send(t, "USER alice")
+	f.send(t, "PASS bad2")
+	// A farewell line, then the end.
+	if l, err := f.r.ReadString('\n'); err == nil && !strings.HasPrefix(l, "-ERR") {
+		t.Errorf("after 2 failures with max-auth-failures = 2: %q", l)
+	}
+	io.WriteString(f.c, "NOOP\r\n")
+	if l, err := f.r.ReadString('\n'); err == nil {
+		t.Errorf("after 2 failures with max-auth-failures = 2: still answered %q", l)
+	}
+	f.c.Close()
+
+	// login-max-time: a connection that keeps sending CAPA is cut after 2 s.
+	time.Sleep(200 * time.Millisecond)
+	s, _ := dialRaw(t, port)
+	start := time.Now()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		io.Copy(io.Discard, s.r)
+	}()
+	for {
+		select {
+		case <-done:
+			if d := time.Since(start); d < 1500*time.Millisecond || d > 6*time.Second {
+				t.Errorf("login-max-time = 2s: cut after %v", d)
+			}
+			return
+		case <-time.After(200 * time.Millisecond):
+			io.WriteString(s.c, "CAPA\r\n")
+		}
+		if time.Since(start) > 10*time.Second {
+			t.Fatal("login-max-time = 2s: a CAPA sender still connected after 10 s")
+		}
+	}
+}
