@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"io"
 	"slices"
 	"testing"
 
@@ -10,6 +9,7 @@ import (
 	"github.com/izyware/izypop3/plugins/fake/fakestore"
 	"github.com/izyware/izypop3/sdk"
 	"github.com/izyware/izypop3/sdk/pluginhost"
+	"github.com/izyware/izypop3/sdk/storetest"
 )
 
 // plugin is this package's binary, built once for its tests. Set
@@ -64,24 +64,10 @@ func TestBinaryDeterministic(t *testing.T) {
 			t.Errorf("item %d: plugin %+v, in-process %+v", i, a, b)
 			continue
 		}
-		if !bytes.Equal(fetch(t, h, a.UID), fetch(t, local, a.UID)) {
+		if !bytes.Equal(storetest.Fetch(t, h, "INBOX", a.UID), storetest.Fetch(t, local, "INBOX", a.UID)) {
 			t.Errorf("item %d (%s): octets differ", i, a.UID)
 		}
 	}
-}
-
-func fetch(t *testing.T, s sdk.Store, uid string) []byte {
-	t.Helper()
-	rc, err := s.Fetch(t.Context(), "INBOX", uid)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rc.Close()
-	b, err := io.ReadAll(rc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
 }
 
 // An unknown config key stops the start with the key named.

@@ -133,7 +133,7 @@ func putBatchItems(t *testing.T, su *suite, bf pluginhost.BatchFetcher) *batchFi
 	for _, it := range list(t, s, mailboxA, sdk.ListOptions{}) {
 		if mine[it.UID] {
 			fx.uids = append(fx.uids, it.UID)
-			fx.want[it.UID] = fetch(t, s, mailboxA, it.UID)
+			fx.want[it.UID] = Fetch(t, s, mailboxA, it.UID)
 			if int64(len(fx.want[it.UID])) != it.Size {
 				t.Fatalf("item %q: Fetch returned %d octets, List says Size %d", it.UID, len(fx.want[it.UID]), it.Size)
 			}

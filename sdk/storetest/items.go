@@ -90,7 +90,7 @@ func testTags(t *testing.T, su *suite) {
 			t.Errorf("after SetTag(%q): Stat[%s] = %+v does not count the item", tag, tag, st[tag])
 		}
 	}
-	if got := fetch(t, s, mailboxA, res.UID); !bytes.Equal(got, body) {
+	if got := Fetch(t, s, mailboxA, res.UID); !bytes.Equal(got, body) {
 		t.Errorf("tag changes altered the message: got %q, want %q", got, body)
 	}
 }

@@ -110,7 +110,7 @@ func testSourceID(t *testing.T, su *suite) {
 		t.Errorf("Put with a present SourceID did not drain the body (read %d octets, no EOF)", body.n)
 	}
 	before.check(t, takeSnapshot(t, s, mailboxA), "Put with a present SourceID")
-	if got := fetch(t, s, mailboxA, orig.UID); !bytes.Equal(got, first) {
+	if got := Fetch(t, s, mailboxA, orig.UID); !bytes.Equal(got, first) {
 		t.Errorf("Put with a present SourceID replaced the octets of the existing item")
 	}
 
@@ -217,7 +217,7 @@ func testDuplicates(t *testing.T, su *suite) {
 	if dup2.Tag != sdk.TagDup || (dup2.DuplicateOf != orig.UID && dup2.DuplicateOf != dup.UID) {
 		t.Errorf("staged Put of present octets: Tag %q DuplicateOf %q, want dup and %q", dup2.Tag, dup2.DuplicateOf, orig.UID)
 	}
-	if got := fetch(t, s, mailboxA, dup2.UID); !bytes.Equal(got, body) {
+	if got := Fetch(t, s, mailboxA, dup2.UID); !bytes.Equal(got, body) {
 		t.Errorf("the duplicate's octets differ from the original's")
 	}
 
@@ -261,7 +261,7 @@ func testMailboxIsolation(t *testing.T, su *suite) {
 	body := su.message("long mailbox name")
 	res = put(t, s, long, sdk.PutOptions{}, body)
 	checkItem(t, mustFind(t, s, long, res.UID), body)
-	if got := fetch(t, s, long, res.UID); !bytes.Equal(got, body) {
+	if got := Fetch(t, s, long, res.UID); !bytes.Equal(got, body) {
 		t.Errorf("Fetch from a 255-octet mailbox name returned other octets")
 	}
 }

@@ -125,7 +125,7 @@ func testAbandonedFetch(t *testing.T, su *suite) {
 	for how := range 3 {
 		abandon(how)
 	}
-	if got := fetch(t, s, mailboxA, res.UID); int64(len(got)) != abandonSize {
+	if got := Fetch(t, s, mailboxA, res.UID); int64(len(got)) != abandonSize {
 		t.Fatalf("full Fetch returned %d octets, want %d", len(got), abandonSize)
 	}
 	base := settledGoroutines()

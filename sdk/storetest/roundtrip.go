@@ -128,7 +128,7 @@ func testBinarySafety(t *testing.T, su *suite) {
 				t.Errorf("PutResult = %+v, want a new unread item", res)
 			}
 			checkItem(t, mustFind(t, su.s, mailboxA, res.UID), body)
-			if got := fetch(t, su.s, mailboxA, res.UID); !bytes.Equal(got, body) {
+			if got := Fetch(t, su.s, mailboxA, res.UID); !bytes.Equal(got, body) {
 				off, _ := compareStreams(bytes.NewReader(got), bytes.NewReader(body))
 				t.Errorf("Fetch returned %d octets differing from the %d put at offset %d:\n got %q\nwant %q",
 					len(got), len(body), off, got, body)

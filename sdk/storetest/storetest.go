@@ -215,11 +215,19 @@ func put(t *testing.T, s sdk.Store, mailbox string, opts sdk.PutOptions, body []
 	return res
 }
 
-func list(t *testing.T, s sdk.Store, mailbox string, opts sdk.ListOptions) []sdk.Item {
-	t.Helper()
-	items, err := tryList(t.Context(), s, mailbox, opts)
+// List returns the items of mailbox that have any of tags (every item
+// when there are none), in the store's order; tb fails if List fails. It is
+// the helper the suite uses, exported for a store's own tests.
+func List(tb testing.TB, s sdk.Store, mailbox string, tags ...sdk.Tag) []sdk.Item {
+	tb.Helper()
+	return list(tb, s, mailbox, sdk.ListOptions{Tags: tags})
+}
+
+func list(tb testing.TB, s sdk.Store, mailbox string, opts sdk.ListOptions) []sdk.Item {
+	tb.Helper()
+	items, err := tryList(tb.Context(), s, mailbox, opts)
 	if err != nil {
-		t.Fatalf("List(%q, %+v): %v", mailbox, opts, err)
+		tb.Fatalf("List(%q, %+v): %v", mailbox, opts, err)
 	}
 	return items
 }
@@ -235,19 +243,22 @@ func tryList(ctx context.Context, s sdk.Store, mailbox string, opts sdk.ListOpti
 	return items, nil
 }
 
-func fetch(t *testing.T, s sdk.Store, mailbox, uid string) []byte {
-	t.Helper()
-	rc, err := s.Fetch(t.Context(), mailbox, uid)
+// Fetch returns the whole of message uid of mailbox; tb fails if Fetch,
+// the read or Close fails. It is the helper the suite uses, exported for a
+// store's own tests.
+func Fetch(tb testing.TB, s sdk.Store, mailbox, uid string) []byte {
+	tb.Helper()
+	rc, err := s.Fetch(tb.Context(), mailbox, uid)
 	if err != nil {
-		t.Fatalf("Fetch(%q, %q): %v", mailbox, uid, err)
+		tb.Fatalf("Fetch(%q, %q): %v", mailbox, uid, err)
 	}
 	defer rc.Close()
 	b, err := io.ReadAll(rc)
 	if err != nil {
-		t.Fatalf("Fetch(%q, %q): reading: %v", mailbox, uid, err)
+		tb.Fatalf("Fetch(%q, %q): reading: %v", mailbox, uid, err)
 	}
 	if err := rc.Close(); err != nil {
-		t.Fatalf("Fetch(%q, %q): Close: %v", mailbox, uid, err)
+		tb.Fatalf("Fetch(%q, %q): Close: %v", mailbox, uid, err)
 	}
 	return b
 }

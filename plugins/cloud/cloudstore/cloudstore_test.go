@@ -20,6 +20,7 @@ import (
 	"github.com/izyware/izypop3/internal/s3test"
 	"github.com/izyware/izypop3/plugins/cloud/cloudstore"
 	"github.com/izyware/izypop3/sdk"
+	"github.com/izyware/izypop3/sdk/storetest"
 )
 
 func plant(t *testing.T, srv *s3test.Server, key string, body []byte) {
@@ -34,32 +35,6 @@ func exists(t *testing.T, srv *s3test.Server, key string) bool {
 	t.Helper()
 	_, err := srv.Client().HeadObject(context.Background(), &s3.HeadObjectInput{Bucket: aws.String(srv.Bucket), Key: aws.String(key)})
 	return err == nil
-}
-
-func listAll(t *testing.T, s sdk.Store, mailbox string, tags ...sdk.Tag) []sdk.Item {
-	t.Helper()
-	var items []sdk.Item
-	for it, err := range s.List(t.Context(), mailbox, sdk.ListOptions{Tags: tags}) {
-		if err != nil {
-			t.Fatal(err)
-		}
-		items = append(items, it)
-	}
-	return items
-}
-
-func fetchAll(t *testing.T, s sdk.Store, mailbox, uid string) []byte {
-	t.Helper()
-	rc, err := s.Fetch(t.Context(), mailbox, uid)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rc.Close()
-	b, err := io.ReadAll(rc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
 }
 
 // An SES receipt rule's output is served as it is: any key directly under
@@ -80,12 +55,12 @@ func TestSESLayout(t *testing.T) {
 	}
 	plant(t, srv, base+"AMAZON_SES_SETUP_NOTIFICATION", []byte("setup"))
 	plant(t, srv, base+"sub/folder/ignored", []byte("not directly there"))
-	items := listAll(t, s, "inbox", sdk.TagUnread)
+	items := storetest.List(t, s, "inbox", sdk.TagUnread)
 	if len(items) != len(bodies) {
 		t.Fatalf("listed %d items, want %d: %+v", len(items), len(bodies), items)
 	}
 	other := newStore(t, srv, nil)
-	again := listAll(t, other, "inbox")
+	again := storetest.List(t, other, "inbox")
 	for i, it := range items {
 		if !sdk.ValidUID(it.UID) {
 			t.Errorf("invalid UID %q", it.UID)
@@ -93,7 +68,7 @@ func TestSESLayout(t *testing.T) {
 		if again[i].UID != it.UID {
 			t.Errorf("another store instance lists UID %q, want %q", again[i].UID, it.UID)
 		}
-		got := fetchAll(t, s, "inbox", it.UID)
+		got := storetest.Fetch(t, s, "inbox", it.UID)
 		ws, _ := sdk.WireSizeOf(bytes.NewReader(got))
 		if it.Size != int64(len(got)) || it.WireSize != ws {
 			t.Errorf("item %q: Size %d WireSize %d, fetched %d octets, wire %d", it.UID, it.Size, it.WireSize, len(got), ws)
@@ -111,11 +86,11 @@ func TestSESLayout(t *testing.T) {
 	if nf, err := s.SetTag(t.Context(), "inbox", []string{uid}, sdk.TagArchive); err != nil || len(nf) != 0 {
 		t.Fatalf("SetTag: %v %v", nf, err)
 	}
-	arch := listAll(t, other, "inbox", sdk.TagArchive)
+	arch := storetest.List(t, other, "inbox", sdk.TagArchive)
 	if len(arch) != 1 || arch[0].UID != uid {
 		t.Fatalf("archive after SetTag = %+v, want UID %q", arch, uid)
 	}
-	if n := len(listAll(t, other, "inbox", sdk.TagUnread)); n != len(bodies)-1 {
+	if n := len(storetest.List(t, other, "inbox", sdk.TagUnread)); n != len(bodies)-1 {
 		t.Errorf("%d unread after archiving one, want %d", n, len(bodies)-1)
 	}
 }
@@ -137,7 +112,7 @@ func TestListPaging(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	items := listAll(t, s, "big", sdk.TagUnread)
+	items := storetest.List(t, s, "big", sdk.TagUnread)
 	if len(items) != n {
 		t.Fatalf("listed %d, want %d", len(items), n)
 	}
@@ -177,7 +152,7 @@ func TestTwoTagsRule(t *testing.T) {
 			}
 		}
 		var got []sdk.Item
-		for _, it := range listAll(t, s, "m") {
+		for _, it := range storetest.List(t, s, "m") {
 			if it.UID == name {
 				got = append(got, it)
 			}
@@ -217,7 +192,7 @@ func TestInterruptedTagChange(t *testing.T) {
 	plant(t, srv, base+".izypop3/archive/moving", body)
 	plant(t, srv, base+"notyet", body) // copy not made yet
 	plant(t, srv, base+".izypop3/journal/1.x", []byte(`{"to":"archive","moves":[{"n":"moving","from":"unread"},{"n":"notyet","from":"unread"}]}`))
-	for _, it := range listAll(t, s, "m", sdk.TagUnread) {
+	for _, it := range storetest.List(t, s, "m", sdk.TagUnread) {
 		t.Errorf("listed as unread during an interrupted move: %+v", it)
 	}
 	if st, err := s.Stat(t.Context(), "m"); err != nil || st[sdk.TagArchive].Count != 2 || st[sdk.TagUnread].Count != 0 {
@@ -225,7 +200,7 @@ func TestInterruptedTagChange(t *testing.T) {
 	}
 	defer cloudstore.SetJournalStale(0)()
 	other := newStore(t, srv, nil)
-	listAll(t, other, "m", sdk.TagUnread) // completes the journal
+	storetest.List(t, other, "m", sdk.TagUnread) // completes the journal
 	for key, want := range map[string]bool{
 		base + "moving": false, base + "notyet": false,
 		base + ".izypop3/archive/moving": true, base + ".izypop3/archive/notyet": true,
@@ -235,7 +210,7 @@ func TestInterruptedTagChange(t *testing.T) {
 			t.Errorf("after recovery: %s exists = %v, want %v", key, got, want)
 		}
 	}
-	if got := fetchAll(t, other, "m", "notyet"); !bytes.Equal(got, body) {
+	if got := storetest.Fetch(t, other, "m", "notyet"); !bytes.Equal(got, body) {
 		t.Errorf("recovered message = %q", got)
 	}
 }
@@ -399,7 +374,7 @@ func TestFetchBatchConcurrency(t *testing.T) {
 				}
 				want[res.UID] = body
 			}
-			items := listAll(t, s, "m")
+			items := storetest.List(t, s, "m")
 			var inflight, peak atomic.Int64
 			srv.Inject(func(w http.ResponseWriter, r *http.Request) bool {
 				if r.Method == http.MethodGet && !strings.Contains(r.URL.RawQuery, "list-type") {

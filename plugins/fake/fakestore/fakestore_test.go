@@ -26,35 +26,9 @@ func configured(t testing.TB, cfg map[string]string) *Store {
 	return s
 }
 
-func listAll(t testing.TB, s sdk.Store, mailbox string) []sdk.Item {
-	t.Helper()
-	var items []sdk.Item
-	for it, err := range s.List(t.Context(), mailbox, sdk.ListOptions{}) {
-		if err != nil {
-			t.Fatalf("List(%q): %v", mailbox, err)
-		}
-		items = append(items, it)
-	}
-	return items
-}
-
-func fetchAll(t testing.TB, s sdk.Store, mailbox, uid string) []byte {
-	t.Helper()
-	rc, err := s.Fetch(t.Context(), mailbox, uid)
-	if err != nil {
-		t.Fatalf("Fetch(%q, %q): %v", mailbox, uid, err)
-	}
-	defer rc.Close()
-	b, err := io.ReadAll(rc)
-	if err != nil {
-		t.Fatalf("Fetch(%q, %q): %v", mailbox, uid, err)
-	}
-	return b
-}
-
 func TestDefaults(t *testing.T) {
 	s := New()
-	items := listAll(t, s, "INBOX")
+	items := storetest.List(t, s, "INBOX")
 	if len(items) != DefaultCount {
 		t.Fatalf("a fresh mailbox has %d items, want %d", len(items), DefaultCount)
 	}
@@ -72,7 +46,7 @@ func TestDefaults(t *testing.T) {
 		if it.Size < DefaultMinSize || it.Size > DefaultMaxSize {
 			t.Errorf("item %d: Size %d outside [%d, %d]", i, it.Size, DefaultMinSize, DefaultMaxSize)
 		}
-		body := fetchAll(t, s, "INBOX", it.UID)
+		body := storetest.Fetch(t, s, "INBOX", it.UID)
 		ws, _ := sdk.WireSizeOf(bytes.NewReader(body))
 		if int64(len(body)) != it.Size || it.WireSize != ws || ws != it.Size {
 			t.Errorf("item %d: Size %d WireSize %d, fetched %d octets with wire size %d", i, it.Size, it.WireSize, len(body), ws)
@@ -82,7 +56,7 @@ func TestDefaults(t *testing.T) {
 		}
 	}
 	// Every mailbox name gets its own generated messages.
-	other := listAll(t, s, "someone else")
+	other := storetest.List(t, s, "someone else")
 	if len(other) != DefaultCount || other[0].UID == items[0].UID {
 		t.Errorf("another mailbox: %d items, first UID %q (INBOX's is %q)", len(other), other[0].UID, items[0].UID)
 	}
@@ -93,10 +67,10 @@ func digest(t *testing.T, s sdk.Store, mailbox string) ([]string, string) {
 	t.Helper()
 	h := sha256.New()
 	var uids []string
-	for _, it := range listAll(t, s, mailbox) {
+	for _, it := range storetest.List(t, s, mailbox) {
 		uids = append(uids, it.UID)
 		fmt.Fprintf(h, "%s %d\n", it.UID, it.Size)
-		h.Write(fetchAll(t, s, mailbox, it.UID))
+		h.Write(storetest.Fetch(t, s, mailbox, it.UID))
 	}
 	return uids, hex.EncodeToString(h.Sum(nil))
 }
@@ -145,8 +119,8 @@ func TestDeterminism(t *testing.T) {
 func TestMessagesParse(t *testing.T) {
 	s := configured(t, map[string]string{"count": "30"})
 	kinds := map[string]int{}
-	for i, it := range listAll(t, s, "Jürgen's \"box\"") {
-		raw := fetchAll(t, s, "Jürgen's \"box\"", it.UID)
+	for i, it := range storetest.List(t, s, "Jürgen's \"box\"") {
+		raw := storetest.Fetch(t, s, "Jürgen's \"box\"", it.UID)
 		if n, crlf := bytes.Count(raw, []byte("\n")), bytes.Count(raw, []byte("\r\n")); n != crlf || bytes.Count(raw, []byte("\r")) != crlf {
 			t.Errorf("message %d: %d LF, %d CR, %d CRLF: want CRLF line ends only", i, n, bytes.Count(raw, []byte("\r")), crlf)
 		}
@@ -249,7 +223,7 @@ func TestConfigure(t *testing.T) {
 		"mailbox.empty.count": "0",
 	})
 	check := func(mailbox string, n int, size int64) {
-		items := listAll(t, s, mailbox)
+		items := storetest.List(t, s, mailbox)
 		if len(items) != n {
 			t.Errorf("%q: %d items, want %d", mailbox, len(items), n)
 		}
@@ -257,7 +231,7 @@ func TestConfigure(t *testing.T) {
 			if it.Size != size {
 				t.Errorf("%q: item of %d octets, want %d", mailbox, it.Size, size)
 			}
-			if got := int64(len(fetchAll(t, s, mailbox, it.UID))); got != size {
+			if got := int64(len(storetest.Fetch(t, s, mailbox, it.UID))); got != size {
 				t.Errorf("%q: fetched %d octets, want %d", mailbox, got, size)
 			}
 		}
@@ -269,8 +243,8 @@ func TestConfigure(t *testing.T) {
 
 func TestFetchTop(t *testing.T) {
 	s := configured(t, map[string]string{"count": "6", "minsize": "30000", "maxsize": "60000"})
-	for _, it := range listAll(t, s, "INBOX") {
-		full := fetchAll(t, s, "INBOX", it.UID)
+	for _, it := range storetest.List(t, s, "INBOX") {
+		full := storetest.Fetch(t, s, "INBOX", it.UID)
 		hdrEnd := bytes.Index(full, []byte("\r\n\r\n")) + 4
 		for _, n := range []int{0, 1, 4, 7, 100000} {
 			rc, err := s.FetchTop(t.Context(), "INBOX", it.UID, n)
@@ -303,8 +277,8 @@ func TestFetchTop(t *testing.T) {
 // is seen as a duplicate of it.
 func TestPutOfGeneratedIsDup(t *testing.T) {
 	s := configured(t, map[string]string{"count": "5"})
-	items := listAll(t, s, "INBOX")
-	body := fetchAll(t, s, "INBOX", items[3].UID)
+	items := storetest.List(t, s, "INBOX")
+	body := storetest.Fetch(t, s, "INBOX", items[3].UID)
 	res, err := s.Put(t.Context(), "INBOX", sdk.PutOptions{Tag: sdk.TagStaged}, bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
@@ -326,7 +300,7 @@ func BenchmarkFetch(b *testing.B) {
 	for _, size := range []int64{10 << 10, 1 << 20, 50 << 20} {
 		b.Run(fmt.Sprintf("size=%d", size), func(b *testing.B) {
 			s := configured(b, map[string]string{"count": "4", "minsize": fmt.Sprint(size), "maxsize": fmt.Sprint(size)})
-			items := listAll(b, s, "INBOX")
+			items := storetest.List(b, s, "INBOX")
 			b.SetBytes(size)
 			buf := make([]byte, 256<<10)
 			i := 0
@@ -349,7 +323,7 @@ func BenchmarkList(b *testing.B) {
 	for _, count := range []int{99, 10000} {
 		b.Run(fmt.Sprintf("items=%d", count), func(b *testing.B) {
 			s := configured(b, map[string]string{"count": fmt.Sprint(count)})
-			if n := len(listAll(b, s, "INBOX")); n != count {
+			if n := len(storetest.List(b, s, "INBOX")); n != count {
 				b.Fatalf("%d items, want %d", n, count)
 			}
 			for b.Loop() {
@@ -438,7 +412,7 @@ func BenchmarkGRPC(b *testing.B) {
 	for _, size := range []int64{10 << 10, 1 << 20, 50 << 20} {
 		b.Run(fmt.Sprintf("Fetch/size=%d", size), func(b *testing.B) {
 			s := serve(b, map[string]string{"count": "4", "minsize": fmt.Sprint(size), "maxsize": fmt.Sprint(size)})
-			items := listAll(b, s, "INBOX")
+			items := storetest.List(b, s, "INBOX")
 			b.SetBytes(size)
 			buf := make([]byte, 256<<10)
 			i := 0
@@ -458,9 +432,9 @@ func BenchmarkGRPC(b *testing.B) {
 	for _, count := range []int{99, 10000} {
 		b.Run(fmt.Sprintf("List/items=%d", count), func(b *testing.B) {
 			s := serve(b, map[string]string{"count": fmt.Sprint(count)})
-			listAll(b, s, "INBOX")
+			storetest.List(b, s, "INBOX")
 			for b.Loop() {
-				if n := len(listAll(b, s, "INBOX")); n != count {
+				if n := len(storetest.List(b, s, "INBOX")); n != count {
 					b.Fatalf("%d items, want %d", n, count)
 				}
 			}
@@ -474,7 +448,7 @@ func TestMaxPutSize(t *testing.T) {
 	if _, err := s.Put(t.Context(), "INBOX", sdk.PutOptions{}, bytes.NewReader(bytes.Repeat([]byte("x"), 1001))); !errors.Is(err, sdk.ErrInvalid) {
 		t.Errorf("Put of maxPut+1 octets: %v, want ErrInvalid", err)
 	}
-	if n := len(listAll(t, s, "INBOX")); n != 0 {
+	if n := len(storetest.List(t, s, "INBOX")); n != 0 {
 		t.Errorf("a refused Put left %d items", n)
 	}
 	res, err := s.Put(t.Context(), "INBOX", sdk.PutOptions{}, bytes.NewReader(bytes.Repeat([]byte("x"), 1000)))
@@ -513,7 +487,7 @@ func TestOctetCache(t *testing.T) {
 		}
 		return b
 	}
-	items := listAll(t, s, "INBOX")
+	items := storetest.List(t, s, "INBOX")
 	var want int64
 	for _, it := range items {
 		b := s.boxes["INBOX"]
@@ -538,7 +512,7 @@ func TestOctetCache(t *testing.T) {
 	if s.octets != want || s.cached != 0 {
 		t.Fatalf("octets kept %d, want %d; skeleton octets %d, want 0", s.octets, want, s.cached)
 	}
-	big := listAll(t, s, "big")[0]
+	big := storetest.List(t, s, "big")[0]
 	if got := fetch("big", big.UID); int64(len(got)) != big.Size {
 		t.Fatalf("big: %d octets, want %d", len(got), big.Size)
 	}

@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/izyware/izypop3/plugins/localfs/localfs"
 	"github.com/izyware/izypop3/sdk"
+	"github.com/izyware/izypop3/sdk/storetest"
 )
 
 func open(t *testing.T, root, layout string) *localfs.Store {
@@ -37,32 +37,6 @@ func mustPut(t *testing.T, s sdk.Store, mb string, opts sdk.PutOptions, body str
 		t.Fatalf("Put: %v", err)
 	}
 	return res
-}
-
-func listAll(t *testing.T, s sdk.Store, mb string, tags ...sdk.Tag) []sdk.Item {
-	t.Helper()
-	var items []sdk.Item
-	for it, err := range s.List(t.Context(), mb, sdk.ListOptions{Tags: tags}) {
-		if err != nil {
-			t.Fatalf("List: %v", err)
-		}
-		items = append(items, it)
-	}
-	return items
-}
-
-func fetch(t *testing.T, s sdk.Store, mb, uid string) string {
-	t.Helper()
-	rc, err := s.Fetch(t.Context(), mb, uid)
-	if err != nil {
-		t.Fatalf("Fetch(%q): %v", uid, err)
-	}
-	defer rc.Close()
-	b, err := io.ReadAll(rc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
 }
 
 func writeFile(t *testing.T, path, body string) {
@@ -123,7 +97,7 @@ func TestEMLLayout(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(dir, res.UID+".eml")); err != nil {
 			t.Fatalf("after SetTag %s: %v", tag, err)
 		}
-		items := listAll(t, s, "alice")
+		items := storetest.List(t, s, "alice")
 		if len(items) != 1 || items[0].UID != res.UID || items[0].Tag != tag {
 			t.Fatalf("after SetTag %s: %+v", tag, items)
 		}
@@ -171,7 +145,7 @@ func TestMaildirLayout(t *testing.T) {
 	writeFile(t, filepath.Join(root, "bob", "new", "1700000001.M2P3.mail"), "a\nb\n")
 	writeFile(t, filepath.Join(root, "bob", "new", ".hidden"), "not a message")
 	writeFile(t, filepath.Join(root, "bob", "tmp", "1700000002.M3P4.mail"), "in delivery")
-	items := listAll(t, s, "bob")
+	items := storetest.List(t, s, "bob")
 	byUID := map[string]sdk.Item{}
 	for _, it := range items {
 		byUID[it.UID] = it
@@ -187,7 +161,7 @@ func TestMaildirLayout(t *testing.T) {
 	if it.Size != int64(len(msgLF)) || it.WireSize != wire || it.Tag != sdk.TagUnread {
 		t.Fatalf("dropped-in item %+v, want size %d wire %d", it, len(msgLF), wire)
 	}
-	if got := fetch(t, s, "bob", dovecot); got != msgLF {
+	if got := string(storetest.Fetch(t, s, "bob", dovecot)); got != msgLF {
 		t.Fatalf("Fetch = %q", got)
 	}
 	// Moving it keeps its flags and its UID.
@@ -216,7 +190,7 @@ func TestSeedFlatLayout(t *testing.T) {
 	writeFile(t, filepath.Join(seed, "archive", "old.eml"), "Subject: old\r\n\r\nx\r\n")
 	writeFile(t, filepath.Join(seed, "notes.txt"), "not a message")
 	s := open(t, parent, "eml")
-	items := listAll(t, s, "mimestore")
+	items := storetest.List(t, s, "mimestore")
 	if len(items) != 3 {
 		t.Fatalf("items %+v", items)
 	}
@@ -229,10 +203,10 @@ func TestSeedFlatLayout(t *testing.T) {
 			spaced = it.UID
 		}
 	}
-	if got := fetch(t, s, "mimestore", spaced); got != msgLF {
+	if got := string(storetest.Fetch(t, s, "mimestore", spaced)); got != msgLF {
 		t.Fatalf("Fetch(%q) = %q", spaced, got)
 	}
-	if got := listAll(t, s, "mimestore", sdk.TagArchive); len(got) != 1 || got[0].UID != "old" {
+	if got := storetest.List(t, s, "mimestore", sdk.TagArchive); len(got) != 1 || got[0].UID != "old" {
 		t.Fatalf("archive = %+v", got)
 	}
 	// The derived UID is stable across a restart and a tag change.
@@ -242,7 +216,7 @@ func TestSeedFlatLayout(t *testing.T) {
 	s.Close()
 	s2 := open(t, parent, "eml")
 	found := false
-	for _, it := range listAll(t, s2, "mimestore", sdk.TagArchive) {
+	for _, it := range storetest.List(t, s2, "mimestore", sdk.TagArchive) {
 		found = found || it.UID == spaced
 	}
 	if !found {
@@ -261,7 +235,7 @@ func TestDroppedInAndRestart(t *testing.T) {
 			root := t.TempDir()
 			s := open(t, root, layout)
 			r1 := mustPut(t, s, "m", sdk.PutOptions{SourceID: "pop3://u@h:110/A"}, msgCRLF)
-			if len(listAll(t, s, "m")) != 1 {
+			if len(storetest.List(t, s, "m")) != 1 {
 				t.Fatal("want 1 item")
 			}
 			drop := filepath.Join(root, "m", "dropped.eml")
@@ -269,13 +243,13 @@ func TestDroppedInAndRestart(t *testing.T) {
 				drop = filepath.Join(root, "m", "new", "dropped")
 			}
 			writeFile(t, drop, msgLF)
-			before := listAll(t, s, "m")
+			before := storetest.List(t, s, "m")
 			if len(before) != 2 {
 				t.Fatalf("dropped-in file not picked up: %+v", before)
 			}
 			s.Close()
 			s2 := open(t, root, layout)
-			after := listAll(t, s2, "m")
+			after := storetest.List(t, s2, "m")
 			if !slices.EqualFunc(before, after, func(a, b sdk.Item) bool {
 				return a.UID == b.UID && a.Size == b.Size && a.WireSize == b.WireSize && a.SourceID == b.SourceID && a.Tag == b.Tag
 			}) {
@@ -294,7 +268,7 @@ func TestReceived(t *testing.T) {
 	s := open(t, t.TempDir(), "eml")
 	when := time.Date(2024, 2, 29, 12, 34, 56, 789, time.UTC)
 	res := mustPut(t, s, "m", sdk.PutOptions{Received: when}, msgCRLF)
-	items := listAll(t, s, "m")
+	items := storetest.List(t, s, "m")
 	if len(items) != 1 || items[0].UID != res.UID || !items[0].Received.Equal(when) {
 		t.Fatalf("items %+v, want Received %v", items, when)
 	}
@@ -373,9 +347,9 @@ func TestSymlinksNotFollowed(t *testing.T) {
 	if err := os.Symlink("../../outside", filepath.Join(root, "m", "archive")); err != nil {
 		t.Fatal(err)
 	}
-	items := listAll(t, s, "m")
+	items := storetest.List(t, s, "m")
 	for _, it := range items {
-		if got := fetch(t, s, "m", it.UID); strings.Contains(got, "secret") {
+		if got := string(storetest.Fetch(t, s, "m", it.UID)); strings.Contains(got, "secret") {
 			t.Fatalf("served %q through a symlink", got)
 		}
 	}
@@ -401,7 +375,7 @@ func TestIndexLossAndCorruption(t *testing.T) {
 				if _, err := s.SetTag(t.Context(), "m", []string{puts[3].UID}, sdk.TagArchive); err != nil {
 					t.Fatal(err)
 				}
-				before := listAll(t, s, "m")
+				before := storetest.List(t, s, "m")
 				s.Close()
 
 				idx := filepath.Join(root, "m", "izypop3-index")
@@ -432,7 +406,7 @@ func TestIndexLossAndCorruption(t *testing.T) {
 				}
 
 				s2 := open(t, root, layout)
-				after := listAll(t, s2, "m")
+				after := storetest.List(t, s2, "m")
 				if len(after) != len(before) {
 					t.Fatalf("%d items after, %d before", len(after), len(before))
 				}
@@ -458,7 +432,7 @@ func TestIndexLossAndCorruption(t *testing.T) {
 				if res.Tag != sdk.TagDup || res.DuplicateOf != puts[1].UID {
 					t.Fatalf("dup Put: %+v, want dup of %s", res, puts[1].UID)
 				}
-				if n := len(listAll(t, s2, "m")); n != len(before)+1 {
+				if n := len(storetest.List(t, s2, "m")); n != len(before)+1 {
 					t.Fatalf("%d items, want %d", n, len(before)+1)
 				}
 			})
@@ -520,14 +494,14 @@ func TestUIDCollision(t *testing.T) {
 	writeFile(t, filepath.Join(root, "m", "same.eml"), "one\r\n")
 	writeFile(t, filepath.Join(root, "m", "archive", "same.eml"), "two\r\n")
 	s := open(t, root, "eml")
-	items := listAll(t, s, "m")
+	items := storetest.List(t, s, "m")
 	if len(items) != 2 || items[0].UID != "same" || items[1].UID == "same" || !sdk.ValidUID(items[1].UID) {
 		t.Fatalf("items %+v", items)
 	}
-	if got := fetch(t, s, "m", items[1].UID); got != "two\r\n" {
+	if got := string(storetest.Fetch(t, s, "m", items[1].UID)); got != "two\r\n" {
 		t.Fatalf("Fetch = %q", got)
 	}
-	again := listAll(t, open(t, root, "eml"), "m")
+	again := storetest.List(t, open(t, root, "eml"), "m")
 	if again[1].UID != items[1].UID {
 		t.Fatalf("derived UID changed: %q vs %q", again[1].UID, items[1].UID)
 	}
@@ -535,7 +509,7 @@ func TestUIDCollision(t *testing.T) {
 	if _, err := s.SetTag(t.Context(), "m", []string{"same"}, sdk.TagArchive); !errors.Is(err, sdk.ErrConflict) {
 		t.Fatalf("SetTag onto an existing name: %v, want ErrConflict", err)
 	}
-	if got := fetch(t, s, "m", items[1].UID); got != "two\r\n" {
+	if got := string(storetest.Fetch(t, s, "m", items[1].UID)); got != "two\r\n" {
 		t.Fatalf("overwritten: %q", got)
 	}
 }
@@ -604,7 +578,7 @@ func TestFoldersRemovedUnderneath(t *testing.T) {
 				t.Fatal(err)
 			}
 			r2 := mustPut(t, s, "m", sdk.PutOptions{SourceID: "x"}, msgLF)
-			if items := listAll(t, s, "m"); len(items) != 1 || items[0].UID != r2.UID {
+			if items := storetest.List(t, s, "m"); len(items) != 1 || items[0].UID != r2.UID {
 				t.Fatalf("after the mailbox was removed: %+v", items)
 			}
 		})

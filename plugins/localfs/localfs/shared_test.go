@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/izyware/izypop3/sdk"
+	"github.com/izyware/izypop3/sdk/storetest"
 )
 
 // Two stores on one directory (a server and a fetcher in two processes)
@@ -16,18 +17,18 @@ func TestTwoInstancesShareADirectory(t *testing.T) {
 		t.Run(layout, func(t *testing.T) {
 			root := t.TempDir()
 			a, b := open(t, root, layout), open(t, root, layout)
-			listAll(t, a, "m") // a has a (possibly stale) view from now on
-			listAll(t, b, "m")
+			storetest.List(t, a, "m") // a has a (possibly stale) view from now on
+			storetest.List(t, b, "m")
 			r1 := mustPut(t, a, "m", sdk.PutOptions{SourceID: "s1"}, msgCRLF)
 			r2 := mustPut(t, a, "m", sdk.PutOptions{SourceID: "s2"}, msgLF)
-			if items := listAll(t, b, "m"); len(items) != 2 {
+			if items := storetest.List(t, b, "m"); len(items) != 2 {
 				t.Fatalf("b sees %+v", items)
 			}
 			if _, err := b.SetTag(t.Context(), "m", []string{r1.UID}, sdk.TagArchive); err != nil {
 				t.Fatal(err)
 			}
 			// a's idea of where r1 lives is stale: Fetch and SetTag find it.
-			if got := fetch(t, a, "m", r1.UID); got != msgCRLF {
+			if got := string(storetest.Fetch(t, a, "m", r1.UID)); got != msgCRLF {
 				t.Fatalf("a Fetch = %q", got)
 			}
 			if nf, err := a.SetTag(t.Context(), "m", []string{r1.UID}, sdk.TagDup); err != nil || len(nf) != 0 {
@@ -36,7 +37,7 @@ func TestTwoInstancesShareADirectory(t *testing.T) {
 			if nf, err := b.Delete(t.Context(), "m", []string{r2.UID}); err != nil || len(nf) != 0 {
 				t.Fatalf("b Delete: %v %v", nf, err)
 			}
-			items := listAll(t, a, "m")
+			items := storetest.List(t, a, "m")
 			if len(items) != 1 || items[0].UID != r1.UID || items[0].Tag != sdk.TagDup {
 				t.Fatalf("a sees %+v", items)
 			}
@@ -48,8 +49,8 @@ func TestTwoInstancesShareADirectory(t *testing.T) {
 				t.Fatalf("b re-Put: %+v", res)
 			}
 			// Even right after a's Put, with b's view otherwise current.
-			listAll(t, a, "m")
-			listAll(t, b, "m")
+			storetest.List(t, a, "m")
+			storetest.List(t, b, "m")
 			r3 := mustPut(t, a, "m", sdk.PutOptions{SourceID: "s3"}, "three\r\n")
 			if res := mustPut(t, b, "m", sdk.PutOptions{SourceID: "s3"}, "three\r\n"); !res.Existing || res.UID != r3.UID {
 				t.Fatalf("b Put of a SourceID a just stored: %+v", res)
@@ -73,7 +74,7 @@ func TestInPlaceEditNoticedByFetch(t *testing.T) {
 	os.Chtimes(p, past, past)
 	os.Chtimes(filepath.Dir(p), past, past)
 	s := open(t, root, "eml")
-	if items := listAll(t, s, "m"); len(items) != 1 || items[0].Size != int64(len(msgCRLF)) {
+	if items := storetest.List(t, s, "m"); len(items) != 1 || items[0].Size != int64(len(msgCRLF)) {
 		t.Fatalf("items %+v", items)
 	}
 	edited := msgCRLF + "more\r\n"
@@ -82,10 +83,10 @@ func TestInPlaceEditNoticedByFetch(t *testing.T) {
 	}
 	os.Chtimes(p, past.Add(time.Minute), past.Add(time.Minute))
 	os.Chtimes(filepath.Dir(p), past, past)
-	if got := fetch(t, s, "m", "a"); got != edited {
+	if got := string(storetest.Fetch(t, s, "m", "a")); got != edited {
 		t.Fatalf("Fetch = %q", got)
 	}
-	items := listAll(t, s, "m")
+	items := storetest.List(t, s, "m")
 	if len(items) != 1 || items[0].Size != int64(len(edited)) || items[0].WireSize != int64(len(edited)) {
 		t.Fatalf("after the edit: %+v", items)
 	}
@@ -97,7 +98,7 @@ func TestExistingAfterDeleteElsewhere(t *testing.T) {
 	root := t.TempDir()
 	a, b := open(t, root, "eml"), open(t, root, "eml")
 	r := mustPut(t, a, "m", sdk.PutOptions{SourceID: "s"}, msgCRLF)
-	listAll(t, b, "m")
+	storetest.List(t, b, "m")
 	if nf, err := b.Delete(t.Context(), "m", []string{r.UID}); err != nil || len(nf) != 0 {
 		t.Fatalf("Delete: %v %v", nf, err)
 	}
@@ -105,7 +106,7 @@ func TestExistingAfterDeleteElsewhere(t *testing.T) {
 	if res.Existing {
 		t.Fatalf("Put after the item was deleted elsewhere: %+v", res)
 	}
-	if got := fetch(t, a, "m", res.UID); got != msgCRLF {
+	if got := string(storetest.Fetch(t, a, "m", res.UID)); got != msgCRLF {
 		t.Fatalf("Fetch = %q", got)
 	}
 }
