@@ -258,13 +258,14 @@ func TestErrorsAreOneClearLine(t *testing.T) {
 		code int
 		want string
 	}{
-		{[]string{"serverpop3", "--modhandler", "nosuchstore", "--password", "x", "--port", "1"}, 1, "no izypop3-store-nosuchstore in " + binDir + " or on PATH; the stores found are cloud, fake, localfs"},
+		{[]string{"serverpop3", "--modhandler", "nosuchstore", "--password", "x", "--port", "1"}, 2, "no izypop3-store-nosuchstore in " + binDir + " or on PATH; the stores found are cloud, fake, localfs"},
 		{[]string{"serverpop3", "--password", "x", "--users", "f"}, 2, "exclude"},
 		{[]string{"serverpop3", "--port", "abc"}, 2, "port"},
 		{[]string{"serverpop3", "--password=x", "--on-dele=shred"}, 2, "on-dele"},
 		{[]string{"test", "--testtype", "mimestore", "--mimestore.bogus=1", "--plugin-dir", binDir}, 2, `unknown key "mimestore.bogus" for store fake (it takes mimestore.count,`},
 		{[]string{"test", "--testtype", "mimestore", "--modhandler", "localfs", "--mimestore.lay0ut=eml", "--mimestore.path", "/tmp", "--plugin-dir", binDir}, 2, `unknown key "mimestore.lay0ut" for store localfs (it takes mimestore.path, mimestore.layout)`},
-		{[]string{"test", "--testtype", "mimestore", "--modhandler", "localfs", "--mimestore.path", "/nonexistent/h11", "--plugin-dir", binDir}, 1, `store "localfs": mimestore.path /nonexistent/h11 does not exist`},
+		{[]string{"test", "--testtype", "mimestore", "--modhandler", "localfs", "--mimestore.path", "/nonexistent/h11", "--plugin-dir", binDir}, 2, `store "localfs": mimestore.path /nonexistent/h11 does not exist`},
+		{[]string{"test", "--testtype", "mimestore", "--modhandler", "cloud", "--mimestore.tablename", "b", "--mimestore.accesstoken", "xxxx"}, 2, `izypop3: store "cloud": mimestore.accesstoken: want KEY:SECRET`},
 		{[]string{"test", "--testtype", "nope"}, 2, "testtype"},
 		{[]string{"version", "--mimestore.path=/x"}, 2, "mimestore"},
 		{[]string{"serverpop3", "port"}, 2, "no value"},

@@ -20,7 +20,8 @@ import (
 
 // serverpop3 --http-listen: a real session moves the counters by the right
 // amounts (scraped and parsed with the Prometheus text parser), and
-// /readyz fails while the store plugin does not answer, then recovers.
+// /readyz fails while the store plugin does not answer or is dead, then
+// recovers.
 func TestServerMetricsEndpoint(t *testing.T) {
 	root := t.TempDir()
 	for i := 1; i <= 2; i++ {
@@ -135,6 +136,44 @@ func TestServerMetricsEndpoint(t *testing.T) {
 			t.Fatalf("/readyz after SIGCONT = %d %q, want 200", code, body)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+
+	// The store plugin dies (SIGKILL): /readyz is 503 until a new plugin
+	// process answers, then 200, and the restart is counted.
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	for { // dead for sure (gone, or a zombie) before asking
+		st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if i := bytes.LastIndexByte(st, ')'); err != nil || i > 0 && len(st) > i+2 && st[i+2] == 'Z' {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	deadline = time.Now().Add(30 * time.Second)
+	for {
+		code, body := httpGet(t, base+"/readyz")
+		if code == 200 {
+			break
+		}
+		if code != 503 {
+			t.Fatalf("/readyz with the plugin dead = %d %q, want 503 or 200", code, body)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/readyz 30 s after the plugin died = %d %q, want 200 again", code, body)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	out, err = exec.Command("pgrep", "-P", strconv.Itoa(cmd.Process.Pid)).Output()
+	if err != nil {
+		t.Fatalf("no store plugin after the restart: pgrep -P %d: %v", cmd.Process.Pid, err)
+	}
+	if npid, _ := strconv.Atoi(strings.Fields(string(out))[0]); npid == pid {
+		t.Fatalf("store plugin %d still the one killed", npid)
+	}
+	final, _ := promtest.Scrape(t, base)
+	if v := final.Value("izypop3_store_plugin_restarts_total", "store", "localfs", "result", "ok"); v != 1 {
+		t.Errorf("izypop3_store_plugin_restarts_total{result=ok} = %v after one plugin death, want 1", v)
 	}
 }
 

@@ -71,6 +71,13 @@ func (f *storeFlags) openConfig(ctx context.Context, log *slog.Logger, cfg, src 
 		}
 		return nil, usageError{err}
 	}
+	// So are a store that is not there (the error lists the stores found)
+	// and a value the store refuses (a mimestore.path that does not exist,
+	// a malformed key): what was typed must change, not the machine.
+	var ce *storehost.ConfigError
+	if errors.Is(err, storehost.ErrNoPlugin) || errors.As(err, &ce) && errors.Is(err, sdk.ErrInvalid) {
+		return nil, usageError{err}
+	}
 	return h, err
 }
 

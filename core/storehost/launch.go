@@ -264,6 +264,8 @@ func (e *ConfigError) Error() string {
 	for _, s := range []error{sdk.ErrInvalid, sdk.ErrUnavailable} {
 		msg = strings.TrimPrefix(msg, s.Error()+": ")
 	}
+	// A store that starts its errors with its own name would say it twice.
+	msg = strings.TrimPrefix(msg, e.Store+": ")
 	return fmt.Sprintf("store %q: %s", e.Store, msg)
 }
 

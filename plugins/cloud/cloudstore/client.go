@@ -147,6 +147,19 @@ func describe(code string, status int) string {
 }
 
 // startupCause explains, for a start-up error, what an S3 error code means.
+// startupKind is the sentinel of a start-up failure: sdk.ErrUnavailable when
+// the endpoint could not be reached or failed (5xx), which may pass on its
+// own (izypop3 exits 1, a service manager restarts it); sdk.ErrInvalid
+// when the endpoint refused the configuration (a missing bucket, wrong
+// credentials), which only a change of the configuration mends (exit 2).
+func startupKind(err error) error {
+	code, status := s3Code(err)
+	if code == "" && status == 0 || status >= 500 {
+		return sdk.ErrUnavailable
+	}
+	return sdk.ErrInvalid
+}
+
 func startupCause(err error) string {
 	code, status := s3Code(err)
 	switch {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -18,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/izyware/izypop3/internal/s3test"
+	"github.com/izyware/izypop3/internal/testkit"
 	"github.com/izyware/izypop3/plugins/cloud/cloudstore"
 	"github.com/izyware/izypop3/sdk"
 	"github.com/izyware/izypop3/sdk/storetest"
@@ -238,6 +240,14 @@ func TestConfig(t *testing.T) {
 		if err != nil && strings.Contains(tc.cfg["tablename"], "no-such") && !strings.Contains(err.Error(), srv.Endpoint) {
 			t.Errorf("start-up error %q does not name the endpoint", err)
 		}
+	}
+	// An endpoint that cannot be reached may come back: ErrUnavailable, not
+	// a refused configuration (izypop3 exits 1 and may be restarted).
+	closed := testkit.FreePort(t)
+	err := cloudstore.New(nil).Configure(t.Context(), map[string]string{"tablename": srv.Bucket,
+		"dataservice": "http://127.0.0.1:" + strconv.Itoa(closed), "accesstoken": "a:b"})
+	if !errors.Is(err, sdk.ErrUnavailable) || errors.Is(err, sdk.ErrInvalid) || !strings.Contains(err.Error(), "unreachable") {
+		t.Errorf("Configure with an unreachable endpoint = %v, want ErrUnavailable, endpoint unreachable", err)
 	}
 	// The seed's keys work, plus region.
 	cfg := srv.Config("seed")

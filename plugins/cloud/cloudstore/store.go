@@ -138,7 +138,7 @@ func checkAccess(ctx context.Context, c *s3.Client, cfg Config, lay layout) erro
 		if cerr := ctx.Err(); cerr != nil {
 			return cerr
 		}
-		return fmt.Errorf("%w: cloud: %s: %s", sdk.ErrInvalid, cfg, startupCause(err))
+		return fmt.Errorf("%w: cloud: %s: %s", startupKind(err), cfg, startupCause(err))
 	}
 	return nil
 }
@@ -156,12 +156,12 @@ func probeConditionalWrites(ctx context.Context, c *s3.Client, cfg Config, lay l
 		if cerr := ctx.Err(); cerr != nil {
 			return false, cerr
 		}
-		return false, fmt.Errorf("%w: cloud: %s: cannot write to the bucket: %s", sdk.ErrInvalid, cfg, startupCause(err))
+		return false, fmt.Errorf("%w: cloud: %s: cannot write to the bucket: %s", startupKind(err), cfg, startupCause(err))
 	}
 	err := put()
 	_, derr := c.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(cfg.Bucket), Key: aws.String(key)})
 	if derr != nil && ctx.Err() == nil {
-		return false, fmt.Errorf("%w: cloud: %s: cannot delete from the bucket: %s", sdk.ErrInvalid, cfg, startupCause(derr))
+		return false, fmt.Errorf("%w: cloud: %s: cannot delete from the bucket: %s", startupKind(derr), cfg, startupCause(derr))
 	}
 	switch {
 	case err == nil:
