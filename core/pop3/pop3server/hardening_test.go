@@ -47,15 +47,13 @@ func fixedRemote(ip string) func() net.Addr {
 	return func() net.Addr { return &net.TCPAddr{IP: net.ParseIP(ip), Port: 40000} }
 }
 
-// startServerFrom is startServer with every connection seen as coming
-// from remote().
+// startServerFrom serves opts on a loopback port (through ServeTLS if
+// tlsListener), every connection seen as coming from remote() unless
+// remote is nil, and closes the server at the end of the test.
 func startServerFrom(t testing.TB, opts *pop3server.Options, remote func() net.Addr, tlsListener bool) (*pop3server.Server, string) {
 	t.Helper()
 	srv := pop3server.New(opts)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := testkit.Listen(t)
 	var ln net.Listener = l
 	if remote != nil {
 		ln = &remoteListener{Listener: l, addr: remote}

@@ -3,7 +3,6 @@ package pop3server_test
 import (
 	"bufio"
 	"context"
-	"errors"
 	"io"
 	"net"
 	"strings"
@@ -30,20 +29,7 @@ func testOptions(b pop3server.Backend) *pop3server.Options {
 // the test.
 func startServer(t testing.TB, opts *pop3server.Options) (*pop3server.Server, string) {
 	t.Helper()
-	srv := pop3server.New(opts)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(l) }()
-	t.Cleanup(func() {
-		srv.Close()
-		if err := <-done; !errors.Is(err, pop3server.ErrServerClosed) {
-			t.Errorf("Serve returned %v, want ErrServerClosed", err)
-		}
-	})
-	return srv, l.Addr().String()
+	return startServerFrom(t, opts, nil, false)
 }
 
 // newBackend returns a memback with user bob/secret and three messages.

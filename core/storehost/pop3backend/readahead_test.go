@@ -5,12 +5,10 @@ import (
 	"crypto/sha256"
 	"errors"
 	"io"
-	"net"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/izyware/izypop3/core/auth"
 	"github.com/izyware/izypop3/core/pop3"
 	"github.com/izyware/izypop3/core/pop3/pop3client"
 	"github.com/izyware/izypop3/core/pop3/pop3server"
@@ -85,27 +83,11 @@ func remoteOf(t *testing.T, store sdk.Store) *countingStore {
 // read-ahead idle time.
 func serveTimeout(t *testing.T, store sdk.Store, timeout, idle time.Duration) string {
 	t.Helper()
-	pw, err := auth.NewPassword("pw")
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts := pop3backend.Options{Auth: pw}
+	opts := pop3backend.Options{Auth: password(t)}
 	if idle > 0 {
 		opts = pop3backend.WithReadAheadIdle(opts, idle)
 	}
-	b, err := pop3backend.New(store, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := pop3server.New(&pop3server.Options{Backend: b, AuthFailDelay: -1, StoreTimeout: timeout})
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { defer close(done); srv.Serve(l) }()
-	t.Cleanup(func() { srv.Close(); <-done })
-	return l.Addr().String()
+	return serveWith(t, store, opts, pop3server.Options{AuthFailDelay: -1, StoreTimeout: timeout})
 }
 
 // retrSum retrieves message n and returns the SHA-256 of what RETR sent,

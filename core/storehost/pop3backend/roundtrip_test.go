@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -15,32 +14,45 @@ import (
 	"github.com/izyware/izypop3/core/pop3/pop3client"
 	"github.com/izyware/izypop3/core/pop3/pop3server"
 	"github.com/izyware/izypop3/core/storehost/pop3backend"
+	"github.com/izyware/izypop3/internal/testkit"
 	"github.com/izyware/izypop3/sdk"
 	"github.com/izyware/izypop3/sdk/storetest/memstore"
 )
 
-// serve runs the real server over store through the adapter and returns
-// its address.
+// serve runs the real server over store through the adapter, logins
+// checked against the password "pw", and returns its address.
 func serve(t *testing.T, store sdk.Store, opts pop3backend.Options) string {
+	t.Helper()
+	opts.Auth = password(t)
+	return serveWith(t, store, opts, pop3server.Options{AuthFailDelay: -1})
+}
+
+// serveWith runs the real server with options so over store through the
+// adapter made with opts, on a loopback port, and returns its address; the
+// server is closed when the test ends.
+func serveWith(t *testing.T, store sdk.Store, opts pop3backend.Options, so pop3server.Options) string {
+	t.Helper()
+	b, err := pop3backend.New(store, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	so.Backend = b
+	srv := pop3server.New(&so)
+	l := testkit.Listen(t)
+	done := make(chan struct{})
+	go func() { defer close(done); srv.Serve(l) }()
+	t.Cleanup(func() { srv.Close(); <-done })
+	return l.Addr().String()
+}
+
+// password is the credential source "pw".
+func password(t *testing.T) auth.Authenticator {
 	t.Helper()
 	pw, err := auth.NewPassword("pw")
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts.Auth = pw
-	b, err := pop3backend.New(store, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := pop3server.New(&pop3server.Options{Backend: b, AuthFailDelay: -1})
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { defer close(done); srv.Serve(l) }()
-	t.Cleanup(func() { srv.Close(); <-done })
-	return l.Addr().String()
+	return pw
 }
 
 // mail returns the sdk's reference store with count unread messages in

@@ -3,7 +3,6 @@ package pop3backend_test
 import (
 	"context"
 	"errors"
-	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -25,19 +24,7 @@ import (
 // source and returns its address.
 func serveAuth(t *testing.T, store sdk.Store, opts pop3backend.Options) string {
 	t.Helper()
-	b, err := pop3backend.New(store, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := pop3server.New(&pop3server.Options{Backend: b, AuthFailDelay: 50 * time.Millisecond, MaxAuthFailures: 100})
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { defer close(done); srv.Serve(l) }()
-	t.Cleanup(func() { srv.Close(); <-done })
-	return l.Addr().String()
+	return serveWith(t, store, opts, pop3server.Options{AuthFailDelay: 50 * time.Millisecond, MaxAuthFailures: 100})
 }
 
 // authStore is the reference store with a message for alice, checking
