@@ -78,6 +78,7 @@ func runMain(m *testing.M) int {
 		{"izypop3", "./cmd/izypop3"},
 		{"izypop3-store-fake", "./plugins/fake"},
 		{"izypop3-store-localfs", "./plugins/localfs"},
+		{"izypop3-store-cloud", "./plugins/cloud"},
 	} {
 		if !hasGoFiles(filepath.Join(repoRoot, b.pkg)) {
 			buildErr[b.out] = errNotWritten
