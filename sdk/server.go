@@ -47,7 +47,7 @@ func init() {
 }
 
 // capabilities returns the names of the optional interfaces s implements,
-// and FetchBatch, which the sdk serves for every store.
+// and FetchBatch and PutBatch, which the sdk serves for every store.
 func capabilities(s Store) []string {
 	var caps []string
 	if _, ok := s.(Configurer); ok {
@@ -71,7 +71,7 @@ func capabilities(s Store) []string {
 	if _, ok := s.(Closer); ok {
 		caps = append(caps, transport.CapCloser)
 	}
-	return append(caps, transport.CapBatchFetcher)
+	return append(caps, transport.CapBatchFetcher, transport.CapBatchPutter)
 }
 
 var _ storev1.StoreServer = (*grpcServer)(nil)
@@ -221,12 +221,8 @@ func (g *grpcServer) Put(stream grpc.ClientStreamingServer[storev1.PutRequest, s
 	if h == nil {
 		return status.Error(codes.InvalidArgument, "put: first message is not a header")
 	}
-	opts := PutOptions{Tag: Tag(h.GetTag()), SourceID: h.GetSourceId(), DeferSync: h.GetDeferSync()}
-	if ns := h.GetReceivedUnixNano(); ns != 0 {
-		opts.Received = time.Unix(0, ns)
-	}
 	body := &putReader{stream: stream, sum: sha256.New()}
-	res, err := g.store.Put(stream.Context(), h.GetMailbox(), opts, body)
+	res, err := g.store.Put(stream.Context(), h.GetMailbox(), putOptions(h), body)
 	if err != nil {
 		return transport.ToStatus(err)
 	}
@@ -238,14 +234,33 @@ func (g *grpcServer) Put(stream grpc.ClientStreamingServer[storev1.PutRequest, s
 			return transport.ToStatus(err)
 		}
 	}
-	return stream.SendAndClose(&storev1.PutResponse{
+	return stream.SendAndClose(putResponse(res))
+}
+
+// putOptions returns the options of a Put header.
+func putOptions(h *storev1.PutHeader) PutOptions {
+	opts := PutOptions{Tag: Tag(h.GetTag()), SourceID: h.GetSourceId(), DeferSync: h.GetDeferSync()}
+	if ns := h.GetReceivedUnixNano(); ns != 0 {
+		opts.Received = time.Unix(0, ns)
+	}
+	return opts
+}
+
+func putResponse(res PutResult) *storev1.PutResponse {
+	return &storev1.PutResponse{
 		Uid:         res.UID,
 		Size:        res.Size,
 		Sha256:      res.SHA256,
 		Tag:         string(res.Tag),
 		Existing:    res.Existing,
 		DuplicateOf: res.DuplicateOf,
-	})
+	}
+}
+
+// recvStream is the receiving side of a Put or PutBatch stream.
+type recvStream interface {
+	RecvMsg(m any) error
+	Context() context.Context
 }
 
 // putReader is the body a Store's Put reads on the plugin side. It yields the
@@ -254,13 +269,14 @@ func (g *grpcServer) Put(stream grpc.ClientStreamingServer[storev1.PutRequest, s
 // mismatch, broken stream) it returns an error, so a store that honours read
 // errors stores nothing.
 type putReader struct {
-	stream   grpc.ClientStreamingServer[storev1.PutRequest, storev1.PutResponse]
+	stream   recvStream
 	msg      storev1.PutRequest       // every message is received into msg
 	data     *storev1.PutRequest_Data // its data part, reused (chunkCodec)
 	buf      []byte                   // rest of the current chunk
 	n        int64
 	sum      hash.Hash
-	verified bool
+	verified bool  // a trailer came and matched
+	ended    bool  // a trailer came (the item's last message)
 	err      error // sticky
 }
 
@@ -300,6 +316,10 @@ func (r *putReader) next() error {
 		return nil
 	case *storev1.PutRequest_Trailer:
 		t := part.Trailer
+		r.ended = true
+		if t.GetAbort() {
+			return fmt.Errorf("%w: put: the host could not read the message whole: nothing is stored", ErrInvalid)
+		}
 		if t.GetSize() != r.n {
 			return fmt.Errorf("%w: put: trailer says %d octets, %d received", ErrInvalid, t.GetSize(), r.n)
 		}

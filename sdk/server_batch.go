@@ -2,10 +2,13 @@ package sdk
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
+	"fmt"
 	"io"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	"github.com/izyware/izypop3/sdk/internal/storev1"
@@ -133,4 +136,87 @@ func (s *batchSender) sendError(uid string, err error) error {
 	return s.stream.Send(&storev1.FetchBatchResponse{Part: &storev1.FetchBatchResponse_Error{
 		Error: &storev1.FetchBatchError{Uid: uid, Code: uint32(st.Code()), Message: st.Message()},
 	}})
+}
+
+// PutBatch stores the items of the stream with the store's own BatchPutter,
+// or else one by one through Store.Put, and answers each with its result or
+// its error. Each item's body is received into one reused buffer, as for
+// Put.
+func (g *grpcServer) PutBatch(stream grpc.BidiStreamingServer[storev1.PutRequest, storev1.PutBatchResponse]) error {
+	ctx := stream.Context()
+	bp, _ := g.store.(BatchPutter)
+	var (
+		bw      BatchWriter
+		mailbox string
+		data    *storev1.PutRequest_Data
+	)
+	defer func() {
+		if bw != nil {
+			bw.Close()
+		}
+	}()
+	for {
+		first, err := stream.Recv()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		h := first.GetHeader()
+		if h == nil {
+			return status.Error(codes.InvalidArgument, "put batch: an item does not start with a header")
+		}
+		body := &putReader{stream: stream, sum: sha256.New(), data: data}
+		var res PutResult
+		switch {
+		case bp == nil:
+			res, err = g.store.Put(ctx, h.GetMailbox(), putOptions(h), body)
+		case bw == nil:
+			mailbox = h.GetMailbox()
+			if bw, err = bp.PutBatch(ctx, mailbox); err != nil {
+				bw = nil
+				return transport.ToStatus(err)
+			}
+			fallthrough
+		default:
+			if h.GetMailbox() != mailbox {
+				err = fmt.Errorf("%w: put batch: item for mailbox %q in a batch of %q", ErrInvalid, h.GetMailbox(), mailbox)
+			} else {
+				res, err = bw.Put(putOptions(h), body)
+			}
+		}
+		if !body.ended {
+			// Read the item to its trailer: the stream goes on with the
+			// next item. A bad trailer still fails this one.
+			_, derr := io.Copy(io.Discard, body)
+			if !body.ended {
+				if cerr := ctx.Err(); cerr != nil {
+					return transport.ToStatus(cerr)
+				}
+				return transport.ToStatus(derr)
+			}
+			if err == nil {
+				err = derr
+			}
+		} else if err == nil && !body.verified {
+			err = body.err
+		}
+		data = body.data
+		var resp *storev1.PutBatchResponse
+		if err != nil {
+			if cerr := ctx.Err(); cerr != nil {
+				return transport.ToStatus(cerr)
+			}
+			st, _ := status.FromError(transport.ToStatus(err))
+			resp = &storev1.PutBatchResponse{Part: &storev1.PutBatchResponse_Error{
+				Error: &storev1.PutBatchError{Code: uint32(st.Code()), Message: st.Message()},
+			}}
+		} else {
+			resp = &storev1.PutBatchResponse{Part: &storev1.PutBatchResponse_Result{Result: putResponse(res)}}
+		}
+		if err := stream.Send(resp); err != nil {
+			return err
+		}
+	}
 }

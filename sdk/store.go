@@ -2,7 +2,7 @@
 //
 // A store author implements [Store] (and any of the optional interfaces
 // [Configurer], [Authenticator], [TopFetcher], [Locker], [Checker],
-// [Syncer], [Closer], [BatchFetcher]) and calls [Serve] from the plugin binary's main. izypop3 runs the
+// [Syncer], [Closer], [BatchFetcher], [BatchPutter]) and calls [Serve] from the plugin binary's main. izypop3 runs the
 // binary as a separate process (hashicorp/go-plugin over gRPC); nothing about
 // go-plugin or gRPC appears in this package's API. The host's side of the
 // connection (the client, the handshake, in-process serving for tests) is
@@ -269,6 +269,32 @@ type BatchReader interface {
 	// part way. After the last item Next returns io.EOF; an error with no
 	// uid ends the batch (seen through a plugin: it wraps ErrUnavailable).
 	Next() (uid string, r io.Reader, err error)
+	// Close ends the batch.
+	Close() error
+}
+
+// BatchPutter is implemented by stores that take a run of new items of one
+// mailbox faster than one Put each. Serve answers the host's PutBatch (one
+// stream for the messages of a fetch session) with it; a store without it
+// is served item by item through Put. It is also the host's view of that
+// stream (pluginhost.BatchPutter is this type).
+type BatchPutter interface {
+	// PutBatch starts a batch of Puts into mailbox. Canceling ctx ends the
+	// batch. The BatchWriter must be closed.
+	PutBatch(ctx context.Context, mailbox string) (BatchWriter, error)
+}
+
+// BatchWriter stores the items of a PutBatch one after the other. It is not
+// safe for concurrent use, except that Close may be called at any time from
+// any goroutine.
+type BatchWriter interface {
+	// Put stores body as a new item of the batch's mailbox, exactly as
+	// Store.Put would: the same options (DeferSync included), result,
+	// errors and durability. When body fails to read, nothing of the item
+	// is stored and the error says so. The failure of one item does not
+	// end the batch; an error wrapping ErrUnavailable may (a broken stream,
+	// seen through a plugin), and then every later Put returns it.
+	Put(opts PutOptions, body io.Reader) (PutResult, error)
 	// Close ends the batch.
 	Close() error
 }

@@ -114,6 +114,7 @@ type worker struct {
 	dead chan struct{} // closed when the store failed
 
 	storeErr error
+	pw       sdk.BatchWriter // the session's PutBatch, once opened
 	batch    []staged
 	batchLen int64
 	pending  map[string]bool // UIDs in batch
@@ -188,6 +189,9 @@ func (w *worker) run() {
 			w.flush()
 		}
 	}
+	if w.pw != nil {
+		w.pw.Close()
+	}
 	if w.storeErr == nil {
 		w.flush()
 	} else {
@@ -208,7 +212,7 @@ func (w *worker) put(in *inbound) {
 	m := in.m
 	r := newMsgReader(in)
 	_, deferSync := j.o.Store.(sdk.Syncer)
-	res, err := j.o.Store.Put(w.ctx, j.o.Mailbox, sdk.PutOptions{Tag: sdk.TagStaged, SourceID: j.prefix + m.uidl, DeferSync: deferSync}, r)
+	res, err := w.putItem(sdk.PutOptions{Tag: sdk.TagStaged, SourceID: j.prefix + m.uidl, DeferSync: deferSync}, r)
 	if err == nil {
 		// A store that answers Existing may not read the body to its end:
 		// the checksum is over the whole message.
@@ -284,6 +288,25 @@ func (w *worker) put(in *inbound) {
 		cur = sdk.TagStaged
 	}
 	w.add(staged{m: m, uid: res.UID, cur: cur, target: target, size: size})
+}
+
+// putItem stores one message: through the session's PutBatch stream when
+// the store has one (one plugin call for the whole session), else by Put.
+// Either way the item is durable at the next barrier (or at once, for a
+// store without sdk.Syncer), so the exactly-once rules are the same.
+func (w *worker) putItem(opts sdk.PutOptions, r io.Reader) (sdk.PutResult, error) {
+	bp, ok := w.j.o.Store.(sdk.BatchPutter)
+	if !ok {
+		return w.j.o.Store.Put(w.ctx, w.j.o.Mailbox, opts, r)
+	}
+	if w.pw == nil {
+		pw, err := bp.PutBatch(w.ctx, w.j.o.Mailbox)
+		if err != nil {
+			return sdk.PutResult{}, err
+		}
+		w.pw = pw
+	}
+	return w.pw.Put(opts, r)
 }
 
 // dupTarget reports whether uid may be the original of a dup: an item the

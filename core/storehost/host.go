@@ -200,7 +200,8 @@ func Open(ctx context.Context, opts Options) (*Host, error) {
 // Store is the store the plugin serves, for consumers: an sdk.Store whose
 // type assertions to the optional interfaces (sdk.Authenticator,
 // sdk.TopFetcher, sdk.Locker with pluginhost.LockBinder, sdk.Checker,
-// sdk.Configurer, pluginhost.BatchFetcher) succeed exactly for the
+// sdk.Configurer, sdk.Syncer, pluginhost.BatchFetcher,
+// pluginhost.BatchPutter) succeed exactly for the
 // capabilities the plugin advertised at Open. It is never an sdk.Closer:
 // Close the Host. The same value is returned every time.
 func (h *Host) Store() sdk.Store { return h.store }
@@ -531,6 +532,38 @@ func (b *hostBatch) Next() (string, io.Reader, error) {
 }
 
 func (b *hostBatch) Close() error { return b.br.Close() }
+
+// PutBatch implements pluginhost.BatchPutter: one stream for the Puts of
+// several items. If the plugin dies mid-batch, that Put and every later one
+// return an error wrapping sdk.ErrUnavailable, and the next call (a new
+// batch) restarts it, as for Put.
+func (s hostStore) PutBatch(ctx context.Context, mailbox string) (pluginhost.BatchWriter, error) {
+	return call(ctx, s, func(in *instance) (pluginhost.BatchWriter, error) {
+		bw, err := in.remote.PutBatch(ctx, mailbox)
+		if err != nil {
+			return nil, err
+		}
+		return &hostPutBatch{bw: bw, s: s, in: in}, nil
+	})
+}
+
+// hostPutBatch notices a plugin that died mid-batch.
+type hostPutBatch struct {
+	bw pluginhost.BatchWriter
+	s  hostStore
+	in *instance
+}
+
+func (b *hostPutBatch) Put(opts sdk.PutOptions, body io.Reader) (sdk.PutResult, error) {
+	res, err := b.bw.Put(opts, body)
+	b.s.h.done(b.in, err)
+	if err != nil && b.s.gen != 0 && errors.Is(err, sdk.ErrUnavailable) && !alive(b.in) {
+		err = fmt.Errorf("%w: %w", pluginhost.ErrLockLost, err)
+	}
+	return res, err
+}
+
+func (b *hostPutBatch) Close() error { return b.bw.Close() }
 
 // hostReader notices a plugin that died mid-stream.
 type hostReader struct {

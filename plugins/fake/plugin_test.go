@@ -27,7 +27,7 @@ func TestBinaryInfo(t *testing.T) {
 	if info.Name != "fake" || info.Version != fakestore.Version || info.SDKVersion != sdk.Version {
 		t.Errorf("Info = %+v", info)
 	}
-	want := []string{pluginhost.CapConfigurer, pluginhost.CapTopFetcher, pluginhost.CapChecker, pluginhost.CapBatchFetcher}
+	want := []string{pluginhost.CapConfigurer, pluginhost.CapTopFetcher, pluginhost.CapChecker, pluginhost.CapBatchFetcher, pluginhost.CapBatchPutter}
 	if !slices.Equal(info.Capabilities, want) {
 		t.Errorf("Capabilities = %v, want %v", info.Capabilities, want)
 	}

@@ -286,13 +286,17 @@ func TestFetchBatchServerGone(t *testing.T) {
 	}
 }
 
-// oldServer is a plugin built before FetchBatch existed.
+// oldServer is a plugin built before FetchBatch and PutBatch existed.
 type oldServer struct {
 	storev1.StoreServer
 }
 
 func (oldServer) FetchBatch(req *storev1.FetchBatchRequest, stream grpc.ServerStreamingServer[storev1.FetchBatchResponse]) error {
 	return storev1.UnimplementedStoreServer{}.FetchBatch(req, stream)
+}
+
+func (oldServer) PutBatch(stream grpc.BidiStreamingServer[storev1.PutRequest, storev1.PutBatchResponse]) error {
+	return storev1.UnimplementedStoreServer{}.PutBatch(stream)
 }
 
 func TestFetchBatchUnimplemented(t *testing.T) {
@@ -317,5 +321,20 @@ func TestFetchBatchUnimplemented(t *testing.T) {
 	br, err := NewRemote(conn).FetchBatch(context.Background(), "m", []string{"a"})
 	if !errors.Is(err, sdk.ErrUnsupported) || br != nil {
 		t.Fatalf("FetchBatch on an old plugin: %v, %v", br, err)
+	}
+	// PutBatch: the first Put tells, and so does every later one; Put
+	// itself still works.
+	bw, err := NewRemote(conn).PutBatch(context.Background(), "m")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bw.Close()
+	for range 2 {
+		if res, err := bw.Put(sdk.PutOptions{}, strings.NewReader("x\r\n")); !errors.Is(err, sdk.ErrUnsupported) {
+			t.Fatalf("batch Put on an old plugin: %+v, %v; want ErrUnsupported", res, err)
+		}
+	}
+	if _, err := NewRemote(conn).Put(context.Background(), "m", sdk.PutOptions{}, strings.NewReader("x\r\n")); err != nil {
+		t.Fatalf("Put on an old plugin: %v", err)
 	}
 }

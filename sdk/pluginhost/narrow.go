@@ -22,6 +22,7 @@ type Full interface {
 	sdk.Checker
 	sdk.Syncer
 	BatchFetcher
+	BatchPutter
 	// BindLock returns the store as seen by the holder of the lock token
 	// on mailbox (see LockBinder).
 	BindLock(mailbox, token string) Full
@@ -67,14 +68,16 @@ var narrowed = [...]string{
 	CapChecker,
 	CapBatchFetcher,
 	CapSyncer,
+	CapBatchPutter,
 }
 
 // Narrow returns s as an sdk.Store whose dynamic type implements exactly
 // the optional interfaces caps names: a type assertion of the result to
 // sdk.Configurer, sdk.Authenticator, sdk.TopFetcher, sdk.Locker (and
-// LockBinder), sdk.Checker, BatchFetcher or sdk.Syncer succeeds if and
-// only if caps holds CapConfigurer, CapAuthenticator, CapTopFetcher,
-// CapLocker, CapChecker, CapBatchFetcher or CapSyncer.
+// LockBinder), sdk.Checker, BatchFetcher, sdk.Syncer or BatchPutter
+// succeeds if and only if caps holds CapConfigurer, CapAuthenticator,
+// CapTopFetcher, CapLocker, CapChecker, CapBatchFetcher, CapSyncer or
+// CapBatchPutter.
 // Every method of the result calls the same method of s.
 //
 // The result never implements sdk.Closer: the plugin's store is closed by

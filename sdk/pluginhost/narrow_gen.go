@@ -15,7 +15,7 @@ import (
 )
 
 // ifaces is the bit order of narrowed in narrow.go.
-var ifaces = []string{"sdk.Configurer", "sdk.Authenticator", "sdk.TopFetcher", "sdk.Locker; binder", "sdk.Checker", "BatchFetcher", "sdk.Syncer"}
+var ifaces = []string{"sdk.Configurer", "sdk.Authenticator", "sdk.TopFetcher", "sdk.Locker; binder", "sdk.Checker", "BatchFetcher", "sdk.Syncer", "BatchPutter"}
 
 func main() {
 	var b bytes.Buffer

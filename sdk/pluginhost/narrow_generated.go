@@ -7,7 +7,7 @@ import "github.com/izyware/izypop3/sdk"
 // narrowers[mask] wraps a Full in a struct embedding sdk.Store and the
 // optional interfaces whose bits are set in mask (see narrowed); a Locker
 // gets the binder that narrows a bound store by the same mask.
-var narrowers = [128]func(s Full, mask int) sdk.Store{
+var narrowers = [256]func(s Full, mask int) sdk.Store{
 	0: func(s Full, mask int) sdk.Store { return struct{ sdk.Store }{s} },
 	1: func(s Full, mask int) sdk.Store {
 		return struct {
@@ -1155,5 +1155,1285 @@ var narrowers = [128]func(s Full, mask int) sdk.Store{
 			BatchFetcher
 			sdk.Syncer
 		}{s, s, s, s, s, binder{s, mask}, s, s, s}
+	},
+	128: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			BatchPutter
+		}{s, s}
+	},
+	129: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Configurer
+			BatchPutter
+		}{s, s, s}
+	},
+	130: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Authenticator
+			BatchPutter
+		}{s, s, s}
+	},
+	131: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Configurer
+			sdk.Authenticator
+			BatchPutter
+		}{s, s, s, s}
+	},
+	132: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.TopFetcher
+			BatchPutter
+		}{s, s, s}
+	},
+	133: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Configurer
+			sdk.TopFetcher
+			BatchPutter
+		}{s, s, s, s}
+	},
+	134: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Authenticator
+			sdk.TopFetcher
+			BatchPutter
+		}{s, s, s, s}
+	},
+	135: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Configurer
+			sdk.Authenticator
+			sdk.TopFetcher
+			BatchPutter
+		}{s, s, s, s, s}
+	},
+	136: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Locker
+			binder
+			BatchPutter
+		}{s, s, binder{s, mask}, s}
+	},
+	137: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Configurer
+			sdk.Locker
+			binder
+			BatchPutter
+		}{s, s, s, binder{s, mask}, s}
+	},
+	138: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Authenticator
+			sdk.Locker
+			binder
+			BatchPutter
+		}{s, s, s, binder{s, mask}, s}
+	},
+	139: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Configurer
+			sdk.Authenticator
+			sdk.Locker
+			binder
+			BatchPutter
+		}{s, s, s, s, binder{s, mask}, s}
+	},
+	140: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.TopFetcher
+			sdk.Locker
+			binder
+			BatchPutter
+		}{s, s, s, binder{s, mask}, s}
+	},
+	141: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Configurer
+			sdk.TopFetcher
+			sdk.Locker
+			binder
+			BatchPutter
+		}{s, s, s, s, binder{s, mask}, s}
+	},
+	142: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Authenticator
+			sdk.TopFetcher
+			sdk.Locker
+			binder
+			BatchPutter
+		}{s, s, s, s, binder{s, mask}, s}
+	},
+	143: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Configurer
+			sdk.Authenticator
+			sdk.TopFetcher
+			sdk.Locker
+			binder
+			BatchPutter
+		}{s, s, s, s, s, binder{s, mask}, s}
+	},
+	144: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Checker
+			BatchPutter
+		}{s, s, s}
+	},
+	145: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Configurer
+			sdk.Checker
+			BatchPutter
+		}{s, s, s, s}
+	},
+	146: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Authenticator
+			sdk.Checker
+			BatchPutter
+		}{s, s, s, s}
+	},
+	147: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Configurer
+			sdk.Authenticator
+			sdk.Checker
+			BatchPutter
+		}{s, s, s, s, s}
+	},
+	148: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.TopFetcher
+			sdk.Checker
+			BatchPutter
+		}{s, s, s, s}
+	},
+	149: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Configurer
+			sdk.TopFetcher
+			sdk.Checker
+			BatchPutter
+		}{s, s, s, s, s}
+	},
+	150: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Authenticator
+			sdk.TopFetcher
+			sdk.Checker
+			BatchPutter
+		}{s, s, s, s, s}
+	},
+	151: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Configurer
+			sdk.Authenticator
+			sdk.TopFetcher
+			sdk.Checker
+			BatchPutter
+		}{s, s, s, s, s, s}
+	},
+	152: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Locker
+			binder
+			sdk.Checker
+			BatchPutter
+		}{s, s, binder{s, mask}, s, s}
+	},
+	153: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Configurer
+			sdk.Locker
+			binder
+			sdk.Checker
+			BatchPutter
+		}{s, s, s, binder{s, mask}, s, s}
+	},
+	154: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Authenticator
+			sdk.Locker
+			binder
+			sdk.Checker
+			BatchPutter
+		}{s, s, s, binder{s, mask}, s, s}
+	},
+	155: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Configurer
+			sdk.Authenticator
+			sdk.Locker
+			binder
+			sdk.Checker
+			BatchPutter
+		}{s, s, s, s, binder{s, mask}, s, s}
+	},
+	156: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.TopFetcher
+			sdk.Locker
+			binder
+			sdk.Checker
+			BatchPutter
+		}{s, s, s, binder{s, mask}, s, s}
+	},
+	157: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Configurer
+			sdk.TopFetcher
+			sdk.Locker
+			binder
+			sdk.Checker
+			BatchPutter
+		}{s, s, s, s, binder{s, mask}, s, s}
+	},
+	158: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Authenticator
+			sdk.TopFetcher
+			sdk.Locker
+			binder
+			sdk.Checker
+			BatchPutter
+		}{s, s, s, s, binder{s, mask}, s, s}
+	},
+	159: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Configurer
+			sdk.Authenticator
+			sdk.TopFetcher
+			sdk.Locker
+			binder
+			sdk.Checker
+			BatchPutter
+		}{s, s, s, s, s, binder{s, mask}, s, s}
+	},
+	160: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			BatchFetcher
+			BatchPutter
+		}{s, s, s}
+	},
+	161: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Configurer
+			BatchFetcher
+			BatchPutter
+		}{s, s, s, s}
+	},
+	162: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Authenticator
+			BatchFetcher
+			BatchPutter
+		}{s, s, s, s}
+	},
+	163: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Configurer
+			sdk.Authenticator
+			BatchFetcher
+			BatchPutter
+		}{s, s, s, s, s}
+	},
+	164: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.TopFetcher
+			BatchFetcher
+			BatchPutter
+		}{s, s, s, s}
+	},
+	165: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Configurer
+			sdk.TopFetcher
+			BatchFetcher
+			BatchPutter
+		}{s, s, s, s, s}
+	},
+	166: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Authenticator
+			sdk.TopFetcher
+			BatchFetcher
+			BatchPutter
+		}{s, s, s, s, s}
+	},
+	167: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Configurer
+			sdk.Authenticator
+			sdk.TopFetcher
+			BatchFetcher
+			BatchPutter
+		}{s, s, s, s, s, s}
+	},
+	168: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Locker
+			binder
+			BatchFetcher
+			BatchPutter
+		}{s, s, binder{s, mask}, s, s}
+	},
+	169: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Configurer
+			sdk.Locker
+			binder
+			BatchFetcher
+			BatchPutter
+		}{s, s, s, binder{s, mask}, s, s}
+	},
+	170: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Authenticator
+			sdk.Locker
+			binder
+			BatchFetcher
+			BatchPutter
+		}{s, s, s, binder{s, mask}, s, s}
+	},
+	171: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Configurer
+			sdk.Authenticator
+			sdk.Locker
+			binder
+			BatchFetcher
+			BatchPutter
+		}{s, s, s, s, binder{s, mask}, s, s}
+	},
+	172: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.TopFetcher
+			sdk.Locker
+			binder
+			BatchFetcher
+			BatchPutter
+		}{s, s, s, binder{s, mask}, s, s}
+	},
+	173: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Configurer
+			sdk.TopFetcher
+			sdk.Locker
+			binder
+			BatchFetcher
+			BatchPutter
+		}{s, s, s, s, binder{s, mask}, s, s}
+	},
+	174: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Authenticator
+			sdk.TopFetcher
+			sdk.Locker
+			binder
+			BatchFetcher
+			BatchPutter
+		}{s, s, s, s, binder{s, mask}, s, s}
+	},
+	175: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Configurer
+			sdk.Authenticator
+			sdk.TopFetcher
+			sdk.Locker
+			binder
+			BatchFetcher
+			BatchPutter
+		}{s, s, s, s, s, binder{s, mask}, s, s}
+	},
+	176: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Checker
+			BatchFetcher
+			BatchPutter
+		}{s, s, s, s}
+	},
+	177: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Configurer
+			sdk.Checker
+			BatchFetcher
+			BatchPutter
+		}{s, s, s, s, s}
+	},
+	178: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Authenticator
+			sdk.Checker
+			BatchFetcher
+			BatchPutter
+		}{s, s, s, s, s}
+	},
+	179: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Configurer
+			sdk.Authenticator
+			sdk.Checker
+			BatchFetcher
+			BatchPutter
+		}{s, s, s, s, s, s}
+	},
+	180: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.TopFetcher
+			sdk.Checker
+			BatchFetcher
+			BatchPutter
+		}{s, s, s, s, s}
+	},
+	181: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Configurer
+			sdk.TopFetcher
+			sdk.Checker
+			BatchFetcher
+			BatchPutter
+		}{s, s, s, s, s, s}
+	},
+	182: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Authenticator
+			sdk.TopFetcher
+			sdk.Checker
+			BatchFetcher
+			BatchPutter
+		}{s, s, s, s, s, s}
+	},
+	183: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Configurer
+			sdk.Authenticator
+			sdk.TopFetcher
+			sdk.Checker
+			BatchFetcher
+			BatchPutter
+		}{s, s, s, s, s, s, s}
+	},
+	184: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Locker
+			binder
+			sdk.Checker
+			BatchFetcher
+			BatchPutter
+		}{s, s, binder{s, mask}, s, s, s}
+	},
+	185: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Configurer
+			sdk.Locker
+			binder
+			sdk.Checker
+			BatchFetcher
+			BatchPutter
+		}{s, s, s, binder{s, mask}, s, s, s}
+	},
+	186: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Authenticator
+			sdk.Locker
+			binder
+			sdk.Checker
+			BatchFetcher
+			BatchPutter
+		}{s, s, s, binder{s, mask}, s, s, s}
+	},
+	187: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Configurer
+			sdk.Authenticator
+			sdk.Locker
+			binder
+			sdk.Checker
+			BatchFetcher
+			BatchPutter
+		}{s, s, s, s, binder{s, mask}, s, s, s}
+	},
+	188: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.TopFetcher
+			sdk.Locker
+			binder
+			sdk.Checker
+			BatchFetcher
+			BatchPutter
+		}{s, s, s, binder{s, mask}, s, s, s}
+	},
+	189: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Configurer
+			sdk.TopFetcher
+			sdk.Locker
+			binder
+			sdk.Checker
+			BatchFetcher
+			BatchPutter
+		}{s, s, s, s, binder{s, mask}, s, s, s}
+	},
+	190: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Authenticator
+			sdk.TopFetcher
+			sdk.Locker
+			binder
+			sdk.Checker
+			BatchFetcher
+			BatchPutter
+		}{s, s, s, s, binder{s, mask}, s, s, s}
+	},
+	191: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Configurer
+			sdk.Authenticator
+			sdk.TopFetcher
+			sdk.Locker
+			binder
+			sdk.Checker
+			BatchFetcher
+			BatchPutter
+		}{s, s, s, s, s, binder{s, mask}, s, s, s}
+	},
+	192: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Syncer
+			BatchPutter
+		}{s, s, s}
+	},
+	193: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Configurer
+			sdk.Syncer
+			BatchPutter
+		}{s, s, s, s}
+	},
+	194: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Authenticator
+			sdk.Syncer
+			BatchPutter
+		}{s, s, s, s}
+	},
+	195: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Configurer
+			sdk.Authenticator
+			sdk.Syncer
+			BatchPutter
+		}{s, s, s, s, s}
+	},
+	196: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.TopFetcher
+			sdk.Syncer
+			BatchPutter
+		}{s, s, s, s}
+	},
+	197: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Configurer
+			sdk.TopFetcher
+			sdk.Syncer
+			BatchPutter
+		}{s, s, s, s, s}
+	},
+	198: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Authenticator
+			sdk.TopFetcher
+			sdk.Syncer
+			BatchPutter
+		}{s, s, s, s, s}
+	},
+	199: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Configurer
+			sdk.Authenticator
+			sdk.TopFetcher
+			sdk.Syncer
+			BatchPutter
+		}{s, s, s, s, s, s}
+	},
+	200: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Locker
+			binder
+			sdk.Syncer
+			BatchPutter
+		}{s, s, binder{s, mask}, s, s}
+	},
+	201: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Configurer
+			sdk.Locker
+			binder
+			sdk.Syncer
+			BatchPutter
+		}{s, s, s, binder{s, mask}, s, s}
+	},
+	202: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Authenticator
+			sdk.Locker
+			binder
+			sdk.Syncer
+			BatchPutter
+		}{s, s, s, binder{s, mask}, s, s}
+	},
+	203: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Configurer
+			sdk.Authenticator
+			sdk.Locker
+			binder
+			sdk.Syncer
+			BatchPutter
+		}{s, s, s, s, binder{s, mask}, s, s}
+	},
+	204: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.TopFetcher
+			sdk.Locker
+			binder
+			sdk.Syncer
+			BatchPutter
+		}{s, s, s, binder{s, mask}, s, s}
+	},
+	205: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Configurer
+			sdk.TopFetcher
+			sdk.Locker
+			binder
+			sdk.Syncer
+			BatchPutter
+		}{s, s, s, s, binder{s, mask}, s, s}
+	},
+	206: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Authenticator
+			sdk.TopFetcher
+			sdk.Locker
+			binder
+			sdk.Syncer
+			BatchPutter
+		}{s, s, s, s, binder{s, mask}, s, s}
+	},
+	207: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Configurer
+			sdk.Authenticator
+			sdk.TopFetcher
+			sdk.Locker
+			binder
+			sdk.Syncer
+			BatchPutter
+		}{s, s, s, s, s, binder{s, mask}, s, s}
+	},
+	208: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Checker
+			sdk.Syncer
+			BatchPutter
+		}{s, s, s, s}
+	},
+	209: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Configurer
+			sdk.Checker
+			sdk.Syncer
+			BatchPutter
+		}{s, s, s, s, s}
+	},
+	210: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Authenticator
+			sdk.Checker
+			sdk.Syncer
+			BatchPutter
+		}{s, s, s, s, s}
+	},
+	211: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Configurer
+			sdk.Authenticator
+			sdk.Checker
+			sdk.Syncer
+			BatchPutter
+		}{s, s, s, s, s, s}
+	},
+	212: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.TopFetcher
+			sdk.Checker
+			sdk.Syncer
+			BatchPutter
+		}{s, s, s, s, s}
+	},
+	213: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Configurer
+			sdk.TopFetcher
+			sdk.Checker
+			sdk.Syncer
+			BatchPutter
+		}{s, s, s, s, s, s}
+	},
+	214: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Authenticator
+			sdk.TopFetcher
+			sdk.Checker
+			sdk.Syncer
+			BatchPutter
+		}{s, s, s, s, s, s}
+	},
+	215: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Configurer
+			sdk.Authenticator
+			sdk.TopFetcher
+			sdk.Checker
+			sdk.Syncer
+			BatchPutter
+		}{s, s, s, s, s, s, s}
+	},
+	216: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Locker
+			binder
+			sdk.Checker
+			sdk.Syncer
+			BatchPutter
+		}{s, s, binder{s, mask}, s, s, s}
+	},
+	217: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Configurer
+			sdk.Locker
+			binder
+			sdk.Checker
+			sdk.Syncer
+			BatchPutter
+		}{s, s, s, binder{s, mask}, s, s, s}
+	},
+	218: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Authenticator
+			sdk.Locker
+			binder
+			sdk.Checker
+			sdk.Syncer
+			BatchPutter
+		}{s, s, s, binder{s, mask}, s, s, s}
+	},
+	219: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Configurer
+			sdk.Authenticator
+			sdk.Locker
+			binder
+			sdk.Checker
+			sdk.Syncer
+			BatchPutter
+		}{s, s, s, s, binder{s, mask}, s, s, s}
+	},
+	220: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.TopFetcher
+			sdk.Locker
+			binder
+			sdk.Checker
+			sdk.Syncer
+			BatchPutter
+		}{s, s, s, binder{s, mask}, s, s, s}
+	},
+	221: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Configurer
+			sdk.TopFetcher
+			sdk.Locker
+			binder
+			sdk.Checker
+			sdk.Syncer
+			BatchPutter
+		}{s, s, s, s, binder{s, mask}, s, s, s}
+	},
+	222: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Authenticator
+			sdk.TopFetcher
+			sdk.Locker
+			binder
+			sdk.Checker
+			sdk.Syncer
+			BatchPutter
+		}{s, s, s, s, binder{s, mask}, s, s, s}
+	},
+	223: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Configurer
+			sdk.Authenticator
+			sdk.TopFetcher
+			sdk.Locker
+			binder
+			sdk.Checker
+			sdk.Syncer
+			BatchPutter
+		}{s, s, s, s, s, binder{s, mask}, s, s, s}
+	},
+	224: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			BatchFetcher
+			sdk.Syncer
+			BatchPutter
+		}{s, s, s, s}
+	},
+	225: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Configurer
+			BatchFetcher
+			sdk.Syncer
+			BatchPutter
+		}{s, s, s, s, s}
+	},
+	226: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Authenticator
+			BatchFetcher
+			sdk.Syncer
+			BatchPutter
+		}{s, s, s, s, s}
+	},
+	227: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Configurer
+			sdk.Authenticator
+			BatchFetcher
+			sdk.Syncer
+			BatchPutter
+		}{s, s, s, s, s, s}
+	},
+	228: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.TopFetcher
+			BatchFetcher
+			sdk.Syncer
+			BatchPutter
+		}{s, s, s, s, s}
+	},
+	229: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Configurer
+			sdk.TopFetcher
+			BatchFetcher
+			sdk.Syncer
+			BatchPutter
+		}{s, s, s, s, s, s}
+	},
+	230: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Authenticator
+			sdk.TopFetcher
+			BatchFetcher
+			sdk.Syncer
+			BatchPutter
+		}{s, s, s, s, s, s}
+	},
+	231: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Configurer
+			sdk.Authenticator
+			sdk.TopFetcher
+			BatchFetcher
+			sdk.Syncer
+			BatchPutter
+		}{s, s, s, s, s, s, s}
+	},
+	232: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Locker
+			binder
+			BatchFetcher
+			sdk.Syncer
+			BatchPutter
+		}{s, s, binder{s, mask}, s, s, s}
+	},
+	233: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Configurer
+			sdk.Locker
+			binder
+			BatchFetcher
+			sdk.Syncer
+			BatchPutter
+		}{s, s, s, binder{s, mask}, s, s, s}
+	},
+	234: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Authenticator
+			sdk.Locker
+			binder
+			BatchFetcher
+			sdk.Syncer
+			BatchPutter
+		}{s, s, s, binder{s, mask}, s, s, s}
+	},
+	235: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Configurer
+			sdk.Authenticator
+			sdk.Locker
+			binder
+			BatchFetcher
+			sdk.Syncer
+			BatchPutter
+		}{s, s, s, s, binder{s, mask}, s, s, s}
+	},
+	236: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.TopFetcher
+			sdk.Locker
+			binder
+			BatchFetcher
+			sdk.Syncer
+			BatchPutter
+		}{s, s, s, binder{s, mask}, s, s, s}
+	},
+	237: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Configurer
+			sdk.TopFetcher
+			sdk.Locker
+			binder
+			BatchFetcher
+			sdk.Syncer
+			BatchPutter
+		}{s, s, s, s, binder{s, mask}, s, s, s}
+	},
+	238: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Authenticator
+			sdk.TopFetcher
+			sdk.Locker
+			binder
+			BatchFetcher
+			sdk.Syncer
+			BatchPutter
+		}{s, s, s, s, binder{s, mask}, s, s, s}
+	},
+	239: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Configurer
+			sdk.Authenticator
+			sdk.TopFetcher
+			sdk.Locker
+			binder
+			BatchFetcher
+			sdk.Syncer
+			BatchPutter
+		}{s, s, s, s, s, binder{s, mask}, s, s, s}
+	},
+	240: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Checker
+			BatchFetcher
+			sdk.Syncer
+			BatchPutter
+		}{s, s, s, s, s}
+	},
+	241: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Configurer
+			sdk.Checker
+			BatchFetcher
+			sdk.Syncer
+			BatchPutter
+		}{s, s, s, s, s, s}
+	},
+	242: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Authenticator
+			sdk.Checker
+			BatchFetcher
+			sdk.Syncer
+			BatchPutter
+		}{s, s, s, s, s, s}
+	},
+	243: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Configurer
+			sdk.Authenticator
+			sdk.Checker
+			BatchFetcher
+			sdk.Syncer
+			BatchPutter
+		}{s, s, s, s, s, s, s}
+	},
+	244: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.TopFetcher
+			sdk.Checker
+			BatchFetcher
+			sdk.Syncer
+			BatchPutter
+		}{s, s, s, s, s, s}
+	},
+	245: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Configurer
+			sdk.TopFetcher
+			sdk.Checker
+			BatchFetcher
+			sdk.Syncer
+			BatchPutter
+		}{s, s, s, s, s, s, s}
+	},
+	246: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Authenticator
+			sdk.TopFetcher
+			sdk.Checker
+			BatchFetcher
+			sdk.Syncer
+			BatchPutter
+		}{s, s, s, s, s, s, s}
+	},
+	247: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Configurer
+			sdk.Authenticator
+			sdk.TopFetcher
+			sdk.Checker
+			BatchFetcher
+			sdk.Syncer
+			BatchPutter
+		}{s, s, s, s, s, s, s, s}
+	},
+	248: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Locker
+			binder
+			sdk.Checker
+			BatchFetcher
+			sdk.Syncer
+			BatchPutter
+		}{s, s, binder{s, mask}, s, s, s, s}
+	},
+	249: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Configurer
+			sdk.Locker
+			binder
+			sdk.Checker
+			BatchFetcher
+			sdk.Syncer
+			BatchPutter
+		}{s, s, s, binder{s, mask}, s, s, s, s}
+	},
+	250: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Authenticator
+			sdk.Locker
+			binder
+			sdk.Checker
+			BatchFetcher
+			sdk.Syncer
+			BatchPutter
+		}{s, s, s, binder{s, mask}, s, s, s, s}
+	},
+	251: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Configurer
+			sdk.Authenticator
+			sdk.Locker
+			binder
+			sdk.Checker
+			BatchFetcher
+			sdk.Syncer
+			BatchPutter
+		}{s, s, s, s, binder{s, mask}, s, s, s, s}
+	},
+	252: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.TopFetcher
+			sdk.Locker
+			binder
+			sdk.Checker
+			BatchFetcher
+			sdk.Syncer
+			BatchPutter
+		}{s, s, s, binder{s, mask}, s, s, s, s}
+	},
+	253: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Configurer
+			sdk.TopFetcher
+			sdk.Locker
+			binder
+			sdk.Checker
+			BatchFetcher
+			sdk.Syncer
+			BatchPutter
+		}{s, s, s, s, binder{s, mask}, s, s, s, s}
+	},
+	254: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Authenticator
+			sdk.TopFetcher
+			sdk.Locker
+			binder
+			sdk.Checker
+			BatchFetcher
+			sdk.Syncer
+			BatchPutter
+		}{s, s, s, s, binder{s, mask}, s, s, s, s}
+	},
+	255: func(s Full, mask int) sdk.Store {
+		return struct {
+			sdk.Store
+			sdk.Configurer
+			sdk.Authenticator
+			sdk.TopFetcher
+			sdk.Locker
+			binder
+			sdk.Checker
+			BatchFetcher
+			sdk.Syncer
+			BatchPutter
+		}{s, s, s, s, s, binder{s, mask}, s, s, s, s}
 	},
 }

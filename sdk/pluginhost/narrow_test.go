@@ -24,6 +24,7 @@ func TestNarrow(t *testing.T) {
 		CapChecker:      func(s sdk.Store) bool { _, ok := s.(sdk.Checker); return ok },
 		CapBatchFetcher: func(s sdk.Store) bool { _, ok := s.(BatchFetcher); return ok },
 		CapSyncer:       func(s sdk.Store) bool { _, ok := s.(sdk.Syncer); return ok },
+		CapBatchPutter:  func(s sdk.Store) bool { _, ok := s.(BatchPutter); return ok },
 	}
 	if len(has) != len(narrowed) {
 		t.Fatalf("the test knows %d capabilities, Narrow %d", len(has), len(narrowed))

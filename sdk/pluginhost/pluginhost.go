@@ -2,7 +2,7 @@
 // a program that runs store plugins needs, where package sdk is what a store
 // author needs. It holds the go-plugin handshake and plugin set, the gRPC
 // dial options matching the plugin's, the client of the protocol ([Remote]),
-// the FetchBatch read-ahead interface only hosts use, [Narrow], which turns
+// the FetchBatch read-ahead and PutBatch interfaces, [Narrow], which turns
 // a client into a value whose type assertions tell the plugin's capabilities,
 // and [ServeInProcess], which serves a store over real gRPC inside the
 // calling process (for tests and benchmarks).
@@ -90,8 +90,9 @@ type Info struct {
 }
 
 // Capability names, as a plugin advertises them in Info.Capabilities: one
-// per optional sdk interface its store implements, and CapBatchFetcher,
-// which every plugin whose sdk serves FetchBatch lists.
+// per optional sdk interface its store implements, and CapBatchFetcher and
+// CapBatchPutter, which every plugin whose sdk serves FetchBatch and
+// PutBatch lists.
 const (
 	CapConfigurer    = transport.CapConfigurer
 	CapAuthenticator = transport.CapAuthenticator
@@ -101,4 +102,5 @@ const (
 	CapSyncer        = transport.CapSyncer
 	CapCloser        = transport.CapCloser
 	CapBatchFetcher  = transport.CapBatchFetcher
+	CapBatchPutter   = transport.CapBatchPutter
 )

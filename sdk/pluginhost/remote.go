@@ -2,8 +2,6 @@ package pluginhost
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -269,10 +267,6 @@ func (r *Remote) Put(ctx context.Context, mailbox string, opts sdk.PutOptions, b
 	if err != nil {
 		return sdk.PutResult{}, transport.FromStatus(ctx, err)
 	}
-	hdr := &storev1.PutHeader{Mailbox: mailbox, Tag: string(opts.Tag), SourceId: opts.SourceID, DeferSync: opts.DeferSync}
-	if !opts.Received.IsZero() {
-		hdr.ReceivedUnixNano = opts.Received.UnixNano()
-	}
 	// serverDone reports the real outcome when Send says io.EOF: the plugin
 	// ended the call early (a store error), which CloseAndRecv returns.
 	serverDone := func() (sdk.PutResult, error) {
@@ -282,41 +276,16 @@ func (r *Remote) Put(ctx context.Context, mailbox string, opts sdk.PutOptions, b
 		}
 		return sdk.PutResult{}, transport.FromStatus(ctx, err)
 	}
-	if err := stream.Send(&storev1.PutRequest{Part: &storev1.PutRequest_Header{Header: hdr}}); err != nil {
-		if err == io.EOF {
-			return serverDone()
-		}
+	trailer, readErr, err := sendPut(stream.Send, putHeader(mailbox, opts), body)
+	switch {
+	case err == io.EOF:
+		return serverDone()
+	case err != nil:
 		return sdk.PutResult{}, transport.FromStatus(ctx, err)
+	case readErr != nil:
+		cancel() // the store's body read fails: nothing is stored
+		return sdk.PutResult{}, readErr
 	}
-	bp := transport.GetChunk()
-	defer transport.PutChunk(bp)
-	buf := *bp
-	sum := sha256.New()
-	var n int64
-	data := &storev1.PutRequest_Data{}
-	msg := &storev1.PutRequest{Part: data}
-	for {
-		k, rerr := io.ReadFull(body, buf)
-		if k > 0 {
-			sum.Write(buf[:k])
-			n += int64(k)
-			data.Data = buf[:k]
-			if err := stream.Send(msg); err != nil {
-				if err == io.EOF {
-					return serverDone()
-				}
-				return sdk.PutResult{}, transport.FromStatus(ctx, err)
-			}
-		}
-		if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
-			break
-		}
-		if rerr != nil {
-			cancel() // the store's body read fails: nothing is stored
-			return sdk.PutResult{}, fmt.Errorf("put: reading the message: %w", rerr)
-		}
-	}
-	trailer := &storev1.PutTrailer{Size: n, Sha256: hex.EncodeToString(sum.Sum(nil))}
 	if err := stream.Send(&storev1.PutRequest{Part: &storev1.PutRequest_Trailer{Trailer: trailer}}); err != nil && err != io.EOF {
 		return sdk.PutResult{}, transport.FromStatus(ctx, err)
 	}
@@ -324,14 +293,7 @@ func (r *Remote) Put(ctx context.Context, mailbox string, opts sdk.PutOptions, b
 	if err != nil {
 		return sdk.PutResult{}, transport.FromStatus(ctx, err)
 	}
-	return sdk.PutResult{
-		UID:         resp.GetUid(),
-		Size:        resp.GetSize(),
-		SHA256:      resp.GetSha256(),
-		Tag:         sdk.Tag(resp.GetTag()),
-		Existing:    resp.GetExisting(),
-		DuplicateOf: resp.GetDuplicateOf(),
-	}, nil
+	return putResult(resp), nil
 }
 
 // Authenticate implements sdk.Authenticator.

@@ -103,7 +103,7 @@ func TestRoundTripAllMethods(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantCaps := []string{CapConfigurer, CapAuthenticator, CapTopFetcher, CapLocker, CapChecker, CapBatchFetcher}
+	wantCaps := []string{CapConfigurer, CapAuthenticator, CapTopFetcher, CapLocker, CapChecker, CapBatchFetcher, CapBatchPutter}
 	if info.Name != "mem" || info.SDKVersion != sdk.Version || !slices.Equal(info.Capabilities, wantCaps) {
 		t.Errorf("info = %+v", info)
 	}
@@ -208,8 +208,8 @@ func TestOptionalInterfacesAbsent(t *testing.T) {
 		}
 	}
 	info, err := r.Info(ctx)
-	if err != nil || !slices.Equal(info.Capabilities, []string{CapBatchFetcher}) {
-		t.Errorf("Info = %+v, %v; want only %s", info, err, CapBatchFetcher)
+	if err != nil || !slices.Equal(info.Capabilities, []string{CapBatchFetcher, CapBatchPutter}) {
+		t.Errorf("Info = %+v, %v; want only %s and %s", info, err, CapBatchFetcher, CapBatchPutter)
 	}
 }
 

@@ -137,6 +137,7 @@ var cases = []testCase{
 	{"Checker", testChecker},
 	{"Syncer", testSyncer},
 	{"FetchBatch", testFetchBatch},
+	{"PutBatch", testPutBatch},
 }
 
 // Run runs the conformance suite. newStore is called once per subtest and

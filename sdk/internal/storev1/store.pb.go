@@ -1009,7 +1009,10 @@ type PutTrailer struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Size  int64                  `protobuf:"varint,1,opt,name=size,proto3" json:"size,omitempty"`
 	// Hex SHA-256 of all data octets.
-	Sha256        string `protobuf:"bytes,2,opt,name=sha256,proto3" json:"sha256,omitempty"`
+	Sha256 string `protobuf:"bytes,2,opt,name=sha256,proto3" json:"sha256,omitempty"`
+	// PutBatch only: the host could not read the item whole; the store stores
+	// nothing of it and the item fails. Added within v1.
+	Abort         bool `protobuf:"varint,3,opt,name=abort,proto3" json:"abort,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1056,6 +1059,13 @@ func (x *PutTrailer) GetSha256() string {
 		return x.Sha256
 	}
 	return ""
+}
+
+func (x *PutTrailer) GetAbort() bool {
+	if x != nil {
+		return x.Abort
+	}
+	return false
 }
 
 type PutRequest struct {
@@ -1930,6 +1940,143 @@ func (*SyncResponse) Descriptor() ([]byte, []int) {
 	return file_izypop3_store_v1_store_proto_rawDescGZIP(), []int{34}
 }
 
+// The outcome of one item of a PutBatch stream.
+type PutBatchResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Part:
+	//
+	//	*PutBatchResponse_Result
+	//	*PutBatchResponse_Error
+	Part          isPutBatchResponse_Part `protobuf_oneof:"part"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PutBatchResponse) Reset() {
+	*x = PutBatchResponse{}
+	mi := &file_izypop3_store_v1_store_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PutBatchResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PutBatchResponse) ProtoMessage() {}
+
+func (x *PutBatchResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_izypop3_store_v1_store_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PutBatchResponse.ProtoReflect.Descriptor instead.
+func (*PutBatchResponse) Descriptor() ([]byte, []int) {
+	return file_izypop3_store_v1_store_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *PutBatchResponse) GetPart() isPutBatchResponse_Part {
+	if x != nil {
+		return x.Part
+	}
+	return nil
+}
+
+func (x *PutBatchResponse) GetResult() *PutResponse {
+	if x != nil {
+		if x, ok := x.Part.(*PutBatchResponse_Result); ok {
+			return x.Result
+		}
+	}
+	return nil
+}
+
+func (x *PutBatchResponse) GetError() *PutBatchError {
+	if x != nil {
+		if x, ok := x.Part.(*PutBatchResponse_Error); ok {
+			return x.Error
+		}
+	}
+	return nil
+}
+
+type isPutBatchResponse_Part interface {
+	isPutBatchResponse_Part()
+}
+
+type PutBatchResponse_Result struct {
+	Result *PutResponse `protobuf:"bytes,1,opt,name=result,proto3,oneof"`
+}
+
+type PutBatchResponse_Error struct {
+	Error *PutBatchError `protobuf:"bytes,2,opt,name=error,proto3,oneof"`
+}
+
+func (*PutBatchResponse_Result) isPutBatchResponse_Part() {}
+
+func (*PutBatchResponse_Error) isPutBatchResponse_Part() {}
+
+// The failure of one item of a PutBatch: the same status code and message
+// a Put call of the item would have ended with.
+type PutBatchError struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Code          uint32                 `protobuf:"varint,1,opt,name=code,proto3" json:"code,omitempty"`
+	Message       string                 `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PutBatchError) Reset() {
+	*x = PutBatchError{}
+	mi := &file_izypop3_store_v1_store_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PutBatchError) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PutBatchError) ProtoMessage() {}
+
+func (x *PutBatchError) ProtoReflect() protoreflect.Message {
+	mi := &file_izypop3_store_v1_store_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PutBatchError.ProtoReflect.Descriptor instead.
+func (*PutBatchError) Descriptor() ([]byte, []int) {
+	return file_izypop3_store_v1_store_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *PutBatchError) GetCode() uint32 {
+	if x != nil {
+		return x.Code
+	}
+	return 0
+}
+
+func (x *PutBatchError) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
 var File_izypop3_store_v1_store_proto protoreflect.FileDescriptor
 
 const file_izypop3_store_v1_store_proto_rawDesc = "" +
@@ -2000,11 +2147,12 @@ const file_izypop3_store_v1_store_proto_rawDesc = "" +
 	"\tsource_id\x18\x03 \x01(\tR\bsourceId\x12,\n" +
 	"\x12received_unix_nano\x18\x04 \x01(\x03R\x10receivedUnixNano\x12\x1d\n" +
 	"\n" +
-	"defer_sync\x18\x05 \x01(\bR\tdeferSync\"8\n" +
+	"defer_sync\x18\x05 \x01(\bR\tdeferSync\"N\n" +
 	"\n" +
 	"PutTrailer\x12\x12\n" +
 	"\x04size\x18\x01 \x01(\x03R\x04size\x12\x16\n" +
-	"\x06sha256\x18\x02 \x01(\tR\x06sha256\"\x9b\x01\n" +
+	"\x06sha256\x18\x02 \x01(\tR\x06sha256\x12\x14\n" +
+	"\x05abort\x18\x03 \x01(\bR\x05abort\"\x9b\x01\n" +
 	"\n" +
 	"PutRequest\x125\n" +
 	"\x06header\x18\x01 \x01(\v2\x1b.izypop3.store.v1.PutHeaderH\x00R\x06header\x12\x14\n" +
@@ -2050,7 +2198,14 @@ const file_izypop3_store_v1_store_proto_rawDesc = "" +
 	"\amessage\x18\x03 \x01(\tR\amessage\"'\n" +
 	"\vSyncRequest\x12\x18\n" +
 	"\amailbox\x18\x01 \x01(\tR\amailbox\"\x0e\n" +
-	"\fSyncResponse2\x8a\t\n" +
+	"\fSyncResponse\"\x8c\x01\n" +
+	"\x10PutBatchResponse\x127\n" +
+	"\x06result\x18\x01 \x01(\v2\x1d.izypop3.store.v1.PutResponseH\x00R\x06result\x127\n" +
+	"\x05error\x18\x02 \x01(\v2\x1f.izypop3.store.v1.PutBatchErrorH\x00R\x05errorB\x06\n" +
+	"\x04part\"=\n" +
+	"\rPutBatchError\x12\x12\n" +
+	"\x04code\x18\x01 \x01(\rR\x04code\x12\x18\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage2\xdc\t\n" +
 	"\x05Store\x12N\n" +
 	"\aGetInfo\x12 .izypop3.store.v1.GetInfoRequest\x1a!.izypop3.store.v1.GetInfoResponse\x12T\n" +
 	"\tConfigure\x12\".izypop3.store.v1.ConfigureRequest\x1a#.izypop3.store.v1.ConfigureResponse\x12G\n" +
@@ -2067,7 +2222,8 @@ const file_izypop3_store_v1_store_proto_rawDesc = "" +
 	"\x05Check\x12\x1e.izypop3.store.v1.CheckRequest\x1a\x1f.izypop3.store.v1.CheckResponse\x12Y\n" +
 	"\n" +
 	"FetchBatch\x12#.izypop3.store.v1.FetchBatchRequest\x1a$.izypop3.store.v1.FetchBatchResponse0\x01\x12E\n" +
-	"\x04Sync\x12\x1d.izypop3.store.v1.SyncRequest\x1a\x1e.izypop3.store.v1.SyncResponseB9Z7github.com/izyware/izypop3/sdk/internal/storev1;storev1b\x06proto3"
+	"\x04Sync\x12\x1d.izypop3.store.v1.SyncRequest\x1a\x1e.izypop3.store.v1.SyncResponse\x12P\n" +
+	"\bPutBatch\x12\x1c.izypop3.store.v1.PutRequest\x1a\".izypop3.store.v1.PutBatchResponse(\x010\x01B9Z7github.com/izyware/izypop3/sdk/internal/storev1;storev1b\x06proto3"
 
 var (
 	file_izypop3_store_v1_store_proto_rawDescOnce sync.Once
@@ -2081,7 +2237,7 @@ func file_izypop3_store_v1_store_proto_rawDescGZIP() []byte {
 	return file_izypop3_store_v1_store_proto_rawDescData
 }
 
-var file_izypop3_store_v1_store_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
+var file_izypop3_store_v1_store_proto_msgTypes = make([]protoimpl.MessageInfo, 39)
 var file_izypop3_store_v1_store_proto_goTypes = []any{
 	(*GetInfoRequest)(nil),       // 0: izypop3.store.v1.GetInfoRequest
 	(*GetInfoResponse)(nil),      // 1: izypop3.store.v1.GetInfoResponse
@@ -2118,54 +2274,60 @@ var file_izypop3_store_v1_store_proto_goTypes = []any{
 	(*FetchBatchError)(nil),      // 32: izypop3.store.v1.FetchBatchError
 	(*SyncRequest)(nil),          // 33: izypop3.store.v1.SyncRequest
 	(*SyncResponse)(nil),         // 34: izypop3.store.v1.SyncResponse
-	nil,                          // 35: izypop3.store.v1.ConfigureRequest.ConfigEntry
-	nil,                          // 36: izypop3.store.v1.StatResponse.TagsEntry
+	(*PutBatchResponse)(nil),     // 35: izypop3.store.v1.PutBatchResponse
+	(*PutBatchError)(nil),        // 36: izypop3.store.v1.PutBatchError
+	nil,                          // 37: izypop3.store.v1.ConfigureRequest.ConfigEntry
+	nil,                          // 38: izypop3.store.v1.StatResponse.TagsEntry
 }
 var file_izypop3_store_v1_store_proto_depIdxs = []int32{
 	2,  // 0: izypop3.store.v1.GetInfoResponse.config_keys:type_name -> izypop3.store.v1.ConfigKey
-	35, // 1: izypop3.store.v1.ConfigureRequest.config:type_name -> izypop3.store.v1.ConfigureRequest.ConfigEntry
+	37, // 1: izypop3.store.v1.ConfigureRequest.config:type_name -> izypop3.store.v1.ConfigureRequest.ConfigEntry
 	5,  // 2: izypop3.store.v1.ListResponse.items:type_name -> izypop3.store.v1.Item
-	36, // 3: izypop3.store.v1.StatResponse.tags:type_name -> izypop3.store.v1.StatResponse.TagsEntry
+	38, // 3: izypop3.store.v1.StatResponse.tags:type_name -> izypop3.store.v1.StatResponse.TagsEntry
 	17, // 4: izypop3.store.v1.PutRequest.header:type_name -> izypop3.store.v1.PutHeader
 	18, // 5: izypop3.store.v1.PutRequest.trailer:type_name -> izypop3.store.v1.PutTrailer
 	31, // 6: izypop3.store.v1.FetchBatchResponse.chunk:type_name -> izypop3.store.v1.FetchBatchChunk
 	32, // 7: izypop3.store.v1.FetchBatchResponse.error:type_name -> izypop3.store.v1.FetchBatchError
-	9,  // 8: izypop3.store.v1.StatResponse.TagsEntry.value:type_name -> izypop3.store.v1.TagStat
-	0,  // 9: izypop3.store.v1.Store.GetInfo:input_type -> izypop3.store.v1.GetInfoRequest
-	3,  // 10: izypop3.store.v1.Store.Configure:input_type -> izypop3.store.v1.ConfigureRequest
-	6,  // 11: izypop3.store.v1.Store.List:input_type -> izypop3.store.v1.ListRequest
-	8,  // 12: izypop3.store.v1.Store.Stat:input_type -> izypop3.store.v1.StatRequest
-	11, // 13: izypop3.store.v1.Store.Fetch:input_type -> izypop3.store.v1.FetchRequest
-	12, // 14: izypop3.store.v1.Store.FetchTop:input_type -> izypop3.store.v1.FetchTopRequest
-	14, // 15: izypop3.store.v1.Store.SetTag:input_type -> izypop3.store.v1.SetTagRequest
-	15, // 16: izypop3.store.v1.Store.Delete:input_type -> izypop3.store.v1.DeleteRequest
-	19, // 17: izypop3.store.v1.Store.Put:input_type -> izypop3.store.v1.PutRequest
-	21, // 18: izypop3.store.v1.Store.Authenticate:input_type -> izypop3.store.v1.AuthenticateRequest
-	23, // 19: izypop3.store.v1.Store.Lock:input_type -> izypop3.store.v1.LockRequest
-	25, // 20: izypop3.store.v1.Store.Unlock:input_type -> izypop3.store.v1.UnlockRequest
-	27, // 21: izypop3.store.v1.Store.Check:input_type -> izypop3.store.v1.CheckRequest
-	29, // 22: izypop3.store.v1.Store.FetchBatch:input_type -> izypop3.store.v1.FetchBatchRequest
-	33, // 23: izypop3.store.v1.Store.Sync:input_type -> izypop3.store.v1.SyncRequest
-	1,  // 24: izypop3.store.v1.Store.GetInfo:output_type -> izypop3.store.v1.GetInfoResponse
-	4,  // 25: izypop3.store.v1.Store.Configure:output_type -> izypop3.store.v1.ConfigureResponse
-	7,  // 26: izypop3.store.v1.Store.List:output_type -> izypop3.store.v1.ListResponse
-	10, // 27: izypop3.store.v1.Store.Stat:output_type -> izypop3.store.v1.StatResponse
-	13, // 28: izypop3.store.v1.Store.Fetch:output_type -> izypop3.store.v1.Chunk
-	13, // 29: izypop3.store.v1.Store.FetchTop:output_type -> izypop3.store.v1.Chunk
-	16, // 30: izypop3.store.v1.Store.SetTag:output_type -> izypop3.store.v1.MutateResponse
-	16, // 31: izypop3.store.v1.Store.Delete:output_type -> izypop3.store.v1.MutateResponse
-	20, // 32: izypop3.store.v1.Store.Put:output_type -> izypop3.store.v1.PutResponse
-	22, // 33: izypop3.store.v1.Store.Authenticate:output_type -> izypop3.store.v1.AuthenticateResponse
-	24, // 34: izypop3.store.v1.Store.Lock:output_type -> izypop3.store.v1.LockResponse
-	26, // 35: izypop3.store.v1.Store.Unlock:output_type -> izypop3.store.v1.UnlockResponse
-	28, // 36: izypop3.store.v1.Store.Check:output_type -> izypop3.store.v1.CheckResponse
-	30, // 37: izypop3.store.v1.Store.FetchBatch:output_type -> izypop3.store.v1.FetchBatchResponse
-	34, // 38: izypop3.store.v1.Store.Sync:output_type -> izypop3.store.v1.SyncResponse
-	24, // [24:39] is the sub-list for method output_type
-	9,  // [9:24] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	20, // 8: izypop3.store.v1.PutBatchResponse.result:type_name -> izypop3.store.v1.PutResponse
+	36, // 9: izypop3.store.v1.PutBatchResponse.error:type_name -> izypop3.store.v1.PutBatchError
+	9,  // 10: izypop3.store.v1.StatResponse.TagsEntry.value:type_name -> izypop3.store.v1.TagStat
+	0,  // 11: izypop3.store.v1.Store.GetInfo:input_type -> izypop3.store.v1.GetInfoRequest
+	3,  // 12: izypop3.store.v1.Store.Configure:input_type -> izypop3.store.v1.ConfigureRequest
+	6,  // 13: izypop3.store.v1.Store.List:input_type -> izypop3.store.v1.ListRequest
+	8,  // 14: izypop3.store.v1.Store.Stat:input_type -> izypop3.store.v1.StatRequest
+	11, // 15: izypop3.store.v1.Store.Fetch:input_type -> izypop3.store.v1.FetchRequest
+	12, // 16: izypop3.store.v1.Store.FetchTop:input_type -> izypop3.store.v1.FetchTopRequest
+	14, // 17: izypop3.store.v1.Store.SetTag:input_type -> izypop3.store.v1.SetTagRequest
+	15, // 18: izypop3.store.v1.Store.Delete:input_type -> izypop3.store.v1.DeleteRequest
+	19, // 19: izypop3.store.v1.Store.Put:input_type -> izypop3.store.v1.PutRequest
+	21, // 20: izypop3.store.v1.Store.Authenticate:input_type -> izypop3.store.v1.AuthenticateRequest
+	23, // 21: izypop3.store.v1.Store.Lock:input_type -> izypop3.store.v1.LockRequest
+	25, // 22: izypop3.store.v1.Store.Unlock:input_type -> izypop3.store.v1.UnlockRequest
+	27, // 23: izypop3.store.v1.Store.Check:input_type -> izypop3.store.v1.CheckRequest
+	29, // 24: izypop3.store.v1.Store.FetchBatch:input_type -> izypop3.store.v1.FetchBatchRequest
+	33, // 25: izypop3.store.v1.Store.Sync:input_type -> izypop3.store.v1.SyncRequest
+	19, // 26: izypop3.store.v1.Store.PutBatch:input_type -> izypop3.store.v1.PutRequest
+	1,  // 27: izypop3.store.v1.Store.GetInfo:output_type -> izypop3.store.v1.GetInfoResponse
+	4,  // 28: izypop3.store.v1.Store.Configure:output_type -> izypop3.store.v1.ConfigureResponse
+	7,  // 29: izypop3.store.v1.Store.List:output_type -> izypop3.store.v1.ListResponse
+	10, // 30: izypop3.store.v1.Store.Stat:output_type -> izypop3.store.v1.StatResponse
+	13, // 31: izypop3.store.v1.Store.Fetch:output_type -> izypop3.store.v1.Chunk
+	13, // 32: izypop3.store.v1.Store.FetchTop:output_type -> izypop3.store.v1.Chunk
+	16, // 33: izypop3.store.v1.Store.SetTag:output_type -> izypop3.store.v1.MutateResponse
+	16, // 34: izypop3.store.v1.Store.Delete:output_type -> izypop3.store.v1.MutateResponse
+	20, // 35: izypop3.store.v1.Store.Put:output_type -> izypop3.store.v1.PutResponse
+	22, // 36: izypop3.store.v1.Store.Authenticate:output_type -> izypop3.store.v1.AuthenticateResponse
+	24, // 37: izypop3.store.v1.Store.Lock:output_type -> izypop3.store.v1.LockResponse
+	26, // 38: izypop3.store.v1.Store.Unlock:output_type -> izypop3.store.v1.UnlockResponse
+	28, // 39: izypop3.store.v1.Store.Check:output_type -> izypop3.store.v1.CheckResponse
+	30, // 40: izypop3.store.v1.Store.FetchBatch:output_type -> izypop3.store.v1.FetchBatchResponse
+	34, // 41: izypop3.store.v1.Store.Sync:output_type -> izypop3.store.v1.SyncResponse
+	35, // 42: izypop3.store.v1.Store.PutBatch:output_type -> izypop3.store.v1.PutBatchResponse
+	27, // [27:43] is the sub-list for method output_type
+	11, // [11:27] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_izypop3_store_v1_store_proto_init() }
@@ -2182,13 +2344,17 @@ func file_izypop3_store_v1_store_proto_init() {
 		(*FetchBatchResponse_Chunk)(nil),
 		(*FetchBatchResponse_Error)(nil),
 	}
+	file_izypop3_store_v1_store_proto_msgTypes[35].OneofWrappers = []any{
+		(*PutBatchResponse_Result)(nil),
+		(*PutBatchResponse_Error)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_izypop3_store_v1_store_proto_rawDesc), len(file_izypop3_store_v1_store_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   37,
+			NumMessages:   39,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

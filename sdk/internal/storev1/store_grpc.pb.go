@@ -49,6 +49,7 @@ const (
 	Store_Check_FullMethodName        = "/izypop3.store.v1.Store/Check"
 	Store_FetchBatch_FullMethodName   = "/izypop3.store.v1.Store/FetchBatch"
 	Store_Sync_FullMethodName         = "/izypop3.store.v1.Store/Sync"
+	Store_PutBatch_FullMethodName     = "/izypop3.store.v1.Store/PutBatch"
 )
 
 // StoreClient is the client API for Store service.
@@ -97,6 +98,20 @@ type StoreClient interface {
 	// is absent; its Puts are durable when they return and it ignores
 	// defer_sync).
 	Sync(ctx context.Context, in *SyncRequest, opts ...grpc.CallOption) (*SyncResponse, error)
+	// PutBatch stores several items over one stream, so that a host storing
+	// a run of messages (the fetcher) pays for one call instead of one per
+	// item. For each item the host sends what a Put call carries (one header,
+	// data, one trailer) and waits for the plugin's one PutBatchResponse
+	// before it sends the next item's header. Each item is a Put in every
+	// other respect: its options, its result, its durability (a defer_sync
+	// item is durable at the next Sync, any other when its response comes)
+	// and the size and SHA-256 check of its trailer. A per-item failure,
+	// including a trailer with abort set (the host could not read the item
+	// whole: nothing of it is stored), is sent as that item's PutBatchError
+	// and the stream goes on; the stream ends when the host closes its side.
+	// Added within v1: an older plugin answers Unimplemented and the host
+	// uses Put. The sdk implements it for every store on top of Put.
+	PutBatch(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[PutRequest, PutBatchResponse], error)
 }
 
 type storeClient struct {
@@ -296,6 +311,19 @@ func (c *storeClient) Sync(ctx context.Context, in *SyncRequest, opts ...grpc.Ca
 	return out, nil
 }
 
+func (c *storeClient) PutBatch(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[PutRequest, PutBatchResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Store_ServiceDesc.Streams[5], Store_PutBatch_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[PutRequest, PutBatchResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Store_PutBatchClient = grpc.BidiStreamingClient[PutRequest, PutBatchResponse]
+
 // StoreServer is the server API for Store service.
 // All implementations must embed UnimplementedStoreServer
 // for forward compatibility.
@@ -342,6 +370,20 @@ type StoreServer interface {
 	// is absent; its Puts are durable when they return and it ignores
 	// defer_sync).
 	Sync(context.Context, *SyncRequest) (*SyncResponse, error)
+	// PutBatch stores several items over one stream, so that a host storing
+	// a run of messages (the fetcher) pays for one call instead of one per
+	// item. For each item the host sends what a Put call carries (one header,
+	// data, one trailer) and waits for the plugin's one PutBatchResponse
+	// before it sends the next item's header. Each item is a Put in every
+	// other respect: its options, its result, its durability (a defer_sync
+	// item is durable at the next Sync, any other when its response comes)
+	// and the size and SHA-256 check of its trailer. A per-item failure,
+	// including a trailer with abort set (the host could not read the item
+	// whole: nothing of it is stored), is sent as that item's PutBatchError
+	// and the stream goes on; the stream ends when the host closes its side.
+	// Added within v1: an older plugin answers Unimplemented and the host
+	// uses Put. The sdk implements it for every store on top of Put.
+	PutBatch(grpc.BidiStreamingServer[PutRequest, PutBatchResponse]) error
 	mustEmbedUnimplementedStoreServer()
 }
 
@@ -396,6 +438,9 @@ func (UnimplementedStoreServer) FetchBatch(*FetchBatchRequest, grpc.ServerStream
 }
 func (UnimplementedStoreServer) Sync(context.Context, *SyncRequest) (*SyncResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Sync not implemented")
+}
+func (UnimplementedStoreServer) PutBatch(grpc.BidiStreamingServer[PutRequest, PutBatchResponse]) error {
+	return status.Error(codes.Unimplemented, "method PutBatch not implemented")
 }
 func (UnimplementedStoreServer) mustEmbedUnimplementedStoreServer() {}
 func (UnimplementedStoreServer) testEmbeddedByValue()               {}
@@ -649,6 +694,13 @@ func _Store_Sync_Handler(srv interface{}, ctx context.Context, dec func(interfac
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Store_PutBatch_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(StoreServer).PutBatch(&grpc.GenericServerStream[PutRequest, PutBatchResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Store_PutBatchServer = grpc.BidiStreamingServer[PutRequest, PutBatchResponse]
+
 // Store_ServiceDesc is the grpc.ServiceDesc for Store service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -722,6 +774,12 @@ var Store_ServiceDesc = grpc.ServiceDesc{
 			StreamName:    "FetchBatch",
 			Handler:       _Store_FetchBatch_Handler,
 			ServerStreams: true,
+		},
+		{
+			StreamName:    "PutBatch",
+			Handler:       _Store_PutBatch_Handler,
+			ServerStreams: true,
+			ClientStreams: true,
 		},
 	},
 	Metadata: "izypop3/store/v1/store.proto",

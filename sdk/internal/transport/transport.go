@@ -83,6 +83,10 @@ const (
 	// FetchBatch (on top of the store's Fetch); a plugin built before the
 	// RPC does not list it.
 	CapBatchFetcher = "batchfetcher"
+	// CapBatchPutter is advertised by every plugin whose sdk serves
+	// PutBatch (on top of the store's Put); a plugin built before the RPC
+	// does not list it.
+	CapBatchPutter = "batchputter"
 )
 
 // Info is what GetInfo reports.

@@ -1,0 +1,168 @@
+package fetch
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sync/atomic"
+	"testing"
+
+	"github.com/izyware/izypop3/internal/mailgen"
+	"github.com/izyware/izypop3/sdk"
+	"github.com/izyware/izypop3/sdk/pluginhost"
+)
+
+// pluginStore is a store seen through a plugin connection (served over
+// real gRPC in the test process, narrowed to what it advertises), as the
+// fetcher sees a plugin, counting the Puts and PutBatch streams it gets.
+type pluginStore struct {
+	sdk.Store
+	sdk.Syncer
+	bp      sdk.BatchPutter
+	puts    atomic.Int32
+	batches atomic.Int32
+}
+
+func (p *pluginStore) Put(ctx context.Context, mailbox string, opts sdk.PutOptions, body io.Reader) (sdk.PutResult, error) {
+	p.puts.Add(1)
+	return p.Store.Put(ctx, mailbox, opts, body)
+}
+
+func (p *pluginStore) PutBatch(ctx context.Context, mailbox string) (sdk.BatchWriter, error) {
+	p.batches.Add(1)
+	return p.bp.PutBatch(ctx, mailbox)
+}
+
+func viaPlugin(t *testing.T, st sdk.Store) *pluginStore {
+	t.Helper()
+	r, stop, err := pluginhost.ServeInProcess(st, pluginhost.Info{Name: "fetchtest", Version: "t"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := stop(); err != nil {
+			t.Error(err)
+		}
+	})
+	info, err := r.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := pluginhost.Narrow(r, info.Capabilities)
+	sy, ok1 := n.(sdk.Syncer)
+	bp, ok2 := n.(sdk.BatchPutter)
+	if !ok1 || !ok2 {
+		t.Fatalf("the plugin's store (capabilities %v) is not a Syncer and a BatchPutter", info.Capabilities)
+	}
+	return &pluginStore{Store: n, Syncer: sy, bp: bp}
+}
+
+// TestPutBatchOneStream: a session sends its messages over one PutBatch
+// stream, no Put, and deletes on the server only what the barrier made
+// durable.
+func TestPutBatchOneStream(t *testing.T) {
+	rs := startRemote(t, mailgen.Set(12, 40, 2000))
+	ts := newTestStore()
+	ps := viaPlugin(t, syncStore{ts})
+	prefix, _ := (Account{Addr: rs.addr, User: testUser}).SourceIDPrefix()
+	var bad []string
+	rs.setOnUpdate(func(deleted []string) {
+		held := map[string]storedItem{}
+		for _, it := range items(t, ps) {
+			held[it.SourceID] = it
+		}
+		for _, uidl := range deleted {
+			it, ok := held[prefix+uidl]
+			if !ok || it.Tag == sdk.TagStaged || !ts.durable(it.UID) {
+				bad = append(bad, uidl)
+			}
+		}
+	})
+	o := testOptions(t, rs, ps)
+	o.BatchMessages = 6
+	o.Delete = true
+	sum := runOK(t, o)
+	if len(bad) > 0 {
+		t.Errorf("deleted on the server before durable in the store: %v", bad)
+	}
+	if sum.Stored != 40 || sum.Deleted != 40 {
+		t.Errorf("summary %+v", sum)
+	}
+	// The second session finds nothing new and opens no stream.
+	if p, b := ps.puts.Load(), ps.batches.Load(); p != 0 || b != 1 {
+		t.Errorf("%d Puts and %d PutBatch streams (%d sessions), want no Put and one stream", p, b, sum.Sessions)
+	}
+	checkExactlyOnce(t, ps, rs.addr, wantMap(rs), nil)
+}
+
+// TestPutBatchConnectionBreaks: a message cut short fails alone (nothing of
+// it stored) and the batch's other messages are stored; the rerun completes.
+func TestPutBatchConnectionBreaks(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		breakIt func(m *scriptedMsg)
+	}{
+		{"dropped mid-RETR", func(m *scriptedMsg) { m.dropAt = 30 }},
+		{"missing terminator", func(m *scriptedMsg) { m.reply = "+OK\r\n" + m.data; m.dropAt = -1 }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, want := newScripted(5, "\r\n")
+			broken := s.msgs[2]
+			tc.breakIt(broken)
+			addr := s.start(t)
+			ps := viaPlugin(t, syncStore{newTestStore()})
+			o := scriptedOptions(addr, ps, nil)
+			o.Delete = true
+			sum, err := Run(context.Background(), o)
+			wantKind(t, err, KindNetwork)
+			if sum.Stored != 2 || sum.Failed != 1 {
+				t.Errorf("summary %+v", sum)
+			}
+			if len(s.deleted) != 0 {
+				t.Errorf("deleted %v without QUIT", s.deleted)
+			}
+			noPartial(t, ps, want)
+			*broken = scriptedMsg{uidl: broken.uidl, data: broken.data, listSize: broken.listSize}
+			sum = runOK(t, o)
+			if sum.Stored != 3 || sum.Deleted != 5 {
+				t.Errorf("rerun %+v", sum)
+			}
+			if p := ps.puts.Load(); p != 0 {
+				t.Errorf("%d Puts beside PutBatch", p)
+			}
+			checkExactlyOnce(t, ps, addr, want, nil)
+		})
+	}
+}
+
+// TestPutBatchStoreFailure: a store error on one item of the stream stops
+// the session, deletes nothing, and the rerun stores everything once.
+func TestPutBatchStoreFailure(t *testing.T) {
+	rs := startRemote(t, mailgen.Set(13, 30, 1000))
+	ts := newTestStore()
+	ts.failPut = func(n int) error {
+		if n == 17 {
+			return fmt.Errorf("%w: %w", sdk.ErrUnavailable, errInjected)
+		}
+		return nil
+	}
+	ps := viaPlugin(t, syncStore{ts})
+	var deleted int
+	rs.setOnUpdate(func(d []string) { deleted += len(d) })
+	o := testOptions(t, rs, ps)
+	o.Delete = true
+	o.BatchMessages = 5
+	sum, err := Run(context.Background(), o)
+	wantKind(t, err, KindStore)
+	if deleted != 0 {
+		t.Errorf("%d messages deleted on the server in a session whose store failed", deleted)
+	}
+	if sum.Stored < 15 || sum.Stored > 16 {
+		t.Errorf("stored %d before the failure at put 17 (%+v)", sum.Stored, sum)
+	}
+	ts.failPut = nil
+	if sum = runOK(t, o); sum.Deleted != 30 {
+		t.Errorf("rerun: %+v", sum)
+	}
+	checkExactlyOnce(t, ps, rs.addr, wantMap(rs), nil)
+}
