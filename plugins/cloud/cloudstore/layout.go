@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -128,15 +129,26 @@ func sourceHash(src string) string {
 }
 
 // newName returns the name of a new object:
-// "<unix seconds>.<16 random base32>,W=<wire size>[,I=<source hash>]",
-// at most 62 octets, a valid UID, sorting by arrival.
+// "<unix seconds>.<16 base32>,W=<wire size>[,I=<source hash>]", at most 62
+// octets, a valid UID, sorting by arrival. Of the 16 base32 characters the
+// first 5 are letters that count the microseconds within the second (base
+// 26, strictly increasing within a process), the other 11 random: S3's
+// Last-Modified has whole seconds on SeaweedFS and AWS, so the name is what
+// orders messages stored in the same second.
 func newName(wire int64, src string) string {
-	var rb [10]byte
+	sec, sub := arrival()
+	var rb [7]byte
 	rand.Read(rb[:])
 	var b strings.Builder
-	b.WriteString(strconv.FormatInt(time.Now().Unix(), 10))
+	b.WriteString(strconv.FormatInt(sec, 10))
 	b.WriteByte('.')
-	b.WriteString(strings.ToLower(b32.EncodeToString(rb[:])))
+	var sb [subLen]byte
+	for i := subLen - 1; i >= 0; i-- {
+		sb[i] = byte('a' + sub%26)
+		sub /= 26
+	}
+	b.Write(sb[:])
+	b.WriteString(strings.ToLower(b32.EncodeToString(rb[:]))[:16-subLen])
 	b.WriteString(",W=")
 	b.WriteString(strconv.FormatInt(wire, 10))
 	if src != "" {
@@ -144,6 +156,36 @@ func newName(wire int64, src string) string {
 		b.WriteString(sourceHash(src))
 	}
 	return b.String()
+}
+
+// subLen is the number of letters of the sub-second count in a name
+// (26^5 > 10^6).
+const subLen = 5
+
+var (
+	arrivalMu       sync.Mutex
+	lastSec, lastUS int64
+)
+
+// arrival returns the time now as Unix seconds and microseconds within the
+// second, the microseconds strictly increasing within one second of this
+// process (so two names of the same second never tie).
+func arrival() (sec, us int64) {
+	now := time.Now()
+	sec, us = now.Unix(), int64(now.Nanosecond()/1000)
+	arrivalMu.Lock()
+	defer arrivalMu.Unlock()
+	if sec < lastSec {
+		sec = lastSec // the clock stepped back: keep the order
+	}
+	if sec == lastSec && us <= lastUS {
+		us = lastUS + 1
+		if us >= 26*26*26*26*26 {
+			sec, us = sec+1, 0
+		}
+	}
+	lastSec, lastUS = sec, us
+	return sec, us
 }
 
 // nameInfo is what a name the store wrote tells without a request.
