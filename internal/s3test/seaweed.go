@@ -127,33 +127,45 @@ type Seaweed struct {
 	ports []int
 }
 
-// StartSeaweed starts `weed server -s3` with every port from
-// internal/testkit on 127.0.0.1, telemetry off, data in a temporary
-// directory, and an S3 identity whose key pair the gateway checks (SigV4);
-// it waits until the gateway answers a signed request, creates the bucket
-// and stops the whole process group when the test ends. Without a weed
-// binary it skips or fails the test (NeedWeed).
+// StartSeaweed starts SeaweedFS (LaunchSeaweed) for a test and stops it
+// when the test ends, printing the end of its log if the test failed.
+// Without a weed binary it skips or fails the test (NeedWeed).
 func StartSeaweed(tb testing.TB) *Seaweed {
 	tb.Helper()
 	weed := NeedWeed(tb)
-	dir, err := os.MkdirTemp("", "izypop3-seaweed-")
+	sw, err := LaunchSeaweed(weed)
+	if sw != nil {
+		tb.Cleanup(func() {
+			sw.stop()
+			if tb.Failed() {
+				tb.Logf("--- weed log (last 4 KB) ---\n%s", sw.LogTail(4096))
+			}
+			os.RemoveAll(sw.Dir)
+		})
+	}
 	if err != nil {
 		tb.Fatal(err)
+	}
+	return sw
+}
+
+// LaunchSeaweed starts `weed server -s3` (the weed binary at path weed)
+// with every port on 127.0.0.1 free a moment before (internal/testkit),
+// telemetry off, data in a temporary directory, and an S3 identity whose
+// key pair the gateway checks (SigV4). It waits until the gateway accepts
+// a signed write and creates the bucket. Close stops the whole process
+// group and removes the directory. On an error after the start the
+// returned *Seaweed is non-nil (for its log) and must be closed.
+func LaunchSeaweed(weed string) (*Seaweed, error) {
+	dir, err := os.MkdirTemp("", "izypop3-seaweed-")
+	if err != nil {
+		return nil, err
 	}
 	sw := &Seaweed{
 		Server: &Server{Bucket: "izypop3-test", AccessKey: "izypop3-key", SecretKey: "izypop3-secret-" + strconv.FormatInt(time.Now().UnixNano(), 36)},
 		Dir:    dir,
 		done:   make(chan struct{}),
 	}
-	tb.Cleanup(func() {
-		sw.stop()
-		if tb.Failed() {
-			if b, err := os.ReadFile(sw.LogPath); err == nil {
-				tb.Logf("--- weed log (last 4 KB) ---\n%s", tail(b, 4096))
-			}
-		}
-		os.RemoveAll(dir)
-	})
 	ident := map[string]any{"identities": []any{map[string]any{
 		"name":        "izypop3",
 		"credentials": []any{map[string]string{"accessKey": sw.AccessKey, "secretKey": sw.SecretKey}},
@@ -161,16 +173,23 @@ func StartSeaweed(tb testing.TB) *Seaweed {
 	}}}
 	js, _ := json.Marshal(ident)
 	s3conf := filepath.Join(dir, "s3.json")
-	if err := os.WriteFile(s3conf, js, 0o600); err != nil {
-		tb.Fatal(err)
-	}
 	data := filepath.Join(dir, "data")
+	if err := os.WriteFile(s3conf, js, 0o600); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
 	if err := os.Mkdir(data, 0o700); err != nil {
-		tb.Fatal(err)
+		os.RemoveAll(dir)
+		return nil, err
 	}
 	// master, master gRPC, volume, volume gRPC, filer, filer gRPC, s3, s3 gRPC.
 	for range 8 {
-		sw.ports = append(sw.ports, testkit.FreePort(tb))
+		port, err := testkit.FreePortE()
+		if err != nil {
+			os.RemoveAll(dir)
+			return nil, err
+		}
+		sw.ports = append(sw.ports, port)
 	}
 	p := sw.ports
 	args := []string{"server",
@@ -191,7 +210,8 @@ func StartSeaweed(tb testing.TB) *Seaweed {
 	sw.LogPath = filepath.Join(dir, "weed.log")
 	logf, err := os.Create(sw.LogPath)
 	if err != nil {
-		tb.Fatal(err)
+		os.RemoveAll(dir)
+		return nil, err
 	}
 	sw.cmd = exec.Command(weed, args...)
 	sw.cmd.Dir = dir
@@ -199,15 +219,31 @@ func StartSeaweed(tb testing.TB) *Seaweed {
 	sw.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := sw.cmd.Start(); err != nil {
 		logf.Close()
-		tb.Fatalf("s3test: start %s: %v", weed, err)
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("s3test: start %s: %v", weed, err)
 	}
 	go func() { sw.cmd.Wait(); logf.Close(); close(sw.done) }()
 	sw.Endpoint = "http://" + testkit.Addr(p[6])
 	if err := sw.waitReady(); err != nil {
-		tb.Fatalf("s3test: SeaweedFS on %s: %v", sw.Endpoint, err)
+		return sw, fmt.Errorf("s3test: SeaweedFS on %s: %v", sw.Endpoint, err)
 	}
-	return sw
+	return sw, nil
 }
+
+// Close stops SeaweedFS and removes its directory.
+func (sw *Seaweed) Close() {
+	sw.stop()
+	os.RemoveAll(sw.Dir)
+}
+
+// LogTail returns the last n octets of weed's log.
+func (sw *Seaweed) LogTail(n int) []byte {
+	b, _ := os.ReadFile(sw.LogPath)
+	return tail(b, n)
+}
+
+// PID is the weed process's id (for CPU and memory figures).
+func (sw *Seaweed) PID() int { return sw.cmd.Process.Pid }
 
 // waitReady retries creating the bucket (a signed request) until the
 // gateway, its filer and a volume accept it.

@@ -44,3 +44,13 @@ func Port(a net.Addr) int {
 func Addr(port int) string {
 	return net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 }
+
+// FreePortE is FreePort for a program outside a test (a benchmark).
+func FreePortE() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return Port(l.Addr()), nil
+}

@@ -1,0 +1,688 @@
+// Command cloud measures the cloud store against a real SeaweedFS on this
+// machine (see bench/cloud.sh and docs/performance.md), in one run:
+//
+//  1. Put rate: -count messages of ~20 KB Put in process, one at a time and
+//     -par at a time, into a fresh mailbox.
+//  2. RETR throughput: the same messages fetched by a pipelined client
+//     (-depth RETRs in flight) from izypop3 serverpop3 --modhandler cloud
+//     with the default read-ahead, with mimestore.readahead=1 (one GET at a
+//     time), and from --modhandler localfs over the same octets as .eml
+//     files; runs alternate between the three servers, the sha256 of every
+//     run is checked, the median of -runs is reported with the ratios.
+//  3. Login (the maildrop snapshot: PASS and STAT) of a -login message
+//     mailbox: objects the store wrote (the listing alone gives every
+//     size) and objects planted by another writer, as an SES receipt rule
+//     does (each read once per store process): the first login of a freshly
+//     started server and the logins after it; localfs over the same count
+//     for comparison.
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/izyware/izypop3/internal/mailgen"
+	"github.com/izyware/izypop3/internal/s3test"
+	"github.com/izyware/izypop3/internal/testkit"
+	"github.com/izyware/izypop3/plugins/cloud/cloudstore"
+	"github.com/izyware/izypop3/plugins/fake/fakestore"
+	"github.com/izyware/izypop3/sdk"
+)
+
+const (
+	greetTimeout = 60 * time.Second
+	ioTimeout    = 5 * time.Minute
+	password     = "12345"
+	retrUser     = "bench"
+)
+
+var (
+	binDir     = flag.String("bin", "bin", "directory with izypop3, izypop3-store-cloud and izypop3-store-localfs")
+	count      = flag.Int("count", 2000, "messages in the RETR maildrop")
+	minSize    = flag.Int("minsize", 18000, "smallest message (octets)")
+	maxSize    = flag.Int("maxsize", 22000, "largest message (octets)")
+	runs       = flag.Int("runs", 3, "runs per server (median reported)")
+	depth      = flag.Int("depth", 50, "RETRs the pipelined client keeps in flight")
+	par        = flag.Int("par", 8, "Puts in flight for the parallel Put rate")
+	loginCount = flag.Int("login", 10000, "messages in the login mailbox (0 skips)")
+	logins     = flag.Int("logins", 3, "logins after the first, per server start")
+	starts     = flag.Int("starts", 3, "server starts per login case (median of the first logins)")
+	weedPath   = flag.String("weed", "", "weed binary (default: $IZYPOP3_WEED or what .ci/seaweedfs.sh --check reports)")
+	skipRetr   = flag.Bool("no-retr", false, "skip the Put and RETR measurements")
+)
+
+func main() {
+	flag.Parse()
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "bench/cloud:", err)
+		os.Exit(1)
+	}
+}
+
+func load() string {
+	b, _ := os.ReadFile("/proc/loadavg")
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
+}
+
+func run() error {
+	ctx := context.Background()
+	weed := *weedPath
+	if weed == "" {
+		var err error
+		if weed, err = s3test.WeedBinary(); err != nil {
+			return err
+		}
+	}
+	fmt.Printf("load average at start: %s\n", load())
+	sw, err := s3test.LaunchSeaweed(weed)
+	if sw != nil {
+		defer sw.Close()
+	}
+	if err != nil {
+		if sw != nil {
+			fmt.Fprintf(os.Stderr, "--- weed log ---\n%s\n", sw.LogTail(4096))
+		}
+		return err
+	}
+	fmt.Printf("SeaweedFS %s at %s (weed server -s3, one process)\n", weed, sw.Endpoint)
+	if !*skipRetr {
+		if err := retrBench(ctx, sw.Server); err != nil {
+			return err
+		}
+	}
+	if *loginCount > 0 {
+		if err := loginBench(ctx, sw.Server); err != nil {
+			return err
+		}
+	}
+	fmt.Printf("load average at end: %s\n", load())
+	return nil
+}
+
+// ---- messages ----
+
+// fakeMessages generates the fake store's messages (the octets the
+// vs-Dovecot benchmark serves).
+func fakeMessages(ctx context.Context, n, lo, hi int) ([][]byte, error) {
+	st := fakestore.New()
+	if err := st.Configure(ctx, map[string]string{
+		"count": strconv.Itoa(n), "minsize": strconv.Itoa(lo), "maxsize": strconv.Itoa(hi), "seed": "1",
+	}); err != nil {
+		return nil, err
+	}
+	var out [][]byte
+	for it, err := range st.List(ctx, retrUser, sdk.ListOptions{Tags: []sdk.Tag{sdk.TagUnread}}) {
+		if err != nil {
+			return nil, err
+		}
+		rc, err := st.Fetch(ctx, retrUser, it.UID)
+		if err != nil {
+			return nil, err
+		}
+		b, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, b)
+	}
+	return out, nil
+}
+
+func openStore(ctx context.Context, srv *s3test.Server, prefix string, extra map[string]string) (*cloudstore.Store, error) {
+	st := cloudstore.New(nil)
+	cfg := srv.Config(prefix)
+	for k, v := range extra {
+		cfg[k] = v
+	}
+	if err := st.Configure(ctx, cfg); err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
+// putAll Puts msgs into mailbox with n Puts in flight and returns the
+// elapsed time.
+func putAll(ctx context.Context, st sdk.Store, mailbox string, msgs [][]byte, n int) (time.Duration, error) {
+	work := make(chan []byte)
+	errc := make(chan error, n)
+	var wg sync.WaitGroup
+	t0 := time.Now()
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for m := range work {
+				if _, err := st.Put(ctx, mailbox, sdk.PutOptions{}, bytes.NewReader(m)); err != nil {
+					errc <- err
+					for range work {
+					}
+					return
+				}
+			}
+		}()
+	}
+	for _, m := range msgs {
+		work <- m
+	}
+	close(work)
+	wg.Wait()
+	d := time.Since(t0)
+	select {
+	case err := <-errc:
+		return d, err
+	default:
+	}
+	return d, nil
+}
+
+// ---- servers ----
+
+type izyProc struct {
+	port int
+	cmd  *exec.Cmd
+	mu   sync.Mutex
+	log  bytes.Buffer
+	done chan error
+}
+
+func (p *izyProc) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.log.Len() < 1<<20 {
+		p.log.Write(b)
+	}
+	return len(b), nil
+}
+
+func startIzypop3(extra ...string) (*izyProc, error) {
+	port, err := testkit.FreePortE()
+	if err != nil {
+		return nil, err
+	}
+	args := append([]string{"serverpop3", "--listen", "127.0.0.1", "--port", strconv.Itoa(port),
+		"--password", password, "--plugin-dir", *binDir}, extra...)
+	p := &izyProc{port: port, done: make(chan error, 1)}
+	p.cmd = exec.Command(filepath.Join(*binDir, "izypop3"), args...)
+	p.cmd.Stdout, p.cmd.Stderr = p, p
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := p.cmd.Start(); err != nil {
+		return nil, err
+	}
+	go func() { p.done <- p.cmd.Wait() }()
+	deadline := time.Now().Add(greetTimeout)
+	for {
+		c, err := dialGreet(testkit.Addr(port))
+		if err == nil {
+			c.Close()
+			return p, nil
+		}
+		select {
+		case err := <-p.done:
+			return nil, fmt.Errorf("izypop3 %s exited: %v\n%s", strings.Join(args, " "), err, p.log.String())
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			p.stop()
+			return nil, fmt.Errorf("izypop3 gave no greeting in %v\n%s", greetTimeout, p.log.String())
+		}
+	}
+}
+
+func (p *izyProc) stop() {
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(15 * time.Second):
+		p.cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+func cloudArgs(srv *s3test.Server, prefix string, extra ...string) []string {
+	cfg := srv.Config(prefix)
+	return append([]string{"--modhandler", "cloud", "--mimestore.dataservice", cfg["dataservice"],
+		"--mimestore.tablename", cfg["tablename"], "--mimestore.accesstoken", cfg["accesstoken"]}, extra...)
+}
+
+func writeEML(dir string, msgs [][]byte) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	for i, m := range msgs {
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("msg%06d.eml", i+1)), m, 0o600); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ---- Put and RETR ----
+
+func retrBench(ctx context.Context, srv *s3test.Server) error {
+	msgs, err := fakeMessages(ctx, *count, *minSize, *maxSize)
+	if err != nil {
+		return err
+	}
+	var total int64
+	var sums [][]byte
+	for _, m := range msgs {
+		w := testkit.WireForm(m)
+		total += int64(len(w))
+		h := sha256.Sum256(w)
+		sums = append(sums, h[:])
+	}
+	wantSum := setDigest(sums)
+	fmt.Printf("\n== Put: %d messages, %.1f MB (fake store, seed 1, %d..%d octets), in process\n", len(msgs), float64(total)/1e6, *minSize, *maxSize)
+	st, err := openStore(ctx, srv, "retr", nil)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	d, err := putAll(ctx, st, retrUser, msgs, 1)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("Put, one at a time:   %6.0f msgs/s  %5.1f MB/s  (%v for %d; load %s)\n", float64(len(msgs))/d.Seconds(), float64(total)/1e6/d.Seconds(), d.Round(time.Millisecond), len(msgs), load())
+	// The parallel rate into a mailbox of its own (so the RETR mailbox
+	// holds each message once).
+	d, err = putAll(ctx, st, "putpar", msgs, *par)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("Put, %d in flight:     %6.0f msgs/s  %5.1f MB/s  (%v for %d; load %s)\n", *par, float64(len(msgs))/d.Seconds(), float64(total)/1e6/d.Seconds(), d.Round(time.Millisecond), len(msgs), load())
+
+	root, err := os.MkdirTemp("", "izypop3-bench-cloud-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(root)
+	if err := writeEML(filepath.Join(root, retrUser), msgs); err != nil {
+		return err
+	}
+	type server struct {
+		name string
+		p    *izyProc
+		secs []float64
+	}
+	var servers []*server
+	for _, c := range []struct {
+		name string
+		args []string
+	}{
+		{"localfs", []string{"--modhandler", "localfs", "--mimestore.path", root}},
+		{fmt.Sprintf("cloud, readahead %d (default)", cloudstore.DefaultReadAhead), cloudArgs(srv, "retr")},
+		{"cloud, readahead 1", cloudArgs(srv, "retr", "--mimestore.readahead", "1")},
+	} {
+		p, err := startIzypop3(c.args...)
+		if err != nil {
+			return err
+		}
+		defer p.stop()
+		servers = append(servers, &server{name: c.name, p: p})
+	}
+	fmt.Printf("\n== RETR: %d messages, %.1f MB as sent, pipelined client (%d RETRs in flight), %d runs alternating\n", len(msgs), float64(total)/1e6, *depth, *runs)
+	for r := range *runs {
+		for _, s := range servers {
+			res, err := pipeClient(s.p.port, retrUser, *depth)
+			if err != nil {
+				return fmt.Errorf("%s: %w\n%s", s.name, err, s.p.log.String())
+			}
+			if res.SHA256 != wantSum || res.Messages != len(msgs) {
+				return fmt.Errorf("%s run %d: served %d messages, digest %s, want %d, %s", s.name, r+1, res.Messages, res.SHA256, len(msgs), wantSum)
+			}
+			s.secs = append(s.secs, res.Seconds)
+			fmt.Printf("  run %d %-28s %7.1f MB/s  %6.0f msgs/s  (load %s)\n", r+1, s.name, float64(total)/1e6/res.Seconds, float64(len(msgs))/res.Seconds, load())
+		}
+	}
+	base := median(servers[0].secs)
+	fmt.Printf("\n%-30s %10s %10s %12s\n", "server", "MB/s", "msgs/s", "vs localfs")
+	for _, s := range servers {
+		m := median(s.secs)
+		lo, hi := minMax(s.secs)
+		fmt.Printf("%-30s %10.1f %10.0f %11.0f%%   (runs %.1f–%.1f MB/s)\n", s.name, float64(total)/1e6/m, float64(len(msgs))/m, 100*base/m,
+			float64(total)/1e6/hi, float64(total)/1e6/lo)
+	}
+	return nil
+}
+
+// ---- login ----
+
+func loginBench(ctx context.Context, srv *s3test.Server) error {
+	n := *loginCount
+	msgs := mailgen.Set(5, n, 2000)
+	fmt.Printf("\n== Login (PASS + STAT) of a %d-message mailbox (~2 KB each)\n", n)
+	// Objects the store wrote: names carry the wire size.
+	st, err := openStore(ctx, srv, "login", nil)
+	if err != nil {
+		return err
+	}
+	d, err := putAll(ctx, st, "own", msgs, 16)
+	st.Close()
+	if err != nil {
+		return err
+	}
+	fmt.Printf("planted %d objects with Put (16 in flight) in %v\n", n, d.Round(time.Millisecond))
+	// Objects another writer planted (SES-style names).
+	t0 := time.Now()
+	if err := plantRaw(ctx, srv, "login/ses/", msgs); err != nil {
+		return err
+	}
+	fmt.Printf("planted %d objects with PutObject (16 in flight) in %v\n", n, time.Since(t0).Round(time.Millisecond))
+	root, err := os.MkdirTemp("", "izypop3-bench-cloud-login-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(root)
+	if err := writeEML(filepath.Join(root, "own"), msgs); err != nil {
+		return err
+	}
+	fmt.Printf("\n%-44s %14s %14s\n", "mailbox", "first login", "later logins")
+	for _, c := range []struct {
+		name, user string
+		args       []string
+	}{
+		{"cloud, objects written by the store", "own", cloudArgs(srv, "login")},
+		{"cloud, objects written by another (SES)", "ses", cloudArgs(srv, "login")},
+		{"localfs, .eml files", "own", []string{"--modhandler", "localfs", "--mimestore.path", root}},
+	} {
+		var first, later []float64
+		for range *starts {
+			p, err := startIzypop3(c.args...)
+			if err != nil {
+				return err
+			}
+			for i := range 1 + *logins {
+				secs, got, err := loginTime(p.port, c.user)
+				if err != nil {
+					p.stop()
+					return fmt.Errorf("%s: %w\n%s", c.name, err, p.log.String())
+				}
+				if got != n {
+					p.stop()
+					return fmt.Errorf("%s: STAT says %d messages, want %d", c.name, got, n)
+				}
+				if i == 0 {
+					first = append(first, secs)
+				} else {
+					later = append(later, secs)
+				}
+			}
+			p.stop()
+		}
+		flo, fhi := minMax(first)
+		llo, lhi := minMax(later)
+		fmt.Printf("%-44s %9.0f ms    %9.0f ms    (first %.0f–%.0f, later %.0f–%.0f ms; load %s)\n", c.name, 1000*median(first), 1000*median(later),
+			1000*flo, 1000*fhi, 1000*llo, 1000*lhi, load())
+	}
+	return nil
+}
+
+// plantRaw writes msgs as objects prefix+<SES-like id> with 16 PUTs in
+// flight, as a receipt rule would.
+func plantRaw(ctx context.Context, srv *s3test.Server, prefix string, msgs [][]byte) error {
+	c := srv.Client()
+	work := make(chan int)
+	errc := make(chan error, 16)
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range work {
+				key := fmt.Sprintf("%s%016x-1a2b3c4d-5e6f-7a8b-9c0d-e1f2a3b4c5d6-000000", prefix, i)
+				if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(srv.Bucket), Key: aws.String(key), Body: bytes.NewReader(msgs[i])}); err != nil {
+					errc <- err
+					for range work {
+					}
+					return
+				}
+			}
+		}()
+	}
+	for i := range msgs {
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+	select {
+	case err := <-errc:
+		return err
+	default:
+		return nil
+	}
+}
+
+// loginTime connects, then times USER, PASS and STAT (the maildrop
+// snapshot is taken at PASS), and QUITs.
+func loginTime(port int, user string) (float64, int, error) {
+	p, err := dialGreet(testkit.Addr(port))
+	if err != nil {
+		return 0, 0, err
+	}
+	defer p.Close()
+	t0 := time.Now()
+	if err := p.login(user); err != nil {
+		return 0, 0, err
+	}
+	st, err := p.cmd("STAT")
+	if err != nil {
+		return 0, 0, err
+	}
+	secs := time.Since(t0).Seconds()
+	f := strings.Fields(st)
+	if len(f) < 2 {
+		return 0, 0, fmt.Errorf("STAT %q", st)
+	}
+	n, _ := strconv.Atoi(f[1])
+	if _, err := p.cmd("QUIT"); err != nil {
+		return 0, 0, err
+	}
+	return secs, n, nil
+}
+
+// ---- POP3 client (as in bench/vsdovecot) ----
+
+type popConn struct {
+	c net.Conn
+	r *bufio.Reader
+}
+
+func dialGreet(addr string) (*popConn, error) {
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	p := &popConn{c: c, r: bufio.NewReaderSize(c, 64<<10)}
+	c.SetDeadline(time.Now().Add(ioTimeout))
+	if _, err := p.status(); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return p, nil
+}
+
+func (p *popConn) Close() error { return p.c.Close() }
+
+func (p *popConn) status() (string, error) {
+	l, err := p.r.ReadString('\n')
+	if err != nil {
+		return "", err
+	}
+	if !strings.HasPrefix(l, "+OK") {
+		return "", fmt.Errorf("server said %q", strings.TrimSpace(l))
+	}
+	return l, nil
+}
+
+func (p *popConn) cmd(format string, a ...any) (string, error) {
+	p.c.SetDeadline(time.Now().Add(ioTimeout))
+	if _, err := fmt.Fprintf(p.c, format+"\r\n", a...); err != nil {
+		return "", err
+	}
+	return p.status()
+}
+
+func (p *popConn) login(user string) error {
+	if _, err := p.cmd("USER %s", user); err != nil {
+		return err
+	}
+	_, err := p.cmd("PASS %s", password)
+	return err
+}
+
+// multi reads a multi-line body, unstuffs it and writes it to w.
+func (p *popConn) multi(w io.Writer) (int64, error) {
+	var n int64
+	for {
+		line, err := p.r.ReadSlice('\n')
+		if err == bufio.ErrBufferFull {
+			w.Write(line)
+			n += int64(len(line))
+			for err == bufio.ErrBufferFull {
+				line, err = p.r.ReadSlice('\n')
+				w.Write(line)
+				n += int64(len(line))
+			}
+			if err != nil {
+				return n, err
+			}
+			continue
+		}
+		if err != nil {
+			return n, err
+		}
+		if len(line) == 3 && line[0] == '.' && line[1] == '\r' {
+			return n, nil
+		}
+		if line[0] == '.' {
+			line = line[1:]
+		}
+		w.Write(line)
+		n += int64(len(line))
+	}
+}
+
+type result struct {
+	Messages int
+	Octets   int64
+	Seconds  float64
+	SHA256   string
+}
+
+// pipeClient retrieves every message with depth RETRs sent ahead of the
+// reply being read (a sliding window), from the first RETR to the last
+// reply.
+func pipeClient(port int, user string, depth int) (result, error) {
+	p, err := dialGreet(testkit.Addr(port))
+	if err != nil {
+		return result{}, err
+	}
+	defer p.Close()
+	if err := p.login(user); err != nil {
+		return result{}, err
+	}
+	st, err := p.cmd("STAT")
+	if err != nil {
+		return result{}, err
+	}
+	f := strings.Fields(st)
+	if len(f) < 2 {
+		return result{}, fmt.Errorf("STAT %q", st)
+	}
+	n, _ := strconv.Atoi(f[1])
+	slots := make(chan struct{}, max(depth, 1))
+	werr := make(chan error, 1)
+	t0 := time.Now()
+	go func() {
+		bw := bufio.NewWriterSize(p.c, 4096)
+		for i := 1; i <= n; i++ {
+			select {
+			case slots <- struct{}{}:
+			default:
+				if err := bw.Flush(); err != nil {
+					werr <- err
+					return
+				}
+				slots <- struct{}{}
+			}
+			fmt.Fprintf(bw, "RETR %d\r\n", i)
+		}
+		werr <- bw.Flush()
+	}()
+	var sums [][]byte
+	var octets int64
+	for i := 1; i <= n; i++ {
+		if _, err := p.status(); err != nil {
+			return result{}, fmt.Errorf("RETR %d: %w", i, err)
+		}
+		h := sha256.New()
+		k, err := p.multi(h)
+		if err != nil {
+			return result{}, err
+		}
+		<-slots
+		sums = append(sums, h.Sum(nil))
+		octets += k
+	}
+	secs := time.Since(t0).Seconds()
+	if err := <-werr; err != nil {
+		return result{}, err
+	}
+	if _, err := p.cmd("QUIT"); err != nil && !errors.Is(err, io.EOF) {
+		return result{}, err
+	}
+	return result{Messages: n, Octets: octets, Seconds: secs, SHA256: setDigest(sums)}, nil
+}
+
+// setDigest is the sha256 of the messages' sha256s in order.
+func setDigest(sums [][]byte) string {
+	h := sha256.New()
+	for _, s := range sums {
+		h.Write(s)
+	}
+	return fmt.Sprintf("%x", h.Sum(nil))
+}
+
+func median(v []float64) float64 {
+	s := append([]float64(nil), v...)
+	sort.Float64s(s)
+	if len(s) == 0 {
+		return 0
+	}
+	return s[len(s)/2]
+}
+
+func minMax(v []float64) (float64, float64) {
+	if len(v) == 0 {
+		return 0, 0
+	}
+	lo, hi := v[0], v[0]
+	for _, x := range v {
+		lo, hi = min(lo, x), max(hi, x)
+	}
+	return lo, hi
+}
