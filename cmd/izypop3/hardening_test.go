@@ -2,8 +2,11 @@ package main
 
 import (
 	"bufio"
+	"fmt"
 	"io"
 	"net"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -132,5 +135,43 @@ count = 1
 		if time.Since(start) > 10*time.Second {
 			t.Fatal("login-max-time = 2s: a CAPA sender still connected after 10 s")
 		}
+	}
+}
+
+// TestPasswordLoginsLeaveNoFolders: with --password every name a client
+// tries logs in; through the localfs plugin, names that never got mail
+// leave no folder behind (3000 logins made 3000 folders before).
+func TestPasswordLoginsLeaveNoFolders(t *testing.T) {
+	root := t.TempDir()
+	if err := os.Mkdir(filepath.Join(root, "alice"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "alice", "m1.eml"), []byte("Subject: x\r\n\r\nbody\r\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	port := testkit.FreePort(t)
+	startServer(t, port, "serverpop3", "--listen", "127.0.0.1", "--port", strconv.Itoa(port), "--password", "pw",
+		"--auth-fail-delay", "10ms", "--modhandler", "localfs", "mimestore.path", root)
+	for i := range 50 {
+		r := pop3Session(t, port, fmt.Sprintf("USER guess%d", i), "PASS pw", "STAT", "QUIT")
+		if !strings.HasPrefix(r[2], "+OK") || !strings.HasPrefix(r[3], "+OK 0 ") {
+			t.Fatalf("login %d: %q", i, r)
+		}
+	}
+	if r := pop3Session(t, port, "USER alice", "PASS pw", "STAT", "QUIT"); !strings.HasPrefix(r[3], "+OK 1 ") {
+		t.Fatalf("alice: %q", r)
+	}
+	ents, err := os.ReadDir(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range ents {
+		if !strings.HasPrefix(e.Name(), ".") {
+			names = append(names, e.Name())
+		}
+	}
+	if len(names) != 1 || names[0] != "alice" {
+		t.Errorf("after 50 logins to new names and one to alice, ROOT holds %d entries: %v", len(names), names[:min(len(names), 5)])
 	}
 }
