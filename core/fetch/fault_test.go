@@ -55,11 +55,7 @@ func (s *scripted) start(t *testing.T) string {
 		s.greeting = "+OK scripted server ready"
 	}
 	s.hidden = map[string]bool{}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
+	ln := testkit.Listen(t)
 	go func() {
 		for {
 			c, err := ln.Accept()

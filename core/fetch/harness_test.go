@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"sort"
 	"sync"
@@ -17,6 +16,7 @@ import (
 	"github.com/izyware/izypop3/core/pop3/pop3server"
 	"github.com/izyware/izypop3/core/pop3/pop3server/memback"
 	"github.com/izyware/izypop3/internal/mailgen"
+	"github.com/izyware/izypop3/internal/testkit"
 	"github.com/izyware/izypop3/sdk"
 	"github.com/izyware/izypop3/sdk/storetest/memstore"
 )
@@ -87,10 +87,7 @@ func startRemote(t *testing.T, msgs [][]byte) *remoteServer {
 		rs.Add(testUser, uidl, m)
 		rs.msgs[uidl] = m
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln := testkit.Listen(t)
 	srv := pop3server.New(&pop3server.Options{Backend: wrapBackend{rs}, AuthFailDelay: -1, Hostname: "test.invalid"})
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })

@@ -36,10 +36,7 @@ func TestPeersAgainstPop3server(t *testing.T) {
 				w := testkit.WireForm(m)
 				tg.Msgs = append(tg.Msgs, expectedMsg{UID: uid, Wire: w, ListSize: int64(len(w))})
 			}
-			l, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
+			l := testkit.Listen(t)
 			srv := pop3server.New(&pop3server.Options{Backend: be, Hostname: "interop.test"})
 			go srv.Serve(l)
 			t.Cleanup(func() { srv.Close() })

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/izyware/izypop3/core/pop3"
+	"github.com/izyware/izypop3/internal/testkit"
 )
 
 // tcpTranscript is transcript over a real loopback TCP connection: unlike
@@ -16,11 +17,7 @@ import (
 // while the server writes replies).
 func tcpTranscript(t *testing.T, s script, opts *Options) (*Client, <-chan error) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
+	ln := testkit.Listen(t)
 	acc := make(chan net.Conn, 1)
 	go func() {
 		sc, err := ln.Accept()

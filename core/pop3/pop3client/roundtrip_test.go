@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -14,16 +13,14 @@ import (
 	"github.com/izyware/izypop3/core/pop3/pop3client"
 	"github.com/izyware/izypop3/core/pop3/pop3server"
 	"github.com/izyware/izypop3/core/pop3/pop3server/memback"
+	"github.com/izyware/izypop3/internal/testkit"
 )
 
 // startServer runs a pop3server over b on a loopback port.
 func startServer(t *testing.T, b pop3server.Backend) string {
 	t.Helper()
 	srv := pop3server.New(&pop3server.Options{Backend: b, Hostname: "test.invalid", AuthFailDelay: -1})
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := testkit.Listen(t)
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(l) }()
 	t.Cleanup(func() {
@@ -206,10 +203,7 @@ func BenchmarkRetr(b *testing.B) {
 	back.AddUser("u", "p")
 	back.Add("u", "big", msg.Bytes())
 	srv := pop3server.New(&pop3server.Options{Backend: back, Hostname: "bench.invalid"})
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
+	l := testkit.Listen(b)
 	go srv.Serve(l)
 	defer srv.Close()
 	c, err := pop3client.Dial(l.Addr().String(), nil)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/izyware/izypop3/core/pop3/pop3server"
 	"github.com/izyware/izypop3/core/pop3/pop3server/memback"
+	"github.com/izyware/izypop3/internal/testkit"
 )
 
 // TestShutdownLetsSessionsFinish: Shutdown stops accepting, ends sessions
@@ -106,10 +107,7 @@ func TestCloseDuringRetr(t *testing.T) {
 		}}
 	}}
 	srv := pop3server.New(testOptions(hb))
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := testkit.Listen(t)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(l) }()
 	c := dial(t, l.Addr().String())
@@ -138,10 +136,7 @@ func TestCloseDuringRetr(t *testing.T) {
 
 // TestServeWithoutBackend: a missing Backend is reported, not a panic.
 func TestServeWithoutBackend(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := testkit.Listen(t)
 	if err := pop3server.New(nil).Serve(l); err == nil {
 		t.Fatal("Serve without Backend = nil")
 	}
@@ -191,10 +186,7 @@ func (l *flakyListener) Accept() (net.Conn, error) {
 // TestAcceptRetries: passing Accept errors do not stop the server.
 func TestAcceptRetries(t *testing.T) {
 	srv := pop3server.New(testOptions(newBackend()))
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := testkit.Listen(t)
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(&flakyListener{Listener: l, fails: 3}) }()
 	c := dial(t, l.Addr().String())

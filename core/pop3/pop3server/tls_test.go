@@ -98,10 +98,7 @@ func TestServeTLS(t *testing.T) {
 	opts := testOptions(newBackend())
 	opts.TLSConfig = serverTLS
 	srv := pop3server.New(opts)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := testkit.Listen(t)
 	done := make(chan error, 1)
 	go func() { done <- srv.ServeTLS(l) }()
 	defer func() {
