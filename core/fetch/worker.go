@@ -219,6 +219,11 @@ func (w *worker) put(in *inbound) {
 		_, err = io.Copy(io.Discard, r)
 	}
 	conv := r.finish(err)
+	if err == nil {
+		// One line per message the store took (staged, not yet durable):
+		// the crash test kills on the Nth.
+		j.log.Debug("message put in the store", "num", m.num, "uidl", m.uidl, "uid", res.UID, "existing", res.Existing)
+	}
 	if err != nil {
 		in.discard()
 		if in.err != nil && !errors.Is(in.err, errStoreFailed) {

@@ -1,9 +1,10 @@
 package interop
 
 import (
-	"bytes"
+	"bufio"
 	"crypto/sha256"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/izyware/izypop3/internal/mailgen"
+	"github.com/izyware/izypop3/internal/testkit"
 )
 
 // storeFiles returns the hashes of every message file of a localfs eml
@@ -71,12 +73,31 @@ func childPIDs(pid int) []int {
 	return out
 }
 
+// putLine is the debug log line izypop3 writes for each message the store
+// took (core/fetch).
+const putLine = `msg="message put in the store"`
+
+// pluginOf returns the pid of the localfs store plugin izypop3 (pid) runs,
+// 0 if none runs.
+func pluginOf(pid int) int {
+	for _, k := range childPIDs(pid) {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", k))
+		if strings.Contains(string(b), "izypop3-store-localfs") {
+			return k
+		}
+	}
+	return 0
+}
+
 // TestClientpop3CrashExactlyOnce syncs 1000 messages from Dovecot into
 // localfs with --delete and SIGKILLs izypop3, then the store plugin, at
-// several points, rerunning each time. After every kill: no message is
-// gone from Dovecot that the store does not hold (outside staged), and no
-// message is held twice. At the end every message is held exactly once
-// and Dovecot is empty.
+// several points, rerunning each time. A kill is event-driven: izypop3
+// runs with --debug, the test reads its log and kills on the Nth line of a
+// message put in the store, while izypop3 waits to write the next line, so
+// every kill lands where it is meant to and none is left to chance. After
+// every kill: no message is gone from Dovecot that the store does not hold
+// (outside staged), and no message is held twice. At the end every message
+// is held exactly once and Dovecot is empty.
 func TestClientpop3CrashExactlyOnce(t *testing.T) {
 	if testing.Short() {
 		t.Skip("SKIPPING the 1000-message crash test in -short mode")
@@ -96,7 +117,7 @@ func TestClientpop3CrashExactlyOnce(t *testing.T) {
 	mbDir := filepath.Join(root, "crash")
 	args := []string{"clientpop3", "--plugin-dir", binDir, "--ip", "127.0.0.1", "--port", strconv.Itoa(s.Port),
 		"--user", "crash", "--pass", testPassword, "--modhandler", "localfs", "--mimestore.path", root,
-		"--delete", "--batch", "100", "--limit", "300", "--quiet"}
+		"--delete", "--batch", "100", "--limit", "300"}
 
 	check := func(when string, final bool) {
 		t.Helper()
@@ -126,97 +147,139 @@ func TestClientpop3CrashExactlyOnce(t *testing.T) {
 		t.Logf("%s: %d in the store, %d left on Dovecot", when, len(held), len(left))
 	}
 
-	// Each kill point: whom to kill, once the store holds this many files
-	// more than at the start of the run (a run fetches at most 300, then
-	// deletes on Dovecot what is stored: 300 is its last barrier or its
-	// DELEs; "none" lets the run end).
-	const never = 1 << 30
-	kills := 0
+	// Each kill point: whom to kill, after how many messages put in the
+	// store by the run (a run fetches at most 300, with a barrier every
+	// 100: kills land before, between and after barriers, with staged
+	// items left behind; "none" lets the run end and delete on Dovecot).
 	for i, kp := range []struct {
 		target string
 		after  int
 	}{
 		{"izypop3", 50},
 		{"izypop3", 240},
-		{"none", never},
+		{"none", 0},
 		{"plugin", 120},
 		{"izypop3", 150},
-		{"none", never},
 		{"plugin", 60},
 		{"izypop3", 100},
 	} {
+		// The run puts every message on Dovecot the store does not hold
+		// finished (staged leftovers are put again and adopted), at most
+		// 300: a kill point beyond that is brought forward to 10 before the
+		// run's last put, so that it is reached.
 		held := storeFiles(t, mbDir)
-		before := len(held)
-		// A run creates files only for the messages it fetches that the
-		// store does not hold yet (staged leftovers are adopted, not
-		// rewritten): kill at most half-way through those, so that a fast
-		// run cannot end before the kill.
-		left := dovecotLeft(t, s.Maildir("crash"))
-		fresh := min(300, len(left))
-		for h := range left {
-			if _, ok := held[h]; ok {
-				fresh--
+		todo := 0
+		for h := range dovecotLeft(t, s.Maildir("crash")) {
+			if dirs, ok := held[h]; !ok || dirs[0] == "staged" {
+				todo++
 			}
 		}
-		after := kp.after
-		if kp.target != "none" {
-			after = min(kp.after, max(fresh/2, 1))
+		after := min(kp.after, max(min(300, todo)-10, 1))
+		cmd := exec.Command(needBinary(t, "izypop3"), append(args, "--debug")...)
+		stderr, err := cmd.StderrPipe()
+		if err != nil {
+			t.Fatal(err)
 		}
-		cmd := exec.Command(needBinary(t, "izypop3"), args...)
-		var out bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &out
+		var out testkit.SyncBuffer // the log, for failures
+		cmd.Stdout = &out
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
+		// The reader counts put lines; at the kill point it stops reading
+		// (izypop3 blocks on its next log line) until the kill is done.
+		reached, resume := make(chan struct{}), make(chan struct{})
+		drained := make(chan struct{})
+		go func() {
+			defer close(drained)
+			sc := bufio.NewScanner(stderr)
+			sc.Buffer(make([]byte, 64<<10), 1<<20)
+			puts := 0
+			for sc.Scan() {
+				line := sc.Text()
+				out.Write([]byte(line + "\n"))
+				if kp.target == "none" || !strings.Contains(line, putLine) {
+					continue
+				}
+				if puts++; puts == after {
+					close(reached)
+					<-resume
+				}
+			}
+			io.Copy(io.Discard, stderr)
+		}()
+		deadline := time.NewTimer(2 * time.Minute)
 		killed := false
-		deadline := time.After(2 * time.Minute)
-	wait:
-		for {
-			select {
-			case <-done:
-				break wait
-			case <-deadline:
-				cmd.Process.Kill()
-				t.Fatalf("kill point %d: run did not end\n%s", i, out.String())
-			case <-time.After(5 * time.Millisecond):
-			}
-			if killed || kp.target == "none" || len(storeFiles(t, mbDir))-before < after {
-				continue
-			}
+		select {
+		case <-reached:
 			pid := cmd.Process.Pid
 			if kp.target == "plugin" {
-				kids := childPIDs(pid)
-				if len(kids) == 0 {
-					continue // between a plugin restart and the next: try again
+				if pid = pluginOf(pid); pid == 0 {
+					t.Errorf("kill point %d: no store plugin runs after %d messages put", i, after)
 				}
-				pid = kids[0]
 			}
-			killed = true
-			syscall.Kill(pid, syscall.SIGKILL)
+			if pid != 0 {
+				if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+					t.Errorf("kill point %d: kill %s (%d): %v", i, kp.target, pid, err)
+				}
+				killed = true
+			}
+			close(resume)
+		case <-drained:
+		case <-deadline.C:
+			cmd.Process.Kill()
+			close(resume)
+			<-drained
+			cmd.Wait()
+			t.Fatalf("kill point %d: no kill after 2 min (%s after %d puts)\n%s", i, kp.target, after, tail(out.String()))
 		}
-		if killed {
-			kills++
-		} else if kp.target != "none" {
-			t.Logf("kill point %d: the run ended before the kill (%s)", i, strings.TrimSpace(out.String()))
+		select {
+		case <-drained:
+		case <-deadline.C:
+			cmd.Process.Kill()
+			<-drained
+			cmd.Wait()
+			t.Fatalf("kill point %d: the run did not end within 2 min (%s killed after %d puts)\n%s", i, kp.target, after, tail(out.String()))
+		}
+		werr := cmd.Wait()
+		deadline.Stop()
+		switch {
+		case kp.target == "none":
+			if werr != nil {
+				t.Errorf("kill point %d: the run without a kill failed: %v\n%s", i, werr, tail(out.String()))
+			}
+		case !killed:
+			t.Errorf("kill point %d: the run ended (%v) before its %dth message put, the %s kill did not happen\n%s",
+				i, werr, after, kp.target, tail(out.String()))
+		case kp.target == "izypop3":
+			ws, _ := cmd.ProcessState.Sys().(syscall.WaitStatus)
+			if !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+				t.Errorf("kill point %d: izypop3 ended with %v, not by the SIGKILL", i, werr)
+			}
+		case kp.target == "plugin":
+			if werr == nil {
+				t.Errorf("kill point %d: the run succeeded although its store plugin was killed after %d of its messages\n%s",
+					i, after, tail(out.String()))
+			}
 		}
 		check(fmt.Sprintf("after kill point %d (%s after %d)", i, kp.target, after), false)
-	}
-	// Under heavy load a run can still finish before the poll sees its
-	// threshold; the checks above hold either way, so ask for most kills.
-	if kills < 4 {
-		t.Errorf("only %d of the 6 kills happened before their run ended", kills)
 	}
 	// Runs without kills finish the job.
 	for r := 0; len(dovecotLeft(t, s.Maildir("crash"))) > 0; r++ {
 		if r == 6 {
 			t.Fatal("Dovecot not emptied by 6 runs after the kills")
 		}
-		cmd := exec.Command(needBinary(t, "izypop3"), args...)
+		cmd := exec.Command(needBinary(t, "izypop3"), append(args, "--quiet")...)
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("final run: %v\n%s", err, out)
 		}
 	}
 	check("at the end", true)
+}
+
+// tail is the end of a log, for a failure message.
+func tail(s string) string {
+	if len(s) > 4000 {
+		return "..." + s[len(s)-4000:]
+	}
+	return s
 }
