@@ -315,6 +315,16 @@ func retrBench(ctx context.Context, srv *s3test.Server) error {
 	}
 	fmt.Printf("Put, %d in flight:     %6.0f msgs/s  %5.1f MB/s  (%v for %d; load %s)\n", *par, float64(len(msgs))/d.Seconds(), float64(total)/1e6/d.Seconds(), d.Round(time.Millisecond), len(msgs), load())
 
+	// The backend's own ceiling: GETs of the RETR mailbox's objects with
+	// the S3 client, no izypop3 in the way.
+	for _, n := range []int{1, cloudstore.DefaultReadAhead} {
+		d, octets, err := rawGets(ctx, srv, "retr/"+retrUser+"/", n)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("raw GET, %d in flight:  %6.0f msgs/s  %5.1f MB/s  (%v for %d; load %s)\n", n, float64(len(msgs))/d.Seconds(), float64(octets)/1e6/d.Seconds(), d.Round(time.Millisecond), len(msgs), load())
+	}
+
 	root, err := os.MkdirTemp("", "izypop3-bench-cloud-")
 	if err != nil {
 		return err
@@ -367,6 +377,64 @@ func retrBench(ctx context.Context, srv *s3test.Server) error {
 			float64(total)/1e6/hi, float64(total)/1e6/lo)
 	}
 	return nil
+}
+
+// rawGets lists prefix (one level) and GETs every object with n in
+// flight, returning the time of the GETs and the octets read.
+func rawGets(ctx context.Context, srv *s3test.Server, prefix string, n int) (time.Duration, int64, error) {
+	c := srv.Client()
+	var keys []string
+	p := s3.NewListObjectsV2Paginator(c, &s3.ListObjectsV2Input{Bucket: aws.String(srv.Bucket), Prefix: aws.String(prefix), Delimiter: aws.String("/")})
+	for p.HasMorePages() {
+		pg, err := p.NextPage(ctx)
+		if err != nil {
+			return 0, 0, err
+		}
+		for _, o := range pg.Contents {
+			keys = append(keys, aws.ToString(o.Key))
+		}
+	}
+	work := make(chan string)
+	errc := make(chan error, n)
+	var total int64
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	t0 := time.Now()
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := range work {
+				o, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(srv.Bucket), Key: aws.String(k)})
+				if err == nil {
+					var m int64
+					m, err = io.Copy(io.Discard, o.Body)
+					o.Body.Close()
+					mu.Lock()
+					total += m
+					mu.Unlock()
+				}
+				if err != nil {
+					errc <- err
+					for range work {
+					}
+					return
+				}
+			}
+		}()
+	}
+	for _, k := range keys {
+		work <- k
+	}
+	close(work)
+	wg.Wait()
+	d := time.Since(t0)
+	select {
+	case err := <-errc:
+		return d, total, err
+	default:
+	}
+	return d, total, nil
 }
 
 // ---- login ----
