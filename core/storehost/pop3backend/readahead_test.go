@@ -327,7 +327,11 @@ func TestReadAheadUnsupported(t *testing.T) {
 
 func TestReadAheadIdleCloses(t *testing.T) {
 	cs := remoteOf(t, mail(t, 10, 0))
-	c := dial(t, serveTimeout(t, cs.view(t), 0, 100*time.Millisecond), "alice")
+	// The idle time is long against one RETR even on a loaded CI machine
+	// under -race (100 ms was not: a RETR took longer and the stream closed
+	// while in use); the steady-use loop below still spans more than two idle times.
+	const idle = time.Second
+	c := dial(t, serveTimeout(t, cs.view(t), 0, idle), "alice")
 	list, err := c.List()
 	if err != nil {
 		t.Fatal(err)
@@ -345,7 +349,7 @@ func TestReadAheadIdleCloses(t *testing.T) {
 	}
 	// A stream in steady use stays open.
 	for n := 4; n <= 10; n++ {
-		time.Sleep(30 * time.Millisecond)
+		time.Sleep(idle * 35 / 100)
 		retrSum(t, c, n, list[n-1].Size)
 	}
 	if b := cs.batches.Load(); b != 2 {
