@@ -260,6 +260,7 @@ func TestErrorsAreOneClearLine(t *testing.T) {
 	}{
 		{[]string{"serverpop3", "--modhandler", "nosuchstore", "--password", "x", "--port", "1"}, 2, "no izypop3-store-nosuchstore in " + binDir + " or on PATH; the stores found are cloud, fake, localfs"},
 		{[]string{"serverpop3", "--password", "x", "--users", "f"}, 2, "exclude"},
+		{[]string{"serverpop3", "--password", "x", "--port", "1", "--modhandler", "fake", "--mimestore.bogus=1"}, 2, `unknown key "mimestore.bogus" for store fake`},
 		{[]string{"serverpop3", "--port", "abc"}, 2, "port"},
 		{[]string{"serverpop3", "--password=x", "--on-dele=shred"}, 2, "on-dele"},
 		{[]string{"test", "--testtype", "mimestore", "--mimestore.bogus=1", "--plugin-dir", binDir}, 2, `unknown key "mimestore.bogus" for store fake (it takes mimestore.count,`},

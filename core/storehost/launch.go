@@ -171,7 +171,7 @@ func (h *Host) launch(ctx context.Context) (*instance, error) {
 		Managed:         false,
 		SkipHostEnv:     true, // pluginEnv has it, minus PLUGIN_*
 		StartTimeout:    o.StartTimeout,
-		Logger:          hlog,
+		Logger:          quietInfo{hlog},
 		SyncStdout:      stdio,
 		SyncStderr:      stdio,
 		GRPCDialOptions: append(pluginhost.DialOptions(), observeDialOptions(o.Name, o.Observer)...),
@@ -321,3 +321,12 @@ func oneLine(err error) string {
 	s, _, _ := strings.Cut(err.Error(), "\n")
 	return s
 }
+
+// quietInfo is go-plugin's logger with go-plugin's own Info records at
+// debug level. Its only one is "plugin process exited", on every clean
+// stop: the host logs a store's death and restarts itself, and one more
+// line before a start-up error only hides the error. The plugin's own
+// records (logged through Named loggers) keep their levels.
+type quietInfo struct{ hclog.Logger }
+
+func (q quietInfo) Info(msg string, args ...any) { q.Logger.Debug(msg, args...) }
