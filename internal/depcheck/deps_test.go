@@ -203,6 +203,7 @@ var joiners = []string{
 	"core/fetch",    // izypop3 clientpop3: the real client into any store
 	"cmd/izypop3",   // wiring
 	"test/interop",  // real peers against the real server over real stores
+	"test/load",     // floods and slow clients against the real server over a real store
 	"bench/vsdovecot",
 	"internal/metrics",            // its tests count the calls of a real store plugin
 	"internal/testkit/plugintest", // runs a plugin's binary under storehost
