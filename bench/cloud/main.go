@@ -26,7 +26,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -40,6 +39,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/izyware/izypop3/bench/internal/popconn"
 	"github.com/izyware/izypop3/internal/mailgen"
 	"github.com/izyware/izypop3/internal/s3test"
 	"github.com/izyware/izypop3/internal/testkit"
@@ -50,7 +50,6 @@ import (
 
 const (
 	greetTimeout = 60 * time.Second
-	ioTimeout    = 5 * time.Minute
 	password     = "12345"
 	retrUser     = "bench"
 )
@@ -235,7 +234,7 @@ func startIzypop3(extra ...string) (*izyProc, error) {
 	go func() { p.done <- p.cmd.Wait() }()
 	deadline := time.Now().Add(greetTimeout)
 	for {
-		c, err := dialGreet(testkit.Addr(port))
+		c, err := popconn.Dial(testkit.Addr(port))
 		if err == nil {
 			c.Close()
 			return p, nil
@@ -547,16 +546,16 @@ func plantRaw(ctx context.Context, srv *s3test.Server, prefix string, msgs [][]b
 // loginTime connects, then times USER, PASS and STAT (the maildrop
 // snapshot is taken at PASS), and QUITs.
 func loginTime(port int, user string) (float64, int, error) {
-	p, err := dialGreet(testkit.Addr(port))
+	p, err := popconn.Dial(testkit.Addr(port))
 	if err != nil {
 		return 0, 0, err
 	}
 	defer p.Close()
 	t0 := time.Now()
-	if err := p.login(user); err != nil {
+	if err := p.Login(user, password); err != nil {
 		return 0, 0, err
 	}
-	st, err := p.cmd("STAT")
+	st, err := p.Cmd("STAT")
 	if err != nil {
 		return 0, 0, err
 	}
@@ -566,92 +565,10 @@ func loginTime(port int, user string) (float64, int, error) {
 		return 0, 0, fmt.Errorf("STAT %q", st)
 	}
 	n, _ := strconv.Atoi(f[1])
-	if _, err := p.cmd("QUIT"); err != nil {
+	if _, err := p.Cmd("QUIT"); err != nil {
 		return 0, 0, err
 	}
 	return secs, n, nil
-}
-
-// ---- POP3 client (as in bench/vsdovecot) ----
-
-type popConn struct {
-	c net.Conn
-	r *bufio.Reader
-}
-
-func dialGreet(addr string) (*popConn, error) {
-	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
-	if err != nil {
-		return nil, err
-	}
-	p := &popConn{c: c, r: bufio.NewReaderSize(c, 64<<10)}
-	c.SetDeadline(time.Now().Add(ioTimeout))
-	if _, err := p.status(); err != nil {
-		c.Close()
-		return nil, err
-	}
-	return p, nil
-}
-
-func (p *popConn) Close() error { return p.c.Close() }
-
-func (p *popConn) status() (string, error) {
-	l, err := p.r.ReadString('\n')
-	if err != nil {
-		return "", err
-	}
-	if !strings.HasPrefix(l, "+OK") {
-		return "", fmt.Errorf("server said %q", strings.TrimSpace(l))
-	}
-	return l, nil
-}
-
-func (p *popConn) cmd(format string, a ...any) (string, error) {
-	p.c.SetDeadline(time.Now().Add(ioTimeout))
-	if _, err := fmt.Fprintf(p.c, format+"\r\n", a...); err != nil {
-		return "", err
-	}
-	return p.status()
-}
-
-func (p *popConn) login(user string) error {
-	if _, err := p.cmd("USER %s", user); err != nil {
-		return err
-	}
-	_, err := p.cmd("PASS %s", password)
-	return err
-}
-
-// multi reads a multi-line body, unstuffs it and writes it to w.
-func (p *popConn) multi(w io.Writer) (int64, error) {
-	var n int64
-	for {
-		line, err := p.r.ReadSlice('\n')
-		if err == bufio.ErrBufferFull {
-			w.Write(line)
-			n += int64(len(line))
-			for err == bufio.ErrBufferFull {
-				line, err = p.r.ReadSlice('\n')
-				w.Write(line)
-				n += int64(len(line))
-			}
-			if err != nil {
-				return n, err
-			}
-			continue
-		}
-		if err != nil {
-			return n, err
-		}
-		if len(line) == 3 && line[0] == '.' && line[1] == '\r' {
-			return n, nil
-		}
-		if line[0] == '.' {
-			line = line[1:]
-		}
-		w.Write(line)
-		n += int64(len(line))
-	}
 }
 
 type result struct {
@@ -665,15 +582,15 @@ type result struct {
 // reply being read (a sliding window), from the first RETR to the last
 // reply.
 func pipeClient(port int, user string, depth int) (result, error) {
-	p, err := dialGreet(testkit.Addr(port))
+	p, err := popconn.Dial(testkit.Addr(port))
 	if err != nil {
 		return result{}, err
 	}
 	defer p.Close()
-	if err := p.login(user); err != nil {
+	if err := p.Login(user, password); err != nil {
 		return result{}, err
 	}
-	st, err := p.cmd("STAT")
+	st, err := p.Cmd("STAT")
 	if err != nil {
 		return result{}, err
 	}
@@ -686,7 +603,7 @@ func pipeClient(port int, user string, depth int) (result, error) {
 	werr := make(chan error, 1)
 	t0 := time.Now()
 	go func() {
-		bw := bufio.NewWriterSize(p.c, 4096)
+		bw := bufio.NewWriterSize(p.Conn, 4096)
 		for i := 1; i <= n; i++ {
 			select {
 			case slots <- struct{}{}:
@@ -704,11 +621,11 @@ func pipeClient(port int, user string, depth int) (result, error) {
 	var sums [][]byte
 	var octets int64
 	for i := 1; i <= n; i++ {
-		if _, err := p.status(); err != nil {
+		if _, err := p.Status(); err != nil {
 			return result{}, fmt.Errorf("RETR %d: %w", i, err)
 		}
 		h := sha256.New()
-		k, err := p.multi(h)
+		k, err := p.Multi(h)
 		if err != nil {
 			return result{}, err
 		}
@@ -720,7 +637,7 @@ func pipeClient(port int, user string, depth int) (result, error) {
 	if err := <-werr; err != nil {
 		return result{}, err
 	}
-	if _, err := p.cmd("QUIT"); err != nil && !errors.Is(err, io.EOF) {
+	if _, err := p.Cmd("QUIT"); err != nil && !errors.Is(err, io.EOF) {
 		return result{}, err
 	}
 	return result{Messages: n, Octets: octets, Seconds: secs, SHA256: setDigest(sums)}, nil

@@ -25,8 +25,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -37,6 +35,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/izyware/izypop3/bench/internal/popconn"
 	"github.com/izyware/izypop3/internal/testkit"
 	"github.com/izyware/izypop3/test/interop/dovecottest"
 )
@@ -45,8 +44,6 @@ import (
 const (
 	// greetTimeout bounds the wait for a server to answer after start.
 	greetTimeout = 30 * time.Second
-	// ioTimeout bounds one command/response exchange of the Go client.
-	ioTimeout = 5 * time.Minute
 	// connectBatch is how many idle sessions are opened at once.
 	connectBatch = 50
 	// rssSettle is the pause before RSS is read, so that freed memory and
@@ -150,7 +147,7 @@ func startIzypop3(extra ...string) (*izyProc, error) {
 	go func() { p.done <- p.cmd.Wait() }()
 	deadline := time.Now().Add(greetTimeout)
 	for {
-		c, err := dialGreet(fmt.Sprintf("127.0.0.1:%d", port))
+		c, err := popconn.Dial(fmt.Sprintf("127.0.0.1:%d", port))
 		if err == nil {
 			c.Close()
 			return p, nil
@@ -426,98 +423,16 @@ func curlClient(port int, user string, n int, total int64) (result, error) {
 	return result{Messages: n, Octets: octets, Seconds: secs}, nil
 }
 
-// popConn is a minimal POP3 client for the benchmark.
-type popConn struct {
-	c net.Conn
-	r *bufio.Reader
-}
-
-func dialGreet(addr string) (*popConn, error) {
-	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
-	if err != nil {
-		return nil, err
-	}
-	p := &popConn{c: c, r: bufio.NewReaderSize(c, 64<<10)}
-	c.SetDeadline(time.Now().Add(ioTimeout))
-	if _, err := p.status(); err != nil {
-		c.Close()
-		return nil, err
-	}
-	return p, nil
-}
-
-func (p *popConn) Close() error { return p.c.Close() }
-
-func (p *popConn) status() (string, error) {
-	l, err := p.r.ReadString('\n')
-	if err != nil {
-		return "", err
-	}
-	if !strings.HasPrefix(l, "+OK") {
-		return "", fmt.Errorf("server said %q", strings.TrimSpace(l))
-	}
-	return l, nil
-}
-
-func (p *popConn) cmd(format string, a ...any) (string, error) {
-	p.c.SetDeadline(time.Now().Add(ioTimeout))
-	if _, err := fmt.Fprintf(p.c, format+"\r\n", a...); err != nil {
-		return "", err
-	}
-	return p.status()
-}
-
-func (p *popConn) login(user string) error {
-	if _, err := p.cmd("USER %s", user); err != nil {
-		return err
-	}
-	_, err := p.cmd("PASS %s", password)
-	return err
-}
-
-// multi reads a multi-line body, unstuffs it and writes it to w.
-func (p *popConn) multi(w io.Writer) (int64, error) {
-	var n int64
-	for {
-		line, err := p.r.ReadSlice('\n')
-		if err == bufio.ErrBufferFull {
-			// A long line: pass the piece on and go on reading.
-			w.Write(line)
-			n += int64(len(line))
-			for err == bufio.ErrBufferFull {
-				line, err = p.r.ReadSlice('\n')
-				w.Write(line)
-				n += int64(len(line))
-			}
-			if err != nil {
-				return n, err
-			}
-			continue
-		}
-		if err != nil {
-			return n, err
-		}
-		if len(line) == 3 && line[0] == '.' && line[1] == '\r' {
-			return n, nil
-		}
-		if line[0] == '.' {
-			line = line[1:]
-		}
-		w.Write(line)
-		n += int64(len(line))
-	}
-}
-
 func goClient(port int, user string) (result, error) {
-	p, err := dialGreet(fmt.Sprintf("127.0.0.1:%d", port))
+	p, err := popconn.Dial(fmt.Sprintf("127.0.0.1:%d", port))
 	if err != nil {
 		return result{}, err
 	}
 	defer p.Close()
-	if err := p.login(user); err != nil {
+	if err := p.Login(user, password); err != nil {
 		return result{}, err
 	}
-	st, err := p.cmd("STAT")
+	st, err := p.Cmd("STAT")
 	if err != nil {
 		return result{}, err
 	}
@@ -530,11 +445,11 @@ func goClient(port int, user string) (result, error) {
 	var octets int64
 	t0 := time.Now()
 	for i := 1; i <= n; i++ {
-		if _, err := p.cmd("RETR %d", i); err != nil {
+		if _, err := p.Cmd("RETR %d", i); err != nil {
 			return result{}, err
 		}
 		h := sha256.New()
-		k, err := p.multi(h)
+		k, err := p.Multi(h)
 		if err != nil {
 			return result{}, err
 		}
@@ -542,7 +457,7 @@ func goClient(port int, user string) (result, error) {
 		octets += k
 	}
 	secs := time.Since(t0).Seconds()
-	p.cmd("QUIT")
+	p.Cmd("QUIT")
 	return result{Messages: n, Octets: octets, Seconds: secs, SHA256: setDigest(sums)}, nil
 }
 
@@ -555,15 +470,15 @@ func pipeClient(port int, user string, depth int) (result, error) {
 	if depth < 1 {
 		depth = 1
 	}
-	p, err := dialGreet(fmt.Sprintf("127.0.0.1:%d", port))
+	p, err := popconn.Dial(fmt.Sprintf("127.0.0.1:%d", port))
 	if err != nil {
 		return result{}, err
 	}
 	defer p.Close()
-	if err := p.login(user); err != nil {
+	if err := p.Login(user, password); err != nil {
 		return result{}, err
 	}
-	st, err := p.cmd("STAT")
+	st, err := p.Cmd("STAT")
 	if err != nil {
 		return result{}, err
 	}
@@ -576,7 +491,7 @@ func pipeClient(port int, user string, depth int) (result, error) {
 	werr := make(chan error, 1)
 	t0 := time.Now()
 	go func() {
-		bw := bufio.NewWriterSize(p.c, 4096)
+		bw := bufio.NewWriterSize(p.Conn, 4096)
 		for i := 1; i <= n; i++ {
 			select {
 			case slots <- struct{}{}:
@@ -597,11 +512,11 @@ func pipeClient(port int, user string, depth int) (result, error) {
 	var sums [][]byte
 	var octets int64
 	for i := 1; i <= n; i++ {
-		if _, err := p.status(); err != nil {
+		if _, err := p.Status(); err != nil {
 			return result{}, fmt.Errorf("RETR %d: %w", i, err)
 		}
 		h := sha256.New()
-		k, err := p.multi(h)
+		k, err := p.Multi(h)
 		if err != nil {
 			return result{}, err
 		}
@@ -613,7 +528,7 @@ func pipeClient(port int, user string, depth int) (result, error) {
 	if err := <-werr; err != nil {
 		return result{}, err
 	}
-	p.cmd("QUIT")
+	p.Cmd("QUIT")
 	return result{Messages: n, Octets: octets, Seconds: secs, SHA256: setDigest(sums)}, nil
 }
 
@@ -844,7 +759,7 @@ func sumMem(pids []int) memSum {
 // answered), measures memory with mem before and while they are open, then
 // QUITs them all.
 func holdSessions(port, n int, login bool, mem func() memSum, onLoaded func()) (base, loaded memSum, loginErrs, quitErrs int, first error, opened time.Duration) {
-	conns := make([]*popConn, n)
+	conns := make([]*popconn.Conn, n)
 	errs := make([]error, n)
 	base = mem()
 	t0 := time.Now()
@@ -854,7 +769,7 @@ func holdSessions(port, n int, login bool, mem func() memSum, onLoaded func()) (
 			wg.Add(1)
 			go func(i int) {
 				defer wg.Done()
-				p, err := dialGreet(fmt.Sprintf("127.0.0.1:%d", port))
+				p, err := popconn.Dial(fmt.Sprintf("127.0.0.1:%d", port))
 				if err != nil {
 					errs[i] = err
 					return
@@ -864,12 +779,12 @@ func holdSessions(port, n int, login bool, mem func() memSum, onLoaded func()) (
 					return
 				}
 				// Each session its own mailbox: no IN-USE between them.
-				if err := p.login(fmt.Sprintf("idle%04d", i)); err != nil {
+				if err := p.Login(fmt.Sprintf("idle%04d", i), password); err != nil {
 					p.Close()
 					errs[i] = err
 					return
 				}
-				if _, err := p.cmd("STAT"); err != nil {
+				if _, err := p.Cmd("STAT"); err != nil {
 					p.Close()
 					errs[i] = err
 					return
@@ -897,7 +812,7 @@ func holdSessions(port, n int, login bool, mem func() memSum, onLoaded func()) (
 		if p == nil {
 			continue
 		}
-		if _, err := p.cmd("QUIT"); err != nil {
+		if _, err := p.Cmd("QUIT"); err != nil {
 			quitErrs++
 		}
 		p.Close()
