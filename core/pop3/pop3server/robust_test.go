@@ -109,8 +109,10 @@ func TestAuthFailure(t *testing.T) {
 	c := dial(t, addr)
 	c.line()
 	for _, user := range []string{"bob", "nobody"} {
-		c.send("USER "+user, "PASS wrong")
+		// The clock starts before the send: the server may begin its
+		// delay before the client's write returns.
 		start := time.Now()
+		c.send("USER "+user, "PASS wrong")
 		c.expect("+OK send PASS", "-ERR [AUTH] invalid user name or password")
 		if d := time.Since(start); d < 150*time.Millisecond {
 			t.Errorf("failed login for %s answered after %v, want >= 150ms", user, d)
