@@ -259,13 +259,21 @@ func (mb *mailbox) dropJournal(ctx context.Context, c *s3.Client, cfg Config, j 
 	return nil
 }
 
-// recoverStale completes the journals older than journalStale: the tag
-// change that wrote them died between its steps.
-func (mb *mailbox) recoverStale(ctx context.Context, c *s3.Client, cfg Config, lay layout, js map[string]*journal) error {
+// staleJournals returns the journals of js older than journalStale: the
+// tag change that wrote them died between its steps.
+func staleJournals(js map[string]*journal) []*journal {
+	var stale []*journal
 	for _, j := range js {
-		if time.Since(j.mod) < journalStale {
-			continue
+		if time.Since(j.mod) >= journalStale {
+			stale = append(stale, j)
 		}
+	}
+	return stale
+}
+
+// recoverStale completes the tag changes of stale journals.
+func (mb *mailbox) recoverStale(ctx context.Context, c *s3.Client, cfg Config, lay layout, stale []*journal) error {
+	for _, j := range stale {
 		mb.s.log.Info("cloud: completing an interrupted tag change", "mailbox", mb.name, "journal", j.key, "moves", len(j.Moves), "to", string(j.To))
 		targets := make([]target, 0, len(j.Moves))
 		for _, m := range j.Moves {

@@ -342,8 +342,11 @@ func (mb *mailbox) refresh(ctx context.Context, c *s3.Client, cfg Config, lay la
 	if len(tags) == len(sdk.Tags) {
 		mb.full = true
 	}
+	// Pick the stale journals while holding mu: once js is mb.journals,
+	// concurrent tag changes add to it and drop from it.
+	stale := staleJournals(js)
 	mb.mu.Unlock()
-	return mb.recoverStale(ctx, c, cfg, lay, js)
+	return mb.recoverStale(ctx, c, cfg, lay, stale)
 }
 
 // mergeLocked replaces the view of tag t by a listing that started at
