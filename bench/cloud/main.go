@@ -27,31 +27,28 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/izyware/izypop3/bench/internal/izyserver"
 	"github.com/izyware/izypop3/bench/internal/popconn"
 	"github.com/izyware/izypop3/internal/mailgen"
 	"github.com/izyware/izypop3/internal/s3test"
 	"github.com/izyware/izypop3/internal/testkit"
 	"github.com/izyware/izypop3/plugins/cloud/cloudstore"
-	"github.com/izyware/izypop3/plugins/fake/fakestore"
 	"github.com/izyware/izypop3/sdk"
 )
 
 const (
-	greetTimeout = 60 * time.Second
-	password     = "12345"
-	retrUser     = "bench"
+	password = "12345"
+	retrUser = "bench"
 )
 
 var (
@@ -123,34 +120,6 @@ func run() error {
 
 // ---- messages ----
 
-// fakeMessages generates the fake store's messages (the octets the
-// vs-Dovecot benchmark serves).
-func fakeMessages(ctx context.Context, n, lo, hi int) ([][]byte, error) {
-	st := fakestore.New()
-	if err := st.Configure(ctx, map[string]string{
-		"count": strconv.Itoa(n), "minsize": strconv.Itoa(lo), "maxsize": strconv.Itoa(hi), "seed": "1",
-	}); err != nil {
-		return nil, err
-	}
-	var out [][]byte
-	for it, err := range st.List(ctx, retrUser, sdk.ListOptions{Tags: []sdk.Tag{sdk.TagUnread}}) {
-		if err != nil {
-			return nil, err
-		}
-		rc, err := st.Fetch(ctx, retrUser, it.UID)
-		if err != nil {
-			return nil, err
-		}
-		b, err := io.ReadAll(rc)
-		rc.Close()
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, b)
-	}
-	return out, nil
-}
-
 func openStore(ctx context.Context, srv *s3test.Server, prefix string, extra map[string]string) (*cloudstore.Store, error) {
 	st := cloudstore.New(nil)
 	cfg := srv.Config(prefix)
@@ -200,67 +169,6 @@ func putAll(ctx context.Context, st sdk.Store, mailbox string, msgs [][]byte, n 
 
 // ---- servers ----
 
-type izyProc struct {
-	port int
-	cmd  *exec.Cmd
-	mu   sync.Mutex
-	log  bytes.Buffer
-	done chan error
-}
-
-func (p *izyProc) Write(b []byte) (int, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.log.Len() < 1<<20 {
-		p.log.Write(b)
-	}
-	return len(b), nil
-}
-
-func startIzypop3(extra ...string) (*izyProc, error) {
-	port, err := testkit.FreePortE()
-	if err != nil {
-		return nil, err
-	}
-	args := append([]string{"serverpop3", "--listen", "127.0.0.1", "--port", strconv.Itoa(port),
-		"--password", password, "--plugin-dir", *binDir}, extra...)
-	p := &izyProc{port: port, done: make(chan error, 1)}
-	p.cmd = exec.Command(filepath.Join(*binDir, "izypop3"), args...)
-	p.cmd.Stdout, p.cmd.Stderr = p, p
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := p.cmd.Start(); err != nil {
-		return nil, err
-	}
-	go func() { p.done <- p.cmd.Wait() }()
-	deadline := time.Now().Add(greetTimeout)
-	for {
-		c, err := popconn.Dial(testkit.Addr(port))
-		if err == nil {
-			c.Close()
-			return p, nil
-		}
-		select {
-		case err := <-p.done:
-			return nil, fmt.Errorf("izypop3 %s exited: %v\n%s", strings.Join(args, " "), err, p.log.String())
-		case <-time.After(50 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			p.stop()
-			return nil, fmt.Errorf("izypop3 gave no greeting in %v\n%s", greetTimeout, p.log.String())
-		}
-	}
-}
-
-func (p *izyProc) stop() {
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(15 * time.Second):
-		p.cmd.Process.Kill()
-		<-p.done
-	}
-}
-
 func cloudArgs(srv *s3test.Server, prefix string, extra ...string) []string {
 	cfg := srv.Config(prefix)
 	return append([]string{"--modhandler", "cloud", "--mimestore.dataservice", cfg["dataservice"],
@@ -282,7 +190,7 @@ func writeEML(dir string, msgs [][]byte) error {
 // ---- Put and RETR ----
 
 func retrBench(ctx context.Context, srv *s3test.Server) error {
-	msgs, err := fakeMessages(ctx, *count, *minSize, *maxSize)
+	msgs, err := izyserver.FakeMessages(ctx, retrUser, *count, *minSize, *maxSize, 1)
 	if err != nil {
 		return err
 	}
@@ -334,7 +242,7 @@ func retrBench(ctx context.Context, srv *s3test.Server) error {
 	}
 	type server struct {
 		name string
-		p    *izyProc
+		p    *izyserver.Server
 		secs []float64
 	}
 	var servers []*server
@@ -346,19 +254,19 @@ func retrBench(ctx context.Context, srv *s3test.Server) error {
 		{fmt.Sprintf("cloud, readahead %d (default)", cloudstore.DefaultReadAhead), cloudArgs(srv, "retr")},
 		{"cloud, readahead 1", cloudArgs(srv, "retr", "--mimestore.readahead", "1")},
 	} {
-		p, err := startIzypop3(c.args...)
+		p, err := izyserver.Start(*binDir, password, c.args...)
 		if err != nil {
 			return err
 		}
-		defer p.stop()
+		defer p.Stop()
 		servers = append(servers, &server{name: c.name, p: p})
 	}
 	fmt.Printf("\n== RETR: %d messages, %.1f MB as sent, pipelined client (%d RETRs in flight), %d runs alternating\n", len(msgs), float64(total)/1e6, *depth, *runs)
 	for r := range *runs {
 		for _, s := range servers {
-			res, err := pipeClient(s.p.port, retrUser, *depth)
+			res, err := pipeClient(s.p.Port, retrUser, *depth)
 			if err != nil {
-				return fmt.Errorf("%s: %w\n%s", s.name, err, s.p.log.String())
+				return fmt.Errorf("%s: %w\n%s", s.name, err, s.p.Log())
 			}
 			if res.SHA256 != wantSum || res.Messages != len(msgs) {
 				return fmt.Errorf("%s run %d: served %d messages, digest %s, want %d, %s", s.name, r+1, res.Messages, res.SHA256, len(msgs), wantSum)
@@ -478,18 +386,18 @@ func loginBench(ctx context.Context, srv *s3test.Server) error {
 	} {
 		var first, later []float64
 		for range *starts {
-			p, err := startIzypop3(c.args...)
+			p, err := izyserver.Start(*binDir, password, c.args...)
 			if err != nil {
 				return err
 			}
 			for i := range 1 + *logins {
-				secs, got, err := loginTime(p.port, c.user)
+				secs, got, err := loginTime(p.Port, c.user)
 				if err != nil {
-					p.stop()
-					return fmt.Errorf("%s: %w\n%s", c.name, err, p.log.String())
+					p.Stop()
+					return fmt.Errorf("%s: %w\n%s", c.name, err, p.Log())
 				}
 				if got != n {
-					p.stop()
+					p.Stop()
 					return fmt.Errorf("%s: STAT says %d messages, want %d", c.name, got, n)
 				}
 				if i == 0 {
@@ -498,7 +406,7 @@ func loginBench(ctx context.Context, srv *s3test.Server) error {
 					later = append(later, secs)
 				}
 			}
-			p.stop()
+			p.Stop()
 		}
 		flo, fhi := minMax(first)
 		llo, lhi := minMax(later)

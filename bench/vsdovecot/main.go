@@ -32,9 +32,9 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
+	"github.com/izyware/izypop3/bench/internal/izyserver"
 	"github.com/izyware/izypop3/bench/internal/popconn"
 	"github.com/izyware/izypop3/internal/testkit"
 	"github.com/izyware/izypop3/test/interop/dovecottest"
@@ -42,8 +42,6 @@ import (
 
 // Limits of the benchmark itself.
 const (
-	// greetTimeout bounds the wait for a server to answer after start.
-	greetTimeout = 30 * time.Second
 	// connectBatch is how many idle sessions are opened at once.
 	connectBatch = 50
 	// rssSettle is the pause before RSS is read, so that freed memory and
@@ -108,74 +106,6 @@ func run() error {
 	return nil
 }
 
-// ---- servers ----
-
-type izyProc struct {
-	port int
-	cmd  *exec.Cmd
-	log  *bytes.Buffer
-	mu   sync.Mutex
-	done chan error
-}
-
-func (p *izyProc) Write(b []byte) (int, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.log.Len() < 1<<20 {
-		p.log.Write(b)
-	}
-	return len(b), nil
-}
-
-// startIzypop3 runs izypop3 serverpop3 with the fake store and extra
-// mimestore settings on a free port.
-func startIzypop3(extra ...string) (*izyProc, error) {
-	port, err := dovecottest.FreePort()
-	if err != nil {
-		return nil, err
-	}
-	args := append([]string{"serverpop3", "--listen", "127.0.0.1", "--port", strconv.Itoa(port),
-		"--password", password, "--plugin-dir", *binDir}, extra...)
-	p := &izyProc{port: port, log: &bytes.Buffer{}, done: make(chan error, 1)}
-	p.cmd = exec.Command(filepath.Join(*binDir, "izypop3"), args...)
-	p.cmd.Stdout = p
-	p.cmd.Stderr = p
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := p.cmd.Start(); err != nil {
-		return nil, err
-	}
-	go func() { p.done <- p.cmd.Wait() }()
-	deadline := time.Now().Add(greetTimeout)
-	for {
-		c, err := popconn.Dial(fmt.Sprintf("127.0.0.1:%d", port))
-		if err == nil {
-			c.Close()
-			return p, nil
-		}
-		select {
-		case err := <-p.done:
-			return nil, fmt.Errorf("izypop3 %s exited: %v\n%s", strings.Join(args, " "), err, p.log.String())
-		case <-time.After(50 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			p.stop()
-			return nil, fmt.Errorf("izypop3 gave no greeting in %v\n%s", greetTimeout, p.log.String())
-		}
-	}
-}
-
-func (p *izyProc) stop() {
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(15 * time.Second):
-		p.cmd.Process.Kill()
-		<-p.done
-	}
-}
-
-// ---- messages ----
-
 // ---- throughput ----
 
 type result struct {
@@ -191,7 +121,7 @@ type result struct {
 func (r result) mbps() float64 { return float64(r.Octets) / 1e6 / r.Seconds }
 
 func throughput(ctx context.Context) error {
-	msgs, err := fakeMessages(ctx, *count, *minSize, *maxSize, *seed)
+	msgs, err := izyserver.FakeMessages(ctx, benchUser, *count, *minSize, *maxSize, *seed)
 	if err != nil {
 		return err
 	}
@@ -243,14 +173,14 @@ func throughput(ctx context.Context) error {
 		names = append(names, "dovecot")
 	}
 	if !*skipIzy && *withFake {
-		izy, err := startIzypop3("--modhandler", "fake", fmt.Sprintf("--mimestore.count=%d", *count), fmt.Sprintf("--mimestore.minsize=%d", *minSize),
+		izy, err := izyserver.Start(*binDir, password, "--modhandler", "fake", fmt.Sprintf("--mimestore.count=%d", *count), fmt.Sprintf("--mimestore.minsize=%d", *minSize),
 			fmt.Sprintf("--mimestore.maxsize=%d", *maxSize), fmt.Sprintf("--mimestore.seed=%d", *seed))
 		if err != nil {
 			return err
 		}
-		defer izy.stop()
-		servers["izy-fake"] = izy.port
-		cpuFns["izy-fake"] = izyCPU(izy.cmd.Process.Pid)
+		defer izy.Stop()
+		servers["izy-fake"] = izy.Port
+		cpuFns["izy-fake"] = izyCPU(izy.Cmd.Process.Pid)
 		names = append(names, "izy-fake")
 	}
 	if !*skipIzy && *withLocalfs {
@@ -268,13 +198,13 @@ func throughput(ctx context.Context) error {
 				return err
 			}
 		}
-		izy, err := startIzypop3("--modhandler", "localfs", "--mimestore.path", dir)
+		izy, err := izyserver.Start(*binDir, password, "--modhandler", "localfs", "--mimestore.path", dir)
 		if err != nil {
 			return err
 		}
-		defer izy.stop()
-		servers["izy-localfs"] = izy.port
-		cpuFns["izy-localfs"] = izyCPU(izy.cmd.Process.Pid)
+		defer izy.Stop()
+		servers["izy-localfs"] = izy.Port
+		cpuFns["izy-localfs"] = izyCPU(izy.Cmd.Process.Pid)
 		names = append(names, "izy-localfs")
 	}
 	// Warm-up, not measured: Dovecot builds its index, izypop3 its plugin
@@ -606,13 +536,13 @@ func memTree(pid int) (procMem, error) {
 
 func bigMessage(ctx context.Context) error {
 	fmt.Printf("== one %d-octet message through izypop3 (fake store, count=1)\n", *bigSize)
-	izy, err := startIzypop3("--modhandler", "fake", "--mimestore.count=1", fmt.Sprintf("--mimestore.minsize=%d", *bigSize),
+	izy, err := izyserver.Start(*binDir, password, "--modhandler", "fake", "--mimestore.count=1", fmt.Sprintf("--mimestore.minsize=%d", *bigSize),
 		fmt.Sprintf("--mimestore.maxsize=%d", *bigSize), "--mimestore.seed=1")
 	if err != nil {
 		return err
 	}
-	defer izy.stop()
-	before, _ := memTree(izy.cmd.Process.Pid)
+	defer izy.Stop()
+	before, _ := memTree(izy.Cmd.Process.Pid)
 	// Sample VmRSS while the message streams (VmHWM gives the peak anyway).
 	stop := make(chan struct{})
 	var peak procMem
@@ -621,7 +551,7 @@ func bigMessage(ctx context.Context) error {
 	go func() {
 		defer wg.Done()
 		for {
-			if m, err := memTree(izy.cmd.Process.Pid); err == nil && m.rss() > peak.rss() {
+			if m, err := memTree(izy.Cmd.Process.Pid); err == nil && m.rss() > peak.rss() {
 				peak = m
 			}
 			select {
@@ -631,13 +561,13 @@ func bigMessage(ctx context.Context) error {
 			}
 		}
 	}()
-	r, err := goClient(izy.port, benchUser)
+	r, err := goClient(izy.Port, benchUser)
 	close(stop)
 	wg.Wait()
 	if err != nil {
 		return err
 	}
-	after, err := memTree(izy.cmd.Process.Pid)
+	after, err := memTree(izy.Cmd.Process.Pid)
 	if err != nil {
 		return err
 	}
@@ -865,14 +795,14 @@ func idleSessions(ctx context.Context) error {
 // idleIzypop3 is the izypop3 half of idleSessions; it returns the number of
 // failed sessions.
 func idleIzypop3() (int, error) {
-	izy, err := startIzypop3("--modhandler", "fake")
+	izy, err := izyserver.Start(*binDir, password, "--modhandler", "fake")
 	if err != nil {
 		return 0, err
 	}
-	defer izy.stop()
-	pid := izy.cmd.Process.Pid
+	defer izy.Stop()
+	pid := izy.Cmd.Process.Pid
 	// One full session first, so that the plugin and the code paths are warm.
-	if _, err := goClient(izy.port, "warmup"); err != nil {
+	if _, err := goClient(izy.Port, "warmup"); err != nil {
 		return 0, err
 	}
 	time.Sleep(rssSettle)
@@ -886,7 +816,7 @@ func idleIzypop3() (int, error) {
 		time.Sleep(rssSettle)
 		before, _ := memTree(pid)
 		var during procMem
-		base, loaded, lerr, qerr, first, opened := holdSessions(izy.port, *idle, login, izyMem, func() { during, _ = memTree(pid) })
+		base, loaded, lerr, qerr, first, opened := holdSessions(izy.Port, *idle, login, izyMem, func() { during, _ = memTree(pid) })
 		fmt.Printf("   izypop3, %d sessions %s: opened in %.2f s; errors %d, QUIT errors %d\n",
 			*idle, what, opened.Seconds(), lerr, qerr)
 		if first != nil {
