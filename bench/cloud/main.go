@@ -18,18 +18,15 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -463,16 +460,11 @@ func loginTime(port int, user string) (float64, int, error) {
 	if err := p.Login(user, password); err != nil {
 		return 0, 0, err
 	}
-	st, err := p.Cmd("STAT")
+	n, err := p.Stat()
 	if err != nil {
 		return 0, 0, err
 	}
 	secs := time.Since(t0).Seconds()
-	f := strings.Fields(st)
-	if len(f) < 2 {
-		return 0, 0, fmt.Errorf("STAT %q", st)
-	}
-	n, _ := strconv.Atoi(f[1])
 	if _, err := p.Cmd("QUIT"); err != nil {
 		return 0, 0, err
 	}
@@ -490,65 +482,11 @@ type result struct {
 // reply being read (a sliding window), from the first RETR to the last
 // reply.
 func pipeClient(port int, user string, depth int) (result, error) {
-	p, err := popconn.Dial(testkit.Addr(port))
+	r, err := popconn.RetrieveAll(testkit.Addr(port), user, password, depth)
 	if err != nil {
 		return result{}, err
 	}
-	defer p.Close()
-	if err := p.Login(user, password); err != nil {
-		return result{}, err
-	}
-	st, err := p.Cmd("STAT")
-	if err != nil {
-		return result{}, err
-	}
-	f := strings.Fields(st)
-	if len(f) < 2 {
-		return result{}, fmt.Errorf("STAT %q", st)
-	}
-	n, _ := strconv.Atoi(f[1])
-	slots := make(chan struct{}, max(depth, 1))
-	werr := make(chan error, 1)
-	t0 := time.Now()
-	go func() {
-		bw := bufio.NewWriterSize(p.Conn, 4096)
-		for i := 1; i <= n; i++ {
-			select {
-			case slots <- struct{}{}:
-			default:
-				if err := bw.Flush(); err != nil {
-					werr <- err
-					return
-				}
-				slots <- struct{}{}
-			}
-			fmt.Fprintf(bw, "RETR %d\r\n", i)
-		}
-		werr <- bw.Flush()
-	}()
-	var sums [][]byte
-	var octets int64
-	for i := 1; i <= n; i++ {
-		if _, err := p.Status(); err != nil {
-			return result{}, fmt.Errorf("RETR %d: %w", i, err)
-		}
-		h := sha256.New()
-		k, err := p.Multi(h)
-		if err != nil {
-			return result{}, err
-		}
-		<-slots
-		sums = append(sums, h.Sum(nil))
-		octets += k
-	}
-	secs := time.Since(t0).Seconds()
-	if err := <-werr; err != nil {
-		return result{}, err
-	}
-	if _, err := p.Cmd("QUIT"); err != nil && !errors.Is(err, io.EOF) {
-		return result{}, err
-	}
-	return result{Messages: n, Octets: octets, Seconds: secs, SHA256: setDigest(sums)}, nil
+	return result{Messages: len(r.Sums), Octets: r.Octets, Seconds: r.Seconds, SHA256: setDigest(r.Sums)}, nil
 }
 
 // setDigest is the sha256 of the messages' sha256s in order.

@@ -16,7 +16,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -354,23 +353,11 @@ func curlClient(port int, user string, n int, total int64) (result, error) {
 }
 
 func goClient(port int, user string) (result, error) {
-	p, err := popconn.Dial(fmt.Sprintf("127.0.0.1:%d", port))
+	p, n, err := popconn.Open(fmt.Sprintf("127.0.0.1:%d", port), user, password)
 	if err != nil {
 		return result{}, err
 	}
 	defer p.Close()
-	if err := p.Login(user, password); err != nil {
-		return result{}, err
-	}
-	st, err := p.Cmd("STAT")
-	if err != nil {
-		return result{}, err
-	}
-	f := strings.Fields(st)
-	if len(f) < 2 {
-		return result{}, fmt.Errorf("STAT %q", st)
-	}
-	n, _ := strconv.Atoi(f[1])
 	var sums [][]byte
 	var octets int64
 	t0 := time.Now()
@@ -397,69 +384,11 @@ func goClient(port int, user string) (result, error) {
 // then one more as each reply ends — so the server always has the next
 // commands waiting and never waits for the client's round trip.
 func pipeClient(port int, user string, depth int) (result, error) {
-	if depth < 1 {
-		depth = 1
-	}
-	p, err := popconn.Dial(fmt.Sprintf("127.0.0.1:%d", port))
+	r, err := popconn.RetrieveAll(fmt.Sprintf("127.0.0.1:%d", port), user, password, depth)
 	if err != nil {
 		return result{}, err
 	}
-	defer p.Close()
-	if err := p.Login(user, password); err != nil {
-		return result{}, err
-	}
-	st, err := p.Cmd("STAT")
-	if err != nil {
-		return result{}, err
-	}
-	f := strings.Fields(st)
-	if len(f) < 2 {
-		return result{}, fmt.Errorf("STAT %q", st)
-	}
-	n, _ := strconv.Atoi(f[1])
-	slots := make(chan struct{}, depth)
-	werr := make(chan error, 1)
-	t0 := time.Now()
-	go func() {
-		bw := bufio.NewWriterSize(p.Conn, 4096)
-		for i := 1; i <= n; i++ {
-			select {
-			case slots <- struct{}{}:
-			default:
-				// The window is full: send what is queued, then wait.
-				if err := bw.Flush(); err != nil {
-					werr <- err
-					return
-				}
-				slots <- struct{}{}
-			}
-			bw.WriteString("RETR ")
-			bw.WriteString(strconv.Itoa(i))
-			bw.WriteString("\r\n")
-		}
-		werr <- bw.Flush()
-	}()
-	var sums [][]byte
-	var octets int64
-	for i := 1; i <= n; i++ {
-		if _, err := p.Status(); err != nil {
-			return result{}, fmt.Errorf("RETR %d: %w", i, err)
-		}
-		h := sha256.New()
-		k, err := p.Multi(h)
-		if err != nil {
-			return result{}, err
-		}
-		<-slots
-		sums = append(sums, h.Sum(nil))
-		octets += k
-	}
-	secs := time.Since(t0).Seconds()
-	if err := <-werr; err != nil {
-		return result{}, err
-	}
-	p.Cmd("QUIT")
-	return result{Messages: n, Octets: octets, Seconds: secs, SHA256: setDigest(sums)}, nil
+	return result{Messages: len(r.Sums), Octets: r.Octets, Seconds: r.Seconds, SHA256: setDigest(r.Sums)}, nil
 }
 
 // ---- memory ----

@@ -5,9 +5,12 @@ package popconn
 
 import (
 	"bufio"
+	"crypto/sha256"
+	"errors"
 	"fmt"
 	"io"
 	"net"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -69,6 +72,73 @@ func (p *Conn) Login(user, pass string) error {
 	return err
 }
 
+// Stat sends STAT and returns the number of messages.
+func (p *Conn) Stat() (int, error) {
+	st, err := p.Cmd("STAT")
+	if err != nil {
+		return 0, err
+	}
+	f := strings.Fields(st)
+	if len(f) < 2 {
+		return 0, fmt.Errorf("STAT %q", st)
+	}
+	return strconv.Atoi(f[1])
+}
+
+// RetrAll retrieves messages 1 to n pipelined (RFC 2449 PIPELINING): it
+// keeps depth RETRs sent ahead of the reply being read, a sliding window
+// (the first depth commands go in one write, then one more as each reply
+// ends), so that the server always has the next command waiting and never
+// waits for the client's round trip. It returns the SHA-256 of each
+// message, in order, and the octets read.
+func (p *Conn) RetrAll(n, depth int) (sums [][]byte, octets int64, err error) {
+	p.Conn.SetDeadline(time.Now().Add(IOTimeout))
+	slots := make(chan struct{}, max(depth, 1))
+	werr := make(chan error, 1)
+	quit := make(chan struct{}) // closed on return: the writer stops waiting
+	defer close(quit)
+	go func() {
+		bw := bufio.NewWriterSize(p.Conn, 4096)
+		for i := 1; i <= n; i++ {
+			select {
+			case slots <- struct{}{}:
+			default:
+				// The window is full: send what is queued, then wait.
+				if err := bw.Flush(); err != nil {
+					werr <- err
+					return
+				}
+				select {
+				case slots <- struct{}{}:
+				case <-quit:
+					return
+				}
+			}
+			bw.WriteString("RETR ")
+			bw.WriteString(strconv.Itoa(i))
+			bw.WriteString("\r\n")
+		}
+		werr <- bw.Flush()
+	}()
+	for i := 1; i <= n; i++ {
+		if _, err := p.Status(); err != nil {
+			return nil, 0, fmt.Errorf("RETR %d: %w", i, err)
+		}
+		h := sha256.New()
+		k, err := p.Multi(h)
+		if err != nil {
+			return nil, 0, err
+		}
+		<-slots
+		sums = append(sums, h.Sum(nil))
+		octets += k
+	}
+	if err := <-werr; err != nil {
+		return nil, 0, err
+	}
+	return sums, octets, nil
+}
+
 // Multi reads a multi-line body, unstuffs it and writes it to w.
 func (p *Conn) Multi(w io.Writer) (int64, error) {
 	var n int64
@@ -100,4 +170,50 @@ func (p *Conn) Multi(w io.Writer) (int64, error) {
 		w.Write(line)
 		n += int64(len(line))
 	}
+}
+
+// Open connects to addr, logs in as user and returns the connection and
+// the number of messages STAT gives.
+func Open(addr, user, pass string) (*Conn, int, error) {
+	p, err := Dial(addr)
+	if err != nil {
+		return nil, 0, err
+	}
+	n := 0
+	err = p.Login(user, pass)
+	if err == nil {
+		n, err = p.Stat()
+	}
+	if err != nil {
+		p.Close()
+		return nil, 0, err
+	}
+	return p, n, nil
+}
+
+// Run is what RetrieveAll read.
+type Run struct {
+	Sums    [][]byte // the SHA-256 of each message, in order
+	Octets  int64    // the octets read, unstuffed
+	Seconds float64  // from the first RETR sent to the last reply read
+}
+
+// RetrieveAll logs in to addr as user, retrieves every message with
+// RetrAll (depth RETRs in flight) and QUITs.
+func RetrieveAll(addr, user, pass string, depth int) (Run, error) {
+	p, n, err := Open(addr, user, pass)
+	if err != nil {
+		return Run{}, err
+	}
+	defer p.Close()
+	t0 := time.Now()
+	sums, octets, err := p.RetrAll(n, depth)
+	if err != nil {
+		return Run{}, err
+	}
+	r := Run{Sums: sums, Octets: octets, Seconds: time.Since(t0).Seconds()}
+	if _, err := p.Cmd("QUIT"); err != nil && !errors.Is(err, io.EOF) {
+		return Run{}, err
+	}
+	return r, nil
 }
