@@ -414,9 +414,18 @@ func memOf(pid int) (rss, hwm int64, err error) {
 	return rss, hwm, nil
 }
 
-// childrenOf lists the direct children of pid (the store plugin).
-func childrenOf(pid int) []int {
-	var kids []int
+// Fields of /proc/<pid>/stat counted from the state, the first after
+// the command name.
+const (
+	statPPID = 1 // the parent's pid
+	statPGRP = 2 // the process group
+)
+
+// procsWith lists the processes whose /proc/<pid>/stat field (statPPID or
+// statPGRP) is v.
+func procsWith(field, v int) []int {
+	var pids []int
+	want := strconv.Itoa(v)
 	ents, _ := os.ReadDir("/proc")
 	for _, e := range ents {
 		k, err := strconv.Atoi(e.Name())
@@ -427,19 +436,22 @@ func childrenOf(pid int) []int {
 		if err != nil {
 			continue
 		}
-		// pid (comm) state ppid ...: comm may hold spaces, so cut at ')'.
+		// pid (comm) state ppid pgrp ...: comm may hold spaces, so cut at ')'.
 		s := string(b)
 		i := strings.LastIndexByte(s, ')')
 		if i < 0 {
 			continue
 		}
 		f := strings.Fields(s[i+1:])
-		if len(f) > 1 && f[1] == strconv.Itoa(pid) {
-			kids = append(kids, k)
+		if len(f) > field && f[field] == want {
+			pids = append(pids, k)
 		}
 	}
-	return kids
+	return pids
 }
+
+// childrenOf lists the direct children of pid (the store plugin).
+func childrenOf(pid int) []int { return procsWith(statPPID, pid) }
 
 // procMem is the memory of izypop3 and its plugin processes.
 type procMem struct{ izyRSS, izyHWM, plugRSS, plugHWM int64 }
@@ -569,30 +581,7 @@ func pssOf(pid int) int64 {
 }
 
 // groupOf lists the processes of process group pgid.
-func groupOf(pgid int) []int {
-	var pids []int
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		k, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", k))
-		if err != nil {
-			continue
-		}
-		s := string(b)
-		i := strings.LastIndexByte(s, ')')
-		if i < 0 {
-			continue
-		}
-		f := strings.Fields(s[i+1:])
-		if len(f) > 2 && f[2] == strconv.Itoa(pgid) {
-			pids = append(pids, k)
-		}
-	}
-	return pids
-}
+func groupOf(pgid int) []int { return procsWith(statPGRP, pgid) }
 
 // memSum is the summed RSS and PSS (KiB) of a set of processes.
 type memSum struct {
