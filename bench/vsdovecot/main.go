@@ -713,7 +713,10 @@ func idleSessions(ctx context.Context) error {
 // idleIzypop3 is the izypop3 half of idleSessions; it returns the number of
 // failed sessions.
 func idleIzypop3() (int, error) {
-	izy, err := izyserver.Start(*binDir, password, "--modhandler", "fake")
+	// Limits raised so that n sessions from this one address fit, as they
+	// are for Dovecot.
+	izy, err := izyserver.Start(*binDir, password, "--modhandler", "fake",
+		"--max-conns", strconv.Itoa(*idle+10), "--max-conns-per-addr", strconv.Itoa(*idle+10))
 	if err != nil {
 		return 0, err
 	}
