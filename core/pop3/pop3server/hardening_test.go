@@ -1,7 +1,6 @@
 package pop3server_test
 
 import (
-	"bufio"
 	"context"
 	"crypto/tls"
 	"encoding/base64"
@@ -408,7 +407,7 @@ func TestLoginDelay(t *testing.T) {
 	c := dial(t, addr)
 	c.line()
 	c.send("CAPA")
-	c.expect("+OK capability list follows", "TOP", "UIDL", "RESP-CODES", "AUTH-RESP-CODE", "PIPELINING", "USER", "LOGIN-DELAY 2", "IMPLEMENTATION izypop3", ".")
+	c.expect(capaReply("USER", "LOGIN-DELAY 2")...)
 	c.send("USER bob", "PASS secret", "QUIT")
 	c.expect("+OK send PASS", "+OK maildrop has 3 messages (101 octets)", "+OK bye (3 messages left)")
 	c = dial(t, addr)
@@ -437,16 +436,7 @@ func TestCleartextPolicy(t *testing.T) {
 	c := dial(t, addr)
 	transcript(t, c, `
 		S: +OK pop.test POP3 server ready
-		C: CAPA
-		S: +OK capability list follows
-		S: TOP
-		S: UIDL
-		S: RESP-CODES
-		S: AUTH-RESP-CODE
-		S: PIPELINING
-		S: STLS
-		S: IMPLEMENTATION izypop3
-		S: .
+		`+capa("STLS")+`
 		C: USER bob
 		S: -ERR [AUTH] use STLS first
 		C: PASS secret
@@ -459,39 +449,17 @@ func TestCleartextPolicy(t *testing.T) {
 		C: STLS
 		S: +OK begin TLS negotiation
 	`)
-	tc := tls.Client(c.conn, clientTLS)
-	if err := tc.Handshake(); err != nil {
-		t.Fatal(err)
-	}
+	tc := c.startTLS(clientTLS)
 	if v := tc.ConnectionState().Version; v < tls.VersionTLS12 {
 		t.Errorf("TLS version %x", v)
 	}
-	c.conn, c.br = tc, bufio.NewReader(tc)
 	transcript(t, c, `
-		C: CAPA
-		S: +OK capability list follows
-		S: TOP
-		S: UIDL
-		S: RESP-CODES
-		S: AUTH-RESP-CODE
-		S: PIPELINING
-		S: USER
-		S: SASL PLAIN LOGIN
-		S: IMPLEMENTATION izypop3
-		S: .
+		`+capa("USER", "SASL PLAIN LOGIN")+`
 		C: STLS
 		S: -ERR already using TLS
 		C: AUTH PLAIN AGJvYgBzZWNyZXQ=
 		S: +OK maildrop has 3 messages (101 octets)
-		C: CAPA
-		S: +OK capability list follows
-		S: TOP
-		S: UIDL
-		S: RESP-CODES
-		S: AUTH-RESP-CODE
-		S: PIPELINING
-		S: IMPLEMENTATION izypop3
-		S: .
+		`+capa()+`
 		C: STLS
 		S: -ERR command not valid in this state
 		C: QUIT
@@ -538,17 +506,7 @@ func TestAuthSASL(t *testing.T) {
 	c := dial(t, addr)
 	transcript(t, c, `
 		S: +OK pop.test POP3 server ready
-		C: CAPA
-		S: +OK capability list follows
-		S: TOP
-		S: UIDL
-		S: RESP-CODES
-		S: AUTH-RESP-CODE
-		S: PIPELINING
-		S: USER
-		S: SASL PLAIN LOGIN
-		S: IMPLEMENTATION izypop3
-		S: .
+		`+capa("USER", "SASL PLAIN LOGIN")+`
 		C: AUTH
 		S: +OK SASL mechanisms follow
 		S: PLAIN

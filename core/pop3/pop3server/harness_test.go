@@ -3,6 +3,7 @@ package pop3server_test
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"io"
 	"net"
 	"strings"
@@ -142,6 +143,33 @@ func transcript(t testing.TB, c *client, script string) {
 	if batch != nil {
 		c.send(batch...)
 	}
+}
+
+// capaReply is the server's reply to CAPA: the capabilities of every
+// session, then extra (those of the state and the options, in the server's
+// order), then IMPLEMENTATION and the end of the list.
+func capaReply(extra ...string) []string {
+	r := []string{"+OK capability list follows", "TOP", "UIDL", "RESP-CODES", "AUTH-RESP-CODE", "PIPELINING"}
+	r = append(r, extra...)
+	return append(r, "IMPLEMENTATION izypop3", ".")
+}
+
+// capa is a CAPA exchange for transcript: the command, then
+// capaReply(extra...).
+func capa(extra ...string) string {
+	return "C: CAPA\nS: " + strings.Join(capaReply(extra...), "\nS: ")
+}
+
+// startTLS completes the STLS exchange the server has just answered with
+// +OK: the TLS handshake, after which the client reads and writes over TLS.
+func (c *client) startTLS(config *tls.Config) *tls.Conn {
+	c.t.Helper()
+	tc := tls.Client(c.conn, config)
+	if err := tc.Handshake(); err != nil {
+		c.t.Fatalf("TLS handshake: %v", err)
+	}
+	c.conn, c.br = tc, bufio.NewReader(tc)
+	return tc
 }
 
 // login reads the greeting and logs in as bob.

@@ -29,17 +29,7 @@ func TestSTLS(t *testing.T) {
 	c := dial(t, addr)
 	transcript(t, c, `
 		S: +OK pop.test POP3 server ready
-		C: CAPA
-		S: +OK capability list follows
-		S: TOP
-		S: UIDL
-		S: RESP-CODES
-		S: AUTH-RESP-CODE
-		S: PIPELINING
-		S: USER
-		S: STLS
-		S: IMPLEMENTATION izypop3
-		S: .
+		`+capa("USER", "STLS")+`
 		C: STLS x
 		S: -ERR STLS takes no arguments
 		C: USER bob
@@ -47,23 +37,9 @@ func TestSTLS(t *testing.T) {
 		C: STLS
 		S: +OK begin TLS negotiation
 	`)
-	tc := tls.Client(c.conn, clientTLS)
-	if err := tc.Handshake(); err != nil {
-		t.Fatalf("handshake: %v", err)
-	}
-	c.conn = tc
-	c.br = bufio.NewReader(tc)
+	c.startTLS(clientTLS)
 	transcript(t, c, `
-		C: CAPA
-		S: +OK capability list follows
-		S: TOP
-		S: UIDL
-		S: RESP-CODES
-		S: AUTH-RESP-CODE
-		S: PIPELINING
-		S: USER
-		S: IMPLEMENTATION izypop3
-		S: .
+		`+capa("USER")+`
 		C: PASS secret
 		S: -ERR USER first
 		C: STLS
@@ -115,7 +91,7 @@ func TestServeTLS(t *testing.T) {
 	c := &client{t: t, conn: tc, br: bufio.NewReader(tc)}
 	c.login()
 	c.send("CAPA")
-	c.expect("+OK capability list follows", "TOP", "UIDL", "RESP-CODES", "AUTH-RESP-CODE", "PIPELINING", "IMPLEMENTATION izypop3", ".")
+	c.expect(capaReply()...)
 	l2, _ := net.Listen("tcp", "127.0.0.1:0")
 	if err := pop3server.New(testOptions(newBackend())).ServeTLS(l2); err == nil {
 		t.Error("ServeTLS without TLSConfig = nil")

@@ -18,29 +18,12 @@ func TestTranscript(t *testing.T) {
 	c := dial(t, addr)
 	transcript(t, c, `
 		S: +OK pop.test POP3 server ready
-		C: CAPA
-		S: +OK capability list follows
-		S: TOP
-		S: UIDL
-		S: RESP-CODES
-		S: AUTH-RESP-CODE
-		S: PIPELINING
-		S: USER
-		S: IMPLEMENTATION izypop3
-		S: .
+		`+capa("USER")+`
 		C: USER bob
 		S: +OK send PASS
 		C: PASS secret
 		S: +OK maildrop has 3 messages (101 octets)
-		C: CAPA
-		S: +OK capability list follows
-		S: TOP
-		S: UIDL
-		S: RESP-CODES
-		S: AUTH-RESP-CODE
-		S: PIPELINING
-		S: IMPLEMENTATION izypop3
-		S: .
+		`+capa()+`
 		C: STAT
 		S: +OK 3 101
 		C: LIST
