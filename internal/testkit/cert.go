@@ -90,3 +90,11 @@ func (c *Cert) WriteFiles(tb testing.TB, certPath, keyPath string) {
 		tb.Fatal(err)
 	}
 }
+
+// TLSConfigs makes a fresh Cert and returns its ServerConfig and its
+// ClientConfig(serverName): a server and a client that trust each other.
+func TLSConfigs(tb testing.TB, serverName string) (server, client *tls.Config) {
+	tb.Helper()
+	c := NewCert(tb, "izypop3 test")
+	return c.ServerConfig(), c.ClientConfig(serverName)
+}

@@ -10,16 +10,8 @@ import (
 	"github.com/izyware/izypop3/internal/testkit"
 )
 
-// testCert makes a self-signed certificate for 127.0.0.1 and a client
-// config that trusts it.
-func testCert(t *testing.T) (server, client *tls.Config) {
-	t.Helper()
-	c := testkit.NewCert(t, "pop3client test")
-	return c.ServerConfig(), c.ClientConfig("")
-}
-
 func TestDialTLS(t *testing.T) {
-	srvCfg, cliCfg := testCert(t)
+	srvCfg, cliCfg := testkit.TLSConfigs(t, "")
 	ln, err := tls.Listen("tcp", "127.0.0.1:0", srvCfg)
 	if err != nil {
 		t.Fatal(err)
@@ -60,7 +52,7 @@ func TestDialTLS(t *testing.T) {
 }
 
 func TestSTLS(t *testing.T) {
-	srvCfg, cliCfg := testCert(t)
+	srvCfg, cliCfg := testkit.TLSConfigs(t, "")
 	cliCfg.ServerName = "pop.test"
 	cc, sc := net.Pipe()
 	defer cc.Close()

@@ -91,7 +91,7 @@ func closedWithin(t *testing.T, c net.Conn, max time.Duration) string {
 // ClientHello on the POP3S port held the socket forever, and Shutdown
 // waited for it).
 func TestImplicitTLSHandshakeTimeout(t *testing.T) {
-	serverTLS, _ := testTLS(t)
+	serverTLS, _ := testkit.TLSConfigs(t, testHost)
 	opts := testOptions(newBackend())
 	opts.TLSConfig = serverTLS
 	opts.TLSHandshakeTimeout = 300 * time.Millisecond
@@ -419,7 +419,7 @@ func TestLoginDelay(t *testing.T) {
 // insecureServer serves newBackend with SASL as if every client came from
 // 192.0.2.9 (not loopback), with STLS available.
 func insecureServer(t *testing.T, allow bool) (string, *tls.Config) {
-	serverTLS, clientTLS := testTLS(t)
+	serverTLS, clientTLS := testkit.TLSConfigs(t, testHost)
 	back := newBackend()
 	back.SetSASL(true)
 	opts := testOptions(back)
@@ -477,7 +477,7 @@ func TestCleartextPolicy(t *testing.T) {
 // TestTLS12Minimum: a client limited to TLS 1.1 cannot connect, whatever
 // the configured MinVersion.
 func TestTLS12Minimum(t *testing.T) {
-	serverTLS, clientTLS := testTLS(t)
+	serverTLS, clientTLS := testkit.TLSConfigs(t, testHost)
 	serverTLS.MinVersion = tls.VersionTLS10
 	opts := testOptions(newBackend())
 	opts.TLSConfig = serverTLS

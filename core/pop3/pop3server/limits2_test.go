@@ -84,7 +84,7 @@ func TestMinSendRate(t *testing.T) {
 // TestSTLSHandshakeTimeout: a client that sends STLS and then nothing, or
 // half a ClientHello, is disconnected within TLSHandshakeTimeout.
 func TestSTLSHandshakeTimeout(t *testing.T) {
-	serverTLS, _ := testTLS(t)
+	serverTLS, _ := testkit.TLSConfigs(t, testHost)
 	opts := testOptions(newBackend())
 	opts.TLSConfig = serverTLS
 	opts.TLSHandshakeTimeout = 300 * time.Millisecond

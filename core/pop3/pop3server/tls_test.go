@@ -11,18 +11,10 @@ import (
 	"github.com/izyware/izypop3/internal/testkit"
 )
 
-// testTLS returns a server config with a fresh self-signed certificate
-// and a client config trusting it for the name "pop.test".
-func testTLS(t *testing.T) (server, client *tls.Config) {
-	t.Helper()
-	c := testkit.NewCert(t, "pop.test")
-	return c.ServerConfig(), c.ClientConfig("pop.test")
-}
-
 // TestSTLS: RFC 2595 §4. STLS is advertised only with a TLS config and
 // before TLS; after the handshake the session goes on over TLS.
 func TestSTLS(t *testing.T) {
-	serverTLS, clientTLS := testTLS(t)
+	serverTLS, clientTLS := testkit.TLSConfigs(t, testHost)
 	opts := testOptions(newBackend())
 	opts.TLSConfig = serverTLS
 	_, addr := startServer(t, opts)
@@ -58,7 +50,7 @@ func TestSTLS(t *testing.T) {
 // TestSTLSInjection: commands pipelined behind STLS in the clear are
 // refused (they would otherwise run as if sent over TLS).
 func TestSTLSInjection(t *testing.T) {
-	serverTLS, _ := testTLS(t)
+	serverTLS, _ := testkit.TLSConfigs(t, testHost)
 	opts := testOptions(newBackend())
 	opts.TLSConfig = serverTLS
 	_, addr := startServer(t, opts)
@@ -70,7 +62,7 @@ func TestSTLSInjection(t *testing.T) {
 
 // TestServeTLS: implicit TLS (POP3S).
 func TestServeTLS(t *testing.T) {
-	serverTLS, clientTLS := testTLS(t)
+	serverTLS, clientTLS := testkit.TLSConfigs(t, testHost)
 	opts := testOptions(newBackend())
 	opts.TLSConfig = serverTLS
 	srv := pop3server.New(opts)
