@@ -81,31 +81,14 @@ func TestSyncDeleteOnlyWhatIsDurable(t *testing.T) {
 	rs := startRemote(t, msgs)
 	ts := newTestStore()
 	st := syncStore{ts}
-	prefix, _ := (Account{Addr: rs.addr, User: testUser}).SourceIDPrefix()
-	var bad []string
-	var deletedAll []string
-	rs.setOnUpdate(func(deleted []string) {
-		deletedAll = append(deletedAll, deleted...)
-		held := map[string]storedItem{}
-		for _, it := range items(t, st) {
-			held[it.SourceID] = it
-		}
-		for _, uidl := range deleted {
-			it, ok := held[prefix+uidl]
-			if !ok || it.Tag == sdk.TagStaged || !ts.durable(it.UID) {
-				bad = append(bad, uidl)
-			}
-		}
-	})
+	w := watchDeletes(t, rs, st, ts)
 	o := testOptions(t, rs, st)
 	o.BatchMessages = 6
 	o.Delete = true
 	sum := runOK(t, o)
-	if len(bad) > 0 {
-		t.Errorf("deleted on the server before durable in the store: %v", bad)
-	}
-	if sum.Deleted != 40 || len(rs.UIDs(testUser)) != 0 || len(deletedAll) != 40 {
-		t.Errorf("summary %+v, %d left on the server, %d deleted", sum, len(rs.UIDs(testUser)), len(deletedAll))
+	w.check(t)
+	if sum.Deleted != 40 || len(rs.UIDs(testUser)) != 0 || len(w.deleted) != 40 {
+		t.Errorf("summary %+v, %d left on the server, %d deleted", sum, len(rs.UIDs(testUser)), len(w.deleted))
 	}
 	checkExactlyOnce(t, st, rs.addr, wantMap(rs), nil)
 }

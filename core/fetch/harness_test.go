@@ -101,6 +101,43 @@ func (rs *remoteServer) setOnUpdate(f func([]string)) {
 	rs.mu.Unlock()
 }
 
+// deleteWatch is what watchDeletes saw.
+type deleteWatch struct {
+	deleted []string // every UIDL deleted on the server
+	early   []string // those not yet held, unstaged and durable, by the store
+}
+
+// watchDeletes makes rs check, at each UPDATE, that the store st holds
+// every message it deletes, unstaged and durable in ts. Read it after the
+// run.
+func watchDeletes(t *testing.T, rs *remoteServer, st sdk.Store, ts *testStore) *deleteWatch {
+	prefix, _ := (Account{Addr: rs.addr, User: testUser}).SourceIDPrefix()
+	w := &deleteWatch{}
+	rs.setOnUpdate(func(deleted []string) {
+		w.deleted = append(w.deleted, deleted...)
+		held := map[string]storedItem{}
+		for _, it := range items(t, st) {
+			held[it.SourceID] = it
+		}
+		for _, uidl := range deleted {
+			it, ok := held[prefix+uidl]
+			if !ok || it.Tag == sdk.TagStaged || !ts.durable(it.UID) {
+				w.early = append(w.early, uidl)
+			}
+		}
+	})
+	return w
+}
+
+// check fails the test if a message was deleted on the server before it
+// was durable in the store.
+func (w *deleteWatch) check(t *testing.T) {
+	t.Helper()
+	if len(w.early) > 0 {
+		t.Errorf("deleted on the server before durable in the store: %v", w.early)
+	}
+}
+
 // testStore is the reference store with a durability barrier: an item is
 // durable once a Sync followed its Put (or its last tag change). It can be
 // told to fail.

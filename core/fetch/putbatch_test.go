@@ -64,27 +64,12 @@ func TestPutBatchOneStream(t *testing.T) {
 	rs := startRemote(t, mailgen.Set(12, 40, 2000))
 	ts := newTestStore()
 	ps := viaPlugin(t, syncStore{ts})
-	prefix, _ := (Account{Addr: rs.addr, User: testUser}).SourceIDPrefix()
-	var bad []string
-	rs.setOnUpdate(func(deleted []string) {
-		held := map[string]storedItem{}
-		for _, it := range items(t, ps) {
-			held[it.SourceID] = it
-		}
-		for _, uidl := range deleted {
-			it, ok := held[prefix+uidl]
-			if !ok || it.Tag == sdk.TagStaged || !ts.durable(it.UID) {
-				bad = append(bad, uidl)
-			}
-		}
-	})
+	w := watchDeletes(t, rs, ps, ts)
 	o := testOptions(t, rs, ps)
 	o.BatchMessages = 6
 	o.Delete = true
 	sum := runOK(t, o)
-	if len(bad) > 0 {
-		t.Errorf("deleted on the server before durable in the store: %v", bad)
-	}
+	w.check(t)
 	if sum.Stored != 40 || sum.Deleted != 40 {
 		t.Errorf("summary %+v", sum)
 	}
