@@ -94,6 +94,16 @@ func startCmd(t *testing.T, cmd *exec.Cmd, port int) *bytes.Buffer {
 	t.Helper()
 	var logs bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
+	launch(t, cmd, port, logs.String)
+	return &logs
+}
+
+// launch starts cmd, its output already set, and waits until it accepts
+// connections on port. At the end of the test it kills cmd (its process
+// group too if it has one of its own) and, if the test failed, logs what
+// output returns.
+func launch(t *testing.T, cmd *exec.Cmd, port int, output func() string) {
+	t.Helper()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +114,7 @@ func startCmd(t *testing.T, cmd *exec.Cmd, port int) *bytes.Buffer {
 		}
 		cmd.Wait()
 		if t.Failed() {
-			t.Logf("server logs:\n%s", logs.String())
+			t.Logf("server output:\n%s", output())
 		}
 	})
 	deadline := time.Now().Add(20 * time.Second)
@@ -112,12 +122,26 @@ func startCmd(t *testing.T, cmd *exec.Cmd, port int) *bytes.Buffer {
 		c, err := net.Dial("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
 		if err == nil {
 			c.Close()
-			return &logs
+			return
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Fatalf("server %q did not listen on %d", cmd.Args, port)
-	return nil
+}
+
+// waitExit waits up to d for the started cmd to exit and returns its exit
+// error; a command still running after d is killed, and waitExit says so.
+func waitExit(cmd *exec.Cmd, d time.Duration) error {
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(d):
+		cmd.Process.Kill()
+		<-done
+		return fmt.Errorf("still running after %v (killed)", d)
+	}
 }
 
 // pop3Session sends lines (one command each, no pipelining) and returns
@@ -211,15 +235,8 @@ func TestServerSIGTERMStopsCleanly(t *testing.T) {
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("exit after SIGTERM: %v", err)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("server still running 15 s after SIGTERM")
+	if err := waitExit(cmd, 15*time.Second); err != nil {
+		t.Fatalf("after SIGTERM: %v", err)
 	}
 	if d := time.Since(start); d < 400*time.Millisecond {
 		t.Errorf("server exited after %v, before the 500ms shutdown timeout with a session open", d)

@@ -201,17 +201,9 @@ func TestClientIntervalStopsOnSIGTERM(t *testing.T) {
 	}
 	time.Sleep(200 * time.Millisecond) // a few more runs that find nothing
 	cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			b, _ := os.ReadFile(out.Name())
-			t.Errorf("exit after SIGTERM: %v\n%s", err, b)
-		}
-	case <-time.After(15 * time.Second):
-		cmd.Process.Kill()
-		t.Fatal("still running 15 s after SIGTERM")
+	if err := waitExit(cmd, 15*time.Second); err != nil {
+		b, _ := os.ReadFile(out.Name())
+		t.Fatalf("after SIGTERM: %v\n%s", err, b)
 	}
 	if n := len(emlFiles(t, filepath.Join(root, "dave"))); n != 4 {
 		t.Errorf("%d files, want 4 (each exactly once)", n)

@@ -254,20 +254,11 @@ pass-env = "P"
 				}
 				var out testkit.SyncBuffer
 				c.Stdout, c.Stderr = &out, &out
-				done := make(chan error, 1)
 				if err := c.Start(); err != nil {
 					t.Fatal(err)
 				}
-				go func() { done <- c.Wait() }()
-				select {
-				case err := <-done:
-					if err != nil {
-						t.Fatalf("%s: %v\n%s", cmd, err, out.String())
-					}
-				case <-time.After(2 * time.Minute):
-					c.Process.Kill()
-					<-done
-					t.Fatalf("%s: still running after 2 min\n%s", cmd, out.String())
+				if err := waitExit(c, 2*time.Minute); err != nil {
+					t.Fatalf("%s: %v\n%s", cmd, err, out.String())
 				}
 			})
 			ran++

@@ -74,29 +74,11 @@ func logServer(t *testing.T, port int, args ...string) (*exec.Cmd, string) {
 	cmd.Env = append(os.Environ(), "IZYPOP3_PLUGIN_DIR=")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		cmd.Wait()
-		if t.Failed() {
-			b, _ := os.ReadFile(logPath)
-			t.Logf("server log:\n%s", b)
-		}
+	launch(t, cmd, port, func() string {
+		b, _ := os.ReadFile(logPath)
+		return string(b)
 	})
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		c, err := net.Dial("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
-		if err == nil {
-			c.Close()
-			return cmd, logPath
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("server %q did not listen on %d", args, port)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	return cmd, logPath
 }
 
 // logRecords parses the JSON log lines written so far.
@@ -303,15 +285,8 @@ func TestSIGHUPReload(t *testing.T) {
 	if err := syscall.Kill(cmd.Process.Pid, syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("exit after SIGTERM: %v", err)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("server still running 20 s after SIGTERM")
+	if err := waitExit(cmd, 20*time.Second); err != nil {
+		t.Errorf("after SIGTERM: %v", err)
 	}
 }
 

@@ -62,15 +62,8 @@ func TestSIGTERMProcessGroupDrains(t *testing.T) {
 	if r := s.cmd("QUIT"); !strings.HasPrefix(r, "+OK") {
 		t.Fatalf("QUIT after SIGTERM: %q", r)
 	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("exit: %v", err)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("server still running 20 s after SIGTERM with no session left")
+	if err := waitExit(cmd, 20*time.Second); err != nil {
+		t.Fatalf("after SIGTERM, no session left: %v", err)
 	}
 	// QUIT updated the store: message 2 was archived.
 	if _, err := os.Stat(filepath.Join(root, "alice", "archive", "m2.eml")); err != nil {
