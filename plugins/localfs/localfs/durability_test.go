@@ -1,15 +1,20 @@
 package localfs
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/izyware/izypop3/sdk"
+	"github.com/izyware/izypop3/sdk/storetest"
 )
 
 // Put makes the message durable in the right order: the file is fsync'ed
@@ -205,4 +210,132 @@ func TestTornDeferredFileIsNotClaimed(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A Put records the SourceID, and for a deferred Put the size, in one
+// extended attribute (a second one would cost ext4 a block per message).
+func TestPutWritesOneAttribute(t *testing.T) {
+	root := t.TempDir()
+	s, err := New(Config{Path: root})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	msg := "Subject: a\r\n\r\nb\r\n"
+	cases := []struct {
+		opts sdk.PutOptions
+		want string // "" = no attribute
+	}{
+		{sdk.PutOptions{Tag: sdk.TagStaged, SourceID: "pop3://u@h:110/1", DeferSync: true}, "17 pop3://u@h:110/1"},
+		{sdk.PutOptions{SourceID: "pop3://u@h:110/2"}, "- pop3://u@h:110/2"},
+		{sdk.PutOptions{DeferSync: true, Tag: sdk.TagDup}, "17 "},
+		{sdk.PutOptions{Tag: sdk.TagArchive}, ""},
+	}
+	for _, c := range cases {
+		res, err := s.Put(t.Context(), "m", c.opts, strings.NewReader(msg))
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := itemPath(t, root, "m", res.UID)
+		sz, err := unix.Listxattr(p, nil)
+		if err != nil {
+			if errors.Is(err, unix.ENOTSUP) {
+				t.Skip("no user xattrs on this filesystem")
+			}
+			t.Fatal(err)
+		}
+		buf := make([]byte, sz)
+		n, _ := unix.Listxattr(p, buf)
+		var names []string
+		for _, nm := range strings.Split(string(buf[:n]), "\x00") {
+			if strings.HasPrefix(nm, "user.") {
+				names = append(names, nm)
+			}
+		}
+		if c.want == "" {
+			if len(names) != 0 {
+				t.Fatalf("%+v: attributes %q, want none", c.opts, names)
+			}
+			continue
+		}
+		if len(names) != 1 || names[0] != xattrMeta {
+			t.Fatalf("%+v: attributes %q, want just %s", c.opts, names, xattrMeta)
+		}
+		v := make([]byte, 256)
+		n, err = unix.Getxattr(p, xattrMeta, v)
+		if err != nil || string(v[:n]) != c.want {
+			t.Fatalf("%+v: %s = %q (%v), want %q", c.opts, xattrMeta, v[:n], err, c.want)
+		}
+	}
+}
+
+// Files written before the single attribute keep working: their SourceID
+// and size attributes are read (a lost index is rebuilt with the SourceID,
+// a torn deferred file is still told from the message).
+func TestOldAttributesAreRead(t *testing.T) {
+	for _, torn := range []bool{false, true} {
+		root := t.TempDir()
+		s, err := New(Config{Path: root})
+		if err != nil {
+			t.Fatal(err)
+		}
+		msg := "Subject: old\r\n\r\n" + strings.Repeat("body line\r\n", 50)
+		src := "pop3://u@h:110/old"
+		res, err := s.Put(t.Context(), "m", sdk.PutOptions{Tag: sdk.TagStaged, SourceID: src, DeferSync: true}, strings.NewReader(msg))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Close()
+		p := itemPath(t, root, "m", res.UID)
+		if err := unix.Removexattr(p, xattrMeta); err != nil {
+			if errors.Is(err, unix.ENOTSUP) {
+				t.Skip("no user xattrs on this filesystem")
+			}
+			t.Fatal(err)
+		}
+		if err := unix.Setxattr(p, xattrSourceID, []byte(src), 0); err != nil {
+			t.Fatal(err)
+		}
+		if err := unix.Setxattr(p, xattrSize, []byte(strconv.Itoa(len(msg))), 0); err != nil {
+			t.Fatal(err)
+		}
+		if torn {
+			if err := os.Truncate(p, 40); err != nil {
+				t.Fatal(err)
+			}
+		}
+		os.Remove(filepath.Join(root, "m", "izypop3-index"))
+		s2, err := New(Config{Path: root})
+		if err != nil {
+			t.Fatal(err)
+		}
+		items := storetest.List(t, s2, "m")
+		if len(items) != 1 || items[0].SourceID != src {
+			t.Fatalf("torn=%v: items %+v, want one with SourceID %s", torn, items, src)
+		}
+		res2, err := s2.Put(t.Context(), "m", sdk.PutOptions{Tag: sdk.TagStaged, SourceID: src}, strings.NewReader(msg))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res2.Existing == torn {
+			t.Fatalf("torn=%v: re-Put %+v", torn, res2)
+		}
+		s2.Close()
+	}
+}
+
+// itemPath is the file of uid in mailbox mb under root.
+func itemPath(t *testing.T, root, mb, uid string) string {
+	t.Helper()
+	var found string
+	filepath.Walk(filepath.Join(root, mb), func(p string, fi os.FileInfo, err error) error {
+		if err == nil && fi.Mode().IsRegular() && strings.HasPrefix(fi.Name(), uid) {
+			found = p
+		}
+		return nil
+	})
+	if found == "" {
+		t.Fatalf("no file for %s", uid)
+	}
+	return found
 }

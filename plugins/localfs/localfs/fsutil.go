@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"strconv"
+	"strings"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -29,9 +30,20 @@ func durabilityStep(step string) {
 	}
 }
 
-// xattrSourceID is the extended attribute holding the SourceID of a
-// message (best effort: filesystems without user xattrs simply lack it).
-const xattrSourceID = "user.izypop3.sourceid"
+// xattrMeta is the extended attribute a Put gives a message file: the size
+// the file must have (decimal; "-" when the Put was durable, so no size is
+// needed), a space, and the SourceID (possibly empty). One attribute, not
+// two: on ext4 with 256-octet inodes a second attribute no longer fits in
+// the inode and costs an extra block per message (measured: 8 sectors per
+// file with two, none with one value of up to 64 octets).
+const xattrMeta = "user.izypop3"
+
+// Attributes of files written before xattrMeta (still read): the SourceID,
+// and the size of a deferred Put.
+const (
+	xattrSourceID = "user.izypop3.sourceid"
+	xattrSize     = "user.izypop3.size"
+)
 
 // dirFD returns the descriptor of an open directory. The *os.File must stay
 // open (and reachable) while the descriptor is in use.
@@ -87,31 +99,82 @@ func renameNoReplace(od *os.File, oldName string, nd *os.File, newName string) e
 	return nil
 }
 
-// getSourceXattr reads the SourceID attribute of an open file ("" if
-// absent or unsupported).
-func getSourceXattr(f *os.File) string {
-	buf := make([]byte, 1024)
-	n, err := unix.Fgetxattr(int(f.Fd()), xattrSourceID, buf)
+// getXattr reads the attribute name of an open file (nil if absent or
+// unsupported, or longer than maxSourceIDLen + 32).
+func getXattr(f *os.File, name string) []byte {
+	buf := make([]byte, 256)
+	n, err := unix.Fgetxattr(int(f.Fd()), name, buf)
 	if errors.Is(err, unix.ERANGE) {
-		sz, err2 := unix.Fgetxattr(int(f.Fd()), xattrSourceID, nil)
-		if err2 != nil || sz > maxSourceIDLen {
-			return ""
+		sz, err2 := unix.Fgetxattr(int(f.Fd()), name, nil)
+		if err2 != nil || sz > maxSourceIDLen+32 {
+			return nil
 		}
 		buf = make([]byte, sz)
-		n, err = unix.Fgetxattr(int(f.Fd()), xattrSourceID, buf)
+		n, err = unix.Fgetxattr(int(f.Fd()), name, buf)
 	}
 	if err != nil || n < 0 {
-		return ""
+		return nil
 	}
-	return string(buf[:n])
+	return buf[:n]
 }
 
-// setSourceXattr records the SourceID on an open file; an unsupported
-// filesystem is not an error (the file name still carries the hash).
-func setSourceXattr(f *os.File, sourceID string) error {
-	err := unix.Fsetxattr(int(f.Fd()), xattrSourceID, []byte(sourceID), 0)
-	// ENOSPC/E2BIG: no room for the attribute on this inode (ext4 keeps
-	// xattrs in one block); the index and the name hash still have it.
+// fileMeta is what the attributes of a message file record.
+type fileMeta struct {
+	sourceID string // "" if none
+	size     int64  // the size the file must have; -1 if not recorded
+}
+
+// getFileMeta reads the attributes of an open message file: xattrMeta, or
+// else the two older ones.
+func getFileMeta(f *os.File) fileMeta {
+	if v := getXattr(f, xattrMeta); v != nil {
+		if fm, ok := parseFileMeta(string(v)); ok {
+			return fm
+		}
+	}
+	fm := fileMeta{size: -1}
+	if v := getXattr(f, xattrSourceID); len(v) <= maxSourceIDLen {
+		fm.sourceID = string(v)
+	}
+	if v := getXattr(f, xattrSize); v != nil {
+		if n, err := strconv.ParseInt(string(v), 10, 64); err == nil && n >= 0 {
+			fm.size = n
+		}
+	}
+	return fm
+}
+
+// formatFileMeta is the value of xattrMeta; size < 0 records no size.
+func formatFileMeta(sourceID string, size int64) string {
+	if size < 0 {
+		return "- " + sourceID
+	}
+	return strconv.FormatInt(size, 10) + " " + sourceID
+}
+
+func parseFileMeta(v string) (fileMeta, bool) {
+	sz, src, ok := strings.Cut(v, " ")
+	if !ok || len(src) > maxSourceIDLen {
+		return fileMeta{}, false
+	}
+	fm := fileMeta{sourceID: src, size: -1}
+	if sz != "-" {
+		n, err := strconv.ParseInt(sz, 10, 64)
+		if err != nil || n < 0 {
+			return fileMeta{}, false
+		}
+		fm.size = n
+	}
+	return fm, true
+}
+
+// setFileMeta records the SourceID and (size >= 0) the size a file must
+// have on an open file, in one attribute. A filesystem without user xattrs
+// is not an error (the file name still carries the SourceID's hash), nor is
+// an inode without room for the attribute (ENOSPC/E2BIG: ext4 keeps xattrs
+// in one block; the index and the name hash still have the SourceID).
+func setFileMeta(f *os.File, sourceID string, size int64) error {
+	err := unix.Fsetxattr(int(f.Fd()), xattrMeta, []byte(formatFileMeta(sourceID, size)), 0)
 	if err == nil || errors.Is(err, unix.ENOTSUP) || errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.E2BIG) || errors.Is(err, unix.ENOSPC) {
 		return nil
 	}
@@ -154,30 +217,6 @@ func readNames(d *os.File) ([]string, error) {
 		}
 		_, _, names = unix.ParseDirent(buf[:n], -1, names)
 	}
-}
-
-// xattrSize holds the size a file of a deferred Put must have (decimal).
-const xattrSize = "user.izypop3.size"
-
-// setSizeXattr records the size of an open file (best effort on
-// filesystems without user xattrs, as for the SourceID).
-func setSizeXattr(f *os.File, size int64) error {
-	err := unix.Fsetxattr(int(f.Fd()), xattrSize, []byte(strconv.FormatInt(size, 10)), 0)
-	if err == nil || errors.Is(err, unix.ENOTSUP) || errors.Is(err, unix.EOPNOTSUPP) {
-		return nil
-	}
-	return &os.PathError{Op: "fsetxattr", Path: f.Name(), Err: err}
-}
-
-// getSizeXattr reads the size attribute of an open file.
-func getSizeXattr(f *os.File) (int64, bool) {
-	var buf [24]byte
-	n, err := unix.Fgetxattr(int(f.Fd()), xattrSize, buf[:])
-	if err != nil || n <= 0 {
-		return 0, false
-	}
-	v, err := strconv.ParseInt(string(buf[:n]), 10, 64)
-	return v, err == nil
 }
 
 // topDir is the root directory open for openBeneath.

@@ -399,6 +399,7 @@ func TestIndexLossAndCorruption(t *testing.T) {
 				if noXattr {
 					filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
 						if err == nil && d.Type().IsRegular() {
+							unix.Removexattr(p, "user.izypop3")
 							unix.Removexattr(p, "user.izypop3.sourceid")
 						}
 						return nil

@@ -246,15 +246,15 @@ func writeTemp(ctx context.Context, d, f *os.File, name string, opts sdk.PutOpti
 		}
 		return 0, 0, "", 0, err
 	}
-	if opts.SourceID != "" {
-		if err := setSourceXattr(f, opts.SourceID); err != nil {
-			return 0, 0, "", 0, fmt.Errorf("localfs: %w", err)
+	if opts.SourceID != "" || opts.DeferSync {
+		// A deferred Put is not fsync'ed: after a machine crash the file
+		// may be shorter than written. The size it must have lets a
+		// SourceID check tell.
+		want := int64(-1)
+		if opts.DeferSync {
+			want = size
 		}
-	}
-	if opts.DeferSync {
-		// Not fsync'ed: after a machine crash the file may be shorter
-		// than written. The size it must have lets a SourceID check tell.
-		if err := setSizeXattr(f, size); err != nil {
+		if err := setFileMeta(f, opts.SourceID, want); err != nil {
 			return 0, 0, "", 0, fmt.Errorf("localfs: %w", err)
 		}
 	}
@@ -445,8 +445,8 @@ func (mb *mailbox) whole(e *entry) bool {
 		return true
 	}
 	defer f.Close()
-	want, ok := getSizeXattr(f)
-	if !ok {
+	want := getFileMeta(f).size
+	if want < 0 {
 		return true
 	}
 	var st unix.Stat_t

@@ -797,7 +797,7 @@ func computeMeta(d *os.File, name, key string) (*meta, error) {
 		return nil, err
 	}
 	m := &meta{wire: wc.Size(), sha: hex.EncodeToString(h.Sum(nil))}
-	if src := getSourceXattr(f); src != "" {
+	if src := getFileMeta(f).sourceID; src != "" {
 		if nh := nameSourceHash(key); nh == "" || nh == sourceHash(src) {
 			m.sourceID = src
 		}
