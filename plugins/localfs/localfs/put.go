@@ -264,10 +264,12 @@ func writeTemp(ctx context.Context, d, f *os.File, name string, opts sdk.PutOpti
 			return 0, 0, "", 0, fmt.Errorf("localfs: set received time: %w", err)
 		}
 	}
-	if opts.DeferSync {
-		// Start the write-back now, so the barrier finds less to do.
-		unix.SyncFileRange(int(f.Fd()), 0, 0, unix.SYNC_FILE_RANGE_WRITE)
-	} else {
+	// A deferred Put leaves the write-back to the barrier's syncfs, which
+	// writes a whole batch in large requests. Starting it per file
+	// (sync_file_range) was 6 % of the CPU of a 2000 × 20 KB clientpop3
+	// sync, most of it one block request and virtio notification per
+	// message.
+	if !opts.DeferSync {
 		if err := f.Sync(); err != nil {
 			return 0, 0, "", 0, fmt.Errorf("localfs: fsync: %w", err)
 		}
