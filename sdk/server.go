@@ -169,20 +169,19 @@ func (g *grpcServer) FetchTop(req *storev1.FetchTopRequest, stream grpc.ServerSt
 	return sendChunks(rc, stream)
 }
 
-// sendChunks streams rc in ChunkSize pieces through one reused buffer and
-// closes it. Send marshals the message before it returns, so the buffer can
-// be refilled at once.
+// sendChunks streams rc in ChunkSize pieces and closes it. Each piece is
+// read into a pooled buffer that gRPC takes over and gives back once it has
+// written it (transport.OutChunk): nothing is copied, and a stream the host
+// does not read holds only the few chunks flow control lets it queue.
 func sendChunks(rc io.ReadCloser, stream grpc.ServerStreamingServer[storev1.Chunk]) error {
 	defer rc.Close()
-	bp := transport.GetChunk()
-	defer transport.PutChunk(bp)
-	buf := *bp
-	chunk := &storev1.Chunk{}
+	var chunk transport.OutChunk
+	defer chunk.Release()
 	for {
-		n, err := io.ReadFull(rc, buf)
+		n, err := io.ReadFull(rc, chunk.Buf())
 		if n > 0 {
-			chunk.Data = buf[:n]
-			if serr := stream.Send(chunk); serr != nil {
+			chunk.SetLen(n)
+			if serr := stream.SendMsg(&chunk); serr != nil {
 				return serr
 			}
 		}

@@ -17,19 +17,13 @@ import (
 
 // FetchBatch streams the items of the store's own BatchFetcher, or else
 // one by one through Store.Fetch,
-// each in ChunkSize pieces read into one pooled buffer: no item is held in
-// memory, and gRPC flow control stops the reading when the host does not
-// keep up.
+// each in ChunkSize pieces read into pooled buffers that gRPC takes over
+// (transport.OutChunk): no item is held in memory, and gRPC flow control
+// stops the reading when the host does not keep up.
 func (g *grpcServer) FetchBatch(req *storev1.FetchBatchRequest, stream grpc.ServerStreamingServer[storev1.FetchBatchResponse]) error {
 	ctx := stream.Context()
-	bp := transport.GetChunk()
-	defer transport.PutChunk(bp)
-	s := batchSender{
-		stream: stream,
-		buf:    *bp,
-		chunk:  &storev1.FetchBatchChunk{},
-	}
-	s.msg.Part = &storev1.FetchBatchResponse_Chunk{Chunk: s.chunk}
+	s := batchSender{stream: stream, chunk: transport.OutChunk{Batch: true}}
+	defer s.chunk.Release()
 	if bf, ok := g.store.(BatchFetcher); ok {
 		return s.sendBatch(ctx, bf, req.GetMailbox(), req.GetUids())
 	}
@@ -55,12 +49,10 @@ func (g *grpcServer) FetchBatch(req *storev1.FetchBatchRequest, stream grpc.Serv
 }
 
 // batchSender sends the messages of one FetchBatch stream, reusing one
-// chunk message and one buffer.
+// chunk message.
 type batchSender struct {
 	stream grpc.ServerStreamingServer[storev1.FetchBatchResponse]
-	buf    []byte
-	msg    storev1.FetchBatchResponse
-	chunk  *storev1.FetchBatchChunk
+	chunk  transport.OutChunk
 }
 
 // sendItem streams rc (and closes it). The first chunk carries the uid, the
@@ -68,17 +60,17 @@ type batchSender struct {
 // The error returned is the stream's.
 func (s *batchSender) sendItem(uid string, rc io.ReadCloser) error {
 	defer rc.Close()
-	s.chunk.Uid = uid
+	s.chunk.UID = uid
 	for {
-		n, err := io.ReadFull(rc, s.buf)
+		n, err := io.ReadFull(rc, s.chunk.Buf())
 		end := errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
 		if n > 0 || end {
-			s.chunk.Data = s.buf[:n]
+			s.chunk.SetLen(n)
 			s.chunk.Last = end
-			if serr := s.stream.Send(&s.msg); serr != nil {
+			if serr := s.stream.SendMsg(&s.chunk); serr != nil {
 				return serr
 			}
-			s.chunk.Uid = ""
+			s.chunk.UID = ""
 		}
 		switch {
 		case end:

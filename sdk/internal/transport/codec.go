@@ -23,7 +23,14 @@ type chunkCodec struct{ std encoding.CodecV2 }
 
 func (c chunkCodec) Name() string { return c.std.Name() } // "proto": same wire content-type
 
-func (c chunkCodec) Marshal(v any) (mem.BufferSlice, error) { return c.std.Marshal(v) }
+// Marshal encodes an *OutChunk around its buffer (see OutChunk), anything
+// else with proto.
+func (c chunkCodec) Marshal(v any) (mem.BufferSlice, error) {
+	if oc, ok := v.(*OutChunk); ok {
+		return oc.marshal()
+	}
+	return c.std.Marshal(v)
+}
 
 func (c chunkCodec) Unmarshal(data mem.BufferSlice, v any) error {
 	switch m := v.(type) {
