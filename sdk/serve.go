@@ -77,8 +77,10 @@ const binaryPrefix = "izypop3-store-"
 // binary's main. It returns when the host stops the plugin, after calling
 // store's Close if it implements Closer. Nothing is written to stdout but the
 // handshake line; logs go to stderr. Run by hand (not by izypop3), the binary
-// prints a short notice and exits with status 1.
+// prints a short notice and exits with status 1. Once no message stream has
+// been open for 5 s, the process gives its free memory back to the system.
 func Serve(store Store, opts ...ServeOption) {
+	releaseIdle.Store(true)
 	cfg := serveConfig{info: transport.Info{Version: "dev"}}
 	for _, o := range opts {
 		o(&cfg)
