@@ -1,9 +1,13 @@
 package testkit
 
 import (
+	"bufio"
+	"fmt"
 	"net"
 	"strconv"
+	"strings"
 	"testing"
+	"time"
 )
 
 // Listen returns a TCP listener on a free port of 127.0.0.1, closed when
@@ -53,4 +57,24 @@ func FreePortE() (int, error) {
 	}
 	defer l.Close()
 	return Port(l.Addr()), nil
+}
+
+// Greeting connects to a POP3 server at addr, reads its +OK greeting and
+// sends QUIT: whether the server is up and answering.
+func Greeting(addr string) error {
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(3 * time.Second))
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil {
+		return err
+	}
+	if !strings.HasPrefix(line, "+OK") {
+		return fmt.Errorf("greeting %q", line)
+	}
+	fmt.Fprintf(c, "QUIT\r\n")
+	return nil
 }

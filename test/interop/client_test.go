@@ -20,13 +20,12 @@ import (
 
 // selfSigned writes a self-signed certificate for 127.0.0.1 and its key
 // into dir and returns their paths and the certificate's SHA-256.
-func selfSigned(t *testing.T, dir string) (certPath, keyPath, fingerprint string) {
+func selfSigned(t *testing.T, dir string) (certPath, keyPath string, sum [32]byte) {
 	t.Helper()
-	c := testkit.NewCert(t, "izypop3 interop")
+	c := testkit.NewCert(t, "127.0.0.1")
 	certPath, keyPath = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
 	c.WriteFiles(t, certPath, keyPath)
-	sum := c.SHA256()
-	return certPath, keyPath, "sha256:" + hex.EncodeToString(sum[:])
+	return certPath, keyPath, c.SHA256()
 }
 
 // needTLSDovecot starts a private Dovecot with STLS and POP3S on a
@@ -36,7 +35,7 @@ func needTLSDovecot(t *testing.T) (*dovecottest.Server, string) {
 	if err := dovecottest.Available(); err != nil {
 		needDovecot(t) // the loud skip (or failure under CI)
 	}
-	cert, key, fp := selfSigned(t, t.TempDir())
+	cert, key, sum := selfSigned(t, t.TempDir())
 	s, err := dovecottest.Start(dovecottest.Options{Password: testPassword, TLSCert: cert, TLSKey: key,
 		Mechanisms: "plain login cram-md5 scram-sha-256", Extra: "auth_failure_delay = 0"})
 	if err != nil {
@@ -48,7 +47,7 @@ func needTLSDovecot(t *testing.T) (*dovecottest.Server, string) {
 		}
 		s.Stop()
 	})
-	return s, fp
+	return s, "sha256:" + hex.EncodeToString(sum[:])
 }
 
 // clientpop3 runs izypop3 clientpop3 with args and returns its stdout; a

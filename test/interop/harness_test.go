@@ -14,12 +14,10 @@
 package interop
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -177,7 +175,7 @@ func startIzypop3Args(t testing.TB, extra []string) *izyServer {
 	})
 	deadline := time.Now().Add(serverStartTimeout)
 	for {
-		if err := readGreeting(fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
+		if err := testkit.Greeting(testkit.Addr(port)); err == nil {
 			return s
 		}
 		select {
@@ -205,25 +203,6 @@ func (s *izyServer) stop(t testing.TB) {
 		s.cmd.Process.Kill()
 		s.done <- <-s.done
 	}
-}
-
-// readGreeting connects to addr and reads a +OK greeting.
-func readGreeting(addr string) error {
-	c, err := net.DialTimeout("tcp", addr, time.Second)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(3 * time.Second))
-	line, err := bufio.NewReader(c).ReadString('\n')
-	if err != nil {
-		return err
-	}
-	if !strings.HasPrefix(line, "+OK") {
-		return fmt.Errorf("greeting %q", line)
-	}
-	fmt.Fprintf(c, "QUIT\r\n")
-	return nil
 }
 
 // runPeer runs a peer program with a timeout and returns its stdout;

@@ -26,20 +26,13 @@ const (
 	failDelay = 400 * time.Millisecond
 )
 
-// testCert writes a self-signed certificate for 127.0.0.1 and its key to
-// dir and returns their paths and the certificate's SHA-256 fingerprint in
-// mpop's form (AA:BB:...).
-func testCert(t *testing.T, dir string) (certFile, keyFile, fingerprint string) {
-	t.Helper()
-	c := testkit.NewCert(t, "127.0.0.1")
-	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	c.WriteFiles(t, certFile, keyFile)
-	sum := c.SHA256()
+// mpopFingerprint is a certificate's SHA-256 in mpop's form (AA:BB:...).
+func mpopFingerprint(sum [32]byte) string {
 	hexes := make([]string, len(sum))
 	for i, b := range sum {
 		hexes[i] = fmt.Sprintf("%02X", b)
 	}
-	return certFile, keyFile, strings.Join(hexes, ":")
+	return strings.Join(hexes, ":")
 }
 
 // tlsTarget is a running izypop3 with STLS, POP3S and SASL.
@@ -58,7 +51,7 @@ func startTLSTarget(t *testing.T, mailbox string, users map[string]string, extra
 	t.Helper()
 	needBinary(t, "izypop3-store-fake")
 	dir := t.TempDir()
-	cert, key, fp := testCert(t, dir)
+	cert, key, sum := selfSigned(t, dir)
 	check := filepath.Join(dir, "check-token")
 	script := "#!/bin/sh\nread user\nread token\n[ \"$token\" = " + goodToken + " ] || exit 1\n"
 	if err := os.WriteFile(check, []byte(script), 0o700); err != nil {
@@ -92,7 +85,7 @@ func startTLSTarget(t *testing.T, mailbox string, users map[string]string, extra
 	return tlsTarget{
 		target: target{Name: "izypop3-fake-tls", Port: srv.Port, User: mailbox, Pass: pass,
 			Msgs: fakeExpected(t, mailbox), Ordered: true},
-		PopsPort: pops, CertFile: cert, Fingerprint: fp,
+		PopsPort: pops, CertFile: cert, Fingerprint: mpopFingerprint(sum),
 	}
 }
 
