@@ -80,17 +80,5 @@ func dovecotTarget(t *testing.T, msgs [][]byte) target {
 // client applies (docs/interop.md) before they judge izypop3.
 func TestPeersAgainstDovecot(t *testing.T) {
 	msgs := sampleMessages()
-	for _, p := range []struct {
-		name  string
-		check func(*testing.T, target)
-	}{
-		{"curl", checkCurl},
-		{"poplib", checkPoplib},
-		{"mpop", func(t *testing.T, tg target) { checkMpop(t, tg) }},
-		{"fetchmail", checkFetchmail},
-	} {
-		t.Run(p.name, func(t *testing.T) {
-			p.check(t, dovecotTarget(t, msgs))
-		})
-	}
+	eachPeer(t, func(t *testing.T, peer string) target { return dovecotTarget(t, msgs) })
 }

@@ -89,19 +89,7 @@ func fakeTarget(t *testing.T, mailbox string, extra ...string) target {
 }
 
 func TestFakePeers(t *testing.T) {
-	for _, p := range []struct {
-		name  string
-		check func(*testing.T, target)
-	}{
-		{"curl", checkCurl},
-		{"poplib", checkPoplib},
-		{"mpop", func(t *testing.T, tg target) { checkMpop(t, tg) }},
-		{"fetchmail", checkFetchmail},
-	} {
-		t.Run(p.name, func(t *testing.T) {
-			p.check(t, fakeTarget(t, "fake"+p.name))
-		})
-	}
+	eachPeer(t, func(t *testing.T, peer string) target { return fakeTarget(t, "fake"+peer) })
 }
 
 // uidsExcept returns the UIDs of msgs without message numbers skip (1-based).

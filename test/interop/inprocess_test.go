@@ -15,33 +15,23 @@ import (
 // protocol layer alone, with APOP enabled (curl then logs in with APOP).
 func TestPeersAgainstPop3server(t *testing.T) {
 	msgs := sampleMessages()
-	for _, p := range []struct {
-		name  string
-		check func(*testing.T, target)
-	}{
-		{"curl", checkCurl},
-		{"poplib", checkPoplib},
-		{"mpop", func(t *testing.T, tg target) { checkMpop(t, tg) }},
-		{"fetchmail", checkFetchmail},
-	} {
-		t.Run(p.name, func(t *testing.T) {
-			const user = "inproc"
-			be := memback.New()
-			be.AddUser(user, testPassword)
-			be.SetAPOP(true)
-			tg := target{Name: "pop3server-memback", User: user, Pass: testPassword, Ordered: true}
-			for i, m := range msgs {
-				uid := fmt.Sprintf("uid-%03d", i+1)
-				be.Add(user, uid, m)
-				w := testkit.WireForm(m)
-				tg.Msgs = append(tg.Msgs, expectedMsg{UID: uid, Wire: w, ListSize: int64(len(w))})
-			}
-			l := testkit.Listen(t)
-			srv := pop3server.New(&pop3server.Options{Backend: be, Hostname: "interop.test"})
-			go srv.Serve(l)
-			t.Cleanup(func() { srv.Close() })
-			tg.Port = l.Addr().(*net.TCPAddr).Port
-			p.check(t, tg)
-		})
-	}
+	eachPeer(t, func(t *testing.T, peer string) target {
+		const user = "inproc"
+		be := memback.New()
+		be.AddUser(user, testPassword)
+		be.SetAPOP(true)
+		tg := target{Name: "pop3server-memback", User: user, Pass: testPassword, Ordered: true}
+		for i, m := range msgs {
+			uid := fmt.Sprintf("uid-%03d", i+1)
+			be.Add(user, uid, m)
+			w := testkit.WireForm(m)
+			tg.Msgs = append(tg.Msgs, expectedMsg{UID: uid, Wire: w, ListSize: int64(len(w))})
+		}
+		l := testkit.Listen(t)
+		srv := pop3server.New(&pop3server.Options{Backend: be, Hostname: "interop.test"})
+		go srv.Serve(l)
+		t.Cleanup(func() { srv.Close() })
+		tg.Port = l.Addr().(*net.TCPAddr).Port
+		return tg
+	})
 }

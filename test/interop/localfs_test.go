@@ -104,20 +104,10 @@ func localfsMessages(t *testing.T) [][]byte {
 
 func TestLocalfsPeers(t *testing.T) {
 	msgs := localfsMessages(t)
-	for _, p := range []struct {
-		name  string
-		check func(*testing.T, target)
-	}{
-		{"curl", checkCurl},
-		{"poplib", checkPoplib},
-		{"mpop", func(t *testing.T, tg target) { checkMpop(t, tg) }},
-		{"fetchmail", checkFetchmail},
-	} {
-		t.Run(p.name, func(t *testing.T) {
-			tg, _ := localfsTarget(t, "lfs"+p.name, msgs)
-			p.check(t, tg)
-		})
-	}
+	eachPeer(t, func(t *testing.T, peer string) target {
+		tg, _ := localfsTarget(t, "lfs"+peer, msgs)
+		return tg
+	})
 }
 
 // TestLocalfsDeleArchive: DELE 2 and 3 + QUIT through poplib moves those

@@ -304,6 +304,25 @@ func readDirFiles(t *testing.T, dir string) [][]byte {
 	return out
 }
 
+// peerChecks are the peer programs every server is checked with.
+var peerChecks = []struct {
+	name  string
+	check func(*testing.T, target)
+}{
+	{"curl", checkCurl},
+	{"poplib", checkPoplib},
+	{"mpop", func(t *testing.T, tg target) { checkMpop(t, tg) }},
+	{"fetchmail", checkFetchmail},
+}
+
+// eachPeer runs each of peerChecks in a subtest named for the peer,
+// against the target newTarget starts for it.
+func eachPeer(t *testing.T, newTarget func(t *testing.T, peer string) target) {
+	for _, p := range peerChecks {
+		t.Run(p.name, func(t *testing.T) { p.check(t, newTarget(t, p.name)) })
+	}
+}
+
 // checkMpop downloads the maildrop with mpop into a maildir (keep on, no
 // Received header). mpop unstuffs and writes LF line ends: the files are
 // compared to the wire form with CRLF turned into LF. Maildir file names
