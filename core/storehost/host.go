@@ -66,6 +66,9 @@ type Options struct {
 	// stderr, at their levels), with the attribute store=Name. Default:
 	// discard.
 	Logger *slog.Logger
+	// Env sets variables (KEY=VALUE) in the plugin's environment, over the
+	// host's own of the same name. Default: none.
+	Env []string
 	// Verbose starts the plugin with its debug log on (the seed's
 	// mimestore.verbose): sdk.EnvLogLevel=debug in its environment, unless
 	// that already asks for trace. Its lines reach Logger at their level, so

@@ -102,14 +102,20 @@ func classify(name, path string, err error) *LaunchError {
 }
 
 // pluginEnv is the environment of a plugin: the host's, minus any go-plugin
-// variables (go-plugin adds its own), plus the private socket directory and,
-// when verbose, the debug log level.
-func pluginEnv(sockDir string, verbose bool) []string {
+// variables (go-plugin adds its own) and those extra sets, plus extra, the
+// private socket directory and, when verbose, the debug log level.
+func pluginEnv(sockDir string, verbose bool, extra []string) []string {
 	verbose = verbose && !strings.EqualFold(os.Getenv(sdk.EnvLogLevel), "trace")
 	env := slices.DeleteFunc(os.Environ(), func(kv string) bool {
+		for _, x := range extra {
+			if k, _, _ := strings.Cut(x, "="); strings.HasPrefix(kv, k+"=") {
+				return true
+			}
+		}
 		return strings.HasPrefix(kv, "PLUGIN_") || strings.HasPrefix(kv, pluginhost.Handshake.MagicCookieKey+"=") ||
 			verbose && strings.HasPrefix(kv, sdk.EnvLogLevel+"=")
 	})
+	env = append(env, extra...)
 	if verbose {
 		env = append(env, sdk.EnvLogLevel+"=debug")
 	}
@@ -158,7 +164,7 @@ func (h *Host) launch(ctx context.Context) (*instance, error) {
 	// both sides and one write per 16 KiB TLS record in the plugin.
 	mtls := !privateDir(sockDir)
 	cmd := exec.Command(h.path, h.bin.Args()...)
-	cmd.Env = pluginEnv(sockDir, o.Verbose)
+	cmd.Env = pluginEnv(sockDir, o.Verbose, o.Env)
 	setProcAttr(cmd)
 
 	// go-plugin logs with hclog: its records, and the plugin's stderr lines
