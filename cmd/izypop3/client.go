@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -189,6 +190,12 @@ func runClient(ctx context.Context, cmd *cobra.Command, f clientFlags) error {
 			return err
 		}
 	}
+	if n := fetchProcs(min(f.parallel, len(jobs)), runtime.GOMAXPROCS(0), os.Getenv("GOMAXPROCS")); n > 0 {
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(n))
+		for _, cj := range jobs {
+			cj.f.store.env = append(cj.f.store.env, "GOMAXPROCS="+strconv.Itoa(n))
+		}
+	}
 
 	// SIGTERM/SIGINT: the first finishes the message in progress and stops
 	// cleanly, the second aborts.
@@ -248,6 +255,26 @@ func runClient(ctx context.Context, cmd *cobra.Command, f clientFlags) error {
 		defer hs.Close()
 	}
 	return runJobs(ctx, jobs, f.parallel, f.interval, stop, fm)
+}
+
+// fetchProcs is how many threads may run Go code at once (GOMAXPROCS) in
+// a clientpop3 run that syncs active accounts at a time, for the client
+// and for its store plugin: one per account, at most procs (the runtime's
+// default). 0 when the user set GOMAXPROCS (env), which is then kept.
+//
+// One sync is a pipeline of a few goroutines that hand each message on
+// (POP3 reader, store writer, MIME check, gRPC reader and writer; in the
+// plugin the gRPC reader and the Put). With more Ps than the pipelines keep
+// busy, the scheduler wakes an idle thread at every hand-off (a futex wake,
+// a context switch, a thread that spins and finds nothing). Measured on
+// 2 CPUs, 2000 × 20 KB from Dovecot into localfs, 5 interleaved runs (load
+// 5.5-6): 17 context switches per message with GOMAXPROCS=2, 9 with 1;
+// CPU of client + plugin 555 -> 448 µs per message, wall 1.23 -> 0.91 s.
+func fetchProcs(active, procs int, env string) int {
+	if env != "" {
+		return 0
+	}
+	return max(1, min(active, procs))
 }
 
 // sigName is the usual name of a signal: SIGTERM, SIGINT.

@@ -21,6 +21,7 @@ type storeFlags struct {
 	pluginPath string
 	pluginSum  string
 	observer   storehost.Observer // set by the command for metrics; nil: none
+	env        []string           // set by the command: the plugin's extra environment
 }
 
 func (f *storeFlags) register(cmd *cobra.Command, defaultStore string) {
@@ -61,6 +62,7 @@ func (f *storeFlags) openConfig(ctx context.Context, log *slog.Logger, cfg, src 
 		Verbose:  verbose,
 		Logger:   log,
 		Observer: f.observer,
+		Env:      f.env,
 	})
 	// An unknown store key is a bad command line; say where it was set
 	// when not on the command line.
