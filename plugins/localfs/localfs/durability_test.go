@@ -17,6 +17,33 @@ import (
 	"github.com/izyware/izypop3/sdk/storetest"
 )
 
+// stepLog holds the durability steps the store took (durabilityHook).
+type stepLog struct {
+	mu    sync.Mutex
+	steps []string
+}
+
+// recordSteps records the durability steps until the test ends.
+func recordSteps(t *testing.T) *stepLog {
+	l := &stepLog{}
+	durabilityHook = func(step string) {
+		l.mu.Lock()
+		l.steps = append(l.steps, step)
+		l.mu.Unlock()
+	}
+	t.Cleanup(func() { durabilityHook = nil })
+	return l
+}
+
+// take returns the steps recorded since the last take.
+func (l *stepLog) take() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	got := l.steps
+	l.steps = nil
+	return got
+}
+
 // Put makes the message durable in the right order: the file is fsync'ed
 // before the rename, the directory after it, and all before Put returns.
 func TestPutDurabilityOrder(t *testing.T) {
@@ -27,29 +54,20 @@ func TestPutDurabilityOrder(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer s.Close()
-			var mu sync.Mutex
-			var steps []string
-			durabilityHook = func(step string) {
-				mu.Lock()
-				steps = append(steps, step)
-				mu.Unlock()
-			}
-			defer func() { durabilityHook = nil }()
+			steps := recordSteps(t)
 			if _, err := s.Put(t.Context(), "m", sdk.PutOptions{}, strings.NewReader("Subject: x\r\n\r\ny\r\n")); err != nil {
 				t.Fatal(err)
 			}
-			mu.Lock()
-			got := slices.Clone(steps)
-			mu.Unlock()
+			got := steps.take()
 			if want := []string{"fsync-file", "rename", "fsync-dir"}; !slices.Equal(got, want) {
 				t.Fatalf("steps %v, want %v", got, want)
 			}
 			// A Put that stores nothing (existing SourceID) writes nothing.
-			steps = nil
 			s.Put(t.Context(), "m", sdk.PutOptions{SourceID: "a"}, strings.NewReader("1"))
-			steps = nil
-			if res, err := s.Put(t.Context(), "m", sdk.PutOptions{SourceID: "a"}, strings.NewReader("2")); err != nil || !res.Existing || len(steps) != 0 {
-				t.Fatalf("re-Put: %+v %v, steps %v", res, err, steps)
+			steps.take()
+			res, err := s.Put(t.Context(), "m", sdk.PutOptions{SourceID: "a"}, strings.NewReader("2"))
+			if got := steps.take(); err != nil || !res.Existing || len(got) != 0 {
+				t.Fatalf("re-Put: %+v %v, steps %v", res, err, got)
 			}
 		})
 	}
@@ -124,14 +142,7 @@ func TestDeferredPutAndSync(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer s.Close()
-			var mu sync.Mutex
-			var steps []string
-			durabilityHook = func(step string) {
-				mu.Lock()
-				steps = append(steps, step)
-				mu.Unlock()
-			}
-			defer func() { durabilityHook = nil }()
+			steps := recordSteps(t)
 			for i := range 3 {
 				if _, err := s.Put(t.Context(), "m", sdk.PutOptions{Tag: sdk.TagStaged, SourceID: "d" + string(rune('0'+i)), DeferSync: true},
 					strings.NewReader("Subject: x\r\n\r\ny\r\n")); err != nil {
@@ -144,9 +155,7 @@ func TestDeferredPutAndSync(t *testing.T) {
 			if err := s.Sync(t.Context(), "never-written"); err != nil {
 				t.Fatalf("Sync of a mailbox never written to: %v", err)
 			}
-			mu.Lock()
-			got := slices.Clone(steps)
-			mu.Unlock()
+			got := steps.take()
 			if want := []string{"rename", "rename", "rename", "syncfs"}; !slices.Equal(got, want) {
 				t.Fatalf("steps %v, want %v", got, want)
 			}
