@@ -296,25 +296,31 @@ func TestConformanceGRPC(t *testing.T) {
 	storetest.RunGRPC(t, func(t *testing.T) sdk.Store { return New() })
 }
 
+// benchFetch fetches the messages of s's INBOX, each size octets, in
+// turn.
+func benchFetch(b *testing.B, s sdk.Store, size int64) {
+	items := storetest.List(b, s, "INBOX")
+	b.SetBytes(size)
+	buf := make([]byte, 256<<10)
+	i := 0
+	for b.Loop() {
+		rc, err := s.Fetch(b.Context(), "INBOX", items[i%len(items)].UID)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if n, err := io.CopyBuffer(io.Discard, rc, buf); err != nil || n != size {
+			b.Fatalf("fetched %d octets (%v), want %d", n, err, size)
+		}
+		rc.Close()
+		i++
+	}
+}
+
 func BenchmarkFetch(b *testing.B) {
 	for _, size := range []int64{10 << 10, 1 << 20, 50 << 20} {
 		b.Run(fmt.Sprintf("size=%d", size), func(b *testing.B) {
 			s := configured(b, map[string]string{"count": "4", "minsize": fmt.Sprint(size), "maxsize": fmt.Sprint(size)})
-			items := storetest.List(b, s, "INBOX")
-			b.SetBytes(size)
-			buf := make([]byte, 256<<10)
-			i := 0
-			for b.Loop() {
-				rc, err := s.Fetch(b.Context(), "INBOX", items[i%len(items)].UID)
-				if err != nil {
-					b.Fatal(err)
-				}
-				if n, err := io.CopyBuffer(io.Discard, rc, buf); err != nil || n != size {
-					b.Fatalf("fetched %d octets (%v), want %d", n, err, size)
-				}
-				rc.Close()
-				i++
-			}
+			benchFetch(b, s, size)
 		})
 	}
 }
@@ -412,21 +418,7 @@ func BenchmarkGRPC(b *testing.B) {
 	for _, size := range []int64{10 << 10, 1 << 20, 50 << 20} {
 		b.Run(fmt.Sprintf("Fetch/size=%d", size), func(b *testing.B) {
 			s := serve(b, map[string]string{"count": "4", "minsize": fmt.Sprint(size), "maxsize": fmt.Sprint(size)})
-			items := storetest.List(b, s, "INBOX")
-			b.SetBytes(size)
-			buf := make([]byte, 256<<10)
-			i := 0
-			for b.Loop() {
-				rc, err := s.Fetch(b.Context(), "INBOX", items[i%len(items)].UID)
-				if err != nil {
-					b.Fatal(err)
-				}
-				if n, err := io.CopyBuffer(io.Discard, rc, buf); err != nil || n != size {
-					b.Fatalf("fetched %d octets (%v), want %d", n, err, size)
-				}
-				rc.Close()
-				i++
-			}
+			benchFetch(b, s, size)
 		})
 	}
 	for _, count := range []int{99, 10000} {
