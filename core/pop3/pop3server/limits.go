@@ -36,10 +36,17 @@ const (
 	// is sent through small buffers, slower but never refused.
 	DefaultStreamMemory = 32 << 20
 	// DefaultMinSendRate is the slowest average rate, in octets per
-	// second, at which a RETR or TOP may be read by the client (after a
-	// grace of WriteTimeout); a slower reader is disconnected. It plays
-	// the part of Postfix's smtpd_min_data_rate for the sending side.
-	DefaultMinSendRate = 1024
+	// second, at which a session's RETR and TOP replies may be read by the
+	// client (after one grace of WriteTimeout); a slower reader is
+	// disconnected. It plays the part of Postfix's smtpd_min_data_rate
+	// for the sending side. 8 KiB/s (64 kbit/s, a GPRS-class link) sends a
+	// 50 MiB message in 1 h 48 min: a client that stalls one gives its
+	// buffers and its store stream back by then. Dovecot has no rate, only
+	// an idle limit that any progress resets, so a client reading one
+	// octet a minute holds its process for ever; WriteTimeout (60 s
+	// without progress) plays that part here. The 1 KiB/s of before let a
+	// trickle hold a 50 MiB RETR for 14 hours.
+	DefaultMinSendRate = 8 << 10
 
 	// failMemory is how long an address's failed logins are remembered
 	// after its last one.

@@ -143,12 +143,13 @@ type Options struct {
 	// being sent at once; a RETR or TOP beyond it uses small buffers.
 	// Default DefaultStreamMemory (32 MiB).
 	StreamMemory int64
-	// MinSendRate, in octets per second, bounds the time a RETR or TOP
-	// may take as a whole: WriteTimeout plus the message size at this
-	// rate. A client that reads a trickle, each write making just enough
-	// progress to beat WriteTimeout, is cut at that deadline and gives
-	// back what its reply holds (stream buffers, the store's stream).
-	// Default DefaultMinSendRate (1 KiB/s); negative means no bound but
+	// MinSendRate, in octets per second, bounds the time the RETR and TOP
+	// replies of a session may take: WriteTimeout once, plus their sizes
+	// at this rate. A client that reads a trickle, each write making just
+	// enough progress to beat WriteTimeout, is cut once its replies have
+	// taken longer, and gives back what its reply holds (stream buffers,
+	// the store's stream); pipelining many replies earns it no more grace.
+	// Default DefaultMinSendRate (8 KiB/s); negative means no bound but
 	// WriteTimeout per write.
 	MinSendRate int64
 	// DebugWriter, when set, receives a raw transcript of every session:

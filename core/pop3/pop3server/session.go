@@ -80,6 +80,11 @@ type session struct {
 	held        *streamBuffers
 	releaseHeld func()
 
+	// sendTime is the time spent sending RETR and TOP replies, sendAllowed
+	// what Options.MinSendRate allows for them: WriteTimeout once, plus
+	// the size of each reply at the rate.
+	sendTime, sendAllowed time.Duration
+
 	idleAuth atomic.Bool // waiting for a command before login
 	state    State
 	errors   int
@@ -927,9 +932,13 @@ func (s *session) maildropLost(err error) error {
 	return errCloseConn
 }
 
-// maxSendSeconds caps the MinSendRate deadline of one reply (a year),
-// far from time.Duration's overflow.
-const maxSendSeconds = 365 * 24 * 3600
+// maxSendSeconds caps what one reply adds to the MinSendRate allowance (a
+// year), and maxSendAllowance the allowance, far from time.Duration's
+// overflow.
+const (
+	maxSendSeconds   = 365 * 24 * 3600
+	maxSendAllowance = 10 * maxSendSeconds * time.Second
+)
 
 // stream sends the positive status line ("+OK <size> octets" for RETR,
 // "+OK top of message follows" for TOP) and the message through the
@@ -961,13 +970,24 @@ func (s *session) stream(rc io.Reader, watchdog *time.Timer, lines int, m Messag
 		sb.w.Reset(&s.out)
 	}
 	if r := s.srv.opts.MinSendRate; r > 0 {
-		// The whole reply must be out by WriteTimeout plus its size at the
-		// minimum rate (m.Size bounds TOP's too), and the earlier replies
-		// still buffered with it.
-		size := float64(m.Size + int64(sb.w.Buffered()))
-		grace := s.srv.opts.WriteTimeout + time.Duration(min(size/float64(r), maxSendSeconds)*float64(time.Second))
-		s.out.limit = time.Now().Add(grace)
-		defer func() { s.out.limit = time.Time{} }()
+		// The session's replies must go out at MinSendRate on average,
+		// after one grace of WriteTimeout: the time this one may take is
+		// what its size at the rate adds to the allowance, plus what the
+		// earlier ones left of it. Per-reply deadlines let a client that
+		// pipelines RETRs and reads each one a little slower than its own
+		// deadline keep its buffers and its store stream at any rate; the
+		// time between replies does not count (IdleTimeout bounds it).
+		if s.sendAllowed == 0 {
+			s.sendAllowed = s.srv.opts.WriteTimeout
+		}
+		d := time.Duration(min(float64(m.Size)/float64(r), maxSendSeconds) * float64(time.Second))
+		s.sendAllowed = min(s.sendAllowed+d, maxSendAllowance)
+		start := time.Now()
+		s.out.limit = start.Add(max(0, s.sendAllowed-s.sendTime))
+		defer func() {
+			s.sendTime += time.Since(start)
+			s.out.limit = time.Time{}
+		}()
 	}
 	kept := false
 	defer func() {
