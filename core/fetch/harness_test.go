@@ -18,6 +18,7 @@ import (
 	"github.com/izyware/izypop3/internal/mailgen"
 	"github.com/izyware/izypop3/internal/testkit"
 	"github.com/izyware/izypop3/sdk"
+	"github.com/izyware/izypop3/sdk/storetest"
 	"github.com/izyware/izypop3/sdk/storetest/memstore"
 )
 
@@ -211,20 +212,8 @@ func (s syncStore) Sync(ctx context.Context, mailbox string) error {
 func items(t *testing.T, st sdk.Store) map[string]storedItem {
 	t.Helper()
 	out := map[string]storedItem{}
-	for it, err := range st.List(context.Background(), testMailbox, sdk.ListOptions{}) {
-		if err != nil {
-			t.Fatal(err)
-		}
-		rc, err := st.Fetch(context.Background(), testMailbox, it.UID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := io.ReadAll(rc)
-		rc.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		out[it.UID] = storedItem{Item: it, data: b}
+	for _, it := range storetest.List(t, st, testMailbox) {
+		out[it.UID] = storedItem{Item: it, data: storetest.Fetch(t, st, testMailbox, it.UID)}
 	}
 	return out
 }

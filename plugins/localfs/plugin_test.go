@@ -18,6 +18,7 @@ import (
 	"github.com/izyware/izypop3/internal/testkit/plugintest"
 	"github.com/izyware/izypop3/sdk"
 	"github.com/izyware/izypop3/sdk/pluginhost"
+	"github.com/izyware/izypop3/sdk/storetest"
 )
 
 // plugin is this package's binary, built once for its tests and
@@ -154,15 +155,7 @@ func crashTest(t *testing.T, layout string) {
 	}
 	// No message is partial: every listed item is one whole sent message.
 	for uid := range items {
-		rc, err := h.Store().Fetch(ctx, "m", uid)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := io.ReadAll(rc)
-		rc.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
+		b := storetest.Fetch(t, h.Store(), "m", uid)
 		if _, ok := sent[hexSHA(b)]; !ok {
 			t.Fatalf("item %s is not a whole sent message (%d octets)", uid, len(b))
 		}

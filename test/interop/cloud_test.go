@@ -21,6 +21,7 @@ import (
 	"github.com/izyware/izypop3/internal/testkit"
 	"github.com/izyware/izypop3/plugins/cloud/cloudstore"
 	"github.com/izyware/izypop3/sdk"
+	"github.com/izyware/izypop3/sdk/storetest"
 )
 
 // The cloud store end to end against SeaweedFS, a real object store that
@@ -93,24 +94,10 @@ func cloudStore(t *testing.T, srv *s3test.Server, prefix string) *cloudstore.Sto
 // octets.
 func cloudItems(t *testing.T, st sdk.Store, mailbox string, tags ...sdk.Tag) ([]sdk.Item, [][]byte) {
 	t.Helper()
-	ctx := context.Background()
-	var items []sdk.Item
-	var bodies [][]byte
-	for it, err := range st.List(ctx, mailbox, sdk.ListOptions{Tags: tags}) {
-		if err != nil {
-			t.Fatal(err)
-		}
-		rc, err := st.Fetch(ctx, mailbox, it.UID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := io.ReadAll(rc)
-		rc.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		items = append(items, it)
-		bodies = append(bodies, b)
+	items := storetest.List(t, st, mailbox, tags...)
+	bodies := make([][]byte, len(items))
+	for i, it := range items {
+		bodies[i] = storetest.Fetch(t, st, mailbox, it.UID)
 	}
 	return items, bodies
 }

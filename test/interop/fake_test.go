@@ -3,13 +3,13 @@ package interop
 import (
 	"bytes"
 	"context"
-	"io"
 	"strconv"
 	"testing"
 
 	"github.com/izyware/izypop3/internal/testkit"
 	"github.com/izyware/izypop3/plugins/fake/fakestore"
 	"github.com/izyware/izypop3/sdk"
+	"github.com/izyware/izypop3/sdk/storetest"
 )
 
 // fakeConfig is the fake store's configuration in these tests: few
@@ -43,19 +43,8 @@ func fakeExpected(t *testing.T, mailbox string) []expectedMsg {
 	}
 	var out []expectedMsg
 	dots := 0
-	for it, err := range st.List(ctx, mailbox, sdk.ListOptions{Tags: []sdk.Tag{sdk.TagUnread}}) {
-		if err != nil {
-			t.Fatal(err)
-		}
-		rc, err := st.Fetch(ctx, mailbox, it.UID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		raw, err := io.ReadAll(rc)
-		rc.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
+	for _, it := range storetest.List(t, st, mailbox, sdk.TagUnread) {
+		raw := storetest.Fetch(t, st, mailbox, it.UID)
 		if int64(len(raw)) != it.Size {
 			t.Fatalf("fake item %s: Size %d, Fetch gave %d octets", it.UID, it.Size, len(raw))
 		}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"testing"
@@ -13,6 +12,7 @@ import (
 	"github.com/izyware/izypop3/plugins/fake/fakestore"
 	"github.com/izyware/izypop3/plugins/localfs/localfs"
 	"github.com/izyware/izypop3/sdk"
+	"github.com/izyware/izypop3/sdk/storetest"
 )
 
 // localfsExpected lists the unread items of mailbox in a localfs store at
@@ -20,28 +20,14 @@ import (
 // wire form of the file's octets as read by the store.
 func localfsExpected(t *testing.T, root string, layout localfs.Layout, mailbox string) []expectedMsg {
 	t.Helper()
-	ctx := context.Background()
 	st, err := localfs.New(localfs.Config{Path: root, Layout: layout})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer st.Close()
 	var out []expectedMsg
-	for it, err := range st.List(ctx, mailbox, sdk.ListOptions{Tags: []sdk.Tag{sdk.TagUnread}}) {
-		if err != nil {
-			t.Fatal(err)
-		}
-		rc, err := st.Fetch(ctx, mailbox, it.UID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var buf bytes.Buffer
-		_, err = buf.ReadFrom(rc)
-		rc.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		w := testkit.WireForm(buf.Bytes())
+	for _, it := range storetest.List(t, st, mailbox, sdk.TagUnread) {
+		w := testkit.WireForm(storetest.Fetch(t, st, mailbox, it.UID))
 		out = append(out, expectedMsg{UID: it.UID, Wire: w, ListSize: int64(len(w))})
 	}
 	return out
@@ -84,19 +70,8 @@ func localfsMessages(t *testing.T) [][]byte {
 		t.Fatal(err)
 	}
 	msgs := sampleMessages()
-	for it, err := range st.List(ctx, "bulk", sdk.ListOptions{}) {
-		if err != nil {
-			t.Fatal(err)
-		}
-		rc, err := st.Fetch(ctx, "bulk", it.UID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := io.ReadAll(rc)
-		rc.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
+	for _, it := range storetest.List(t, st, "bulk") {
+		b := storetest.Fetch(t, st, "bulk", it.UID)
 		msgs = append(msgs, b)
 	}
 	return msgs

@@ -466,19 +466,6 @@ func TestOctetCache(t *testing.T) {
 	s := configured(t, map[string]string{"count": "3", "minsize": "20000", "maxsize": "22000",
 		"mailbox.big.count": "1", "mailbox.big.minsize": fmt.Sprint(octetCacheItemBytes + 1),
 		"mailbox.big.maxsize": fmt.Sprint(octetCacheItemBytes + 1)})
-	fetch := func(mailbox, uid string) []byte {
-		t.Helper()
-		rc, err := s.Fetch(t.Context(), mailbox, uid)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer rc.Close()
-		b, err := io.ReadAll(rc)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
-	}
 	items := storetest.List(t, s, "INBOX")
 	var want int64
 	for _, it := range items {
@@ -491,7 +478,7 @@ func TestOctetCache(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		first, second := fetch("INBOX", it.UID), fetch("INBOX", it.UID)
+		first, second := storetest.Fetch(t, s, "INBOX", it.UID), storetest.Fetch(t, s, "INBOX", it.UID)
 		if !bytes.Equal(first, gen) || !bytes.Equal(second, gen) || int64(len(gen)) != it.Size {
 			t.Fatalf("%s: first/second Fetch %d/%d octets, generated %d, List size %d, equal %v/%v",
 				it.UID, len(first), len(second), len(gen), it.Size, bytes.Equal(first, gen), bytes.Equal(second, gen))
@@ -505,7 +492,7 @@ func TestOctetCache(t *testing.T) {
 		t.Fatalf("octets kept %d, want %d; skeleton octets %d, want 0", s.octets, want, s.cached)
 	}
 	big := storetest.List(t, s, "big")[0]
-	if got := fetch("big", big.UID); int64(len(got)) != big.Size {
+	if got := storetest.Fetch(t, s, "big", big.UID); int64(len(got)) != big.Size {
 		t.Fatalf("big: %d octets, want %d", len(got), big.Size)
 	}
 	if s.boxes["big"].byUID[big.UID].oct != nil || s.octets != want {
