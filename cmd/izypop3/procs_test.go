@@ -5,10 +5,13 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/izyware/izypop3/internal/testkit"
 )
 
 func TestFetchProcs(t *testing.T) {
@@ -88,4 +91,51 @@ func pluginEnviron(t *testing.T, pid int) []string {
 		t.Fatal(err)
 	}
 	return strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
+}
+
+func TestServePluginProcs(t *testing.T) {
+	for _, c := range []struct {
+		procs int
+		env   string
+		want  int
+	}{
+		{1, "", 1},
+		{2, "", 1},
+		{3, "", 1},
+		{16, "", 8},
+		{2, "4", 0}, // the user's GOMAXPROCS is kept
+	} {
+		if got := servePluginProcs(c.procs, c.env); got != c.want {
+			t.Errorf("servePluginProcs(%d, %q) = %d, want %d", c.procs, c.env, got, c.want)
+		}
+	}
+}
+
+// serverpop3's store plugin gets half of izypop3's GOMAXPROCS, or the
+// user's GOMAXPROCS when it is set.
+func TestServerPluginGOMAXPROCS(t *testing.T) {
+	for _, user := range []string{"", "3"} {
+		t.Run("GOMAXPROCS="+user, func(t *testing.T) {
+			t.Setenv("GOMAXPROCS", user) // restored after the test
+			want := "GOMAXPROCS=" + user
+			if user == "" {
+				os.Unsetenv("GOMAXPROCS")
+				// izypop3 starts with the default this test process has
+				// (GOMAXPROCS unset, no -cpu flag).
+				want = "GOMAXPROCS=" + strconv.Itoa(servePluginProcs(runtime.GOMAXPROCS(0), ""))
+			}
+			port := testkit.FreePort(t)
+			cmd := startServer(t, port, "serverpop3", "--listen", "127.0.0.1", "--port", strconv.Itoa(port),
+				"--password", "pw", "--modhandler", "localfs", "--mimestore.path", t.TempDir())
+			var got []string
+			for _, kv := range pluginEnviron(t, cmd.Process.Pid) {
+				if strings.HasPrefix(kv, "GOMAXPROCS=") {
+					got = append(got, kv)
+				}
+			}
+			if len(got) != 1 || got[0] != want {
+				t.Errorf("the plugin's environment has %q, want just %s", got, want)
+			}
+		})
+	}
 }
