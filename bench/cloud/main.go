@@ -29,6 +29,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -132,7 +133,17 @@ func openStore(ctx context.Context, srv *s3test.Server, prefix string, extra map
 // putAll Puts msgs into mailbox with n Puts in flight and returns the
 // elapsed time.
 func putAll(ctx context.Context, st sdk.Store, mailbox string, msgs [][]byte, n int) (time.Duration, error) {
-	work := make(chan []byte)
+	return inFlight(len(msgs), n, func(i int) error {
+		_, err := st.Put(ctx, mailbox, sdk.PutOptions{}, bytes.NewReader(msgs[i]))
+		return err
+	})
+}
+
+// inFlight runs do(0) to do(count-1), n at a time, and returns the elapsed
+// time and the first error (after which the calls not yet begun are
+// skipped).
+func inFlight(count, n int, do func(i int) error) (time.Duration, error) {
+	work := make(chan int)
 	errc := make(chan error, n)
 	var wg sync.WaitGroup
 	t0 := time.Now()
@@ -140,8 +151,8 @@ func putAll(ctx context.Context, st sdk.Store, mailbox string, msgs [][]byte, n 
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for m := range work {
-				if _, err := st.Put(ctx, mailbox, sdk.PutOptions{}, bytes.NewReader(m)); err != nil {
+			for i := range work {
+				if err := do(i); err != nil {
 					errc <- err
 					for range work {
 					}
@@ -150,8 +161,8 @@ func putAll(ctx context.Context, st sdk.Store, mailbox string, msgs [][]byte, n 
 			}
 		}()
 	}
-	for _, m := range msgs {
-		work <- m
+	for i := range count {
+		work <- i
 	}
 	close(work)
 	wg.Wait()
@@ -160,8 +171,8 @@ func putAll(ctx context.Context, st sdk.Store, mailbox string, msgs [][]byte, n 
 	case err := <-errc:
 		return d, err
 	default:
+		return d, nil
 	}
-	return d, nil
 }
 
 // ---- servers ----
@@ -298,47 +309,18 @@ func rawGets(ctx context.Context, srv *s3test.Server, prefix string, n int) (tim
 			keys = append(keys, aws.ToString(o.Key))
 		}
 	}
-	work := make(chan string)
-	errc := make(chan error, n)
-	var total int64
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	t0 := time.Now()
-	for range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for k := range work {
-				o, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(srv.Bucket), Key: aws.String(k)})
-				if err == nil {
-					var m int64
-					m, err = io.Copy(io.Discard, o.Body)
-					o.Body.Close()
-					mu.Lock()
-					total += m
-					mu.Unlock()
-				}
-				if err != nil {
-					errc <- err
-					for range work {
-					}
-					return
-				}
-			}
-		}()
-	}
-	for _, k := range keys {
-		work <- k
-	}
-	close(work)
-	wg.Wait()
-	d := time.Since(t0)
-	select {
-	case err := <-errc:
-		return d, total, err
-	default:
-	}
-	return d, total, nil
+	var total atomic.Int64
+	d, err := inFlight(len(keys), n, func(i int) error {
+		o, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(srv.Bucket), Key: aws.String(keys[i])})
+		if err != nil {
+			return err
+		}
+		defer o.Body.Close()
+		m, err := io.Copy(io.Discard, o.Body)
+		total.Add(m)
+		return err
+	})
+	return d, total.Load(), err
 }
 
 // ---- login ----
@@ -417,35 +399,12 @@ func loginBench(ctx context.Context, srv *s3test.Server) error {
 // flight, as a receipt rule would.
 func plantRaw(ctx context.Context, srv *s3test.Server, prefix string, msgs [][]byte) error {
 	c := srv.Client()
-	work := make(chan int)
-	errc := make(chan error, 16)
-	var wg sync.WaitGroup
-	for range 16 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range work {
-				key := fmt.Sprintf("%s%016x-1a2b3c4d-5e6f-7a8b-9c0d-e1f2a3b4c5d6-000000", prefix, i)
-				if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(srv.Bucket), Key: aws.String(key), Body: bytes.NewReader(msgs[i])}); err != nil {
-					errc <- err
-					for range work {
-					}
-					return
-				}
-			}
-		}()
-	}
-	for i := range msgs {
-		work <- i
-	}
-	close(work)
-	wg.Wait()
-	select {
-	case err := <-errc:
+	_, err := inFlight(len(msgs), 16, func(i int) error {
+		key := fmt.Sprintf("%s%016x-1a2b3c4d-5e6f-7a8b-9c0d-e1f2a3b4c5d6-000000", prefix, i)
+		_, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(srv.Bucket), Key: aws.String(key), Body: bytes.NewReader(msgs[i])})
 		return err
-	default:
-		return nil
-	}
+	})
+	return err
 }
 
 // loginTime connects, then times USER, PASS and STAT (the maildrop
