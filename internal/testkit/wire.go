@@ -1,6 +1,9 @@
 package testkit
 
-import "bytes"
+import (
+	"bytes"
+	"strings"
+)
 
 // WireForm returns a message as a POP3 server sends it, before
 // byte-stuffing, written the slow, obvious way so that tests can hold the
@@ -26,4 +29,20 @@ func WireForm(raw []byte) []byte {
 		out = append(out, '\r', '\n')
 	}
 	return out
+}
+
+// DotText returns 76-octet lines ending in eol, one in fifty starting with
+// "." (so byte-stuffed when sent), up to size octets or just past it: the
+// body the benchmarks of core/pop3 send.
+func DotText(size int, eol string) []byte {
+	var b bytes.Buffer
+	line := strings.Repeat("abcdefghij", 7) + "012345" + eol
+	for i := 0; b.Len() < size; i++ {
+		if i%50 == 0 {
+			b.WriteString("." + line[1:])
+		} else {
+			b.WriteString(line)
+		}
+	}
+	return b.Bytes()
 }

@@ -2,7 +2,6 @@ package pop3server_test
 
 import (
 	"bufio"
-	"bytes"
 	"fmt"
 	"io"
 	"net"
@@ -16,22 +15,14 @@ import (
 
 	"github.com/izyware/izypop3/core/pop3/pop3server/memback"
 	"github.com/izyware/izypop3/core/pop3/wire"
+	"github.com/izyware/izypop3/internal/testkit"
 )
 
 // benchMessage returns a message of about size octets: a header and
-// 76-octet CRLF lines, a few starting with ".".
+// testkit.DotText's CRLF lines.
 func benchMessage(size int) []byte {
-	var b bytes.Buffer
-	b.WriteString("From: bench@example.com\r\nTo: you@example.com\r\nSubject: benchmark\r\n\r\n")
-	line := strings.Repeat("abcdefghij", 7) + "012345\r\n"
-	for i := 0; b.Len() < size; i++ {
-		if i%50 == 0 {
-			b.WriteString("." + line[1:])
-		} else {
-			b.WriteString(line)
-		}
-	}
-	return b.Bytes()
+	const header = "From: bench@example.com\r\nTo: you@example.com\r\nSubject: benchmark\r\n\r\n"
+	return append([]byte(header), testkit.DotText(size-len(header), "\r\n")...)
 }
 
 func benchRetr(b *testing.B, size int) {

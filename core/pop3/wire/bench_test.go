@@ -4,25 +4,13 @@ import (
 	"bufio"
 	"bytes"
 	"io"
-	"strings"
 	"testing"
+
+	"github.com/izyware/izypop3/internal/testkit"
 )
 
-func benchText(size int, eol string) []byte {
-	var b bytes.Buffer
-	line := strings.Repeat("abcdefghij", 7) + "012345" + eol
-	for i := 0; b.Len() < size; i++ {
-		if i%50 == 0 {
-			b.WriteString("." + line[1:])
-		} else {
-			b.WriteString(line)
-		}
-	}
-	return b.Bytes()
-}
-
 func benchDotWriter(b *testing.B, eol string) {
-	msg := benchText(1<<20, eol)
+	msg := testkit.DotText(1<<20, eol)
 	bw := bufio.NewWriterSize(io.Discard, 64<<10)
 	b.SetBytes(int64(len(msg)))
 	for i := 0; i < b.N; i++ {
@@ -42,7 +30,7 @@ func BenchmarkDotWriterLF(b *testing.B)   { benchDotWriter(b, "\n") }
 func BenchmarkDotReader(b *testing.B) {
 	var wire bytes.Buffer
 	dw := NewDotWriter(&wire)
-	dw.Write(benchText(1<<20, "\r\n"))
+	dw.Write(testkit.DotText(1<<20, "\r\n"))
 	dw.Close()
 	data := wire.Bytes()
 	r := bytes.NewReader(data)
@@ -65,7 +53,7 @@ type dotWriterUnderTest interface {
 // benchDotWriter20KB writes a 20 KB message (the size of a typical mail)
 // in one Write, as a RETR from a store that hands the message over whole.
 func benchDotWriter20KB(b *testing.B, eol string, newDW func(io.Writer) dotWriterUnderTest) {
-	msg := benchText(20_000, eol)
+	msg := testkit.DotText(20_000, eol)
 	bw := bufio.NewWriterSize(io.Discard, 64<<10)
 	b.SetBytes(int64(len(msg)))
 	b.ReportAllocs()

@@ -6,6 +6,8 @@ import (
 	"io"
 	"math/rand"
 	"testing"
+
+	"github.com/izyware/izypop3/internal/testkit"
 )
 
 // dotAlphabet is what diffInput maps fuzz bytes to, so that line ends,
@@ -100,7 +102,7 @@ func FuzzDotWriterDiff(f *testing.F) {
 	f.Add([]byte("a\r\nb\r"), []byte{5, 1}, uint8(0), int16(-1))
 	f.Add([]byte("x\r\n.y\r\nz\rw\r\n\n.\r"), []byte{3, 7, 2}, uint8(0), int16(9))
 	f.Add([]byte("0123456789abcdef"), []byte{4, 4, 8}, uint8(1), int16(-1))
-	f.Add(benchText(400, "\r\n"), []byte{200, 13}, uint8(2), int16(300))
+	f.Add(testkit.DotText(400, "\r\n"), []byte{200, 13}, uint8(2), int16(300))
 	f.Fuzz(func(t *testing.T, in, cuts []byte, mode uint8, limit int16) {
 		diffDotWriter(t, diffInput(in, mode), cuts, int(limit), mode&2 != 0)
 	})
@@ -127,7 +129,7 @@ func TestDotWriterDiffRandom(t *testing.T) {
 		diffDotWriter(t, in, cuts, rng.Intn(len(in)*2+2), it%2 == 0)
 	}
 	for _, eol := range []string{"\r\n", "\n"} {
-		base := benchText(20_000, eol)
+		base := testkit.DotText(20_000, eol)
 		for it := 0; it < 200; it++ {
 			in := bytes.Clone(base)
 			for k := rng.Intn(3); k > 0; k-- {
