@@ -301,46 +301,57 @@ func TestFaultGreetingsAndNoCAPA(t *testing.T) {
 	}
 }
 
+// connectionBreaks are the ways the tests cut a RETR reply short.
+var connectionBreaks = []struct {
+	name    string
+	breakIt func(m *scriptedMsg)
+}{
+	{"dropped mid-RETR", func(m *scriptedMsg) { m.dropAt = 30 }},
+	{"missing terminator", func(m *scriptedMsg) { m.reply = "+OK\r\n" + m.data; m.dropAt = -1 }},
+	{"dropped after the status line", func(m *scriptedMsg) { m.dropAt = 5 }},
+	{"dropped inside the terminator", func(m *scriptedMsg) { m.reply = "+OK\r\n" + m.data + ".\r"; m.dropAt = -1 }},
+}
+
+// checkConnectionBreak runs a fetch into st of five messages, the third
+// cut short by breakIt: it alone fails, nothing of it is stored, nothing
+// is deleted without QUIT; once the server is fixed the rerun completes,
+// each message stored exactly once.
+func checkConnectionBreak(t *testing.T, breakIt func(*scriptedMsg), st sdk.Store) {
+	t.Helper()
+	s, want := newScripted(5, "\r\n")
+	broken := s.msgs[2]
+	breakIt(broken)
+	addr := s.start(t)
+	o := scriptedOptions(addr, st, nil)
+	o.Delete = true
+	var failed []Event
+	o.OnMessage = func(e Event) {
+		if e.Outcome == Failed {
+			failed = append(failed, e)
+		}
+	}
+	sum, err := Run(context.Background(), o)
+	wantKind(t, err, KindNetwork)
+	if sum.Stored != 2 || sum.Failed != 1 || len(failed) != 1 || failed[0].UIDL != "u3" {
+		t.Errorf("summary %+v, failed %v", sum, failed)
+	}
+	if len(s.deleted) != 0 {
+		t.Errorf("deleted %v without QUIT", s.deleted)
+	}
+	noPartial(t, st, want)
+	// The server is fixed; the rerun completes, exactly once.
+	*broken = scriptedMsg{uidl: broken.uidl, data: broken.data, listSize: broken.listSize}
+	sum = runOK(t, o)
+	if sum.Stored != 3 || sum.Deleted != 5 {
+		t.Errorf("rerun %+v", sum)
+	}
+	checkExactlyOnce(t, st, addr, want, nil)
+}
+
 func TestFaultConnectionBreaks(t *testing.T) {
-	for _, tc := range []struct {
-		name    string
-		breakIt func(m *scriptedMsg)
-	}{
-		{"dropped mid-RETR", func(m *scriptedMsg) { m.dropAt = 30 }},
-		{"missing terminator", func(m *scriptedMsg) { m.reply = "+OK\r\n" + m.data; m.dropAt = -1 }},
-		{"dropped after the status line", func(m *scriptedMsg) { m.dropAt = 5 }},
-		{"dropped inside the terminator", func(m *scriptedMsg) { m.reply = "+OK\r\n" + m.data + ".\r"; m.dropAt = -1 }},
-	} {
+	for _, tc := range connectionBreaks {
 		t.Run(tc.name, func(t *testing.T) {
-			s, want := newScripted(5, "\r\n")
-			broken := s.msgs[2]
-			tc.breakIt(broken)
-			addr := s.start(t)
-			st := syncStore{newTestStore()}
-			o := scriptedOptions(addr, st, nil)
-			o.Delete = true
-			var failed []Event
-			o.OnMessage = func(e Event) {
-				if e.Outcome == Failed {
-					failed = append(failed, e)
-				}
-			}
-			sum, err := Run(context.Background(), o)
-			wantKind(t, err, KindNetwork)
-			if sum.Stored != 2 || len(failed) != 1 || failed[0].UIDL != "u3" {
-				t.Errorf("summary %+v, failed %v", sum, failed)
-			}
-			if len(s.deleted) != 0 {
-				t.Errorf("deleted %v without QUIT", s.deleted)
-			}
-			noPartial(t, st, want)
-			// The server is fixed; the rerun completes, exactly once.
-			*broken = scriptedMsg{uidl: broken.uidl, data: broken.data, listSize: broken.listSize}
-			sum = runOK(t, o)
-			if sum.Stored != 3 || sum.Deleted != 5 {
-				t.Errorf("rerun %+v", sum)
-			}
-			checkExactlyOnce(t, st, addr, want, nil)
+			checkConnectionBreak(t, tc.breakIt, syncStore{newTestStore()})
 		})
 	}
 }

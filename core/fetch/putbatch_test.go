@@ -83,39 +83,13 @@ func TestPutBatchOneStream(t *testing.T) {
 // TestPutBatchConnectionBreaks: a message cut short fails alone (nothing of
 // it stored) and the batch's other messages are stored; the rerun completes.
 func TestPutBatchConnectionBreaks(t *testing.T) {
-	for _, tc := range []struct {
-		name    string
-		breakIt func(m *scriptedMsg)
-	}{
-		{"dropped mid-RETR", func(m *scriptedMsg) { m.dropAt = 30 }},
-		{"missing terminator", func(m *scriptedMsg) { m.reply = "+OK\r\n" + m.data; m.dropAt = -1 }},
-	} {
+	for _, tc := range connectionBreaks {
 		t.Run(tc.name, func(t *testing.T) {
-			s, want := newScripted(5, "\r\n")
-			broken := s.msgs[2]
-			tc.breakIt(broken)
-			addr := s.start(t)
 			ps := viaPlugin(t, syncStore{newTestStore()})
-			o := scriptedOptions(addr, ps, nil)
-			o.Delete = true
-			sum, err := Run(context.Background(), o)
-			wantKind(t, err, KindNetwork)
-			if sum.Stored != 2 || sum.Failed != 1 {
-				t.Errorf("summary %+v", sum)
-			}
-			if len(s.deleted) != 0 {
-				t.Errorf("deleted %v without QUIT", s.deleted)
-			}
-			noPartial(t, ps, want)
-			*broken = scriptedMsg{uidl: broken.uidl, data: broken.data, listSize: broken.listSize}
-			sum = runOK(t, o)
-			if sum.Stored != 3 || sum.Deleted != 5 {
-				t.Errorf("rerun %+v", sum)
-			}
+			checkConnectionBreak(t, tc.breakIt, ps)
 			if p := ps.puts.Load(); p != 0 {
 				t.Errorf("%d Puts beside PutBatch", p)
 			}
-			checkExactlyOnce(t, ps, addr, want, nil)
 		})
 	}
 }
