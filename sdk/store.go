@@ -298,3 +298,16 @@ type BatchWriter interface {
 	// Close ends the batch.
 	Close() error
 }
+
+// BatchSender is implemented by a BatchWriter that takes the next item
+// before the store has answered the one before (a plugin's PutBatch
+// stream), so that sending a message overlaps with storing the previous
+// one. Send streams one item and returns once it is sent; Result returns
+// the outcome of the oldest item sent and not yet answered, exactly as Put
+// would have (Put is Send followed by Result). A broken stream makes Send
+// or Result return an error wrapping ErrUnavailable, and every later call
+// too. Like BatchWriter it is not safe for concurrent use, except Close.
+type BatchSender interface {
+	Send(opts PutOptions, body io.Reader) error
+	Result() (PutResult, error)
+}

@@ -550,20 +550,62 @@ func (s hostStore) PutBatch(ctx context.Context, mailbox string) (pluginhost.Bat
 	})
 }
 
-// hostPutBatch notices a plugin that died mid-batch.
+// hostPutBatch notices a plugin that died mid-batch. It is an
+// sdk.BatchSender (the plugin's stream takes the next item before it
+// answered the last).
 type hostPutBatch struct {
 	bw pluginhost.BatchWriter
 	s  hostStore
 	in *instance
+	// held are the results of items Send stored by Put, for a BatchWriter
+	// that is not an sdk.BatchSender.
+	held []heldPut
+}
+
+type heldPut struct {
+	res sdk.PutResult
+	err error
 }
 
 func (b *hostPutBatch) Put(opts sdk.PutOptions, body io.Reader) (sdk.PutResult, error) {
 	res, err := b.bw.Put(opts, body)
+	return res, b.note(err)
+}
+
+// Send implements sdk.BatchSender.
+func (b *hostPutBatch) Send(opts sdk.PutOptions, body io.Reader) error {
+	bs, ok := b.bw.(sdk.BatchSender)
+	if !ok {
+		res, err := b.Put(opts, body)
+		b.held = append(b.held, heldPut{res, err})
+		return nil
+	}
+	return b.note(bs.Send(opts, body))
+}
+
+// Result implements sdk.BatchSender.
+func (b *hostPutBatch) Result() (sdk.PutResult, error) {
+	bs, ok := b.bw.(sdk.BatchSender)
+	if !ok {
+		if len(b.held) == 0 {
+			return sdk.PutResult{}, errors.New("storehost: put batch: Result without an item sent")
+		}
+		h := b.held[0]
+		b.held = b.held[1:]
+		return h.res, h.err
+	}
+	res, err := bs.Result()
+	return res, b.note(err)
+}
+
+// note tells the host how a call of the batch went, and says when a
+// failure lost the plugin (and with it the maildrop lock).
+func (b *hostPutBatch) note(err error) error {
 	b.s.h.done(b.in, err)
 	if err != nil && b.s.gen != 0 && errors.Is(err, sdk.ErrUnavailable) && !alive(b.in) {
 		err = fmt.Errorf("%w: %w", pluginhost.ErrLockLost, err)
 	}
-	return res, err
+	return err
 }
 
 func (b *hostPutBatch) Close() error { return b.bw.Close() }

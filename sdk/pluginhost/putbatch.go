@@ -47,39 +47,63 @@ type batchWriter struct {
 	cancel  context.CancelFunc
 	mailbox string
 
-	mu     sync.Mutex // Close against Put
+	mu     sync.Mutex // Close against Put, Send and Result
 	stream grpc.BidiStreamingClient[storev1.PutRequest, storev1.PutBatchResponse]
 	err    error // sticky: the stream is unusable
 	closed bool
-	busy   bool // a Put runs
+	busy   bool // a call runs, or items sent wait for their result
+
+	// pending holds, for each item sent and not yet answered (oldest
+	// first), body's failure (nil: the item was sent whole).
+	pending []error
 }
 
 var errPutBatchClosed = errors.New("pluginhost: use of a closed put batch")
 
+// Put implements sdk.BatchWriter: Send, then Result.
 func (b *batchWriter) Put(opts sdk.PutOptions, body io.Reader) (sdk.PutResult, error) {
-	b.mu.Lock()
-	closed, err := b.closed, b.err
-	b.busy = !closed && err == nil
-	b.mu.Unlock()
-	switch {
-	case closed:
-		return sdk.PutResult{}, errPutBatchClosed
-	case err != nil:
+	if len(b.pending) > 0 {
+		return sdk.PutResult{}, errors.New("pluginhost: put batch: Put while items sent wait for their result")
+	}
+	if err := b.Send(opts, body); err != nil {
 		return sdk.PutResult{}, err
 	}
-	defer func() {
-		b.mu.Lock()
-		b.busy = false
-		b.mu.Unlock()
-	}()
+	return b.Result()
+}
+
+// Send implements sdk.BatchSender.
+func (b *batchWriter) Send(opts sdk.PutOptions, body io.Reader) error {
+	if err := b.begin(); err != nil {
+		return err
+	}
+	defer b.end()
 	if b.stream == nil {
 		s, err := b.r.c.PutBatch(b.ctx)
 		if err != nil {
-			return sdk.PutResult{}, b.fail(transport.FromStatus(b.parent, err))
+			return b.fail(transport.FromStatus(b.parent, err))
 		}
 		b.stream = s
 	}
-	res, readErr, err := b.put(opts, body)
+	readErr, err := b.send(opts, body)
+	if err != nil {
+		return b.fail(err)
+	}
+	b.pending = append(b.pending, readErr)
+	return nil
+}
+
+// Result implements sdk.BatchSender.
+func (b *batchWriter) Result() (sdk.PutResult, error) {
+	if len(b.pending) == 0 {
+		return sdk.PutResult{}, errors.New("pluginhost: put batch: Result without an item sent")
+	}
+	readErr := b.pending[0]
+	b.pending = b.pending[1:]
+	if err := b.begin(); err != nil {
+		return sdk.PutResult{}, err
+	}
+	defer b.end()
+	res, readErr, err := b.recv(readErr)
 	if err != nil {
 		return sdk.PutResult{}, b.fail(err)
 	}
@@ -89,9 +113,31 @@ func (b *batchWriter) Put(opts sdk.PutOptions, body io.Reader) (sdk.PutResult, e
 	return res, nil
 }
 
-// put sends one item and receives its outcome. readErr is body's failure
-// (the item was aborted); err is the stream's.
-func (b *batchWriter) put(opts sdk.PutOptions, body io.Reader) (res sdk.PutResult, readErr, err error) {
+// begin starts a call: it fails on a closed or broken batch.
+func (b *batchWriter) begin() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	switch {
+	case b.closed:
+		return errPutBatchClosed
+	case b.err != nil:
+		return b.err
+	}
+	b.busy = true
+	return nil
+}
+
+// end ends a call; the batch stays busy while results are pending.
+func (b *batchWriter) end() {
+	busy := len(b.pending) > 0
+	b.mu.Lock()
+	b.busy = busy
+	b.mu.Unlock()
+}
+
+// send sends one item. readErr is body's failure (the item was aborted:
+// its trailer says so); err is the stream's.
+func (b *batchWriter) send(opts sdk.PutOptions, body io.Reader) (readErr, err error) {
 	hdr := putHeader(b.mailbox, opts)
 	trailer, readErr, err := sendPut(b.stream.Send, hdr, body)
 	if err == io.EOF {
@@ -102,7 +148,7 @@ func (b *batchWriter) put(opts sdk.PutOptions, body io.Reader) (res sdk.PutResul
 		}
 	}
 	if err != nil {
-		return res, nil, transport.FromStatus(b.parent, err)
+		return nil, transport.FromStatus(b.parent, err)
 	}
 	if readErr != nil {
 		trailer.Abort = true
@@ -114,8 +160,14 @@ func (b *batchWriter) put(opts sdk.PutOptions, body io.Reader) (res sdk.PutResul
 				err = fmt.Errorf("%w: put batch: plugin ended the stream inside an item", sdk.ErrUnavailable)
 			}
 		}
-		return res, nil, transport.FromStatus(b.parent, err)
+		return nil, transport.FromStatus(b.parent, err)
 	}
+	return readErr, nil
+}
+
+// recv receives the outcome of the oldest item sent; readErr is what send
+// returned for it.
+func (b *batchWriter) recv(readErr error) (res sdk.PutResult, _, err error) {
 	resp, err := b.stream.Recv()
 	if err == io.EOF {
 		err = fmt.Errorf("%w: put batch: plugin ended the stream without answering an item", sdk.ErrUnavailable)
