@@ -115,6 +115,7 @@ type worker struct {
 
 	storeErr error
 	pw       sdk.BatchWriter // the session's PutBatch, once opened
+	sending  *putting        // sent to the store, its result not read yet
 	batch    []staged
 	batchLen int64
 	pending  map[string]bool // UIDs in batch
@@ -180,15 +181,21 @@ func (w *worker) run() {
 			continue
 		}
 		if in.rerr != nil {
+			w.drain()
 			w.j.event(Event{Outcome: Failed, Num: in.m.num, UIDL: in.m.uidl, Size: in.m.size,
 				Err: fmt.Errorf("the server refused RETR: %w", in.rerr)})
 			continue
 		}
 		w.put(in)
-		if len(w.batch) >= w.j.o.BatchMessages || w.batchLen >= w.j.o.BatchBytes {
+		n, size := len(w.batch), w.batchLen
+		if w.sending != nil {
+			n, size = n+1, size+w.sending.r.n // flush finishes it first
+		}
+		if n >= w.j.o.BatchMessages || size >= w.j.o.BatchBytes {
 			w.flush()
 		}
 	}
+	w.drain()
 	if w.pw != nil {
 		w.pw.Close()
 	}
@@ -207,12 +214,77 @@ func (w *worker) failStore(err error) {
 	}
 }
 
+// putting is a message on its way into the store.
+type putting struct {
+	in   *inbound
+	r    *msgReader
+	sent bool // sent through an sdk.BatchSender: the result is still to be read
+	res  sdk.PutResult
+	err  error
+}
+
+// put stores one message. Through a store that takes the next item before
+// it answered the last (sdk.BatchSender: a plugin's PutBatch stream), the
+// message is sent, then the one before is finished (its answer came while
+// this one was sent), so that sending overlaps with storing; otherwise it
+// is put and finished at once. Either way messages are finished in order,
+// and each is staged until the barrier of its batch.
 func (w *worker) put(in *inbound) {
+	p := w.start(in)
+	w.drain()
+	if p.sent {
+		w.sending = p
+		return
+	}
+	w.finish(p)
+}
+
+// drain finishes the message sent and not yet answered, if any.
+func (w *worker) drain() {
+	if p := w.sending; p != nil {
+		w.sending = nil
+		p.res, p.err = w.pw.(sdk.BatchSender).Result()
+		w.finish(p)
+	}
+}
+
+// start sends in to the store (or puts it).
+func (w *worker) start(in *inbound) *putting {
 	j := w.j
-	m := in.m
-	r := newMsgReader(in)
+	p := &putting{in: in, r: newMsgReader(in)}
 	_, deferSync := j.o.Store.(sdk.Syncer)
-	res, err := w.putItem(sdk.PutOptions{Tag: sdk.TagStaged, SourceID: j.prefix + m.uidl, DeferSync: deferSync}, r)
+	opts := sdk.PutOptions{Tag: sdk.TagStaged, SourceID: j.prefix + in.m.uidl, DeferSync: deferSync}
+	if bs := w.sender(); bs != nil {
+		p.err = bs.Send(opts, p.r)
+		p.sent = p.err == nil
+		return p
+	}
+	p.res, p.err = w.putItem(opts, p.r)
+	return p
+}
+
+// sender is the session's PutBatch stream when it takes items ahead of
+// their answers, nil otherwise.
+func (w *worker) sender() sdk.BatchSender {
+	bp, ok := w.j.o.Store.(sdk.BatchPutter)
+	if !ok {
+		return nil
+	}
+	if w.pw == nil {
+		pw, err := bp.PutBatch(w.ctx, w.j.o.Mailbox)
+		if err != nil {
+			return nil // putItem reports it
+		}
+		w.pw = pw
+	}
+	bs, _ := w.pw.(sdk.BatchSender)
+	return bs
+}
+
+// finish checks the store's answer for p and records the message.
+func (w *worker) finish(p *putting) {
+	j := w.j
+	in, m, r, res, err := p.in, p.in.m, p.r, p.res, p.err
 	if err == nil {
 		// A store that answers Existing may not read the body to its end:
 		// the checksum is over the whole message.
@@ -362,6 +434,7 @@ func (w *worker) barrier() error {
 // flush runs the barrier, tags the batch, runs the barrier again and
 // reports the batch's messages as stored.
 func (w *worker) flush() {
+	w.drain()
 	if len(w.batch) == 0 {
 		return
 	}
