@@ -55,7 +55,7 @@ type batchReader struct {
 	cancel context.CancelFunc
 	closed atomic.Bool
 
-	msg     transport.BatchMsg // every message is received here; a chunk's data stays in msg.buf
+	msg     transport.BatchMsg // every message is received here; a chunk's data stays in its buffers
 	pending bool               // msg holds a message Next has not consumed
 	err     error              // sticky: io.EOF at the end, or the stream's failure
 	cur     *batchItem         // the item Next returned last
@@ -92,7 +92,7 @@ func (b *batchReader) Next() (string, io.Reader, error) {
 	if it := b.cur; it != nil {
 		b.cur = nil
 		for !it.ended { // skip the unread rest; a broken stream sets b.err
-			it.buf = nil
+			it.segs = nil
 			it.advance()
 		}
 	}
@@ -108,7 +108,7 @@ func (b *batchReader) Next() (string, io.Reader, error) {
 		if c.GetUid() == "" {
 			return "", nil, b.broken("a chunk without a uid starts an item")
 		}
-		b.cur = &batchItem{b: b, buf: c.GetData(), ended: c.GetLast()}
+		b.cur = &batchItem{b: b, segs: b.msg.Data(), ended: c.GetLast()}
 		return c.GetUid(), b.cur, nil
 	case *storev1.FetchBatchResponse_Error:
 		return part.Error.GetUid(), nil, transport.ItemError(codes.Code(part.Error.GetCode()), part.Error.GetMessage())
@@ -133,16 +133,22 @@ func (b *batchReader) Close() error {
 // batchItem is the reader of one item of a batch.
 type batchItem struct {
 	b     *batchReader
-	buf   []byte // unread part of the current chunk (b.msg's data)
-	ended bool   // the item's last chunk or its error was received
-	err   error  // sticky: the item's error or the stream's
+	segs  [][]byte // unread part of the current chunk (b.msg's data)
+	ended bool     // the item's last chunk or its error was received
+	err   error    // sticky: the item's error or the stream's
 }
 
 func (it *batchItem) Read(p []byte) (int, error) {
 	if it.b.cur != it || it.b.closed.Load() {
 		return 0, errBatchClosed
 	}
-	for len(it.buf) == 0 {
+	for {
+		for len(it.segs) > 0 && len(it.segs[0]) == 0 {
+			it.segs = it.segs[1:]
+		}
+		if len(it.segs) > 0 {
+			break
+		}
 		if it.err != nil {
 			return 0, it.err
 		}
@@ -151,13 +157,20 @@ func (it *batchItem) Read(p []byte) (int, error) {
 		}
 		it.advance()
 	}
-	n := copy(p, it.buf)
-	it.buf = it.buf[n:]
+	n := 0
+	for n < len(p) && len(it.segs) > 0 {
+		k := copy(p[n:], it.segs[0])
+		n += k
+		it.segs[0] = it.segs[0][k:]
+		if len(it.segs[0]) == 0 {
+			it.segs = it.segs[1:]
+		}
+	}
 	return n, nil
 }
 
-// advance receives the item's next message; on return it.buf holds data,
-// or it.ended is set.
+// advance receives the item's next message; on return it.segs holds
+// data, or it.ended is set.
 func (it *batchItem) advance() {
 	b := it.b
 	if err := b.recv(); err != nil {
@@ -174,7 +187,7 @@ func (it *batchItem) advance() {
 			it.err, it.ended = b.broken("a new item started before the end of the previous one"), true
 			return
 		}
-		it.buf, it.ended = c.GetData(), c.GetLast()
+		it.segs, it.ended = b.msg.Data(), c.GetLast()
 	case *storev1.FetchBatchResponse_Error:
 		it.err, it.ended = transport.ItemError(codes.Code(part.Error.GetCode()), part.Error.GetMessage()), true
 	default:

@@ -43,9 +43,12 @@ func (c chunkCodec) Unmarshal(data mem.BufferSlice, v any) error {
 		defer buf.Free()
 		return unmarshalPutRequest(buf.ReadOnlyData(), m)
 	case *BatchMsg:
-		// The chunk's data stays in the received buffer (no copy): it is
-		// released when the next message is received into m.
+		// The chunk's data stays in the received buffers (no copy): they
+		// are released when the next message is received into m.
 		m.Release()
+		if len(data) > 1 && m.decodeSegments(data) {
+			return nil
+		}
 		buf := data.MaterializeToBuffer(mem.DefaultBufferPool())
 		if err := unmarshalFetchBatchResponse(buf.ReadOnlyData(), &m.Resp, true); err != nil {
 			buf.Free()
@@ -247,19 +250,41 @@ func serverCodecOption() grpc.ServerOption {
 }
 
 // BatchMsg is what a FetchBatch stream is received into (by chunkCodec):
-// the response, whose chunk data is a slice of buf, the pooled buffer the
-// message arrived in. Receiving the next message releases buf, so a chunk's
-// data is valid until then (the batch reader consumes it before).
+// the response, whose chunk data (Data) lies in the pooled buffers the
+// message arrived in. Receiving the next message releases them, so a
+// chunk's data is valid until then (the batch reader consumes it before).
 type BatchMsg struct {
 	Resp storev1.FetchBatchResponse
-	buf  mem.Buffer
+	buf  mem.Buffer      // the message in one buffer, or
+	bufs mem.BufferSlice // the buffers it arrived in, when segmented
+	segs [][]byte        // the chunk's data in bufs
+	one  [1][]byte       // Data's result for a chunk in buf
+
+	segmented bool // decoded by decodeSegments
 }
 
-// Release frees the buffer the last message arrived in.
+// Data is the data of a chunk part: the slices of the received buffers
+// that hold it, in order (several when the message arrived in several
+// HTTP/2 frames). Valid until the next message is received into m.
+func (m *BatchMsg) Data() [][]byte {
+	if m.segmented {
+		return m.segs
+	}
+	m.one[0] = m.Resp.GetChunk().GetData()
+	return m.one[:]
+}
+
+// Release frees the buffers the last message arrived in.
 func (m *BatchMsg) Release() {
 	if m.buf != nil {
 		m.buf.Free()
 		m.buf = nil
+	}
+	if m.segmented {
+		m.bufs.Free()
+		clear(m.bufs) // the arrays are kept, not what they pointed to
+		clear(m.segs)
+		m.bufs, m.segs, m.segmented = m.bufs[:0], m.segs[:0], false
 	}
 }
 

@@ -114,7 +114,7 @@ func TestFetchBatchCodec(t *testing.T) {
 		if err := codec.Unmarshal(split(), &bm); err != nil {
 			t.Fatal(err)
 		}
-		for _, got := range []*storev1.FetchBatchResponse{&reused, &bm.Resp} {
+		for _, got := range []*storev1.FetchBatchResponse{&reused, joined(&bm)} {
 			if !proto.Equal(got, m) {
 				t.Errorf("message %d: decoded %v, want %v", i, got, m)
 			}
@@ -154,8 +154,18 @@ func FuzzFetchBatchCodec(f *testing.F) {
 			if err := codec.Unmarshal(bs, &bm); err != nil {
 				t.Fatalf("in place: %v", err)
 			}
-			if !proto.Equal(&bm.Resp, want) {
-				t.Fatalf("in place: decoded %v, want %v", &bm.Resp, want)
+			if got := joined(&bm); !proto.Equal(got, want) {
+				t.Fatalf("in place: decoded %v, want %v", got, want)
+			}
+			// In HTTP/2 frames of up to 7 octets: headers cut anywhere.
+			if err := codec.Unmarshal(frames(wire, 7), &bm); err != nil {
+				t.Fatalf("in frames: %v", err)
+			}
+			if got := joined(&bm); !proto.Equal(got, want) {
+				t.Fatalf("in frames: decoded %v, want %v", got, want)
+			}
+			if got := joined(&bm); !proto.Equal(got, want) {
+				t.Fatalf("in place: decoded %v, want %v", got, want)
 			}
 			bs = mem.BufferSlice{mem.SliceBuffer(bytes.Clone(wire[:split])), mem.SliceBuffer(bytes.Clone(wire[split:]))}
 			if err := codec.Unmarshal(bs, &reused); err != nil {
@@ -168,6 +178,86 @@ func FuzzFetchBatchCodec(f *testing.F) {
 	})
 }
 
+// joined is bm's response with its chunk data in one slice, for comparing.
+func joined(bm *BatchMsg) *storev1.FetchBatchResponse {
+	got := proto.Clone(&bm.Resp).(*storev1.FetchBatchResponse)
+	if c := got.GetChunk(); c != nil {
+		c.Data = bytes.Join(bm.Data(), nil)
+	}
+	return got
+}
+
+// frames cuts wire into buffers of at most size octets, as the HTTP/2
+// frames a message arrives in.
+func frames(wire []byte, size int) mem.BufferSlice {
+	var bs mem.BufferSlice
+	for w := bytes.Clone(wire); len(w) > 0; w = w[min(size, len(w)):] {
+		bs = append(bs, mem.SliceBuffer(w[:min(size, len(w))]))
+	}
+	return bs
+}
+
+// countPool counts the buffers given back to it.
+type countPool struct{ puts int }
+
+func (p *countPool) Get(n int) *[]byte { b := make([]byte, n); return &b }
+func (p *countPool) Put(*[]byte)       { p.puts++ }
+
+// A chunk that arrives in several frames is decoded where it lies: its
+// data is slices of the received buffers, held until the next message is
+// received, and then given back. Both the sdk's header-first layout and
+// proto's (last after the data) are.
+func TestFetchBatchSegments(t *testing.T) {
+	codec := chunkCodec{std: encoding.GetCodecV2("proto")}
+	data := pattern(20_000)
+	var sdkLayout OutChunk
+	sdkLayout.Batch, sdkLayout.UID, sdkLayout.Last = true, "uid-1", true
+	copy(sdkLayout.Buf(), data)
+	sdkLayout.SetLen(len(data))
+	bs, err := sdkLayout.marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sdkWire := bs.Materialize()
+	bs.Free()
+	protoWire, err := proto.Marshal(&storev1.FetchBatchResponse{Part: &storev1.FetchBatchResponse_Chunk{
+		Chunk: &storev1.FetchBatchChunk{Uid: "uid-1", Data: data, Last: true}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, wire := range map[string][]byte{"sdk": sdkWire, "proto": protoWire} {
+		pool := &countPool{}
+		var in mem.BufferSlice
+		for w := wire; len(w) > 0; w = w[min(16384, len(w)):] {
+			b := pool.Get(min(16384, len(w)))
+			copy(*b, w)
+			in = append(in, mem.NewBuffer(b, pool))
+		}
+		var bm BatchMsg
+		if err := codec.Unmarshal(in, &bm); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		in.Free() // as gRPC does after Unmarshal
+		if !bm.segmented {
+			t.Fatalf("%s: decoded through a joined copy", name)
+		}
+		c := bm.Resp.GetChunk()
+		if c.GetUid() != "uid-1" || !c.GetLast() || !bytes.Equal(bytes.Join(bm.Data(), nil), data) {
+			t.Fatalf("%s: decoded uid %q last %v, %d octets", name, c.GetUid(), c.GetLast(), len(bytes.Join(bm.Data(), nil)))
+		}
+		if len(bm.Data()) != 2 {
+			t.Errorf("%s: data in %d slices, want 2", name, len(bm.Data()))
+		}
+		if pool.puts != 0 {
+			t.Fatalf("%s: %d buffers given back while the data is in use", name, pool.puts)
+		}
+		bm.Release()
+		if pool.puts != len(in) {
+			t.Errorf("%s: %d of %d buffers given back after Release", name, pool.puts, len(in))
+		}
+	}
+}
+
 // pattern returns n octets of every value, in an order that does not
 // repeat for 64 KiB (i*i mod 251 mixed with i/256).
 func pattern(n int) []byte {
@@ -176,4 +266,55 @@ func pattern(n int) []byte {
 		b[i] = byte(i*i%251) ^ byte(i>>8)
 	}
 	return b
+}
+
+// BenchmarkBatchChunk20KB decodes the FetchBatch chunk of a 20 KB message
+// as it arrives (two HTTP/2 frames) and reads its data out, the way the
+// batch reader does: in place (segments) or through one joined copy.
+func BenchmarkBatchChunk20KB(b *testing.B) {
+	wire, err := proto.Marshal(&storev1.FetchBatchResponse{Part: &storev1.FetchBatchResponse_Chunk{
+		Chunk: &storev1.FetchBatchChunk{Uid: "1700000000.M1P1.bench,S=20000:2,", Data: pattern(20_000), Last: true}}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	out := make([]byte, 64<<10)
+	pool := mem.DefaultBufferPool()
+	in := func() mem.BufferSlice {
+		var bs mem.BufferSlice
+		for w := wire; len(w) > 0; w = w[min(16384, len(w)):] {
+			bs = append(bs, mem.Copy(w[:min(16384, len(w))], pool))
+		}
+		return bs
+	}
+	for _, mode := range []string{"segments", "joined"} {
+		b.Run(mode, func(b *testing.B) {
+			var bm BatchMsg
+			defer bm.Release()
+			b.SetBytes(int64(len(wire)))
+			b.ReportAllocs()
+			for b.Loop() {
+				data := in()
+				bm.Release()
+				if mode == "segments" {
+					if !bm.decodeSegments(data) {
+						b.Fatal("not decoded in place")
+					}
+				} else {
+					buf := data.MaterializeToBuffer(pool)
+					if err := unmarshalFetchBatchResponse(buf.ReadOnlyData(), &bm.Resp, true); err != nil {
+						b.Fatal(err)
+					}
+					bm.buf = buf
+				}
+				data.Free()
+				n := 0
+				for _, s := range bm.Data() {
+					n += copy(out[n:], s)
+				}
+				if n != 20_000 {
+					b.Fatalf("%d octets", n)
+				}
+			}
+		})
+	}
 }
