@@ -80,7 +80,7 @@ const binaryPrefix = "izypop3-store-"
 // prints a short notice and exits with status 1. Once no message stream has
 // been open for 5 s, the process gives its free memory back to the system.
 func Serve(store Store, opts ...ServeOption) {
-	releaseIdle.Store(true)
+	transport.ReleaseMemoryWhenIdle()
 	cfg := serveConfig{info: transport.Info{Version: "dev"}}
 	for _, o := range opts {
 		o(&cfg)

@@ -175,7 +175,7 @@ func (g *grpcServer) FetchTop(req *storev1.FetchTopRequest, stream grpc.ServerSt
 // does not read holds only the few chunks flow control lets it queue.
 func sendChunks(rc io.ReadCloser, stream grpc.ServerStreamingServer[storev1.Chunk]) error {
 	defer rc.Close()
-	defer streamOpen()()
+	defer transport.StreamOpened()()
 	var chunk transport.OutChunk
 	defer chunk.Release()
 	for {

@@ -22,7 +22,7 @@ import (
 // stops the reading when the host does not keep up.
 func (g *grpcServer) FetchBatch(req *storev1.FetchBatchRequest, stream grpc.ServerStreamingServer[storev1.FetchBatchResponse]) error {
 	ctx := stream.Context()
-	defer streamOpen()()
+	defer transport.StreamOpened()()
 	s := batchSender{stream: stream, chunk: transport.OutChunk{Batch: true}}
 	defer s.chunk.Release()
 	if bf, ok := g.store.(BatchFetcher); ok {

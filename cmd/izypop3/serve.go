@@ -25,6 +25,7 @@ import (
 	"github.com/izyware/izypop3/core/storehost/pop3backend"
 	"github.com/izyware/izypop3/internal/metrics"
 	"github.com/izyware/izypop3/sdk"
+	"github.com/izyware/izypop3/sdk/pluginhost"
 )
 
 type serverFlags struct {
@@ -196,6 +197,9 @@ func runServer(ctx context.Context, f serverFlags, vals map[string]string) error
 	if n := countSet(f.password, f.passwordFile, f.usersFile); n > 1 {
 		return usageError{errors.New("--password, --password-file and --users exclude each other")}
 	}
+	// Memory a burst of message streams took (clients stalling RETRs) is
+	// given back 5 s after the last one closed, not minutes later.
+	pluginhost.ReleaseMemoryWhenIdle()
 	if f.passwordFile != "" {
 		pw, err := readSecretFile("password-file", f.passwordFile)
 		if err != nil {

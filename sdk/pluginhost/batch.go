@@ -45,6 +45,7 @@ func (r *Remote) FetchBatch(ctx context.Context, mailbox string, uids []string) 
 		return nil, err // Unimplemented: sdk.ErrUnsupported
 	}
 	b.pending = b.err == nil
+	b.done = transport.StreamOpened()
 	return b, nil
 }
 
@@ -54,6 +55,7 @@ type batchReader struct {
 	stream grpc.ServerStreamingClient[storev1.FetchBatchResponse]
 	cancel context.CancelFunc
 	closed atomic.Bool
+	done   func() // ends the stream's count (ReleaseMemoryWhenIdle)
 
 	msg     transport.BatchMsg // every message is received here; a chunk's data stays in its buffers
 	pending bool               // msg holds a message Next has not consumed
@@ -125,7 +127,9 @@ func (b *batchReader) broken(what string) error {
 }
 
 func (b *batchReader) Close() error {
-	b.closed.Store(true)
+	if !b.closed.Swap(true) {
+		b.done()
+	}
 	b.cancel()
 	return nil
 }

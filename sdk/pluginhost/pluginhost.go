@@ -63,6 +63,14 @@ func (p *hostPlugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, c *grpc
 
 var _ plugin.GRPCPlugin = (*hostPlugin)(nil)
 
+// ReleaseMemoryWhenIdle makes the host process run a garbage collection and
+// give its free memory back to the system once no message stream (Fetch,
+// FetchTop, FetchBatch of any Remote, or served by ServeInProcess) has been
+// open for 5 s. The Go runtime does it lazily, minutes later: a server
+// whose clients stalled hundreds of RETRs kept their buffers' memory long
+// after they left. A store plugin does it always (sdk.Serve).
+func ReleaseMemoryWhenIdle() { transport.ReleaseMemoryWhenIdle() }
+
 // DialOptions are the gRPC dial options of a host (plugin.ClientConfig's
 // GRPCDialOptions), matching the flow-control settings the plugin serves
 // with.

@@ -144,6 +144,7 @@ func openChunks(parent context.Context, open func(context.Context) (grpc.ServerS
 	default:
 		cr.buf = cr.msg.Data
 	}
+	cr.done = transport.StreamOpened()
 	return cr, nil
 }
 
@@ -153,6 +154,7 @@ type chunkReader struct {
 	stream grpc.ServerStreamingClient[storev1.Chunk]
 	cancel context.CancelFunc
 
+	done   func()        // ends the stream's count (ReleaseMemoryWhenIdle)
 	mu     sync.Mutex    // Read vs Close
 	msg    storev1.Chunk // every chunk is received into msg.Data (chunkCodec)
 	buf    []byte        // unread part of msg.Data
@@ -232,6 +234,9 @@ func (c *chunkReader) WriteTo(w io.Writer) (int64, error) {
 func (c *chunkReader) Close() error {
 	c.cancel()
 	c.mu.Lock()
+	if !c.closed {
+		c.done()
+	}
 	c.closed = true
 	c.buf = nil
 	c.mu.Unlock()

@@ -1,4 +1,4 @@
-package sdk
+package transport
 
 import (
 	"runtime"
@@ -8,8 +8,9 @@ import (
 	"time"
 )
 
-// idleRelease is how long a plugin serves no message stream before it gives
-// its free memory back to the operating system.
+// idleRelease is how long a process has no message stream open (served, or
+// read from a plugin) before it gives its free memory back to the operating
+// system, once ReleaseMemoryWhenIdle was called.
 //
 // The Go runtime returns freed memory lazily: the chunk buffers of streams
 // that ended stay in their pools until two garbage collections have run,
@@ -17,21 +18,25 @@ import (
 // after a burst (hundreds of stalled RETRs) a plugin kept hundreds of MB
 // resident for minutes with nothing to do. Measured with localfs: 330 MB
 // after 100 stalled 50 MiB streams had ended, still 330 MB 35 s later.
-const idleRelease = 5 * time.Second
+var idleRelease = 5 * time.Second // shortened by tests
 
 var (
-	// releaseIdle is set by Serve: only a plugin process gives its memory
-	// back (a host serving a store in process runs its own GC policy).
+	// releaseIdle is set by ReleaseMemoryWhenIdle.
 	releaseIdle atomic.Bool
 	// streamsOpen counts the Fetch, FetchTop and FetchBatch streams being
-	// served.
+	// served or read.
 	streamsOpen atomic.Int64
 	idleTimer   = sync.OnceValue(func() *time.Timer { return time.AfterFunc(time.Hour, releaseMemory) })
 )
 
-// streamOpen counts a message stream as served until the function it
-// returns is called.
-func streamOpen() (closed func()) {
+// ReleaseMemoryWhenIdle makes the process run a garbage collection and
+// return its free memory to the system once no message stream has been open
+// for idleRelease. The plugin's Serve calls it, and izypop3 serverpop3.
+func ReleaseMemoryWhenIdle() { releaseIdle.Store(true) }
+
+// StreamOpened counts a message stream as open until the function it
+// returns is called (once).
+func StreamOpened() (closed func()) {
 	streamsOpen.Add(1)
 	return streamClosed
 }
