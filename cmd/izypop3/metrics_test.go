@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -91,17 +90,7 @@ func TestServerMetricsEndpoint(t *testing.T) {
 	}
 
 	// The store plugin stops answering (SIGSTOP): not ready; SIGCONT: ready.
-	out, err := exec.Command("pgrep", "-P", strconv.Itoa(cmd.Process.Pid)).Output()
-	if err != nil {
-		t.Fatalf("pgrep -P %d: %v", cmd.Process.Pid, err)
-	}
-	pid, err := strconv.Atoi(strings.Fields(string(out))[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	if cl, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid)); !bytes.Contains(cl, []byte("__izypop3-store")) {
-		t.Fatalf("child %d of the server is %q, not the store plugin", pid, cl)
-	}
+	pid := storePlugin(t, cmd.Process.Pid)
 	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
@@ -164,11 +153,7 @@ func TestServerMetricsEndpoint(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	out, err = exec.Command("pgrep", "-P", strconv.Itoa(cmd.Process.Pid)).Output()
-	if err != nil {
-		t.Fatalf("no store plugin after the restart: pgrep -P %d: %v", cmd.Process.Pid, err)
-	}
-	if npid, _ := strconv.Atoi(strings.Fields(string(out))[0]); npid == pid {
+	if npid := storePlugin(t, cmd.Process.Pid); npid == pid {
 		t.Fatalf("store plugin %d still the one killed", npid)
 	}
 	final, _ := promtest.Scrape(t, base)

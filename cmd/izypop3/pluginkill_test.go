@@ -19,23 +19,18 @@ import (
 	"github.com/izyware/izypop3/internal/testkit"
 )
 
-// childPIDs lists the direct children of pid (the store plugin of a server).
-func childPIDs(t *testing.T, pid int) []int {
+// storePlugin returns the pid of a store plugin izypop3 (pid) runs: a
+// child whose command line is a plugin's.
+func storePlugin(t *testing.T, pid int) int {
 	t.Helper()
-	var out []int
-	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
-	for _, f := range tasks {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			continue
-		}
-		for _, s := range strings.Fields(string(b)) {
-			if n, err := strconv.Atoi(s); err == nil {
-				out = append(out, n)
-			}
+	kids := testkit.Children(pid)
+	for _, k := range kids {
+		if cl, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", k)); bytes.Contains(cl, []byte("__izypop3-store")) {
+			return k
 		}
 	}
-	return out
+	t.Fatalf("no store plugin among the children %v of izypop3 %d", kids, pid)
+	return 0
 }
 
 // treeDigest hashes every file name and content under dir.
@@ -137,7 +132,7 @@ func TestPluginKilledMidRetr(t *testing.T) {
 	if _, err := io.ReadFull(r, got); err != nil {
 		t.Fatalf("start of RETR: %v", err)
 	}
-	kids := childPIDs(t, srv.Process.Pid)
+	kids := testkit.Children(srv.Process.Pid)
 	if len(kids) != 1 {
 		t.Fatalf("server has children %v, want exactly the plugin", kids)
 	}
@@ -165,7 +160,7 @@ func TestPluginKilledMidRetr(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	if kids2 := childPIDs(t, srv.Process.Pid); len(kids2) != 1 || kids2[0] == kids[0] {
+	if kids2 := testkit.Children(srv.Process.Pid); len(kids2) != 1 || kids2[0] == kids[0] {
 		t.Errorf("plugin processes after restart %v (killed %d)", kids2, kids[0])
 	}
 	if after := treeDigest(t, root); after != before {
@@ -252,7 +247,7 @@ func TestPluginKilledWhileLocked(t *testing.T) {
 		t.Fatalf("B logged in while A holds the maildrop: %q", r)
 	}
 
-	kids := childPIDs(t, srvA.Process.Pid)
+	kids := testkit.Children(srvA.Process.Pid)
 	if len(kids) != 1 {
 		t.Fatalf("server A has children %v, want exactly the plugin", kids)
 	}

@@ -1,10 +1,8 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
 	"os"
-	"os/exec"
 	"runtime"
 	"strconv"
 	"strings"
@@ -75,17 +73,7 @@ func TestClientPluginGOMAXPROCS(t *testing.T) {
 // pluginEnviron is the environment of the store plugin, the child of pid.
 func pluginEnviron(t *testing.T, pid int) []string {
 	t.Helper()
-	out, err := exec.Command("pgrep", "-P", strconv.Itoa(pid)).Output()
-	if err != nil {
-		t.Fatalf("pgrep -P %d: %v", pid, err)
-	}
-	child, err := strconv.Atoi(strings.Fields(string(out))[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	if cl, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", child)); !bytes.Contains(cl, []byte("__izypop3-store")) {
-		t.Fatalf("child %d of the client is %q, not the store plugin", child, cl)
-	}
+	child := storePlugin(t, pid)
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", child))
 	if err != nil {
 		t.Fatal(err)

@@ -321,7 +321,7 @@ func TestCloudSeaweedSharedLock(t *testing.T) {
 	// The first server's process is izypop3; its child is the plugin, which
 	// holds (and refreshes) the lock.
 	pid := aSrv.cmd.Process.Pid
-	kids := childPIDs(pid)
+	kids := testkit.Children(pid)
 	if len(kids) == 0 {
 		t.Fatal("the first server has no plugin process")
 	}

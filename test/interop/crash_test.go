@@ -58,21 +58,6 @@ func dovecotLeft(t *testing.T, md string) map[[32]byte]bool {
 	return out
 }
 
-// childPIDs lists the child processes of pid.
-func childPIDs(pid int) []int {
-	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
-	var out []int
-	for _, tk := range tasks {
-		b, _ := os.ReadFile(tk)
-		for _, f := range strings.Fields(string(b)) {
-			if n, err := strconv.Atoi(f); err == nil {
-				out = append(out, n)
-			}
-		}
-	}
-	return out
-}
-
 // putLine is the debug log line izypop3 writes for each message the store
 // took (core/fetch).
 const putLine = `msg="message put in the store"`
@@ -80,7 +65,7 @@ const putLine = `msg="message put in the store"`
 // pluginOf returns the pid of the localfs store plugin izypop3 (pid) runs,
 // 0 if none runs.
 func pluginOf(pid int) int {
-	for _, k := range childPIDs(pid) {
+	for _, k := range testkit.Children(pid) {
 		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", k))
 		if strings.Contains(string(b), "izypop3-store-localfs") {
 			return k
