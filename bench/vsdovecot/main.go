@@ -414,45 +414,6 @@ func memOf(pid int) (rss, hwm int64, err error) {
 	return rss, hwm, nil
 }
 
-// Fields of /proc/<pid>/stat counted from the state, the first after
-// the command name.
-const (
-	statPPID = 1 // the parent's pid
-	statPGRP = 2 // the process group
-)
-
-// procsWith lists the processes whose /proc/<pid>/stat field (statPPID or
-// statPGRP) is v.
-func procsWith(field, v int) []int {
-	var pids []int
-	want := strconv.Itoa(v)
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		k, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", k))
-		if err != nil {
-			continue
-		}
-		// pid (comm) state ppid pgrp ...: comm may hold spaces, so cut at ')'.
-		s := string(b)
-		i := strings.LastIndexByte(s, ')')
-		if i < 0 {
-			continue
-		}
-		f := strings.Fields(s[i+1:])
-		if len(f) > field && f[field] == want {
-			pids = append(pids, k)
-		}
-	}
-	return pids
-}
-
-// childrenOf lists the direct children of pid (the store plugin).
-func childrenOf(pid int) []int { return procsWith(statPPID, pid) }
-
 // procMem is the memory of izypop3 and its plugin processes.
 type procMem struct{ izyRSS, izyHWM, plugRSS, plugHWM int64 }
 
@@ -464,7 +425,7 @@ func memTree(pid int) (procMem, error) {
 	if m.izyRSS, m.izyHWM, err = memOf(pid); err != nil {
 		return m, err
 	}
-	for _, k := range childrenOf(pid) {
+	for _, k := range testkit.Children(pid) {
 		r, h, err := memOf(k)
 		if err != nil {
 			continue
@@ -559,7 +520,7 @@ func cpuSum(pids []int) float64 {
 
 // izyCPU measures izypop3 and its plugin processes.
 func izyCPU(pid int) func() float64 {
-	return func() float64 { return cpuSum(append([]int{pid}, childrenOf(pid)...)) }
+	return func() float64 { return cpuSum(append([]int{pid}, testkit.Children(pid)...)) }
 }
 
 // pssOf returns the proportional set size (KiB) of a process: shared
@@ -581,7 +542,32 @@ func pssOf(pid int) int64 {
 }
 
 // groupOf lists the processes of process group pgid.
-func groupOf(pgid int) []int { return procsWith(statPGRP, pgid) }
+func groupOf(pgid int) []int {
+	var pids []int
+	want := strconv.Itoa(pgid)
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		k, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", k))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid pgrp ...: comm may hold spaces, so cut at ')'.
+		s := string(b)
+		i := strings.LastIndexByte(s, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(s[i+1:])
+		if len(f) > 2 && f[2] == want {
+			pids = append(pids, k)
+		}
+	}
+	return pids
+}
 
 // memSum is the summed RSS and PSS (KiB) of a set of processes.
 type memSum struct {
@@ -727,7 +713,7 @@ func idleIzypop3() (int, error) {
 		return 0, err
 	}
 	time.Sleep(rssSettle)
-	izyMem := func() memSum { return sumMem(append([]int{pid}, childrenOf(pid)...)) }
+	izyMem := func() memSum { return sumMem(append([]int{pid}, testkit.Children(pid)...)) }
 	bad := 0
 	for _, login := range []bool{false, true} {
 		what := "connected (greeting read, no login)"
