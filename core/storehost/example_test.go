@@ -3,7 +3,6 @@ package storehost
 import (
 	"context"
 	"errors"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/izyware/izypop3/sdk"
+	"github.com/izyware/izypop3/sdk/storetest"
 )
 
 // repoRoot is the root of this module (core/storehost is two levels down).
@@ -111,24 +111,12 @@ func TestDocsExampleStore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var items []sdk.Item
-	for it, err := range h.Store().List(ctx, "INBOX", sdk.ListOptions{Tags: []sdk.Tag{sdk.TagUnread}}) {
-		if err != nil {
-			t.Fatal(err)
-		}
-		items = append(items, it)
-	}
+	items := storetest.List(t, h.Store(), "INBOX", sdk.TagUnread)
 	if len(items) != 1 || items[0].UID != res.UID || items[0].Size != int64(len(body)) || items[0].WireSize != int64(len(body)) {
 		t.Fatalf("List = %+v (Put %+v)", items, res)
 	}
-	rc, err := h.Store().Fetch(ctx, "INBOX", res.UID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := io.ReadAll(rc)
-	rc.Close()
-	if err != nil || string(got) != body {
-		t.Fatalf("Fetch = %q, %v", got, err)
+	if got := storetest.Fetch(t, h.Store(), "INBOX", res.UID); string(got) != body {
+		t.Fatalf("Fetch = %q", got)
 	}
 	// maxsize was handed over: a larger message is refused.
 	if _, err := h.Store().Put(ctx, "INBOX", sdk.PutOptions{}, strings.NewReader(strings.Repeat("x", 2<<20))); !errors.Is(err, sdk.ErrInvalid) {

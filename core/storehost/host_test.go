@@ -26,6 +26,7 @@ import (
 	"github.com/izyware/izypop3/internal/testkit"
 	"github.com/izyware/izypop3/sdk"
 	"github.com/izyware/izypop3/sdk/pluginhost"
+	"github.com/izyware/izypop3/sdk/storetest"
 )
 
 // open starts path as store name and closes it at the end of the test.
@@ -60,24 +61,12 @@ func TestRoundTripThroughPlugin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var items []sdk.Item
-	for it, err := range h.Store().List(ctx, "INBOX", sdk.ListOptions{}) {
-		if err != nil {
-			t.Fatal(err)
-		}
-		items = append(items, it)
-	}
+	items := storetest.List(t, h.Store(), "INBOX")
 	if len(items) != 1 || items[0].UID != res.UID || items[0].SourceID != "s1" {
 		t.Fatalf("List = %+v", items)
 	}
-	rc, err := h.Store().Fetch(ctx, "INBOX", res.UID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := io.ReadAll(rc)
-	rc.Close()
-	if err != nil || string(got) != body {
-		t.Fatalf("Fetch = %q, %v", got, err)
+	if got := storetest.Fetch(t, h.Store(), "INBOX", res.UID); string(got) != body {
+		t.Fatalf("Fetch = %q", got)
 	}
 	if _, err := h.Store().Fetch(ctx, "INBOX", "nope"); !errors.Is(err, sdk.ErrNotFound) {
 		t.Errorf("Fetch missing = %v", err)
