@@ -47,6 +47,14 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// izyCmd is the built izypop3 with args and a clean plugin environment
+// (IZYPOP3_PLUGIN_DIR empty: the plugins are found beside it), env added.
+func izyCmd(env []string, args ...string) *exec.Cmd {
+	cmd := exec.Command(filepath.Join(binDir, "izypop3"), args...)
+	cmd.Env = append(append(os.Environ(), "IZYPOP3_PLUGIN_DIR="), env...)
+	return cmd
+}
+
 // izypop3 runs the built binary with a clean plugin environment.
 func izypop3(t *testing.T, stdin string, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
@@ -56,8 +64,7 @@ func izypop3(t *testing.T, stdin string, args ...string) (stdout, stderr string,
 // izypop3Env is izypop3 with extra environment variables.
 func izypop3Env(t *testing.T, env []string, stdin string, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
-	cmd := exec.Command(filepath.Join(binDir, "izypop3"), args...)
-	cmd.Env = append(append(os.Environ(), "IZYPOP3_PLUGIN_DIR="), env...)
+	cmd := izyCmd(env, args...)
 	cmd.Stdin = strings.NewReader(stdin)
 	var o, e bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &o, &e
@@ -81,8 +88,7 @@ func startServer(t *testing.T, port int, args ...string) *exec.Cmd {
 // startServerEnv is startServer with extra environment variables.
 func startServerEnv(t *testing.T, env []string, port int, args ...string) *exec.Cmd {
 	t.Helper()
-	cmd := exec.Command(filepath.Join(binDir, "izypop3"), args...)
-	cmd.Env = append(append(os.Environ(), "IZYPOP3_PLUGIN_DIR="), env...)
+	cmd := izyCmd(env, args...)
 	startCmd(t, cmd, port)
 	return cmd
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strconv"
@@ -187,9 +186,8 @@ func TestClientSecretsAndExitCodes(t *testing.T) {
 func TestClientIntervalStopsOnSIGTERM(t *testing.T) {
 	p := fakeServer(t, 4, "12345")
 	root := t.TempDir()
-	cmd := exec.Command(filepath.Join(binDir, "izypop3"), "clientpop3", "--ip", "127.0.0.1", "--port", strconv.Itoa(p),
+	cmd := izyCmd(nil, "clientpop3", "--ip", "127.0.0.1", "--port", strconv.Itoa(p),
 		"--user", "dave", "--pass", "12345", "--modhandler", "localfs", "--mimestore.path", root, "--interval", "50ms", "--quiet")
-	cmd.Env = append(os.Environ(), "IZYPOP3_PLUGIN_DIR=")
 	out, _ := os.CreateTemp(t.TempDir(), "out")
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {

@@ -163,11 +163,10 @@ func TestDocExamples(t *testing.T) {
 	writeCert(t, cert, key, "doc-examples")
 
 	plain, pop3s := testkit.FreePort(t), testkit.FreePort(t)
-	fixture := exec.Command(filepath.Join(binDir, "izypop3"), "serverpop3",
+	fixture := izyCmd(nil, "serverpop3",
 		"--port", strconv.Itoa(plain), "--pop3s-port", strconv.Itoa(pop3s),
 		"--tls-cert", cert, "--tls-key", key, "--users", filepath.Join(sandbox, "users.txt"),
 		"--modhandler", "fake", "--auth-fail-delay", "0s")
-	fixture.Env = append(os.Environ(), "IZYPOP3_PLUGIN_DIR=")
 	startCmd(t, fixture, plain)
 
 	fetchToml := fmt.Sprintf(`[mimestore]

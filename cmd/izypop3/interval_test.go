@@ -274,8 +274,7 @@ func (lw *lineWatcher) String() string {
 // startClient starts izypop3 with args, its stdout and stderr watched.
 func startClient(t *testing.T, args ...string) (cmd *exec.Cmd, stdout, stderr *lineWatcher, wait func() error) {
 	t.Helper()
-	cmd = exec.Command(filepath.Join(binDir, "izypop3"), args...)
-	cmd.Env = append(os.Environ(), "IZYPOP3_PLUGIN_DIR=")
+	cmd = izyCmd(nil, args...)
 	so, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

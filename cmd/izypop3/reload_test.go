@@ -70,8 +70,7 @@ func logServer(t *testing.T, port int, args ...string) (*exec.Cmd, string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { out.Close() })
-	cmd := exec.Command(filepath.Join(binDir, "izypop3"), args...)
-	cmd.Env = append(os.Environ(), "IZYPOP3_PLUGIN_DIR=")
+	cmd := izyCmd(nil, args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Stdout, cmd.Stderr = out, out
 	launch(t, cmd, port, func() string {

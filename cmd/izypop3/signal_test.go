@@ -20,8 +20,7 @@ import (
 // after the command has been waited for.
 func groupServer(t *testing.T, port int, args ...string) (*exec.Cmd, *bytes.Buffer) {
 	t.Helper()
-	cmd := exec.Command(filepath.Join(binDir, "izypop3"), args...)
-	cmd.Env = append(os.Environ(), "IZYPOP3_PLUGIN_DIR=")
+	cmd := izyCmd(nil, args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	return cmd, startCmd(t, cmd, port)
 }
