@@ -190,9 +190,15 @@ func startIzypop3Args(t testing.TB, extra []string) *izyServer {
 	}
 }
 
+// stop sends SIGTERM and waits for the exit, unless the server has exited
+// already (on its own, or stopped before). Whether it has is told by done,
+// never by cmd.ProcessState, which the goroutine in cmd.Wait writes.
 func (s *izyServer) stop(t testing.TB) {
-	if s.cmd.ProcessState != nil {
+	select {
+	case err := <-s.done:
+		s.done <- err
 		return
+	default:
 	}
 	s.cmd.Process.Signal(syscall.SIGTERM)
 	select {
