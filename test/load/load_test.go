@@ -308,6 +308,27 @@ func probe(t *testing.T, addr string, stop <-chan struct{}) func() (time.Duratio
 	}
 }
 
+// manyClients runs n clients at once, each connected to addr from
+// 127.0.0.2 and given to client with its number (the connection is closed
+// after), and waits for them all.
+func manyClients(t *testing.T, n int, addr string, client func(i int, c net.Conn)) {
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := dialFrom("127.0.0.2", addr)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer c.Close()
+			client(i, c)
+		}()
+	}
+	wg.Wait()
+}
+
 // check fails the test when the well-behaved client was slow or the
 // server's goroutines or heap passed their bounds, and logs the figures.
 func check(t *testing.T, m *meter, worst func() (time.Duration, time.Duration), maxGoroutines, maxHeapMiB int64) {
@@ -502,31 +523,19 @@ func TestWrongPasswordStorm(t *testing.T) {
 	for i := range 10 {
 		fmt.Fprintf(&pipeline, "USER alice\r\nPASS wrong%d\r\n", i)
 	}
-	var wg sync.WaitGroup
-	for range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c, err := dialFrom("127.0.0.2", s.addr)
-			if err != nil {
-				t.Error(err)
+	manyClients(t, n, s.addr, func(_ int, c net.Conn) {
+		io.WriteString(c, pipeline.String())
+		// Read the replies until the server closes or says nothing more
+		// for 3 s (it discards what was pipelined after a failure, and
+		// waits for new commands).
+		buf := make([]byte, 512)
+		for {
+			c.SetReadDeadline(time.Now().Add(3 * time.Second))
+			if _, err := c.Read(buf); err != nil {
 				return
 			}
-			defer c.Close()
-			io.WriteString(c, pipeline.String())
-			// Read the replies until the server closes or says nothing
-			// more for 3 s (it discards what was pipelined after a
-			// failure, and waits for new commands).
-			buf := make([]byte, 512)
-			for {
-				c.SetReadDeadline(time.Now().Add(3 * time.Second))
-				if _, err := c.Read(buf); err != nil {
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
+		}
+	})
 	time.Sleep(time.Second)
 	close(stop)
 	check(t, m, worst, int64(3*n+200), int64(n/10+64))
@@ -542,32 +551,20 @@ func TestStalledRetrs(t *testing.T) {
 	m := startMeter()
 	stop := make(chan struct{})
 	worst := probe(t, s.addr, stop)
-	var wg sync.WaitGroup
 	var cut atomic.Int64
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c, err := dialFrom("127.0.0.2", s.addr)
-			if err != nil {
-				t.Error(err)
+	manyClients(t, n, s.addr, func(i int, c net.Conn) {
+		c.(*net.TCPConn).SetReadBuffer(4096)
+		fmt.Fprintf(c, "USER stall%d\r\nPASS pw\r\nRETR 1\r\n", i)
+		br := bufio.NewReaderSize(c, 16)
+		c.SetReadDeadline(time.Now().Add(20 * time.Second))
+		for range 4 { // greeting, USER, PASS, RETR
+			if l, err := br.ReadString('\n'); err != nil || !strings.HasPrefix(l, "+OK") {
+				t.Errorf("stalling client %d: %q, %v", i, l, err)
 				return
 			}
-			defer c.Close()
-			c.(*net.TCPConn).SetReadBuffer(4096)
-			fmt.Fprintf(c, "USER stall%d\r\nPASS pw\r\nRETR 1\r\n", i)
-			br := bufio.NewReaderSize(c, 16)
-			c.SetReadDeadline(time.Now().Add(20 * time.Second))
-			for range 4 { // greeting, USER, PASS, RETR
-				if l, err := br.ReadString('\n'); err != nil || !strings.HasPrefix(l, "+OK") {
-					t.Errorf("stalling client %d: %q, %v", i, l, err)
-					return
-				}
-			}
-			time.Sleep(8 * time.Second) // never read more
-		}()
-	}
-	wg.Wait()
+		}
+		time.Sleep(8 * time.Second) // never read more
+	})
 	close(stop)
 	// Each RETR must be out within 3 s + 50 MiB at 16 MiB/s: the server
 	// has cut every one by now.
