@@ -32,21 +32,9 @@ func selfSigned(t *testing.T, dir string) (certPath, keyPath string, sum [32]byt
 // self-signed certificate, and the SASL mechanisms the fetcher speaks.
 func needTLSDovecot(t *testing.T) (*dovecottest.Server, string) {
 	t.Helper()
-	if err := dovecottest.Available(); err != nil {
-		needDovecot(t) // the loud skip (or failure under CI)
-	}
 	cert, key, sum := selfSigned(t, t.TempDir())
-	s, err := dovecottest.Start(dovecottest.Options{Password: testPassword, TLSCert: cert, TLSKey: key,
+	s := needDovecotWith(t, dovecottest.Options{Password: testPassword, TLSCert: cert, TLSKey: key,
 		Mechanisms: "plain login cram-md5 scram-sha-256", Extra: "auth_failure_delay = 0"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("--- dovecot log ---\n%s", s.Log())
-		}
-		s.Stop()
-	})
 	return s, "sha256:" + hex.EncodeToString(sum[:])
 }
 

@@ -15,6 +15,13 @@ import (
 // CI=true), stopped at the end of the test.
 func needDovecot(t *testing.T) *dovecottest.Server {
 	t.Helper()
+	return needDovecotWith(t, dovecottest.Options{Password: testPassword})
+}
+
+// needDovecotWith is needDovecot with opts; its log is in the test's on
+// failure.
+func needDovecotWith(t *testing.T, opts dovecottest.Options) *dovecottest.Server {
+	t.Helper()
 	if err := dovecottest.Available(); err != nil {
 		msg := "PEER MISSING: " + err.Error()
 		if os.Getenv("CI") == "true" {
@@ -24,7 +31,7 @@ func needDovecot(t *testing.T) *dovecottest.Server {
 		fmt.Fprintln(os.Stderr, "!!!!!!!!!! "+t.Name()+": "+msg)
 		t.SkipNow()
 	}
-	s, err := dovecottest.Start(dovecottest.Options{Password: testPassword})
+	s, err := dovecottest.Start(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
