@@ -87,6 +87,12 @@ type Message struct {
 	// CRLF, no byte-stuffing): what LIST and STAT report, and exactly what
 	// RETR sends before stuffing.
 	Size int64
+	// WireForm says the octets Open returns are in that form already (CRLF
+	// line ends only, the last line ended), as a store that knows both
+	// sizes can tell: RETR and TOP then only byte-stuff them, a cheap check
+	// standing in for the line-end conversion (see
+	// wire.DotWriter.ResetWireForm). False: converted as usual.
+	WireForm bool
 }
 
 // ErrMaildropLost is wrapped by the error of a Mailbox call when the

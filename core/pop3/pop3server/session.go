@@ -1004,7 +1004,11 @@ func (s *session) stream(rc io.Reader, watchdog *time.Timer, lines int, m Messag
 	} else {
 		sb.w.WriteString("+OK top of message follows\r\n")
 	}
-	s.dw.Reset(sb.w)
+	if m.WireForm {
+		s.dw.ResetWireForm(sb.w)
+	} else {
+		s.dw.Reset(sb.w)
+	}
 	var dst io.Writer = &s.dw
 	var top *wire.TopWriter
 	if lines >= 0 {

@@ -12,6 +12,7 @@ var ErrClosed = errors.New("pop3/wire: write after close")
 var (
 	crlf       = []byte("\r\n")
 	crByte     = []byte("\r")
+	lfByte     = []byte("\n")
 	dot        = []byte(".")
 	terminator = []byte(".\r\n")
 )
@@ -31,6 +32,11 @@ type DotWriter struct {
 	closed      bool  // Close or Abort was called
 	err         error // first write error, sticky
 	n           int64 // octets of message written, excluding stuffing and terminator
+
+	// wireForm: the message is said to be in wire form (ResetWireForm);
+	// Write only byte-stuffs while each Write looks like it (writeWire).
+	wireForm bool
+	afterEOL bool // wireForm: the previous octet was a CR or LF (or none yet)
 }
 
 // NewDotWriter returns a DotWriter writing to w.
@@ -41,6 +47,55 @@ func NewDotWriter(w io.Writer) *DotWriter {
 // Reset makes d a fresh writer to w, so one can be reused.
 func (d *DotWriter) Reset(w io.Writer) {
 	*d = DotWriter{w: w, atLineStart: true}
+}
+
+// ResetWireForm is Reset for a message its source says is in wire form
+// already: CRLF line ends only, the last line ended. A Write of such a
+// message is then only byte-stuffed — one IndexByte per "." instead of
+// one per line, which on mail of ~45-octet lines is most of Write's CPU
+// (20 KB of such mail: 4.0 → 1.5 µs, BenchmarkDotWriterMail20KB).
+//
+// The claim is checked cheaply, not proved: a Write whose CRs and LFs do
+// not pair up by count, that ends in a CR or starts with an LF, goes, with
+// all the later ones, through the general conversion. Input that is not in
+// wire form but passes the check (a lone CR and a bare LF in one Write)
+// is sent with those octets as they are, but never with an unstuffed "."
+// after a CR or an LF, and always ends with CRLF and the terminator: no
+// line a client could take for the end of the reply is ever produced.
+func (d *DotWriter) ResetWireForm(w io.Writer) {
+	*d = DotWriter{w: w, atLineStart: true, wireForm: true, afterEOL: true}
+}
+
+// writeWire writes p of a wire-form message: it stuffs every "." that
+// follows a CR or LF. It reports false, having written nothing, when p
+// does not pass the wire-form check.
+func (d *DotWriter) writeWire(p []byte) bool {
+	if len(p) == 0 {
+		return true
+	}
+	if p[0] == '\n' || p[len(p)-1] == '\r' || bytes.Count(p, crByte) != bytes.Count(p, lfByte) {
+		return false
+	}
+	start := 0
+	for i := 0; i < len(p); {
+		k := bytes.IndexByte(p[i:], '.')
+		if k < 0 {
+			break
+		}
+		k += i
+		if k == 0 && d.afterEOL || k > 0 && (p[k-1] == '\n' || p[k-1] == '\r') {
+			d.flush(p[start:k])
+			d.write(dot) // RFC 1939 §3: byte-stuff a line starting with "."
+			start = k
+		}
+		i = k + 1
+	}
+	d.flush(p[start:])
+	last := p[len(p)-1]
+	d.afterEOL = last == '\n'
+	// Close adds a CRLF unless the message ended with one.
+	d.atLineStart = last == '\n' && (len(p) > 1 && p[len(p)-2] == '\r')
+	return true
 }
 
 // Size returns the octets of message written so far in their transmitted
@@ -64,6 +119,18 @@ func (d *DotWriter) write(b []byte) {
 // written (runClean); if the check fails, the run and the rest of p go
 // through writeSlow, which also looks for every CR.
 func (d *DotWriter) Write(p []byte) (int, error) {
+	if d.wireForm && !d.closed && d.err == nil {
+		if d.writeWire(p) {
+			if d.err != nil {
+				return 0, d.err
+			}
+			return len(p), nil
+		}
+		// Not in wire form after all: the general conversion from here
+		// on. A "." right after an LF passed as it was is still stuffed.
+		d.wireForm = false
+		d.atLineStart = d.atLineStart || d.afterEOL
+	}
 	i, err := d.begin(p)
 	if err != nil {
 		return 0, err

@@ -410,7 +410,9 @@ func (m *mailbox) Messages(ctx context.Context) ([]pop3server.Message, error) {
 				return nil, err
 			}
 		}
-		msgs = append(msgs, pop3server.Message{UID: it.UID, Size: size})
+		// Equal sizes: no line end to convert (each bare LF or lone CR,
+		// and a missing final CRLF, makes the wire size larger).
+		msgs = append(msgs, pop3server.Message{UID: it.UID, Size: size, WireForm: size > 0 && size == it.Size})
 	}
 	m.log.Debug("maildrop snapshot", "messages", len(msgs))
 	m.uids = make([]string, len(msgs))

@@ -145,7 +145,7 @@ func TestSnapshot(t *testing.T) {
 	b := newBackendT(t, s, Options{})
 	mb := login(t, b, "alice")
 	want := []pop3server.Message{
-		{UID: u1, Size: 19},
+		{UID: u1, Size: 19, WireForm: true},
 		{UID: u3, Size: int64(len("Subject: 3\r\n\r\nbare LF, no final newline\r\n"))},
 		{UID: u4, Size: 0},
 	}

@@ -240,7 +240,10 @@ type mailbox struct {
 func (m *mailbox) Messages(ctx context.Context) ([]pop3server.Message, error) {
 	out := make([]pop3server.Message, len(m.snap))
 	for i, msg := range m.snap {
-		out[i] = pop3server.Message{UID: msg.uid, Size: wire.Size(msg.data)}
+		size := wire.Size(msg.data)
+		// In wire form when nothing needs converting, as a store that
+		// knows both sizes says.
+		out[i] = pop3server.Message{UID: msg.uid, Size: size, WireForm: size > 0 && size == int64(len(msg.data))}
 	}
 	return out, nil
 }
