@@ -146,30 +146,19 @@ func TestServerMetrics(t *testing.T) {
 		after, _ = promtest.Scrape(t, base)
 		return after.Value("izypop3_pop3_sessions_active") == 0
 	})
-	delta := func(name string, labels ...string) float64 {
-		return after.Value(name, labels...) - max(before.Value(name, labels...), 0)
-	}
-	for _, w := range []struct {
-		name   string
-		labels []string
-		want   float64
-	}{
-		{"izypop3_pop3_sessions_total", nil, 1},
-		{"izypop3_pop3_logins_total", []string{"result", "auth"}, 1},
-		{"izypop3_pop3_logins_total", []string{"result", "ok"}, 1},
-		{"izypop3_pop3_commands_total", []string{"command", "USER", "result", "ok"}, 2},
-		{"izypop3_pop3_commands_total", []string{"command", "PASS", "result", "err"}, 1},
-		{"izypop3_pop3_commands_total", []string{"command", "RETR", "result", "ok"}, 2},
-		{"izypop3_pop3_commands_total", []string{"command", "OTHER", "result", "err"}, 1},
-		{"izypop3_pop3_commands_total", []string{"command", "QUIT", "result", "ok"}, 1},
-		{"izypop3_pop3_retr_duration_seconds", nil, 2},
+	promtest.CheckMoves(t, before, after,
+		promtest.Moved("izypop3_pop3_sessions_total", 1),
+		promtest.Moved("izypop3_pop3_logins_total", 1, "result", "auth"),
+		promtest.Moved("izypop3_pop3_logins_total", 1, "result", "ok"),
+		promtest.Moved("izypop3_pop3_commands_total", 2, "command", "USER", "result", "ok"),
+		promtest.Moved("izypop3_pop3_commands_total", 1, "command", "PASS", "result", "err"),
+		promtest.Moved("izypop3_pop3_commands_total", 2, "command", "RETR", "result", "ok"),
+		promtest.Moved("izypop3_pop3_commands_total", 1, "command", "OTHER", "result", "err"),
+		promtest.Moved("izypop3_pop3_commands_total", 1, "command", "QUIT", "result", "ok"),
+		promtest.Moved("izypop3_pop3_retr_duration_seconds", 2),
 		// Every octet the client read, greeting included.
-		{"izypop3_pop3_sent_bytes_total", nil, float64(c.bytes)},
-	} {
-		if got := delta(w.name, w.labels...); got != w.want {
-			t.Errorf("%s%v moved by %v, want %v", w.name, w.labels, got, w.want)
-		}
-	}
+		promtest.Moved("izypop3_pop3_sent_bytes_total", float64(c.bytes)),
+	)
 
 	for _, p := range []string{"/healthz", "/readyz"} {
 		if code := get(t, base+p); code != 200 {
@@ -281,24 +270,13 @@ func TestStoreMetrics(t *testing.T) {
 	})
 
 	after, body := promtest.Scrape(t, base)
-	delta := func(name string, labels ...string) float64 {
-		return after.Value(name, labels...) - max(before.Value(name, labels...), 0)
-	}
-	for _, w := range []struct {
-		name   string
-		labels []string
-		want   float64
-	}{
-		{"izypop3_store_calls_total", []string{"store", "fake", "method", "List", "code", "OK"}, 1},
-		{"izypop3_store_calls_total", []string{"store", "fake", "method", "Fetch", "code", "OK"}, 1},
-		{"izypop3_store_calls_total", []string{"store", "fake", "method", "Fetch", "code", "NotFound"}, 1},
-		{"izypop3_store_call_duration_seconds", []string{"store", "fake", "method", "List"}, 1},
-		{"izypop3_store_plugin_restarts_total", []string{"store", "fake", "result", "ok"}, 1},
-	} {
-		if got := delta(w.name, w.labels...); got != w.want {
-			t.Errorf("%s%v moved by %v, want %v", w.name, w.labels, got, w.want)
-		}
-	}
+	promtest.CheckMoves(t, before, after,
+		promtest.Moved("izypop3_store_calls_total", 1, "store", "fake", "method", "List", "code", "OK"),
+		promtest.Moved("izypop3_store_calls_total", 1, "store", "fake", "method", "Fetch", "code", "OK"),
+		promtest.Moved("izypop3_store_calls_total", 1, "store", "fake", "method", "Fetch", "code", "NotFound"),
+		promtest.Moved("izypop3_store_call_duration_seconds", 1, "store", "fake", "method", "List"),
+		promtest.Moved("izypop3_store_plugin_restarts_total", 1, "store", "fake", "result", "ok"),
+	)
 	if v := after.Value("izypop3_store_calls_total", "store", "fake", "method", "Stat", "code", "OK"); v < 1 {
 		t.Errorf("Stat OK calls = %v, want ≥ 1", v)
 	}

@@ -71,3 +71,27 @@ next:
 	}
 	return -1
 }
+
+// Move is how much a series is expected to change between two scrapes.
+type Move struct {
+	name   string
+	labels []string
+	by     float64
+}
+
+// Moved is the Move of the series of family name with labels (name, value
+// pairs, as for Value) by by.
+func Moved(name string, by float64, labels ...string) Move {
+	return Move{name: name, labels: labels, by: by}
+}
+
+// CheckMoves fails tb for each of moves whose series did not change by By
+// from before to after (a series absent before counts from 0).
+func CheckMoves(tb testing.TB, before, after Families, moves ...Move) {
+	tb.Helper()
+	for _, m := range moves {
+		if got := after.Value(m.name, m.labels...) - max(before.Value(m.name, m.labels...), 0); got != m.by {
+			tb.Errorf("%s%v moved by %v, want %v", m.name, m.labels, got, m.by)
+		}
+	}
+}
