@@ -257,6 +257,47 @@ func TestStoreFailureDeletesNothing(t *testing.T) {
 	checkExactlyOnce(t, st, rs.addr, wantMap(rs), nil)
 }
 
+// A barrier that fails ends the session like any store failure: only the
+// batches settled before are stored, nothing is deleted on the server, and
+// the rerun stores the rest exactly once.
+func TestBarrierFailureDeletesNothing(t *testing.T) {
+	rs := startRemote(t, mailgen.Set(9, 30, 1000))
+	ts := newTestStore()
+	st := syncStore{ts}
+	ts.failSync = func(n int) error {
+		if n == 3 { // the second batch's first barrier
+			return fmt.Errorf("%w: %w", sdk.ErrUnavailable, errInjected)
+		}
+		return nil
+	}
+	var deleted int
+	rs.setOnUpdate(func(d []string) { deleted += len(d) })
+	w := watchDeletes(t, rs, st, ts)
+	o := testOptions(t, rs, st)
+	o.Delete = true
+	o.BatchMessages = 5
+	sum, err := Run(context.Background(), o)
+	wantKind(t, err, KindStore)
+	if !errors.Is(err, errInjected) {
+		t.Errorf("err = %v", err)
+	}
+	if deleted != 0 {
+		t.Errorf("%d messages deleted on the server in a session whose barrier failed", deleted)
+	}
+	if sum.Stored != 5 || sum.Failed == 0 {
+		t.Errorf("summary %+v: want the first batch of 5 stored, the next failed", sum)
+	}
+	ts.mu.Lock()
+	ts.failSync = nil
+	ts.mu.Unlock()
+	sum = runOK(t, o)
+	if sum.Deleted != 30 {
+		t.Errorf("rerun: %+v", sum)
+	}
+	w.check(t)
+	checkExactlyOnce(t, st, rs.addr, wantMap(rs), nil)
+}
+
 func TestStopFinishesTheMessage(t *testing.T) {
 	rs := startRemote(t, mailgen.Set(9, 60, 4000))
 	st := syncStore{newTestStore()}

@@ -151,6 +151,7 @@ type testStore struct {
 	syncs     int
 	failPut   func(n int) error // n: 1 for the first Put
 	puts      int
+	failSync  func(n int) error // n: 1 for the first Sync (syncStore)
 }
 
 func newTestStore() *testStore {
@@ -204,6 +205,11 @@ func (s syncStore) Sync(ctx context.Context, mailbox string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.syncs++
+	if s.failSync != nil {
+		if err := s.failSync(s.syncs); err != nil {
+			return err
+		}
+	}
 	s.syncedAt = s.seq
 	return ctx.Err()
 }
