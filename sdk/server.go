@@ -280,6 +280,14 @@ type putReader struct {
 	err      error // sticky
 }
 
+// SHA256 implements Digester: the digest of the data received, which after
+// io.EOF is the verified digest of the whole item.
+func (r *putReader) SHA256() [32]byte {
+	var d [32]byte
+	r.sum.Sum(d[:0])
+	return d
+}
+
 func (r *putReader) Read(p []byte) (int, error) {
 	for len(r.buf) == 0 {
 		if r.err != nil {

@@ -299,6 +299,17 @@ type BatchWriter interface {
 	Close() error
 }
 
+// Digester is implemented by readers that know the SHA-256 of the octets
+// they yield: once Read has returned io.EOF, SHA256 is the digest of all of
+// them. The body a store's Put gets from the sdk's plugin side is one (the
+// sdk checks that digest against the host's before it returns io.EOF), so a
+// store that records the digest of what it stores need not hash the
+// message a second time; on the host side, sdk/pluginhost takes the digest
+// of a body that is one for the item's trailer instead of hashing it again.
+type Digester interface {
+	SHA256() [32]byte
+}
+
 // BatchSender is implemented by a BatchWriter that takes the next item
 // before the store has answered the one before (a plugin's PutBatch
 // stream), so that sending a message overlaps with storing the previous

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"sync"
 
@@ -252,14 +253,21 @@ func sendPut(send func(*storev1.PutRequest) error, hdr *storev1.PutHeader, body 
 	bp := transport.GetChunk()
 	defer transport.PutChunk(bp)
 	buf := *bp
-	sum := sha256.New()
+	// A body that hashes what it yields (sdk.Digester) is not hashed again.
+	dg, _ := body.(sdk.Digester)
+	var sum hash.Hash
+	if dg == nil {
+		sum = sha256.New()
+	}
 	var n int64
 	data := &storev1.PutRequest_Data{}
 	msg := &storev1.PutRequest{Part: data}
 	for {
 		k, rerr := io.ReadFull(body, buf)
 		if k > 0 {
-			sum.Write(buf[:k])
+			if sum != nil {
+				sum.Write(buf[:k])
+			}
 			n += int64(k)
 			data.Data = buf[:k]
 			if err := send(msg); err != nil {
@@ -273,5 +281,12 @@ func sendPut(send func(*storev1.PutRequest) error, hdr *storev1.PutHeader, body 
 			return &storev1.PutTrailer{Size: n}, fmt.Errorf("put: reading the message: %w", rerr), nil
 		}
 	}
-	return &storev1.PutTrailer{Size: n, Sha256: hex.EncodeToString(sum.Sum(nil))}, nil, nil
+	var d []byte
+	if dg != nil {
+		a := dg.SHA256()
+		d = a[:]
+	} else {
+		d = sum.Sum(nil)
+	}
+	return &storev1.PutTrailer{Size: n, Sha256: hex.EncodeToString(d)}, nil, nil
 }

@@ -71,3 +71,34 @@ func TestPutBatchSendAhead(t *testing.T) {
 		t.Fatalf("%d items stored, want 3 (the aborted one not)", n)
 	}
 }
+
+// wrongDigest is a body that claims a digest of other content.
+type wrongDigest struct{ *strings.Reader }
+
+func (wrongDigest) SHA256() [32]byte { return [32]byte{1} }
+
+// A body that is an sdk.Digester gives the item's trailer its digest (the
+// host does not hash it again), and the plugin still checks it: a wrong
+// one stores nothing.
+func TestPutTakesTheBodysDigest(t *testing.T) {
+	ms := newMemStore()
+	r, stop, err := ServeInProcess(ms, Info{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	if _, err := r.Put(context.Background(), "m", sdk.PutOptions{}, wrongDigest{strings.NewReader("Subject: x\r\n\r\ny\r\n")}); !errors.Is(err, sdk.ErrInvalid) {
+		t.Fatalf("Put with a wrong digest: %v, want ErrInvalid", err)
+	}
+	bw, err := r.PutBatch(context.Background(), "m")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bw.Close()
+	if _, err := bw.Put(sdk.PutOptions{}, wrongDigest{strings.NewReader("Subject: x\r\n\r\ny\r\n")}); !errors.Is(err, sdk.ErrInvalid) {
+		t.Fatalf("PutBatch item with a wrong digest: %v, want ErrInvalid", err)
+	}
+	if n := ms.count("m"); n != 0 {
+		t.Fatalf("%d items stored with a wrong digest", n)
+	}
+}
