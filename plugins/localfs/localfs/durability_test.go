@@ -1,6 +1,8 @@
 package localfs
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"os"
 	"path/filepath"
@@ -347,4 +349,34 @@ func itemPath(t *testing.T, root, mb, uid string) string {
 		t.Fatalf("no file for %s", uid)
 	}
 	return found
+}
+
+// digestBody is a Put body that knows its digest (sdk.Digester), as the
+// sdk's plugin side hands a store.
+type digestBody struct {
+	*strings.Reader
+	d [32]byte
+}
+
+func (b digestBody) SHA256() [32]byte { return b.d }
+
+// Put takes the digest of a body that is an sdk.Digester instead of
+// hashing the message again.
+func TestPutTakesTheBodysDigest(t *testing.T) {
+	s, err := New(Config{Path: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	msg := "Subject: d\r\n\r\nbody\r\n"
+	d := sha256.Sum256([]byte(msg))
+	res, err := s.Put(t.Context(), "m", sdk.PutOptions{}, digestBody{strings.NewReader(msg), d})
+	if err != nil || res.SHA256 != hex.EncodeToString(d[:]) {
+		t.Fatalf("Put: %+v %v", res, err)
+	}
+	marker := [32]byte{7}
+	res, err = s.Put(t.Context(), "m", sdk.PutOptions{}, digestBody{strings.NewReader("Subject: e\r\n\r\nx\r\n"), marker})
+	if err != nil || res.SHA256 != hex.EncodeToString(marker[:]) {
+		t.Fatalf("Put: %+v %v, want the body's digest %x", res, err, marker)
+	}
 }

@@ -235,8 +235,14 @@ func writeTemp(ctx context.Context, d, f *os.File, name string, opts sdk.PutOpti
 		}
 	}()
 	var wc sdk.WireCounter
-	h := sha256.New()
-	w := &teeWriter{f: f, h: h, wc: &wc}
+	// The sdk's plugin side hashes the body to check it against the host's
+	// digest (sdk.Digester): that digest is taken instead of hashing the
+	// message again.
+	dg, _ := body.(sdk.Digester)
+	w := &teeWriter{f: f, wc: &wc}
+	if dg == nil {
+		w.h = sha256.New()
+	}
 	bp := putBufs.Get().(*[]byte)
 	size, err = io.CopyBuffer(w, ctxReader{ctx, body}, *bp)
 	putBufs.Put(bp)
@@ -287,7 +293,14 @@ func writeTemp(ctx context.Context, d, f *os.File, name string, opts sdk.PutOpti
 	if err != nil {
 		return 0, 0, "", 0, fmt.Errorf("localfs: close: %w", err)
 	}
-	return size, wc.Size(), hex.EncodeToString(h.Sum(nil)), st.Mtim.Nano(), nil
+	var digest []byte
+	if dg != nil {
+		a := dg.SHA256()
+		digest = a[:]
+	} else {
+		digest = w.h.Sum(nil)
+	}
+	return size, wc.Size(), hex.EncodeToString(digest), st.Mtim.Nano(), nil
 }
 
 // teeWriter writes to the file and feeds the hashes; it remembers a write
@@ -305,7 +318,9 @@ func (w *teeWriter) Write(p []byte) (int, error) {
 		w.werr = err
 		return n, err
 	}
-	w.h.Write(p)
+	if w.h != nil {
+		w.h.Write(p)
+	}
 	w.wc.Write(p)
 	return n, nil
 }
