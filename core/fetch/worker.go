@@ -556,6 +556,14 @@ func (r *msgReader) Read(p []byte) (int, error) {
 
 func (r *msgReader) sum() string { return hex.EncodeToString(r.h.Sum(nil)) }
 
+// SHA256 implements sdk.Digester: the store's plugin host sends it as the
+// item's checksum instead of hashing the message a second time.
+func (r *msgReader) SHA256() [32]byte {
+	var d [32]byte
+	r.h.Sum(d[:0])
+	return d
+}
+
 // finish ends the MIME check and returns the tag it calls for.
 func (r *msgReader) finish(err error) sdk.Tag {
 	if r.cur.buf != nil {
