@@ -1,6 +1,7 @@
 package sdk
 
 import (
+	"bytes"
 	"io"
 )
 
@@ -29,28 +30,40 @@ type WireCounter struct {
 }
 
 // Write implements io.Writer; it never fails.
+//
+// Every octet counts 1, and each lone CR and each bare LF 1 more (a line
+// end is 2 octets on the wire; a CRLF already is). Counting with
+// bytes.Count instead of looking at each octet: a byte loop was 8 % of
+// the localfs plugin's CPU in a clientpop3 sync of 20 KB messages.
 func (c *WireCounter) Write(p []byte) (int, error) {
-	for _, b := range p {
-		c.seen = true
-		switch b {
-		case '\r':
-			c.n += 2
-			c.lastCR = true
-			c.atStart = true
-			continue
-		case '\n':
-			if !c.lastCR {
-				c.n += 2
-			}
-			c.atStart = true
-		default:
-			c.n++
-			c.atStart = false
-		}
-		c.lastCR = false
+	if len(p) == 0 {
+		return 0, nil
 	}
+	crs := bytes.Count(p, crOctet)
+	lfs := bytes.Count(p, lfOctet)
+	pairs := 0
+	if crs > 0 && lfs > 0 {
+		pairs = bytes.Count(p, crlfOctets)
+	}
+	extra := int64(crs-pairs) + int64(lfs-pairs)
+	if c.lastCR && p[0] == '\n' {
+		// The CR that ended the last write was counted as lone and this LF
+		// as bare: together they are one CRLF.
+		extra -= 2
+	}
+	c.n += int64(len(p)) + extra
+	last := p[len(p)-1]
+	c.lastCR = last == '\r'
+	c.atStart = last == '\r' || last == '\n'
+	c.seen = true
 	return len(p), nil
 }
+
+var (
+	crOctet    = []byte{'\r'}
+	lfOctet    = []byte{'\n'}
+	crlfOctets = []byte("\r\n")
+)
 
 // Size returns the wire size of everything written so far, as if it were the
 // whole message.
