@@ -47,7 +47,12 @@ const (
 	copyBelow = 4 << 10
 )
 
-// sendInUse counts the ChunkSize buffers out (SendMemory).
+// sendInUse counts the ChunkSize buffers out (SendMemory). gRPC frees
+// every buffer it is given, when written or when its stream ends, except
+// the chunks still queued on a connection that breaks: those are counted
+// for good. A plugin's connection breaking ends the plugin; a process
+// serving in-process stores across many broken connections would only see
+// more of its chunks sent small.
 var sendInUse atomic.Int64
 
 var (
