@@ -105,13 +105,11 @@ func NeedWeed(tb testing.TB) string {
 	if err == nil {
 		return p
 	}
-	msg := "PEER MISSING: " + err.Error()
+	required := ""
 	if SeaweedRequired() {
-		tb.Fatal(msg + " [CI or root: failing instead of skipping]")
+		required = "CI or root"
 	}
-	tb.Log("!!!!!!!!!! " + msg)
-	fmt.Fprintln(os.Stderr, "!!!!!!!!!! "+tb.Name()+": "+msg)
-	tb.SkipNow()
+	testkit.PeerMissing(tb, err.Error(), required)
 	return ""
 }
 
