@@ -69,6 +69,18 @@ type server struct {
 
 func startServer(t *testing.T, opts pop3server.Options) server {
 	t.Helper()
+	st := &bigStore{Store: memstore.New()}
+	small := "Subject: small\r\n\r\n" + strings.Repeat("0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstu\r\n", 290)
+	if _, err := st.Put(context.Background(), "alice", sdk.PutOptions{}, strings.NewReader(small)); err != nil {
+		t.Fatal(err)
+	}
+	return startServerOver(t, opts, st)
+}
+
+// usersFile holds alice (bcrypt, "pw") and stall0, stall1, ... (SCRAM
+// verifiers of "pw").
+func usersFile(t *testing.T) *auth.UsersFile {
+	t.Helper()
 	h, err := auth.HashPasswordScheme(auth.SchemeBcrypt, "pw")
 	if err != nil {
 		t.Fatal(err)
@@ -85,12 +97,14 @@ func startServer(t *testing.T, opts pop3server.Options) server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := &bigStore{Store: memstore.New()}
-	small := "Subject: small\r\n\r\n" + strings.Repeat("0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstu\r\n", 290)
-	if _, err := st.Put(context.Background(), "alice", sdk.PutOptions{}, strings.NewReader(small)); err != nil {
-		t.Fatal(err)
-	}
-	b, err := pop3backend.New(st, pop3backend.Options{Auth: uf})
+	return uf
+}
+
+// startServerOver is startServer over store st, which must give alice a
+// 20 KB message and each stallN a 50 MiB one.
+func startServerOver(t *testing.T, opts pop3server.Options, st sdk.Store) server {
+	t.Helper()
+	b, err := pop3backend.New(st, pop3backend.Options{Auth: usersFile(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -541,18 +555,10 @@ func TestWrongPasswordStorm(t *testing.T) {
 	check(t, m, worst, int64(3*n+200), int64(n/10+64))
 }
 
-// TestStalledRetrs: N clients RETR the 50 MiB message and never read; the
-// server's heap stays bounded (its stream memory cap) and MinSendRate
-// cuts them.
-func TestStalledRetrs(t *testing.T) {
-	n := min(scale(t, 100), stallUsers)
-	s := startServer(t, pop3server.Options{MaxConns: n + 50, MaxConnsPerAddr: n + 50,
-		WriteTimeout: 3 * time.Second, MinSendRate: 16 << 20})
-	m := startMeter()
-	stop := make(chan struct{})
-	worst := probe(t, s.addr, stop)
-	var cut atomic.Int64
-	manyClients(t, n, s.addr, func(i int, c net.Conn) {
+// stallRetrs runs n clients that RETR the 50 MiB message of stall0,
+// stall1, ... and never read it, for 8 s.
+func stallRetrs(t *testing.T, n int, addr string) {
+	manyClients(t, n, addr, func(i int, c net.Conn) {
 		c.(*net.TCPConn).SetReadBuffer(4096)
 		fmt.Fprintf(c, "USER stall%d\r\nPASS pw\r\nRETR 1\r\n", i)
 		br := bufio.NewReaderSize(c, 16)
@@ -565,6 +571,20 @@ func TestStalledRetrs(t *testing.T) {
 		}
 		time.Sleep(8 * time.Second) // never read more
 	})
+}
+
+// TestStalledRetrs: N clients RETR the 50 MiB message and never read; the
+// server's heap stays bounded (its stream memory cap) and MinSendRate
+// cuts them.
+func TestStalledRetrs(t *testing.T) {
+	n := min(scale(t, 100), stallUsers)
+	s := startServer(t, pop3server.Options{MaxConns: n + 50, MaxConnsPerAddr: n + 50,
+		WriteTimeout: 3 * time.Second, MinSendRate: 16 << 20})
+	m := startMeter()
+	stop := make(chan struct{})
+	worst := probe(t, s.addr, stop)
+	var cut atomic.Int64
+	stallRetrs(t, n, s.addr)
 	close(stop)
 	// Each RETR must be out within 3 s + 50 MiB at 16 MiB/s: the server
 	// has cut every one by now.
