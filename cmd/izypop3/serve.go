@@ -81,7 +81,7 @@ func (l *limitFlags) register(cmd *cobra.Command) {
 	fl.DurationVar(&l.maxAuthFailDelay, "max-auth-fail-delay", pop3server.DefaultMaxAuthFailDelay, "cap of the failed-login delay, which doubles with each failure from the same address")
 	fl.DurationVar(&l.maxAuthTime, "login-max-time", pop3server.DefaultMaxAuthTime, "longest time a connection may stay unauthenticated, whatever it sends")
 	fl.DurationVar(&l.handshakeTimeout, "tls-handshake-timeout", pop3server.DefaultTLSHandshakeTimeout, "longest TLS handshake (POP3S and STLS)")
-	fl.Int64Var(&l.minSendRate, "min-send-rate", pop3server.DefaultMinSendRate, "slowest average rate, in octets per second, at which a client may read a RETR or TOP (after a grace of the write timeout); slower readers are disconnected (negative: no limit)")
+	fl.Int64Var(&l.minSendRate, "min-send-rate", pop3server.DefaultMinSendRate, "slowest average rate, in octets per second, at which a client may read its RETR and TOP replies (after one grace of the write timeout); slower readers are disconnected (negative: no limit)")
 	fl.IntVar(&l.maxStreams, "max-streams", pop3backend.DefaultMaxStreams, "most message streams open from the store at once over all sessions (each buffers up to 1 MiB); a RETR beyond waits, then gets -ERR [SYS/TEMP]")
 	fl.DurationVar(&l.loginDelay, "login-delay", 0, "least time between two logins of one user, advertised as LOGIN-DELAY (RFC 2449; 0: none)")
 	fl.StringSliceVar(&l.saslMechs, "sasl-mechanisms", nil, "offer only these SASL mechanisms (default: every one the credentials allow: SCRAM-SHA-256, OAUTHBEARER, XOAUTH2, CRAM-MD5, PLAIN, LOGIN)")
