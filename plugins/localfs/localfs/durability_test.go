@@ -37,6 +37,17 @@ func recordSteps(t *testing.T) *stepLog {
 	return l
 }
 
+// stepStore is a fresh store of layout, closed at the end of the test,
+// with its durability steps recorded.
+func stepStore(t *testing.T, layout Layout) (*Store, *stepLog) {
+	s, err := New(Config{Path: t.TempDir(), Layout: layout})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s, recordSteps(t)
+}
+
 // take returns the steps recorded since the last take.
 func (l *stepLog) take() []string {
 	l.mu.Lock()
@@ -51,12 +62,7 @@ func (l *stepLog) take() []string {
 func TestPutDurabilityOrder(t *testing.T) {
 	for _, layout := range []Layout{LayoutEML, LayoutMaildir} {
 		t.Run(string(layout), func(t *testing.T) {
-			s, err := New(Config{Path: t.TempDir(), Layout: layout})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer s.Close()
-			steps := recordSteps(t)
+			s, steps := stepStore(t, layout)
 			if _, err := s.Put(t.Context(), "m", sdk.PutOptions{}, strings.NewReader("Subject: x\r\n\r\ny\r\n")); err != nil {
 				t.Fatal(err)
 			}
@@ -139,12 +145,7 @@ func TestCrashLeftovers(t *testing.T) {
 func TestDeferredPutAndSync(t *testing.T) {
 	for _, layout := range []Layout{LayoutEML, LayoutMaildir} {
 		t.Run(string(layout), func(t *testing.T) {
-			s, err := New(Config{Path: t.TempDir(), Layout: layout})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer s.Close()
-			steps := recordSteps(t)
+			s, steps := stepStore(t, layout)
 			for i := range 3 {
 				if _, err := s.Put(t.Context(), "m", sdk.PutOptions{Tag: sdk.TagStaged, SourceID: "d" + string(rune('0'+i)), DeferSync: true},
 					strings.NewReader("Subject: x\r\n\r\ny\r\n")); err != nil {
