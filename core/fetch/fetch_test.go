@@ -270,8 +270,6 @@ func TestBarrierFailureDeletesNothing(t *testing.T) {
 		}
 		return nil
 	}
-	var deleted int
-	rs.setOnUpdate(func(d []string) { deleted += len(d) })
 	w := watchDeletes(t, rs, st, ts)
 	o := testOptions(t, rs, st)
 	o.Delete = true
@@ -281,8 +279,8 @@ func TestBarrierFailureDeletesNothing(t *testing.T) {
 	if !errors.Is(err, errInjected) {
 		t.Errorf("err = %v", err)
 	}
-	if deleted != 0 {
-		t.Errorf("%d messages deleted on the server in a session whose barrier failed", deleted)
+	if len(w.deleted) != 0 {
+		t.Errorf("%d messages deleted on the server in a session whose barrier failed", len(w.deleted))
 	}
 	if sum.Stored != 5 || sum.Failed == 0 {
 		t.Errorf("summary %+v: want the first batch of 5 stored, the next failed", sum)

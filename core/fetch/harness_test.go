@@ -109,8 +109,9 @@ type deleteWatch struct {
 }
 
 // watchDeletes makes rs check, at each UPDATE, that the store st holds
-// every message it deletes, unstaged and durable in ts. Read it after the
-// run.
+// every message it deletes, unstaged and durable in ts. It takes rs's
+// UPDATE hook (setOnUpdate): count the deletes with its deleted. Read it
+// after the run.
 func watchDeletes(t *testing.T, rs *remoteServer, st sdk.Store, ts *testStore) *deleteWatch {
 	prefix, _ := (Account{Addr: rs.addr, User: testUser}).SourceIDPrefix()
 	w := &deleteWatch{}
