@@ -10,6 +10,9 @@
 // izypop3's peak RSS (client + store plugin) while fetching one large
 // message.
 //
+// The fetcher "wire" is the floor: a raw pipelined reader in this process
+// that stores nothing (what Dovecot and the loopback take).
+//
 //	bench/fetchers.sh                  # 2000 × ~20 KB, 3 runs, a 50 MiB message
 //	go run ./bench/fetchers -base OLDBIN -runs 5 -fetchers izypop3   # before/after
 //	go run ./bench/fetchers -h
@@ -33,6 +36,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/izyware/izypop3/bench/internal/popconn"
 	"github.com/izyware/izypop3/internal/mailgen"
 	"github.com/izyware/izypop3/test/interop/dovecottest"
 )
@@ -43,7 +47,7 @@ var (
 	runs   = flag.Int("runs", 3, "runs of each fetcher (the median is reported)")
 	bin    = flag.String("bin", "bin", "directory with izypop3 and izypop3-store-localfs")
 	bigMiB = flag.Int("big", 50, "size in MiB of the message of the RSS measurement (0: skip)")
-	only   = flag.String("fetchers", "izypop3,mpop,getmail6,fetchmail", "fetchers to run")
+	only   = flag.String("fetchers", "izypop3,mpop,getmail6,fetchmail", "fetchers to run (wire: the floor, a raw pipelined reader that stores nothing)")
 	work   = flag.String("dir", "", "work directory (default: a new one under $TMPDIR, removed at the end)")
 	base   = flag.String("base", "", "directory with other izypop3 binaries, run as fetcher izypop3-base alternating with the others (before/after comparisons)")
 )
@@ -173,6 +177,8 @@ func fetch(name, binDir string, s *dovecottest.Server, dir string) (time.Duratio
 	port := strconv.Itoa(s.Port)
 	var cmd *exec.Cmd
 	switch name {
+	case "wire":
+		return wire(s)
 	case "izypop3-base":
 		cmd = exec.Command(filepath.Join(*base, "izypop3"), "clientpop3", "--ip", "127.0.0.1", "--port", port,
 			"--user", "bench", "--pass", pass, "--modhandler", "localfs", "--plugin-dir", *base,
@@ -237,10 +243,34 @@ func fetch(name, binDir string, s *dovecottest.Server, dir string) (time.Duratio
 	return d, cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime(), nil
 }
 
+// wire is the floor: a raw-socket client in this process that retrieves
+// the whole maildrop pipelined (32 RETRs in flight, izypop3's window) and
+// only hashes it, storing nothing. Its CPU time is this
+// process's (idle otherwise).
+func wire(s *dovecottest.Server) (time.Duration, time.Duration, error) {
+	var before, after syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &before)
+	start := time.Now()
+	r, err := popconn.RetrieveAll(s.Addr(), "bench", pass, 32)
+	d := time.Since(start)
+	syscall.Getrusage(syscall.RUSAGE_SELF, &after)
+	if err != nil {
+		return d, 0, err
+	}
+	wireCount = len(r.Sums)
+	cpu := time.Duration(after.Utime.Nano() - before.Utime.Nano() + after.Stime.Nano() - before.Stime.Nano())
+	return d, cpu, nil
+}
+
+// wireCount is how many messages the last wire run read.
+var wireCount int
+
 // delivered counts the messages a fetcher left in dir.
 func delivered(name, dir string) int {
 	var pattern string
 	switch name {
+	case "wire":
+		return wireCount
 	case "izypop3", "izypop3-base":
 		pattern = filepath.Join(dir, "bench", "*.eml")
 	default:
