@@ -1,34 +1,16 @@
 package localfs
 
 import (
-	"bytes"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
+	"github.com/izyware/izypop3/internal/testkit"
 	"github.com/izyware/izypop3/sdk"
 )
-
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (w *syncBuf) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
-
-func (w *syncBuf) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.String()
-}
 
 // TestIndexWriteFailureLogged: an index the store cannot write (here a
 // directory in its place; a full disk fails the same way) does not fail
@@ -36,7 +18,7 @@ func (w *syncBuf) String() string {
 // the error; the write that works again is logged too.
 func TestIndexWriteFailureLogged(t *testing.T) {
 	root := t.TempDir()
-	var logs syncBuf
+	var logs testkit.SyncBuffer
 	s, err := New(Config{Path: root, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	if err != nil {
 		t.Fatal(err)
