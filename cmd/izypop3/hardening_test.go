@@ -1,10 +1,8 @@
 package main
 
 import (
-	"bufio"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -14,41 +12,6 @@ import (
 
 	"github.com/izyware/izypop3/internal/testkit"
 )
-
-// rawConn is a POP3 connection read line by line.
-type rawConn struct {
-	c net.Conn
-	r *bufio.Reader
-}
-
-func dialRaw(t *testing.T, port int) (*rawConn, string) {
-	t.Helper()
-	c, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	c.SetDeadline(time.Now().Add(20 * time.Second))
-	rc := &rawConn{c, bufio.NewReader(c)}
-	return rc, rc.line(t)
-}
-
-func (rc *rawConn) line(t *testing.T) string {
-	t.Helper()
-	l, err := rc.r.ReadString('\n')
-	if err != nil {
-		t.Fatalf("read: %q, %v", l, err)
-	}
-	return strings.TrimRight(l, "\r\n")
-}
-
-func (rc *rawConn) send(t *testing.T, cmd string) string {
-	t.Helper()
-	if _, err := io.WriteString(rc.c, cmd+"\r\n"); err != nil {
-		t.Fatal(err)
-	}
-	return rc.line(t)
-}
 
 // TestConfigHardeningKeys: the limit options work when they come from a
 // --config file (each checked by what a client sees).
@@ -72,23 +35,19 @@ count = 1
 	time.Sleep(100 * time.Millisecond) // startServer's probe connection is gone
 
 	// sasl-mechanisms and login-delay: CAPA.
-	c, _ := dialRaw(t, port)
-	if l := c.send(t, "CAPA"); !strings.HasPrefix(l, "+OK") {
+	c := dialPOP3(t, port)
+	if l := c.cmd("CAPA"); !strings.HasPrefix(l, "+OK") {
 		t.Fatalf("CAPA: %q", l)
 	}
-	var capa []string
-	for l := c.line(t); l != "."; l = c.line(t) {
-		capa = append(capa, l)
-	}
-	caps := strings.Join(capa, "|")
+	caps := strings.ReplaceAll(c.body(), "\r\n", "|")
 	if !strings.Contains(caps, "|SASL PLAIN|") || !strings.Contains(caps, "|LOGIN-DELAY 120|") {
 		t.Errorf("CAPA %q: want SASL PLAIN (sasl-mechanisms) and LOGIN-DELAY 120 (login-delay)", caps)
 	}
 
 	// max-conns-per-addr: the fourth connection from 127.0.0.1 is refused.
-	dialRaw(t, port)
-	dialRaw(t, port)
-	_, greet := dialRaw(t, port)
+	dialPOP3(t, port)
+	dialPOP3(t, port)
+	greet := dialPOP3(t, port).greeting
 	if !strings.HasPrefix(greet, "-ERR [SYS/TEMP]") {
 		t.Errorf("4th connection with max-conns-per-addr = 3: greeting %q, want -ERR [SYS/TEMP]", greet)
 	}
@@ -96,13 +55,13 @@ count = 1
 	time.Sleep(200 * time.Millisecond)
 
 	// max-auth-failures: the connection is closed after the second failure.
-	f, _ := dialRaw(t, port)
-	f.send(t, "USER alice")
-	if l := f.send(t, "PASS bad1"); !strings.HasPrefix(l, "-ERR [AUTH]") {
+	f := dialPOP3(t, port)
+	f.cmd("USER alice")
+	if l := f.cmd("PASS bad1"); !strings.HasPrefix(l, "-ERR [AUTH]") {
 		t.Fatalf("PASS bad1: %q", l)
 	}
-	f.send(t, "USER alice")
-	f.send(t, "PASS bad2")
+	f.cmd("USER alice")
+	f.cmd("PASS bad2")
 	// A farewell line, then the end.
 	if l, err := f.r.ReadString('\n'); err == nil && !strings.HasPrefix(l, "-ERR") {
 		t.Errorf("after 2 failures with max-auth-failures = 2: %q", l)
@@ -115,7 +74,7 @@ count = 1
 
 	// login-max-time: a connection that keeps sending CAPA is cut after 2 s.
 	time.Sleep(200 * time.Millisecond)
-	s, _ := dialRaw(t, port)
+	s := dialPOP3(t, port)
 	start := time.Now()
 	done := make(chan struct{})
 	go func() {

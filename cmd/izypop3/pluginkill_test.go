@@ -170,9 +170,10 @@ func TestPluginKilledMidRetr(t *testing.T) {
 
 // popConn is one raw POP3 connection of a test.
 type popConn struct {
-	t *testing.T
-	c net.Conn
-	r *bufio.Reader
+	t        *testing.T
+	c        net.Conn
+	r        *bufio.Reader
+	greeting string
 }
 
 func dialPOP3(t *testing.T, port int) *popConn {
@@ -184,7 +185,7 @@ func dialPOP3(t *testing.T, port int) *popConn {
 	t.Cleanup(func() { c.Close() })
 	c.SetDeadline(time.Now().Add(60 * time.Second))
 	p := &popConn{t: t, c: c, r: bufio.NewReader(c)}
-	p.line() // greeting
+	p.greeting = p.line()
 	return p
 }
 
