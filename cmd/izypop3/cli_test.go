@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
 	"net"
@@ -150,29 +149,23 @@ func waitExit(cmd *exec.Cmd, d time.Duration) error {
 	}
 }
 
-// pop3Session sends lines (one command each, no pipelining) and returns
-// the first line of each reply.
+// pop3Session sends lines (one command each, no pipelining) on a new
+// connection, closed at the end, and returns the greeting and the first
+// line of each reply; a connection that ends early fails the test.
 func pop3Session(t *testing.T, port int, cmds ...string) []string {
 	t.Helper()
-	c, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
+	p := dialPOP3(t, port)
+	defer p.c.Close()
+	if p.greeting == "" {
+		t.Fatal("no greeting")
 	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(20 * time.Second))
-	r := bufio.NewReader(c)
-	greet, err := r.ReadString('\n')
-	if err != nil {
-		t.Fatal(err)
-	}
-	replies := []string{strings.TrimRight(greet, "\r\n")}
+	replies := []string{p.greeting}
 	for _, cmd := range cmds {
-		fmt.Fprintf(c, "%s\r\n", cmd)
-		line, err := r.ReadString('\n')
-		if err != nil {
-			t.Fatalf("after %q: %v", cmd, err)
+		line := p.cmd(cmd)
+		if line == "" {
+			t.Fatalf("after %q: the connection ended", cmd)
 		}
-		replies = append(replies, strings.TrimRight(line, "\r\n"))
+		replies = append(replies, line)
 	}
 	return replies
 }
