@@ -198,7 +198,12 @@ func (h *Host) launch(ctx context.Context) (*instance, error) {
 		in.kill()
 		return nil, err
 	}
-	rpc, err := client.Client()
+	rpc, err := startClient(client, mtls)
+	if errors.Is(err, errCertNotAsked) {
+		return fail(&LaunchError{Name: o.Name, Path: h.path,
+			Reason: "not an izypop3 store plugin (handshake failed: it sent a TLS certificate on a link without TLS)",
+			Err:    fmt.Errorf("%w: %w", ErrNotPlugin, err)})
+	}
 	if err != nil {
 		if errors.Is(err, plugin.ErrChecksumsDoNotMatch) {
 			return fail(&LaunchError{Name: o.Name, Path: h.path, Reason: "sha256 does not match the pinned digest", Err: err})
@@ -232,6 +237,24 @@ func (h *Host) launch(ctx context.Context) (*instance, error) {
 	}
 	h.log.Debug("store plugin started", "path", h.path, "pid", in.pid, "version", info.Version, "sdk", info.SDKVersion, "mtls", in.mtls)
 	return in, nil
+}
+
+// errCertNotAsked is startClient's error for a plugin whose handshake
+// carried a server certificate although the host set up no TLS.
+var errCertNotAsked = errors.New("handshake carries a TLS certificate on a link without TLS")
+
+// startClient is client.Client. Without mtls, go-plugin panics on a
+// handshake line carrying a server certificate (it loads it into the TLS
+// config it has not got); startClient turns that into errCertNotAsked.
+func startClient(client *plugin.Client, mtls bool) (rpc plugin.ClientProtocol, err error) {
+	if !mtls {
+		defer func() {
+			if r := recover(); r != nil {
+				rpc, err = nil, fmt.Errorf("%w (go-plugin: %v)", errCertNotAsked, r)
+			}
+		}()
+	}
+	return client.Client()
 }
 
 // configure hands the store its config block. A store without Configurer

@@ -14,6 +14,7 @@ var (
 	pluginTest      string // teststore with Configurer, Checker, Locker
 	pluginPlain     string // teststore without optional interfaces
 	pluginProtocol2 string // speaks plugin protocol 2
+	pluginCertLine  string // sends a server certificate the host did not ask for
 )
 
 // envIntermediate makes the test binary act as a host process for
@@ -37,7 +38,7 @@ func TestMain(m *testing.M) {
 		for _, b := range []struct {
 			dst     *string
 			variant string
-		}{{&pluginTest, ""}, {&pluginPlain, "plain"}, {&pluginProtocol2, "protocol2"}} {
+		}{{&pluginTest, ""}, {&pluginPlain, "plain"}, {&pluginProtocol2, "protocol2"}, {&pluginCertLine, "certline"}} {
 			name := "test"
 			if b.variant != "" {
 				name = b.variant

@@ -4,6 +4,7 @@ package storehost
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -101,5 +102,26 @@ func TestMTLSOnlyOutsidePrivateDir(t *testing.T) {
 				t.Fatal(err)
 			}
 		})
+	}
+}
+
+// A plugin whose handshake carries a server certificate on a link the
+// host did not set up TLS for fails to start with a LaunchError; it does
+// not crash the host (go-plugin dereferences the TLS config it has not
+// got).
+func TestCertLinePluginRefused(t *testing.T) {
+	base, err := os.MkdirTemp("", "sd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(base) })
+	h, err := Open(context.Background(), Options{Name: "certline", Path: pluginCertLine, SocketDir: base})
+	if err == nil {
+		h.Close()
+		t.Fatal("a plugin sending a certificate on a plain link started")
+	}
+	var le *LaunchError
+	if !errors.As(err, &le) {
+		t.Fatalf("Open = %v, want a LaunchError", err)
 	}
 }

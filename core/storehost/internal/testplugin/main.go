@@ -5,10 +5,21 @@
 //	""          the store with Configurer, Checker and Locker
 //	"plain"     the store without any optional interface
 //	"protocol2" a go-plugin server speaking plugin protocol 2 (wrong version)
+//	"certline"  a handshake line carrying a server certificate the host
+//	            did not ask for (then nothing is served)
 package main
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/base64"
+	"fmt"
+	"math/big"
+	"os"
+	"time"
 
 	"github.com/hashicorp/go-plugin"
 	"github.com/izyware/izypop3/core/storehost/internal/teststore"
@@ -40,7 +51,25 @@ func main() {
 			Plugins:         plugin.PluginSet{pluginhost.PluginName: nopPlugin{}},
 			GRPCServer:      func(o []grpc.ServerOption) *grpc.Server { return grpc.NewServer(o...) },
 		})
+	case "certline":
+		der, err := selfSigned()
+		if err != nil {
+			panic(err)
+		}
+		fmt.Printf("1|%d|unix|%s/nothing|grpc|%s\n", pluginhost.ProtocolVersion, os.Getenv("PLUGIN_UNIX_SOCKET_DIR"), base64.RawStdEncoding.EncodeToString(der))
+		time.Sleep(time.Minute)
 	default:
 		sdk.Serve(teststore.New(), sdk.WithName("test"), sdk.WithVersion("1.0.0"))
 	}
+}
+
+// selfSigned is the DER of a fresh self-signed certificate.
+func selfSigned() ([]byte, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), NotBefore: time.Now().Add(-time.Hour),
+		NotAfter: time.Now().Add(time.Hour), DNSNames: []string{"localhost"}}
+	return x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 }
