@@ -113,6 +113,10 @@ type Mailbox interface {
 	// server converts line endings to CRLF, adds a final CRLF and
 	// byte-stuffs. RETR reads the reader to its end, unless the session
 	// ends on the way; TOP uses Open only when the mailbox is no TopOpener.
+	// ctx (OpenTop's too) is cancelled when the call, or a Read of the
+	// reader, overruns StoreTimeout, when the session ends and when the
+	// server stops; it may be the ctx of the session's earlier and later
+	// calls, so the end of a call or of its reader does not cancel it.
 	Open(ctx context.Context, n int) (io.ReadCloser, error)
 	// Update is called in the UPDATE state, after a QUIT in the TRANSACTION
 	// state (RFC 1939 §6): deleted are the UIDs marked by DELE, retrieved

@@ -11,6 +11,7 @@ import (
 	"net"
 	"reflect"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -461,6 +462,59 @@ func TestStoreTimeout(t *testing.T) {
 	c.body()
 	c.send("RETR 2")
 	expectTruncated(t, c, "+OK 22 octets")
+}
+
+// TestStoreTimeoutContext: RETRs share one store context until the
+// watchdog fires; the next RETR gets a live one, and the end of the
+// session cancels it.
+func TestStoreTimeoutContext(t *testing.T) {
+	b := newBackend()
+	var mu sync.Mutex
+	ctxs := map[int]context.Context{}
+	hb := &hookBackend{Backend: b, wrap: func(mb pop3server.Mailbox) pop3server.Mailbox {
+		return &hookMailbox{Mailbox: mb, open: func(ctx context.Context, n int) (io.ReadCloser, error) {
+			mu.Lock()
+			ctxs[n] = ctx
+			mu.Unlock()
+			if n == 1 {
+				<-ctx.Done()
+				return nil, ctx.Err()
+			}
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			return mb.Open(ctx, n)
+		}}
+	}}
+	opts := testOptions(hb)
+	opts.StoreTimeout = 100 * time.Millisecond
+	_, addr := startServer(t, opts)
+	c := dial(t, addr)
+	c.login()
+	c.send("RETR 2")
+	c.expect("+OK 22 octets")
+	c.body()
+	c.send("RETR 1")
+	c.expect("-ERR [SYS/TEMP] temporary failure, try again later")
+	c.send("RETR 2")
+	c.expect("+OK 22 octets")
+	c.body()
+	c.send("RETR 3")
+	c.expect("+OK 36 octets")
+	c.body()
+	c.send("QUIT")
+	c.expect("+OK bye (3 messages left)")
+	mu.Lock()
+	first, after, last := ctxs[1], ctxs[2], ctxs[3]
+	mu.Unlock()
+	if after == first || after != last {
+		t.Errorf("contexts: RETR 1 %p, RETR 2 after it %p, RETR 3 %p; want one new context after the timeout", first, after, last)
+	}
+	select {
+	case <-last.Done():
+	case <-time.After(5 * time.Second):
+		t.Error("the store context outlives the session")
+	}
 }
 
 // slowReader returns its message one octet per Read, each after delay.

@@ -59,7 +59,7 @@ func (s *countingStore) BindLock(string, string) pluginhost.Full { return s }
 
 // view is the store as a plugin host hands it out: narrowed to the
 // capabilities the store advertises.
-func (s *countingStore) view(t *testing.T) sdk.Store {
+func (s *countingStore) view(t testing.TB) sdk.Store {
 	t.Helper()
 	info, err := s.Info(context.Background())
 	if err != nil {
@@ -69,7 +69,7 @@ func (s *countingStore) view(t *testing.T) sdk.Store {
 }
 
 // remoteOf serves store in-process and returns the counting host view.
-func remoteOf(t *testing.T, store sdk.Store) *countingStore {
+func remoteOf(t testing.TB, store sdk.Store) *countingStore {
 	t.Helper()
 	r, stop, err := pluginhost.ServeInProcess(store, pluginhost.Info{Name: "t"})
 	if err != nil {

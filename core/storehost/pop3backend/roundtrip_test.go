@@ -21,7 +21,7 @@ import (
 
 // serve runs the real server over store through the adapter, logins
 // checked against the password "pw", and returns its address.
-func serve(t *testing.T, store sdk.Store, opts pop3backend.Options) string {
+func serve(t testing.TB, store sdk.Store, opts pop3backend.Options) string {
 	t.Helper()
 	opts.Auth = password(t)
 	return serveWith(t, store, opts, pop3server.Options{AuthFailDelay: -1})
@@ -30,7 +30,7 @@ func serve(t *testing.T, store sdk.Store, opts pop3backend.Options) string {
 // serveWith runs the real server with options so over store through the
 // adapter made with opts, on a loopback port, and returns its address; the
 // server is closed when the test ends.
-func serveWith(t *testing.T, store sdk.Store, opts pop3backend.Options, so pop3server.Options) string {
+func serveWith(t testing.TB, store sdk.Store, opts pop3backend.Options, so pop3server.Options) string {
 	t.Helper()
 	b, err := pop3backend.New(store, opts)
 	if err != nil {
@@ -46,7 +46,7 @@ func serveWith(t *testing.T, store sdk.Store, opts pop3backend.Options, so pop3s
 }
 
 // password is the credential source "pw".
-func password(t *testing.T) auth.Authenticator {
+func password(t testing.TB) auth.Authenticator {
 	t.Helper()
 	pw, err := auth.NewPassword("pw")
 	if err != nil {
@@ -59,7 +59,7 @@ func password(t *testing.T) auth.Authenticator {
 // each of the mailboxes alice and bob, of 1000..30000 octets (size, when
 // not 0, for every one), each different, with CRLF and bare LF lines and
 // lines that need dot-stuffing.
-func mail(t *testing.T, count, size int) *memstore.Store {
+func mail(t testing.TB, count, size int) *memstore.Store {
 	t.Helper()
 	s := memstore.New()
 	for _, box := range []string{"alice", "bob"} {
