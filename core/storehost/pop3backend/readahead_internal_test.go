@@ -292,6 +292,49 @@ func TestReadAheadStuckStore(t *testing.T) {
 	wantCounts(t, b, 3, 1)
 }
 
+// TestReadAheadSharedContext: calls that share a context (a pop3server
+// session's RETRs) are bounded by it while an item is waited for or read,
+// not between items.
+func TestReadAheadSharedContext(t *testing.T) {
+	b := newBatches(10)
+	ra := newRA(t, b, time.Hour)
+	readItem(t, ra, 0)
+	ctx, cancel := context.WithCancel(context.Background())
+	read := func(i int) {
+		t.Helper()
+		rc := ra.open(ctx, i)
+		if rc == nil {
+			t.Fatalf("message %d not from the stream", i)
+		}
+		if got, err := io.ReadAll(rc); err != nil || string(got) != body(ra.uids[i]) {
+			t.Fatalf("message %d: %q, %v", i, got, err)
+		}
+		rc.Close()
+	}
+	read(1)
+	read(2)
+	cancel() // between items: the stream stays
+	ctx, cancel = context.WithCancel(context.Background())
+	defer cancel()
+	read(3)
+	read(4)
+	wantCounts(t, b, 1, 1)
+	rc := ra.open(ctx, 5)
+	if rc == nil {
+		t.Fatal("message 5 not from the stream")
+	}
+	cancel()
+	<-b.ctxs[0].Done() // the stream's context follows the call's
+	if _, err := io.ReadAll(rc); err == nil {
+		t.Fatal("an item read on after its call's context ended")
+	}
+	rc.Close()
+	if rc := ra.open(ctx, 6); rc != nil {
+		t.Fatal("an ended context got an item")
+	}
+	wantCounts(t, b, 2, 0) // the new stream's opening saw the end
+}
+
 func TestReadAheadFetchFails(t *testing.T) {
 	b := newBatches(5)
 	b.err = errors.Join(sdk.ErrUnsupported, errors.New("old plugin"))
