@@ -1063,12 +1063,21 @@ func (s *session) stream(rc io.Reader, w *storeWatch, lines int, m Message) erro
 		top = wire.NewTopWriter(&s.dw, lines)
 		dst = top
 	}
+	sr, _ := rc.(SegmentReader)
 	for {
+		var p []byte
+		var rerr error
 		w.arm()
-		n, rerr := rc.Read(sb.buf)
+		if sr != nil {
+			p, rerr = sr.ReadSegment()
+		} else {
+			var n int
+			n, rerr = rc.Read(sb.buf)
+			p = sb.buf[:n]
+		}
 		w.disarm() // the write below has its own deadline
-		if n > 0 {
-			if _, err := dst.Write(sb.buf[:n]); err != nil {
+		if len(p) > 0 {
+			if _, err := dst.Write(p); err != nil {
 				s.dw.Abort()
 				s.log.Info("write failed while sending message", "uid", m.UID, "err", err)
 				return errCloseConn
