@@ -173,32 +173,6 @@ func (it *batchItem) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-// ReadSegment returns the item's next octets where they were received,
-// without a copy: valid until the next call of ReadSegment, Read or Next
-// (pop3server.SegmentReader).
-func (it *batchItem) ReadSegment() ([]byte, error) {
-	if it.b.cur != it || it.b.closed.Load() {
-		return nil, errBatchClosed
-	}
-	for {
-		for len(it.segs) > 0 && len(it.segs[0]) == 0 {
-			it.segs = it.segs[1:]
-		}
-		if len(it.segs) > 0 {
-			p := it.segs[0]
-			it.segs = it.segs[1:]
-			return p, nil
-		}
-		if it.err != nil {
-			return nil, it.err
-		}
-		if it.ended {
-			return nil, io.EOF
-		}
-		it.advance()
-	}
-}
-
 // advance receives the item's next message; on return it.segs holds
 // data, or it.ended is set.
 func (it *batchItem) advance() {

@@ -102,15 +102,6 @@ type Message struct {
 // change nothing either).
 var ErrMaildropLost = errors.New("pop3server: maildrop lock lost")
 
-// SegmentReader is an optional interface of the reader that Open or
-// OpenTop returns. ReadSegment returns the next octets of the message from
-// the reader's own buffers, valid until the next call or Close, and
-// io.EOF at the end, as Read does; the server then byte-stuffs them
-// without copying them into a buffer of its own first.
-type SegmentReader interface {
-	ReadSegment() ([]byte, error)
-}
-
 // Mailbox is one user's maildrop for the life of a session.
 type Mailbox interface {
 	// Messages returns the snapshot of the maildrop, in message-number

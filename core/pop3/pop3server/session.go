@@ -1063,21 +1063,12 @@ func (s *session) stream(rc io.Reader, w *storeWatch, lines int, m Message) erro
 		top = wire.NewTopWriter(&s.dw, lines)
 		dst = top
 	}
-	sr, _ := rc.(SegmentReader)
 	for {
-		var p []byte
-		var rerr error
 		w.arm()
-		if sr != nil {
-			p, rerr = sr.ReadSegment()
-		} else {
-			var n int
-			n, rerr = rc.Read(sb.buf)
-			p = sb.buf[:n]
-		}
+		n, rerr := rc.Read(sb.buf)
 		w.disarm() // the write below has its own deadline
-		if len(p) > 0 {
-			if _, err := dst.Write(p); err != nil {
+		if n > 0 {
+			if _, err := dst.Write(sb.buf[:n]); err != nil {
 				s.dw.Abort()
 				s.log.Info("write failed while sending message", "uid", m.UID, "err", err)
 				return errCloseConn
