@@ -226,35 +226,15 @@ func TestLimitMaxSizeRetrDryRun(t *testing.T) {
 func TestStoreFailureDeletesNothing(t *testing.T) {
 	rs := startRemote(t, mailgen.Set(8, 30, 1000))
 	ts := newTestStore()
-	st := syncStore{ts}
 	ts.failPut = func(n int) error {
 		if n == 17 {
 			return fmt.Errorf("%w: %w", sdk.ErrUnavailable, errInjected)
 		}
 		return nil
 	}
-	var deleted int
-	rs.setOnUpdate(func(d []string) { deleted += len(d) })
-	o := testOptions(t, rs, st)
-	o.Delete = true
-	o.BatchMessages = 5
-	sum, err := Run(context.Background(), o)
-	wantKind(t, err, KindStore)
-	if !errors.Is(err, errInjected) {
-		t.Errorf("err = %v", err)
-	}
-	if deleted != 0 {
-		t.Errorf("%d messages deleted on the server in a session whose store failed", deleted)
-	}
-	if sum.Stored < 15 || sum.Stored > 16 {
-		t.Errorf("stored %d before the failure at put 17 (%+v)", sum.Stored, sum)
-	}
-	ts.failPut = nil
-	sum = runOK(t, o)
-	if sum.Deleted != 30 {
-		t.Errorf("rerun: %+v", sum)
-	}
-	checkExactlyOnce(t, st, rs.addr, wantMap(rs), nil)
+	failedSessionDeletesNothing(t, rs, ts, "store failed", func(sum Summary) bool {
+		return sum.Stored >= 15 && sum.Stored <= 16 // before the failure at put 17
+	}, func() { ts.failPut = nil })
 }
 
 // A barrier that fails ends the session like any store failure: only the
@@ -263,13 +243,29 @@ func TestStoreFailureDeletesNothing(t *testing.T) {
 func TestBarrierFailureDeletesNothing(t *testing.T) {
 	rs := startRemote(t, mailgen.Set(9, 30, 1000))
 	ts := newTestStore()
-	st := syncStore{ts}
 	ts.failSync = func(n int) error {
 		if n == 3 { // the second batch's first barrier
 			return fmt.Errorf("%w: %w", sdk.ErrUnavailable, errInjected)
 		}
 		return nil
 	}
+	failedSessionDeletesNothing(t, rs, ts, "barrier failed", func(sum Summary) bool {
+		return sum.Stored == 5 && sum.Failed > 0 // the first batch of 5 stored, the next failed
+	}, func() {
+		ts.mu.Lock()
+		ts.failSync = nil
+		ts.mu.Unlock()
+	})
+}
+
+// failedSessionDeletesNothing runs a deleting sync of rs's 30 messages into
+// ts (told to fail with errInjected) in batches of 5: the run must end as a
+// store failure with a summary wantSum accepts and nothing deleted on the
+// server; after heal, a rerun deletes all 30, none before it was durable,
+// and stores each exactly once.
+func failedSessionDeletesNothing(t *testing.T, rs *remoteServer, ts *testStore, what string, wantSum func(Summary) bool, heal func()) {
+	t.Helper()
+	st := syncStore{ts}
 	w := watchDeletes(t, rs, st, ts)
 	o := testOptions(t, rs, st)
 	o.Delete = true
@@ -280,14 +276,12 @@ func TestBarrierFailureDeletesNothing(t *testing.T) {
 		t.Errorf("err = %v", err)
 	}
 	if len(w.deleted) != 0 {
-		t.Errorf("%d messages deleted on the server in a session whose barrier failed", len(w.deleted))
+		t.Errorf("%d messages deleted on the server in a session whose %s", len(w.deleted), what)
 	}
-	if sum.Stored != 5 || sum.Failed == 0 {
-		t.Errorf("summary %+v: want the first batch of 5 stored, the next failed", sum)
+	if !wantSum(sum) {
+		t.Errorf("summary of the session whose %s: %+v", what, sum)
 	}
-	ts.mu.Lock()
-	ts.failSync = nil
-	ts.mu.Unlock()
+	heal()
 	sum = runOK(t, o)
 	if sum.Deleted != 30 {
 		t.Errorf("rerun: %+v", sum)
