@@ -424,6 +424,23 @@ func TestStoreFailsMidRetr(t *testing.T) {
 	}
 }
 
+// storeTimeoutSession logs in to a server with a StoreTimeout of 100 ms
+// whose mailboxes open messages through open.
+func storeTimeoutSession(t *testing.T, open func(ctx context.Context, n int, mb pop3server.Mailbox) (io.ReadCloser, error)) *client {
+	t.Helper()
+	hb := &hookBackend{Backend: newBackend(), wrap: func(mb pop3server.Mailbox) pop3server.Mailbox {
+		return &hookMailbox{Mailbox: mb, open: func(ctx context.Context, n int) (io.ReadCloser, error) {
+			return open(ctx, n, mb)
+		}}
+	}}
+	opts := testOptions(hb)
+	opts.StoreTimeout = 100 * time.Millisecond
+	_, addr := startServer(t, opts)
+	c := dial(t, addr)
+	c.login()
+	return c
+}
+
 // blockingReader blocks until its context is cancelled.
 type blockingReader struct{ ctx context.Context }
 
@@ -437,24 +454,16 @@ func (r blockingReader) Close() error { return nil }
 // answered -ERR [SYS/TEMP]; a read that hangs mid-stream closes the
 // connection.
 func TestStoreTimeout(t *testing.T) {
-	b := newBackend()
-	hb := &hookBackend{Backend: b, wrap: func(mb pop3server.Mailbox) pop3server.Mailbox {
-		return &hookMailbox{Mailbox: mb, open: func(ctx context.Context, n int) (io.ReadCloser, error) {
-			switch n {
-			case 1:
-				<-ctx.Done()
-				return nil, ctx.Err()
-			case 2:
-				return blockingReader{ctx}, nil
-			}
-			return mb.Open(ctx, n)
-		}}
-	}}
-	opts := testOptions(hb)
-	opts.StoreTimeout = 100 * time.Millisecond
-	_, addr := startServer(t, opts)
-	c := dial(t, addr)
-	c.login()
+	c := storeTimeoutSession(t, func(ctx context.Context, n int, mb pop3server.Mailbox) (io.ReadCloser, error) {
+		switch n {
+		case 1:
+			<-ctx.Done()
+			return nil, ctx.Err()
+		case 2:
+			return blockingReader{ctx}, nil
+		}
+		return mb.Open(ctx, n)
+	})
 	c.send("RETR 1")
 	c.expect("-ERR [SYS/TEMP] temporary failure, try again later")
 	c.send("RETR 3")
@@ -468,29 +477,21 @@ func TestStoreTimeout(t *testing.T) {
 // watchdog fires; the next RETR gets a live one, and the end of the
 // session cancels it.
 func TestStoreTimeoutContext(t *testing.T) {
-	b := newBackend()
 	var mu sync.Mutex
 	ctxs := map[int]context.Context{}
-	hb := &hookBackend{Backend: b, wrap: func(mb pop3server.Mailbox) pop3server.Mailbox {
-		return &hookMailbox{Mailbox: mb, open: func(ctx context.Context, n int) (io.ReadCloser, error) {
-			mu.Lock()
-			ctxs[n] = ctx
-			mu.Unlock()
-			if n == 1 {
-				<-ctx.Done()
-				return nil, ctx.Err()
-			}
-			if err := ctx.Err(); err != nil {
-				return nil, err
-			}
-			return mb.Open(ctx, n)
-		}}
-	}}
-	opts := testOptions(hb)
-	opts.StoreTimeout = 100 * time.Millisecond
-	_, addr := startServer(t, opts)
-	c := dial(t, addr)
-	c.login()
+	c := storeTimeoutSession(t, func(ctx context.Context, n int, mb pop3server.Mailbox) (io.ReadCloser, error) {
+		mu.Lock()
+		ctxs[n] = ctx
+		mu.Unlock()
+		if n == 1 {
+			<-ctx.Done()
+			return nil, ctx.Err()
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		return mb.Open(ctx, n)
+	})
 	c.send("RETR 2")
 	c.expect("+OK 22 octets")
 	c.body()
