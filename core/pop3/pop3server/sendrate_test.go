@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"fmt"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -34,7 +35,8 @@ func TestMinSendRatePipelined(t *testing.T) {
 	)
 	back := memback.New()
 	back.AddUser("bob", "secret")
-	msg := bytes.Repeat([]byte("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcd\r\n"), size/64)
+	// A header line, then the body: TOP n 0 sends only the header.
+	msg := append([]byte("Subject: s\r\n\r\n"), bytes.Repeat([]byte("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcd\r\n"), size/64)...)
 	for i := range n {
 		back.Add("bob", fmt.Sprintf("u%d", i), msg)
 	}
@@ -43,7 +45,9 @@ func TestMinSendRatePipelined(t *testing.T) {
 	opts.MinSendRate = 4 << 20 // each reply adds 0.5 s to the allowance
 	_, addr := startServer(t, opts)
 
-	retrAll := func(pace time.Duration) (got int, took time.Duration) {
+	// retrAll sends prefix, then pipelines RETRs of all n messages, and
+	// reads the replies one 64 KiB block per pace.
+	retrAll := func(prefix string, pace time.Duration) (got int, took time.Duration) {
 		c, err := net.Dial("tcp", addr)
 		if err != nil {
 			t.Fatal(err)
@@ -51,7 +55,7 @@ func TestMinSendRatePipelined(t *testing.T) {
 		defer c.Close()
 		c.(*net.TCPConn).SetReadBuffer(64 << 10)
 		var cmds bytes.Buffer
-		cmds.WriteString("USER bob\r\nPASS secret\r\n")
+		cmds.WriteString("USER bob\r\nPASS secret\r\n" + prefix)
 		for i := range n {
 			fmt.Fprintf(&cmds, "RETR %d\r\n", i+1)
 		}
@@ -76,12 +80,23 @@ func TestMinSendRatePipelined(t *testing.T) {
 
 	// 64 KiB per 20 ms: at most 3.2 MiB/s (2.4 measured), below the rate;
 	// each reply takes 0.6-0.9 s, within the 1.5 s it had on its own.
-	got, took := retrAll(20 * time.Millisecond)
+	got, took := retrAll("", 20*time.Millisecond)
 	t.Logf("trickle reader: %d of %d MiB in %v", got>>20, n*size>>20, took.Round(time.Millisecond))
 	if got >= n*size {
 		t.Errorf("a reader below MinSendRate got all %d replies (%d octets in %v), want cut", n, got, took)
 	}
-	got, took = retrAll(0)
+	// TOP n 0 of each message first: a few lines each, which must not
+	// earn the time of the whole messages for the RETRs after them.
+	var tops strings.Builder
+	for i := range n {
+		fmt.Fprintf(&tops, "TOP %d 0\r\n", i+1)
+	}
+	got, took = retrAll(tops.String(), 20*time.Millisecond)
+	t.Logf("trickle reader after TOPs: %d of %d MiB in %v", got>>20, n*size>>20, took.Round(time.Millisecond))
+	if got >= n*size {
+		t.Errorf("a reader below MinSendRate got all %d replies after %d TOPs (%d octets in %v), want cut", n, n, got, took)
+	}
+	got, took = retrAll("", 0)
 	t.Logf("full-speed reader: %d of %d MiB in %v", got>>20, n*size>>20, took.Round(time.Millisecond))
 	if got < n*size {
 		t.Errorf("a reader at full speed got %d octets of %d replies of %d, want all", got, n, size)

@@ -1028,13 +1028,20 @@ func (s *session) stream(rc io.Reader, w *storeWatch, lines int, m Message) erro
 		if s.sendAllowed == 0 {
 			s.sendAllowed = s.srv.opts.WriteTimeout
 		}
-		d := time.Duration(min(float64(m.Size)/float64(r), maxSendSeconds) * float64(time.Second))
+		credit := func(octets int64) time.Duration {
+			return time.Duration(min(float64(octets)/float64(r), maxSendSeconds) * float64(time.Second))
+		}
+		d := credit(m.Size)
 		s.sendAllowed = min(s.sendAllowed+d, maxSendAllowance)
 		start := time.Now()
 		s.out.limit = start.Add(max(0, s.sendAllowed-s.sendTime))
 		defer func() {
 			s.sendTime += time.Since(start)
 			s.out.limit = time.Time{}
+			// What was sent earns the allowance, not the message's size:
+			// a TOP n 0 of a big message sends a few lines and must not
+			// buy time for the RETRs after it.
+			s.sendAllowed = min(s.sendAllowed-d+credit(s.dw.Size()), maxSendAllowance)
 		}()
 	}
 	kept := false
