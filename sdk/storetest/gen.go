@@ -119,38 +119,6 @@ func (g *genReader) Read(p []byte) (int, error) {
 	return done, nil
 }
 
-// wireCounter computes sdk.WireSizeOf with bytes.Count rather than a loop
-// over every octet (the suite streams up to 50 MiB under -race). A CR counts
-// 2, an LF 2 unless it follows a CR (then 0, the CR counted the pair), any
-// other octet 1, plus a final CRLF if the last octet ends no line.
-type wireCounter struct {
-	n      int64
-	lastCR bool
-	last   byte
-	seen   bool
-}
-
-func (c *wireCounter) Write(p []byte) (int, error) {
-	if len(p) == 0 {
-		return 0, nil
-	}
-	c.n += int64(len(p) + bytes.Count(p, []byte{'\r'}) + bytes.Count(p, []byte{'\n'}) - 2*bytes.Count(p, []byte("\r\n")))
-	if c.lastCR && p[0] == '\n' {
-		c.n -= 2
-	}
-	c.last = p[len(p)-1]
-	c.lastCR = c.last == '\r'
-	c.seen = true
-	return len(p), nil
-}
-
-func (c *wireCounter) Size() int64 {
-	if c.seen && c.last != '\r' && c.last != '\n' {
-		return c.n + 2
-	}
-	return c.n
-}
-
 // failingReader yields the octets of r and then, instead of io.EOF, err.
 type failingReader struct {
 	r   io.Reader

@@ -43,7 +43,7 @@ func roundTrip(t *testing.T, su *suite, n int64) {
 	s := su.s
 	seed := su.seed()
 	h := sha256.New()
-	var wc wireCounter
+	var wc sdk.WireCounter
 	body := &countingReader{r: io.TeeReader(newGen(seed, n), io.MultiWriter(h, &wc))}
 	res, err := s.Put(t.Context(), mailboxA, sdk.PutOptions{}, body)
 	if err != nil {
