@@ -381,3 +381,18 @@ func TestPutTakesTheBodysDigest(t *testing.T) {
 		t.Fatalf("Put: %+v %v, want the body's digest %x", res, err, marker)
 	}
 }
+
+// A deferred Put whose size attribute could not be written (here a
+// SourceID longer than any xattr value, E2BIG) is fsync'ed at once: no
+// record could tell a file cut short by a crash before the barrier.
+func TestDeferredPutWithoutAttributeIsSynced(t *testing.T) {
+	s, steps := stepStore(t, LayoutEML)
+	long := strings.Repeat("s", 70<<10)
+	if _, err := s.Put(t.Context(), "m", sdk.PutOptions{Tag: sdk.TagStaged, SourceID: long, DeferSync: true},
+		strings.NewReader("Subject: x\r\n\r\ny\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := steps.take(), []string{"fsync-file", "rename"}; !slices.Equal(got, want) {
+		t.Fatalf("steps %v, want %v", got, want)
+	}
+}

@@ -173,12 +173,16 @@ func parseFileMeta(v string) (fileMeta, bool) {
 // is not an error (the file name still carries the SourceID's hash), nor is
 // an inode without room for the attribute (ENOSPC/E2BIG: ext4 keeps xattrs
 // in one block; the index and the name hash still have the SourceID).
-func setFileMeta(f *os.File, sourceID string, size int64) error {
-	err := unix.Fsetxattr(int(f.Fd()), xattrMeta, []byte(formatFileMeta(sourceID, size)), 0)
-	if err == nil || errors.Is(err, unix.ENOTSUP) || errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.E2BIG) || errors.Is(err, unix.ENOSPC) {
-		return nil
+// recorded says whether the attribute was written.
+func setFileMeta(f *os.File, sourceID string, size int64) (recorded bool, err error) {
+	err = unix.Fsetxattr(int(f.Fd()), xattrMeta, []byte(formatFileMeta(sourceID, size)), 0)
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, unix.ENOTSUP) || errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.E2BIG) || errors.Is(err, unix.ENOSPC):
+		return false, nil
 	}
-	return &os.PathError{Op: "fsetxattr", Path: f.Name(), Err: err}
+	return false, &os.PathError{Op: "fsetxattr", Path: f.Name(), Err: err}
 }
 
 // isNotExist reports a missing file or directory.

@@ -252,16 +252,22 @@ func writeTemp(ctx context.Context, d, f *os.File, name string, opts sdk.PutOpti
 		}
 		return 0, 0, "", 0, err
 	}
+	deferSync := opts.DeferSync
 	if opts.SourceID != "" || opts.DeferSync {
 		// A deferred Put is not fsync'ed: after a machine crash the file
 		// may be shorter than written. The size it must have lets a
-		// SourceID check tell.
+		// SourceID check tell; where it could not be recorded, the file
+		// is fsync'ed now instead.
 		want := int64(-1)
 		if opts.DeferSync {
 			want = size
 		}
-		if err := setFileMeta(f, opts.SourceID, want); err != nil {
+		recorded, err := setFileMeta(f, opts.SourceID, want)
+		if err != nil {
 			return 0, 0, "", 0, fmt.Errorf("localfs: %w", err)
+		}
+		if !recorded {
+			deferSync = false
 		}
 	}
 	if !opts.Received.IsZero() {
@@ -275,7 +281,7 @@ func writeTemp(ctx context.Context, d, f *os.File, name string, opts sdk.PutOpti
 	// (sync_file_range) was 6 % of the CPU of a 2000 × 20 KB clientpop3
 	// sync, most of it one block request and virtio notification per
 	// message.
-	if !opts.DeferSync {
+	if !deferSync {
 		if err := f.Sync(); err != nil {
 			return 0, 0, "", 0, fmt.Errorf("localfs: fsync: %w", err)
 		}
