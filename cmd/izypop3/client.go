@@ -193,7 +193,7 @@ func runClient(ctx context.Context, cmd *cobra.Command, f clientFlags) error {
 	if n := fetchProcs(min(f.parallel, len(jobs)), runtime.GOMAXPROCS(0), os.Getenv("GOMAXPROCS")); n > 0 {
 		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(n))
 		for _, cj := range jobs {
-			cj.f.store.env = append(cj.f.store.env, "GOMAXPROCS="+strconv.Itoa(n))
+			cj.f.store.setProcs(n)
 		}
 	}
 
@@ -271,10 +271,7 @@ func runClient(ctx context.Context, cmd *cobra.Command, f clientFlags) error {
 // 5.5-6): 17 context switches per message with GOMAXPROCS=2, 9 with 1;
 // CPU of client + plugin 555 -> 448 µs per message, wall 1.23 -> 0.91 s.
 func fetchProcs(active, procs int, env string) int {
-	if env != "" {
-		return 0
-	}
-	return max(1, min(active, procs))
+	return pluginProcs(min(active, procs), env)
 }
 
 // sigName is the usual name of a signal: SIGTERM, SIGINT.

@@ -284,7 +284,7 @@ func runServer(ctx context.Context, f serverFlags, vals map[string]string) error
 		f.store.observer = reg.Store()
 	}
 	if n := servePluginProcs(runtime.GOMAXPROCS(0), os.Getenv("GOMAXPROCS")); n > 0 {
-		f.store.env = append(f.store.env, "GOMAXPROCS="+strconv.Itoa(n))
+		f.store.setProcs(n)
 	}
 	host, err := f.store.open(ctx, log)
 	if err != nil {
@@ -431,8 +431,5 @@ func countSet(vals ...string) int {
 // pipelined client over localfs (2000 × ~20 KB), 4 interleaved runs of
 // 5 (load 5-6): CPU of izypop3 + plugin 75-80 -> 65-70 µs per message.
 func servePluginProcs(procs int, env string) int {
-	if env != "" {
-		return 0
-	}
-	return max(1, procs/2)
+	return pluginProcs(procs/2, env)
 }

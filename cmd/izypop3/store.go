@@ -24,6 +24,21 @@ type storeFlags struct {
 	env        []string           // set by the command: the plugin's extra environment
 }
 
+// pluginProcs is the GOMAXPROCS a command gives its store plugin: want, at
+// least 1; 0 when the user set GOMAXPROCS (env), which the plugin then
+// inherits unchanged.
+func pluginProcs(want int, env string) int {
+	if env != "" {
+		return 0
+	}
+	return max(1, want)
+}
+
+// setProcs runs the store plugin with GOMAXPROCS=n.
+func (f *storeFlags) setProcs(n int) {
+	f.env = append(f.env, "GOMAXPROCS="+strconv.Itoa(n))
+}
+
 func (f *storeFlags) register(cmd *cobra.Command, defaultStore string) {
 	fl := cmd.Flags()
 	fl.StringVar(&f.modhandler, "modhandler", defaultStore, "store plugin to use: runs izypop3-store-NAME (the seed's mimestore.modhandler)")
