@@ -546,25 +546,29 @@ func (s hostStore) PutBatch(ctx context.Context, mailbox string) (pluginhost.Bat
 		if err != nil {
 			return nil, err
 		}
-		return &hostPutBatch{bw: bw, s: s, in: in}, nil
+		bs, ok := bw.(batchSender)
+		if !ok { // pluginhost's batch writer is always one
+			bw.Close()
+			return nil, errors.New("storehost: put batch: the plugin's batch writer cannot send ahead")
+		}
+		return &hostPutBatch{bw: bs, s: s, in: in}, nil
 	})
+}
+
+// batchSender is pluginhost's BatchWriter: one that takes the next item
+// before it answered the last.
+type batchSender interface {
+	pluginhost.BatchWriter
+	sdk.BatchSender
 }
 
 // hostPutBatch notices a plugin that died mid-batch. It is an
 // sdk.BatchSender (the plugin's stream takes the next item before it
 // answered the last).
 type hostPutBatch struct {
-	bw pluginhost.BatchWriter
+	bw batchSender
 	s  hostStore
 	in *instance
-	// held are the results of items Send stored by Put, for a BatchWriter
-	// that is not an sdk.BatchSender.
-	held []heldPut
-}
-
-type heldPut struct {
-	res sdk.PutResult
-	err error
 }
 
 func (b *hostPutBatch) Put(opts sdk.PutOptions, body io.Reader) (sdk.PutResult, error) {
@@ -574,27 +578,12 @@ func (b *hostPutBatch) Put(opts sdk.PutOptions, body io.Reader) (sdk.PutResult, 
 
 // Send implements sdk.BatchSender.
 func (b *hostPutBatch) Send(opts sdk.PutOptions, body io.Reader) error {
-	bs, ok := b.bw.(sdk.BatchSender)
-	if !ok {
-		res, err := b.Put(opts, body)
-		b.held = append(b.held, heldPut{res, err})
-		return nil
-	}
-	return b.note(bs.Send(opts, body))
+	return b.note(b.bw.Send(opts, body))
 }
 
 // Result implements sdk.BatchSender.
 func (b *hostPutBatch) Result() (sdk.PutResult, error) {
-	bs, ok := b.bw.(sdk.BatchSender)
-	if !ok {
-		if len(b.held) == 0 {
-			return sdk.PutResult{}, errors.New("storehost: put batch: Result without an item sent")
-		}
-		h := b.held[0]
-		b.held = b.held[1:]
-		return h.res, h.err
-	}
-	res, err := bs.Result()
+	res, err := b.bw.Result()
 	return res, b.note(err)
 }
 
