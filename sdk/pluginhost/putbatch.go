@@ -99,7 +99,7 @@ func (b *batchWriter) Result() (sdk.PutResult, error) {
 		return sdk.PutResult{}, errors.New("pluginhost: put batch: Result without an item sent")
 	}
 	readErr := b.pending[0]
-	b.pending = b.pending[1:]
+	b.pending = append(b.pending[:0], b.pending[1:]...) // keeps its array: no allocation per item
 	if err := b.begin(); err != nil {
 		return sdk.PutResult{}, err
 	}
