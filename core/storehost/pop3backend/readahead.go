@@ -64,6 +64,9 @@ type raStream struct {
 	watched context.Context
 	unwatch func() bool
 	inUse   atomic.Bool
+	// watchGen counts the watches: a watch whose callback already runs
+	// when the next call brings a new context cancels nothing of it.
+	watchGen atomic.Uint64
 }
 
 // watch makes the end of ctx cancel s while s.inUse.
@@ -75,8 +78,11 @@ func (s *raStream) watch(ctx context.Context) {
 		s.unwatch()
 	}
 	s.watched = ctx
+	gen := s.watchGen.Add(1)
 	s.unwatch = context.AfterFunc(ctx, func() {
-		if s.inUse.Load() {
+		// inUse first: it is set after watchGen moves on, so a call of
+		// the next context that set it is seen by the generation too.
+		if s.inUse.Load() && s.watchGen.Load() == gen {
 			s.cancel()
 		}
 	})
