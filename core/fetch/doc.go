@@ -21,9 +21,9 @@
 //     the message is parsed with emersion/go-message on the way too. A
 //     store that implements sdk.BatchPutter (every plugin built with a
 //     current sdk) gets the session's Puts over one PutBatch stream; when
-//     the stream is an sdk.BatchSender (a plugin's), each message is sent
-//     while the store is still storing the one before, and the answers are
-//     taken in order. An older store gets one Put each.
+//     the stream is an sdk.BatchSender (a plugin's), up to 32 messages are
+//     sent ahead while the store is still storing the ones before, and the
+//     answers are taken in order. An older store gets one Put each.
 //  2. The store's answer is verified: the size and SHA-256 it reports must
 //     be those received. A staged item that fails the check is deleted.
 //  3. After a batch of messages the store's durability barrier runs (a

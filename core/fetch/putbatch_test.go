@@ -125,3 +125,57 @@ func TestPutBatchStoreFailure(t *testing.T) {
 	}
 	checkExactlyOnce(t, ps, rs.addr, wantMap(rs), nil)
 }
+
+// aheadStore counts, on its PutBatch streams, the items sent and not yet
+// answered.
+type aheadStore struct {
+	*pluginStore
+	out, max atomic.Int32
+}
+
+func (a *aheadStore) PutBatch(ctx context.Context, mailbox string) (sdk.BatchWriter, error) {
+	bw, err := a.pluginStore.PutBatch(ctx, mailbox)
+	if err != nil {
+		return nil, err
+	}
+	return &aheadWriter{BatchWriter: bw, bs: bw.(sdk.BatchSender), a: a}, nil
+}
+
+type aheadWriter struct {
+	sdk.BatchWriter
+	bs sdk.BatchSender
+	a  *aheadStore
+}
+
+func (w *aheadWriter) Send(opts sdk.PutOptions, body io.Reader) error {
+	if err := w.bs.Send(opts, body); err != nil {
+		return err
+	}
+	if n := w.a.out.Add(1); n > w.a.max.Load() {
+		w.a.max.Store(n)
+	}
+	return nil
+}
+
+func (w *aheadWriter) Result() (sdk.PutResult, error) {
+	w.a.out.Add(-1)
+	return w.bs.Result()
+}
+
+// TestPutBatchSendsAhead: the session keeps sendAhead messages (and the
+// one being sent) with the store before it reads the oldest answer, and
+// still stores every message once.
+func TestPutBatchSendsAhead(t *testing.T) {
+	rs := startRemote(t, mailgen.Set(14, 3*sendAhead, 500))
+	ts := newTestStore()
+	as := &aheadStore{pluginStore: viaPlugin(t, syncStore{ts})}
+	o := testOptions(t, rs, as)
+	o.BatchMessages = 2 * sendAhead
+	if sum := runOK(t, o); sum.Stored != 3*sendAhead {
+		t.Errorf("summary %+v", sum)
+	}
+	if got := as.max.Load(); got != sendAhead+1 {
+		t.Errorf("at most %d messages were with the store unanswered, want %d", got, sendAhead+1)
+	}
+	checkExactlyOnce(t, as, rs.addr, wantMap(rs), nil)
+}

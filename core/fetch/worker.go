@@ -24,6 +24,15 @@ const (
 	inboundQueue = 2
 )
 
+// sendAhead is how many messages are sent to a store that takes items
+// ahead of their answers (sdk.BatchSender) before the oldest answer is
+// read; the bytes in flight are bounded by the stream's flow control.
+// Measured (bench/fetchers, 2000 × ~20 KB from Dovecot into localfs on a
+// journaled ext4): one message ahead left the client and the plugin taking
+// turns, 0.76–0.79 s and 0.34–0.36 ms of CPU per message; 8 ahead 0.52–0.56 s,
+// 32 ahead 0.44–0.51 s and 0.23–0.27 ms; 64 and 128 no better.
+const sendAhead = 32
+
 var chunkPool = sync.Pool{New: func() any { b := make([]byte, chunkSize); return &b }}
 
 // errStoreFailed stops the retrieval when the store failed.
@@ -115,7 +124,7 @@ type worker struct {
 
 	storeErr error
 	pw       sdk.BatchWriter // the session's PutBatch, once opened
-	sending  *putting        // sent to the store, its result not read yet
+	sending  []*putting      // sent to the store, their results not read yet (oldest first)
 	batch    []staged
 	batchLen int64
 	pending  map[string]bool // UIDs in batch
@@ -188,8 +197,8 @@ func (w *worker) run() {
 		}
 		w.put(in)
 		n, size := len(w.batch), w.batchLen
-		if w.sending != nil {
-			n, size = n+1, size+w.sending.r.n // flush finishes it first
+		for _, p := range w.sending {
+			n, size = n+1, size+p.r.n // flush finishes them first
 		}
 		if n >= w.j.o.BatchMessages || size >= w.j.o.BatchBytes {
 			w.flush()
@@ -223,29 +232,40 @@ type putting struct {
 	err  error
 }
 
-// put stores one message. Through a store that takes the next item before
-// it answered the last (sdk.BatchSender: a plugin's PutBatch stream), the
-// message is sent, then the one before is finished (its answer came while
-// this one was sent), so that sending overlaps with storing; otherwise it
-// is put and finished at once. Either way messages are finished in order,
-// and each is staged until the barrier of its batch.
+// put stores one message. Through a store that takes items before it
+// answered the ones before (sdk.BatchSender: a plugin's PutBatch stream),
+// the message is sent, and the oldest is finished once sendAhead wait for
+// their answers, so that the store stores while the next messages are
+// received and sent; otherwise it is put and finished at once. Either way
+// messages are finished in order, and each is staged until the barrier of
+// its batch.
 func (w *worker) put(in *inbound) {
 	p := w.start(in)
-	w.drain()
 	if p.sent {
-		w.sending = p
+		w.sending = append(w.sending, p)
+		if len(w.sending) > sendAhead {
+			w.finishOldest()
+		}
 		return
 	}
+	w.drain()
 	w.finish(p)
 }
 
-// drain finishes the message sent and not yet answered, if any.
+// drain finishes the messages sent and not yet answered.
 func (w *worker) drain() {
-	if p := w.sending; p != nil {
-		w.sending = nil
-		p.res, p.err = w.pw.(sdk.BatchSender).Result()
-		w.finish(p)
+	for len(w.sending) > 0 {
+		w.finishOldest()
 	}
+}
+
+// finishOldest reads the answer to the oldest message sent and finishes it.
+func (w *worker) finishOldest() {
+	p := w.sending[0]
+	w.sending[0] = nil
+	w.sending = w.sending[1:]
+	p.res, p.err = w.pw.(sdk.BatchSender).Result()
+	w.finish(p)
 }
 
 // start sends in to the store (or puts it).
@@ -435,6 +455,12 @@ func (w *worker) barrier() error {
 // reports the batch's messages as stored.
 func (w *worker) flush() {
 	w.drain()
+	if w.storeErr != nil {
+		// An answer drained just now failed: the store is not trusted
+		// with this batch's barrier.
+		w.failBatch(w.storeErr)
+		return
+	}
 	if len(w.batch) == 0 {
 		return
 	}
