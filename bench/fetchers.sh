@@ -6,6 +6,7 @@
 #
 #   bench/fetchers.sh                      # 2000 × ~20 KB, 3 runs, 50 MiB
 #   bench/fetchers.sh -runs 5 -fetchers izypop3,mpop
+#   bench/fetchers.sh -fs journal          # deliver to a fresh journaled ext4
 #
 # Extra arguments go to bench/fetchers (go run ./bench/fetchers -h).
 set -euo pipefail

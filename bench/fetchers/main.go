@@ -14,6 +14,7 @@
 // that stores nothing (what Dovecot and the loopback take).
 //
 //	bench/fetchers.sh                  # 2000 × ~20 KB, 3 runs, a 50 MiB message
+//	bench/fetchers.sh -fs journal      # delivering to a new ext4 with a journal
 //	go run ./bench/fetchers -base OLDBIN -runs 5 -fetchers izypop3   # before/after
 //	go run ./bench/fetchers -h
 //
@@ -49,6 +50,7 @@ var (
 	bigMiB = flag.Int("big", 50, "size in MiB of the message of the RSS measurement (0: skip)")
 	only   = flag.String("fetchers", "izypop3,mpop,getmail6,fetchmail", "fetchers to run (wire: the floor, a raw pipelined reader that stores nothing)")
 	work   = flag.String("dir", "", "work directory (default: a new one under $TMPDIR, removed at the end)")
+	fsKind = flag.String("fs", "", `filesystem the fetchers deliver to: "" the work directory's; "journal" a new ext4 with a journal (mkfs.ext4's defaults) in a loop-mounted image under $TMPDIR, removed at the end (needs root and e2fsprogs)`)
 	base   = flag.String("base", "", "directory with other izypop3 binaries, run as fetcher izypop3-base alternating with the others (before/after comparisons)")
 )
 
@@ -73,6 +75,16 @@ func main() {
 		}
 		defer os.RemoveAll(root)
 	}
+	if *fsKind == "journal" {
+		mnt, unmount, err := journaledFS(root)
+		if err != nil {
+			log.Fatal(err)
+		}
+		defer unmount()
+		root = mnt
+	} else if *fsKind != "" {
+		log.Fatalf("-fs %q: want \"\" or \"journal\"", *fsKind)
+	}
 	os.Chmod(root, 0o755)
 	var total int64
 	for i, m := range mailgen.Set(11, *count, *size) {
@@ -82,7 +94,7 @@ func main() {
 		}
 	}
 	load, _ := os.ReadFile("/proc/loadavg")
-	fmt.Printf("# %d messages, %.1f MiB, Dovecot on 127.0.0.1:%d; load %s", *count, float64(total)/(1<<20), s.Port, load)
+	fmt.Printf("# %d messages, %.1f MiB, Dovecot on 127.0.0.1:%d, delivered to %s; load %s", *count, float64(total)/(1<<20), s.Port, describeFS(root), load)
 
 	times := map[string][]time.Duration{}
 	cpus := map[string][]time.Duration{}
