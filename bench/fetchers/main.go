@@ -128,6 +128,16 @@ func main() {
 			// slow whichever fetcher runs next.
 		}
 	}
+	if *runs > 0 {
+		table(names, times, cpus, failed)
+	}
+	if *bigMiB > 0 {
+		rss(binDir, s, filepath.Join(root, "big"))
+	}
+}
+
+// table prints the median of each fetcher's runs and its ratio to izypop3's.
+func table(names []string, times, cpus map[string][]time.Duration, failed map[string]int) {
 	base := median(times["izypop3"])
 	fmt.Println()
 	fmt.Println("| fetcher | median wall time | its time / izypop3's | median CPU per message |")
@@ -143,9 +153,6 @@ func main() {
 			ratio = fmt.Sprintf("%.2f", m.Seconds()/base.Seconds())
 		}
 		fmt.Printf("| %s | %.2f s | %s | %.2f ms |\n", name, m.Seconds(), ratio, median(cpus[name]).Seconds()*1000/float64(*count))
-	}
-	if *bigMiB > 0 {
-		rss(binDir, s, filepath.Join(root, "big"))
 	}
 }
 
