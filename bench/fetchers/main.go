@@ -76,6 +76,7 @@ func main() {
 		defer os.RemoveAll(root)
 	}
 	if *fsKind == "journal" {
+		os.Chmod(root, 0o755) // getmail6 runs as the mail user: it must reach the mount
 		mnt, unmount, err := journaledFS(root)
 		if err != nil {
 			log.Fatal(err)
