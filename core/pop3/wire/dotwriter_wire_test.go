@@ -157,3 +157,90 @@ func BenchmarkDotWriterMail20KB(b *testing.B) {
 		})
 	}
 }
+
+// cutAfterCRs returns the Write lengths that cut in right after its CRs,
+// every step-th one: each Write but the last ends in the CR of a CRLF.
+func cutAfterCRs(in []byte, step int) []int {
+	var cuts []int
+	last, seen := 0, 0
+	for i, c := range in {
+		if c == '\r' {
+			if seen++; seen%step == 0 {
+				cuts = append(cuts, i+1-last)
+				last = i + 1
+			}
+		}
+	}
+	return append(cuts, len(in)-last)
+}
+
+// TestDotWriterWireFormSplitCRLF: a wire-form message whose Writes end
+// between the CR and the LF of a line end stays on the wire-form path and
+// is written exactly as the general writer writes it.
+func TestDotWriterWireFormSplitCRLF(t *testing.T) {
+	rng := rand.New(rand.NewSource(2))
+	for _, step := range []int{1, 2, 7, 50} {
+		in := mailText(rng, 5000)
+		var got, want bytes.Buffer
+		var dw DotWriter
+		dw.ResetWireForm(&got)
+		p := in
+		for _, n := range cutAfterCRs(in, step) {
+			if m, err := dw.Write(p[:n]); m != n || err != nil {
+				t.Fatalf("Write = %d, %v", m, err)
+			}
+			p = p[n:]
+		}
+		if !dw.wireForm {
+			t.Errorf("step %d: a CRLF split between Writes left the wire-form path", step)
+		}
+		if err := dw.Close(); err != nil {
+			t.Fatal(err)
+		}
+		writeAll(t, NewDotWriter(&want), in, nil)
+		if !bytes.Equal(got.Bytes(), want.Bytes()) {
+			t.Fatalf("step %d: wrote\n%q\nthe general writer\n%q", step, got.Bytes(), want.Bytes())
+		}
+		if dw.Size() != int64(len(in)) {
+			t.Fatalf("step %d: Size = %d, want %d", step, dw.Size(), len(in))
+		}
+	}
+	// A held CR that turns out to be a lone one, and one at the very end.
+	for _, tc := range [][]string{{"a\r", "b\r\n"}, {"a\r\n.b\r", "\n.\r"}, {"a\r", "\r\n"}, {"\r", "\n", ".\r", "\n"}} {
+		var got, want bytes.Buffer
+		var dw DotWriter
+		dw.ResetWireForm(&got)
+		for _, w := range tc {
+			dw.Write([]byte(w))
+		}
+		dw.Close()
+		gw := NewDotWriter(&want)
+		for _, w := range tc {
+			gw.Write([]byte(w))
+		}
+		gw.Close()
+		if !bytes.Equal(got.Bytes(), want.Bytes()) || dw.Size() != gw.Size() {
+			t.Errorf("Writes %q: wrote %q (Size %d), the general writer %q (Size %d)", tc, got.Bytes(), dw.Size(), want.Bytes(), gw.Size())
+		}
+	}
+}
+
+// BenchmarkDotWriterMail1MiBSplit writes 1 MiB of mail-shaped text in
+// Writes of ~64 KiB that each end between the CR and the LF of a line end
+// (what a store's chunk boundaries do now and then).
+func BenchmarkDotWriterMail1MiBSplit(b *testing.B) {
+	msg := mailText(rand.New(rand.NewSource(1)), 1<<20)
+	cuts := cutAfterCRs(msg, 1400) // ~45-octet lines: a cut every ~64 KiB
+	bw := bufio.NewWriterSize(io.Discard, 64<<10)
+	var dw DotWriter
+	b.SetBytes(int64(len(msg)))
+	for b.Loop() {
+		dw.ResetWireForm(bw)
+		p := msg
+		for _, n := range cuts {
+			dw.Write(p[:n])
+			p = p[n:]
+		}
+		dw.Close()
+	}
+}
