@@ -6,9 +6,13 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/izyware/izypop3/core/storehost"
+	"github.com/izyware/izypop3/internal/mailgen"
 	"github.com/izyware/izypop3/sdk"
 )
 
@@ -109,4 +113,91 @@ func BenchmarkPluginPut(b *testing.B) {
 			b.ReportMetric(float64(i)/time.Since(start).Seconds(), "msgs/s")
 		})
 	}
+}
+
+// BenchmarkPluginSync stores a sync as clientpop3 does: 2000 × ~20 KB
+// messages over one PutBatch stream, each sent before the answer of the one
+// before is read, tagged staged with a SourceID and DeferSync; every 500
+// messages a barrier (Sync), SetTag staged → unread, and a barrier again.
+// It reports the plugin process's own CPU time per message (user + system,
+// from /proc, in clock ticks): the figure a change to the plugin moves.
+// TMPDIR chooses the file system; IZYPOP3_LOCALFS_BIN another binary.
+func BenchmarkPluginSync(b *testing.B) {
+	const (
+		n     = 2000
+		batch = 500
+	)
+	msgs := mailgen.Set(11, n, 20000)
+	h, err := storehost.Open(b.Context(), storehost.Options{Name: plugin.Name, Path: plugin.Binary(b),
+		Config: map[string]string{"path": b.TempDir()}, Env: []string{"GOMAXPROCS=1"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer h.Close()
+	st := h.Store()
+	ctx := b.Context()
+	var cpu time.Duration
+	run := 0
+	for b.Loop() {
+		run++
+		mailbox := fmt.Sprintf("m%d", run)
+		before := procCPU(b, h.PID())
+		bw, err := st.(sdk.BatchPutter).PutBatch(ctx, mailbox)
+		if err != nil {
+			b.Fatal(err)
+		}
+		bs := bw.(sdk.BatchSender)
+		var uids []string
+		pending := 0
+		result := func() {
+			res, err := bs.Result()
+			if err != nil {
+				b.Fatal(err)
+			}
+			uids = append(uids, res.UID)
+			pending--
+		}
+		for i, m := range msgs {
+			opts := sdk.PutOptions{Tag: sdk.TagStaged, SourceID: fmt.Sprintf("pop3://bench@127.0.0.1:110/%08x", i), DeferSync: true}
+			if err := bs.Send(opts, bytes.NewReader(m)); err != nil {
+				b.Fatal(err)
+			}
+			if pending++; pending > 1 {
+				result()
+			}
+			if (i+1)%batch == 0 || i == n-1 {
+				for pending > 0 {
+					result()
+				}
+				sy := st.(sdk.Syncer)
+				if err := sy.Sync(ctx, mailbox); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := st.SetTag(ctx, mailbox, uids, sdk.TagUnread); err != nil {
+					b.Fatal(err)
+				}
+				if err := sy.Sync(ctx, mailbox); err != nil {
+					b.Fatal(err)
+				}
+				uids = uids[:0]
+			}
+		}
+		bw.Close()
+		cpu += procCPU(b, h.PID()) - before
+	}
+	b.ReportMetric(float64(cpu.Microseconds())/float64(run*n), "plugin-µs/msg")
+}
+
+// procCPU is the user + system time of process pid so far.
+func procCPU(b *testing.B, pid int) time.Duration {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	// Fields after the command (which may hold spaces): state is field 3,
+	// utime and stime fields 14 and 15, in clock ticks (100 a second).
+	f := strings.Fields(string(data[bytes.LastIndexByte(data, ')')+2:]))
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+stime) * 10 * time.Millisecond
 }
