@@ -2,11 +2,13 @@ package localfs_test
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -236,4 +238,68 @@ func BenchmarkRawFsyncFloor(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(i)/time.Since(start).Seconds(), "msgs/s")
+}
+
+// digestReader is a body that knows its SHA-256 (sdk.Digester), as the
+// plugin's Put gets it.
+type digestReader struct {
+	*bytes.Reader
+	sum [32]byte
+}
+
+func (d *digestReader) SHA256() [32]byte { return d.sum }
+
+// BenchmarkSync is BenchmarkPluginSync's sync in process: 2000 × ~20 KB
+// staged DeferSync Puts with SourceIDs, and every 500 a Sync, SetTag to
+// unread and a Sync, reporting the CPU time of the process per message.
+func BenchmarkSync(b *testing.B) {
+	const n, batch = 2000, 500
+	msgs := make([][]byte, n)
+	sums := make([][32]byte, n)
+	for i := range msgs {
+		msgs[i] = benchMessage(i, 20_000)
+		sums[i] = sha256.Sum256(msgs[i])
+	}
+	s, err := localfs.New(localfs.Config{Path: b.TempDir()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	ctx := b.Context()
+	var cpu time.Duration
+	run := 0
+	for b.Loop() {
+		run++
+		mailbox := fmt.Sprintf("m%d", run)
+		before := rusageCPU()
+		var uids []string
+		for i, m := range msgs {
+			opts := sdk.PutOptions{Tag: sdk.TagStaged, SourceID: fmt.Sprintf("pop3://bench@127.0.0.1:110/%08x", i), DeferSync: true}
+			res, err := s.Put(ctx, mailbox, opts, &digestReader{bytes.NewReader(m), sums[i]})
+			if err != nil {
+				b.Fatal(err)
+			}
+			uids = append(uids, res.UID)
+			if (i+1)%batch == 0 || i == n-1 {
+				if err := s.Sync(ctx, mailbox); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := s.SetTag(ctx, mailbox, uids, sdk.TagUnread); err != nil {
+					b.Fatal(err)
+				}
+				if err := s.Sync(ctx, mailbox); err != nil {
+					b.Fatal(err)
+				}
+				uids = uids[:0]
+			}
+		}
+		cpu += rusageCPU() - before
+	}
+	b.ReportMetric(float64(cpu.Microseconds())/float64(run*n), "cpu-µs/msg")
+}
+
+func rusageCPU() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
