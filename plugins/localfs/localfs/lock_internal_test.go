@@ -10,6 +10,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/izyware/izypop3/sdk"
 )
@@ -148,4 +151,45 @@ func TestLockRemovedUnderneath(t *testing.T) {
 		t.Fatalf("mailbox directory after the last Unlock: %v, want it removed", err)
 	}
 	t.Logf("%d locks taken", got.Load())
+}
+
+// TestPutLockHeldBetweenPuts: the Put lock stays held from one Put to the
+// next and is released once Puts stop coming; a Put of another store (a
+// second process) waits for it and finds the SourceID the first stored.
+func TestPutLockHeldBetweenPuts(t *testing.T) {
+	defer func(d time.Duration) { putLockLinger = d }(putLockLinger)
+	putLockLinger = time.Hour
+	root := t.TempDir()
+	a := newStore(t, root)
+	put := func(s *Store, src string) sdk.PutResult {
+		t.Helper()
+		res, err := s.Put(t.Context(), "m", sdk.PutOptions{SourceID: src, DeferSync: true}, strings.NewReader("Subject: "+src+"\r\n\r\nbody\r\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	put(a, "s1")
+	f, err := os.Open(filepath.Join(root, "m", putLockName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); !errors.Is(err, unix.EWOULDBLOCK) {
+		t.Fatalf("flock of the Put lock right after a Put: %v, want EWOULDBLOCK (held for the next Put)", err)
+	}
+	putLockLinger = 20 * time.Millisecond
+	first := put(a, "s2") // re-arms the release for 20 ms
+	b := newStore(t, root)
+	if res := put(b, "s2"); !res.Existing || res.UID != first.UID {
+		t.Fatalf("other store's Put of a SourceID just stored: %+v, want Existing %s", res, first.UID)
+	}
+	b.Close() // releases b's hold
+	deadline := time.Now().Add(10 * time.Second)
+	for unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB) != nil {
+		if time.Now().After(deadline) {
+			t.Fatal("the Put lock is still held 10 s after the last Put")
+		}
+		time.Sleep(time.Millisecond)
+	}
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path"
 	"sync"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -112,7 +113,7 @@ func (s *Store) Put(ctx context.Context, mailbox string, opts sdk.PutOptions, bo
 	if err != nil {
 		return sdk.PutResult{}, err
 	}
-	defer pl.release()
+	defer mb.donePut()
 	if !mb.scanned || pl.gen != mb.putGen {
 		if _, err := mb.scan(ctx); err != nil {
 			return sdk.PutResult{}, err
@@ -353,15 +354,18 @@ func (c ctxReader) Read(p []byte) (int, error) {
 // the same SourceID twice. (Directory mtimes alone cannot tell: two renames
 // within one clock tick leave the same mtime.)
 type putLock struct {
-	f   *os.File
-	gen uint64
+	f     *os.File
+	gen   uint64
+	epoch uint64 // mb.dirsEpoch when it was taken
 }
 
 // putLockName is the Put lock file in a mailbox directory.
 const putLockName = "izypop3-put.lock"
 
-// lockPuts takes the Put lock of mb (blocking: it is held for a rename and
-// an fsync only) and reads the generation.
+// lockPuts takes the Put lock of mb (blocking: another process holds it
+// for a few Puts at most, see donePut) and reads the generation. A lock
+// still held since an earlier Put is taken as it is, unless the mailbox's
+// folders were dropped since (a folder removed underneath).
 //
 // The lock file stays open between Puts (mb.lockFile); each lock checks
 // that the open file is still the one at ROOT/M/izypop3-put.lock (a
@@ -371,7 +375,14 @@ const putLockName = "izypop3-put.lock"
 // folder and the lock file for each Put was 4 openat, 4 close and ~8 fcntl
 // per message. Called with mb.mu held.
 func (mb *mailbox) lockPuts() (*putLock, error) {
+	if pl := mb.held; pl != nil {
+		if pl.epoch == mb.dirsEpoch.Load() {
+			return pl, nil
+		}
+		mb.releasePuts()
+	}
 	for attempt := 0; ; attempt++ {
+		epoch := mb.dirsEpoch.Load()
 		f, err := mb.openLockFile()
 		if err != nil {
 			return nil, err
@@ -387,11 +398,58 @@ func (mb *mailbox) lockPuts() (*putLock, error) {
 		}
 		var b [8]byte
 		n, _ := f.ReadAt(b[:], 0)
-		pl := &putLock{f: f}
+		pl := &putLock{f: f, epoch: epoch}
 		if n == len(b) {
 			pl.gen = binary.BigEndian.Uint64(b[:])
 		}
+		mb.held, mb.heldPuts = pl, 0
 		return pl, nil
+	}
+}
+
+// putLockRun is how many Puts one taking of the Put lock serves at most,
+// and putLockLinger how long it stays held after a Put for the next one
+// (a var for tests). A Put of another process waits that long at most
+// (plus the Puts themselves), and gets its turn after a run. Every Put
+// still writes the generation before it returns, so a process that dies
+// holding the lock leaves it current. Taking and releasing the lock for
+// each Put was 5 system calls per message (flock, fstat, fstatat, pread,
+// flock); measured on ext4 with a journal, BenchmarkSync (in process, 8
+// alternating runs) 123 → 111 µs of CPU per message.
+const putLockRun = 64
+
+var putLockLinger = 2 * time.Millisecond
+
+// donePut ends a Put's use of the Put lock: it stays held for the next
+// Put, until putLockRun Puts have had it or none came for putLockLinger.
+// Called with mb.mu held.
+func (mb *mailbox) donePut() {
+	if mb.held == nil {
+		return
+	}
+	if mb.heldPuts++; mb.heldPuts >= putLockRun {
+		mb.releasePuts()
+		return
+	}
+	if mb.heldTimer == nil {
+		mb.heldTimer = time.AfterFunc(putLockLinger, mb.releaseIdle)
+	} else {
+		mb.heldTimer.Reset(putLockLinger)
+	}
+}
+
+// releaseIdle releases the Put lock once Puts stopped coming.
+func (mb *mailbox) releaseIdle() {
+	mb.mu.Lock()
+	defer mb.mu.Unlock()
+	mb.releasePuts()
+}
+
+// releasePuts releases the Put lock if it is held. Called with mb.mu held.
+func (mb *mailbox) releasePuts() {
+	if mb.held != nil {
+		unix.Flock(int(mb.held.f.Fd()), unix.LOCK_UN)
+		mb.held = nil
 	}
 }
 
@@ -435,11 +493,13 @@ func (mb *mailbox) lockFileCurrent(f *os.File) bool {
 }
 
 // closeLockFile closes the Put lock file (which releases a held flock).
+// Called with mb.mu held.
 func (mb *mailbox) closeLockFile() {
 	if mb.lockFile != nil {
 		mb.lockFile.Close()
 		mb.lockFile = nil
 	}
+	mb.held = nil
 }
 
 // bump records one more Put and returns the new generation. A failed
@@ -452,8 +512,6 @@ func (pl *putLock) bump() uint64 {
 	pl.f.WriteAt(b[:], 0)
 	return pl.gen
 }
-
-func (pl *putLock) release() { unix.Flock(int(pl.f.Fd()), unix.LOCK_UN) }
 
 // whole reports whether e's file has the size its deferred Put wrote
 // (files of durable Puts, and files without the attribute, are whole).

@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -294,15 +295,19 @@ type mailbox struct {
 	bySrc   map[string]*entry // sourceHash → first item with it
 	bySHA   map[string]*entry // content hash → first item with it
 
-	lockFile   *os.File // the open Put lock file (see lockPuts); under mu
-	idxPending []string // index lines of Puts not yet appended; under mu
+	lockFile   *os.File    // the open Put lock file (see lockPuts); under mu
+	held       *putLock    // the Put lock while held between Puts (see donePut); under mu
+	heldPuts   int         // Puts done since held was taken; under mu
+	heldTimer  *time.Timer // releases held once Puts stop coming
+	idxPending []string    // index lines of Puts not yet appended; under mu
 
 	// dirs are the mailbox's folders opened once for Put (see dir);
 	// retired ones, dropped after a folder was removed underneath, stay
 	// open until Close, as a Put may still be using them.
-	dirMu   sync.Mutex
-	dirs    map[string]*os.File
-	retired []*os.File
+	dirMu     sync.Mutex
+	dirs      map[string]*os.File
+	retired   []*os.File
+	dirsEpoch atomic.Uint64 // counts dropDirs calls
 }
 
 // dir returns the folder dir of the mailbox (relative to the mailbox
@@ -339,6 +344,7 @@ func (mb *mailbox) dropDirs() {
 		mb.retired = append(mb.retired, d)
 	}
 	mb.dirs = nil
+	mb.dirsEpoch.Add(1)
 }
 
 // closeFiles flushes the queued index lines and closes the open folders
