@@ -74,6 +74,51 @@ func openAt(d *os.File, name string, flags int, perm uint32) (*os.File, error) {
 	return os.NewFile(uintptr(fd), d.Name()+"/"+name), nil
 }
 
+// createAt creates the new regular file name in d for writing (O_EXCL,
+// no symlink followed) and returns its descriptor. Put writes its message
+// files through the bare descriptor: an *os.File costs an fcntl (os.NewFile
+// asks whether the descriptor is non-blocking) and a finalizer per file.
+func createAt(d *os.File, name string) (int, error) {
+	for {
+		fd, err := unix.Openat(dirFD(d), name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, filePerm)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return -1, &os.PathError{Op: "openat", Path: name, Err: err}
+		}
+		return fd, nil
+	}
+}
+
+// writeFD writes all of p to fd.
+func writeFD(fd int, p []byte) (int, error) {
+	done := 0
+	for done < len(p) {
+		n, err := unix.Write(fd, p[done:])
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return done, err
+		}
+		if n == 0 {
+			return done, io.ErrShortWrite
+		}
+		done += n
+	}
+	return done, nil
+}
+
+// ignoringEINTR calls fn until it returns something else than EINTR.
+func ignoringEINTR(fn func() error) error {
+	for {
+		if err := fn(); err != unix.EINTR {
+			return err
+		}
+	}
+}
+
 // unlinkAt removes the file name in d.
 func unlinkAt(d *os.File, name string) error {
 	if err := unix.Unlinkat(dirFD(d), name, 0); err != nil {
@@ -174,15 +219,15 @@ func parseFileMeta(v string) (fileMeta, bool) {
 // an inode without room for the attribute (ENOSPC/E2BIG: ext4 keeps xattrs
 // in one block; the index and the name hash still have the SourceID).
 // recorded says whether the attribute was written.
-func setFileMeta(f *os.File, sourceID string, size int64) (recorded bool, err error) {
-	err = unix.Fsetxattr(int(f.Fd()), xattrMeta, []byte(formatFileMeta(sourceID, size)), 0)
+func setFileMeta(fd int, sourceID string, size int64) (recorded bool, err error) {
+	err = ignoringEINTR(func() error { return unix.Fsetxattr(fd, xattrMeta, []byte(formatFileMeta(sourceID, size)), 0) })
 	switch {
 	case err == nil:
 		return true, nil
 	case errors.Is(err, unix.ENOTSUP) || errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.E2BIG) || errors.Is(err, unix.ENOSPC):
 		return false, nil
 	}
-	return false, &os.PathError{Op: "fsetxattr", Path: f.Name(), Err: err}
+	return false, err
 }
 
 // isNotExist reports a missing file or directory.

@@ -1,6 +1,7 @@
 package localfs
 
 import (
+	"regexp"
 	"strings"
 	"testing"
 
@@ -99,6 +100,9 @@ func FuzzNames(f *testing.F) {
 	})
 }
 
+// uniqueNameRE is the form of new names (the Maildir spec's unique name).
+var uniqueNameRE = regexp.MustCompile(`^[0-9]{10,}\.M[0-9]{6}P[0-9]+R[0-9a-f]{8}(\.[^.,/:]+)?(,I=[a-z2-7]{16})?$`)
+
 // New names are valid UIDs, carry the SourceID hash, and parse back.
 func TestUniqueNames(t *testing.T) {
 	seen := map[string]bool{}
@@ -116,6 +120,9 @@ func TestUniqueNames(t *testing.T) {
 			}
 			if seen[cand] {
 				t.Fatalf("duplicate name %q", cand)
+			}
+			if !uniqueNameRE.MatchString(u) {
+				t.Fatalf("new name %q is not <sec>.M<usec>P<pid>R<rand>[.<host>][,I=<hash>]", u)
 			}
 			seen[cand] = true
 			if h := nameSourceHash(key); src != "" && h != sourceHash(src) || src == "" && h != "" {

@@ -134,6 +134,10 @@ func maildirHost() string {
 	return s
 }
 
+// pid is this process's id, for unique names (Go programs do not fork
+// without exec).
+var pid = os.Getpid()
+
 // uniqueName returns a new Maildir-style unique base name:
 // "<sec>.M<usec>P<pid>R<rand>" (eml) or the same plus ".<host>" (maildir),
 // then ",I=<hash>" when sourceID is set. At most 67 octets.
@@ -144,20 +148,32 @@ func uniqueName(withHost bool, sourceID string) string {
 		panic(err) // crypto/rand never fails on Linux
 	}
 	r := binary.BigEndian.Uint32(rb[:]) ^ nameCounter.Add(1)
-	var b strings.Builder
-	b.WriteString(strconv.FormatInt(now.Unix(), 10))
-	b.WriteString(".M")
-	fmt.Fprintf(&b, "%06d", now.Nanosecond()/1000)
-	b.WriteString("P")
-	b.WriteString(strconv.Itoa(os.Getpid()))
-	fmt.Fprintf(&b, "R%08x", r)
+	b := make([]byte, 0, 80)
+	b = strconv.AppendInt(b, now.Unix(), 10)
+	b = append(b, ".M"...)
+	b = appendPadded(b, uint64(now.Nanosecond()/1000), 10, 6)
+	b = append(b, 'P')
+	b = strconv.AppendInt(b, int64(pid), 10)
+	b = append(b, 'R')
+	b = appendPadded(b, uint64(r), 16, 8)
 	if withHost {
-		b.WriteByte('.')
-		b.WriteString(hostPart)
+		b = append(b, '.')
+		b = append(b, hostPart...)
 	}
 	if sourceID != "" {
-		b.WriteString(sourceField)
-		b.WriteString(sourceHash(sourceID))
+		b = append(b, sourceField...)
+		b = append(b, sourceHash(sourceID)...)
 	}
-	return b.String()
+	return string(b)
+}
+
+// appendPadded appends v in base (10 or 16, lower case) with leading zeros
+// to width digits.
+func appendPadded(b []byte, v uint64, base, width int) []byte {
+	var d [20]byte
+	s := strconv.AppendUint(d[:0], v, base)
+	for i := len(s); i < width; i++ {
+		b = append(b, '0')
+	}
+	return append(b, s...)
 }

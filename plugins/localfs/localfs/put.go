@@ -73,11 +73,11 @@ func (s *Store) Put(ctx context.Context, mailbox string, opts sdk.PutOptions, bo
 	tmpRel, _ := mb.lay.putDirs(tag)
 	name := mb.lay.fileName(uniqueName(mb.lay == LayoutMaildir, opts.SourceID))
 	var tmpd *os.File
-	var f *os.File
+	var fd int
 	for attempt := 0; ; attempt++ {
 		tmpd, err = mb.dir(tmpRel)
 		if err == nil {
-			f, err = openAt(tmpd, name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, filePerm)
+			fd, err = createAt(tmpd, name)
 		}
 		if err != nil && isNotExist(err) && attempt == 0 {
 			// Removed underneath since ensureDirs remembered it (or since
@@ -93,7 +93,7 @@ func (s *Store) Put(ctx context.Context, mailbox string, opts sdk.PutOptions, bo
 		break
 	}
 
-	size, wire, sum, mtime, err := writeTemp(ctx, tmpd, f, name, opts, body)
+	size, wire, sum, mtime, err := writeTemp(ctx, tmpd, fd, name, opts, body)
 	if err != nil {
 		unlinkAt(tmpd, name)
 		return sdk.PutResult{}, err
@@ -226,13 +226,12 @@ func (mb *mailbox) present(e *entry) bool {
 	return err == nil
 }
 
-// writeTemp streams body into f, the new file name in d, and makes it durable
-// (it closes f):
-// SourceID attribute, mtime = Received, fsync.
-func writeTemp(ctx context.Context, d, f *os.File, name string, opts sdk.PutOptions, body io.Reader) (size, wire int64, sum string, mtime int64, err error) {
+// writeTemp streams body into fd, the new file name in d, and makes it
+// durable (it closes fd): SourceID attribute, mtime = Received, fsync.
+func writeTemp(ctx context.Context, d *os.File, fd int, name string, opts sdk.PutOptions, body io.Reader) (size, wire int64, sum string, mtime int64, err error) {
 	defer func() {
-		if f != nil {
-			f.Close()
+		if fd >= 0 {
+			unix.Close(fd)
 		}
 	}()
 	var wc sdk.WireCounter
@@ -240,7 +239,7 @@ func writeTemp(ctx context.Context, d, f *os.File, name string, opts sdk.PutOpti
 	// digest (sdk.Digester): that digest is taken instead of hashing the
 	// message again.
 	dg, _ := body.(sdk.Digester)
-	w := &teeWriter{f: f, wc: &wc}
+	w := &teeWriter{fd: fd, d: d, name: name, wc: &wc}
 	if dg == nil {
 		w.h = sha256.New()
 	}
@@ -263,9 +262,9 @@ func writeTemp(ctx context.Context, d, f *os.File, name string, opts sdk.PutOpti
 		if opts.DeferSync {
 			want = size
 		}
-		recorded, err := setFileMeta(f, opts.SourceID, want)
+		recorded, err := setFileMeta(fd, opts.SourceID, want)
 		if err != nil {
-			return 0, 0, "", 0, fmt.Errorf("localfs: %w", err)
+			return 0, 0, "", 0, fmt.Errorf("localfs: %w", &os.PathError{Op: "fsetxattr", Path: d.Name() + "/" + name, Err: err})
 		}
 		if !recorded {
 			deferSync = false
@@ -283,22 +282,22 @@ func writeTemp(ctx context.Context, d, f *os.File, name string, opts sdk.PutOpti
 	// sync, most of it one block request and virtio notification per
 	// message.
 	if !deferSync {
-		if err := f.Sync(); err != nil {
-			return 0, 0, "", 0, fmt.Errorf("localfs: fsync: %w", err)
+		if err := ignoringEINTR(func() error { return unix.Fsync(fd) }); err != nil {
+			return 0, 0, "", 0, fmt.Errorf("localfs: fsync %s/%s: %w", d.Name(), name, err)
 		}
 		durabilityStep("fsync-file")
 	}
 	var st unix.Stat_t
-	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
-		return 0, 0, "", 0, fmt.Errorf("localfs: fstat: %w", err)
+	if err := unix.Fstat(fd, &st); err != nil {
+		return 0, 0, "", 0, fmt.Errorf("localfs: fstat %s/%s: %w", d.Name(), name, err)
 	}
 	if st.Size != size {
 		return 0, 0, "", 0, fmt.Errorf("localfs: wrote %d octets, file has %d", size, st.Size)
 	}
-	err = f.Close()
-	f = nil
+	err = unix.Close(fd)
+	fd = -1
 	if err != nil {
-		return 0, 0, "", 0, fmt.Errorf("localfs: close: %w", err)
+		return 0, 0, "", 0, fmt.Errorf("localfs: close %s/%s: %w", d.Name(), name, err)
 	}
 	var digest []byte
 	if dg != nil {
@@ -313,17 +312,19 @@ func writeTemp(ctx context.Context, d, f *os.File, name string, opts sdk.PutOpti
 // teeWriter writes to the file and feeds the hashes; it remembers a write
 // error so it is not mistaken for a body error.
 type teeWriter struct {
-	f    *os.File
+	fd   int
+	d    *os.File // the folder of name, for errors
+	name string
 	h    hash.Hash
 	wc   *sdk.WireCounter
 	werr error
 }
 
 func (w *teeWriter) Write(p []byte) (int, error) {
-	n, err := w.f.Write(p)
+	n, err := writeFD(w.fd, p)
 	if err != nil {
-		w.werr = err
-		return n, err
+		w.werr = &os.PathError{Op: "write", Path: w.d.Name() + "/" + w.name, Err: err}
+		return n, w.werr
 	}
 	if w.h != nil {
 		w.h.Write(p)
