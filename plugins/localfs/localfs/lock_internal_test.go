@@ -193,3 +193,35 @@ func TestPutLockHeldBetweenPuts(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// TestPutGenerationBeforeRename: a Put that stores a file has changed the
+// generation in the Put lock file before its file is in place, so a
+// process that dies right after the rename, lock held, still makes the
+// next one rescan; the Puts after it under the same taking of the lock
+// leave the generation as it is.
+func TestPutGenerationBeforeRename(t *testing.T) {
+	defer func(d time.Duration) { putLockLinger = d }(putLockLinger)
+	putLockLinger = time.Hour
+	root := t.TempDir()
+	s := newStore(t, root)
+	gen := func() string {
+		b, _ := os.ReadFile(filepath.Join(root, "m", putLockName))
+		return string(b)
+	}
+	var atRename []string
+	durabilityHook = func(step string) {
+		if step == "rename" {
+			atRename = append(atRename, gen())
+		}
+	}
+	defer func() { durabilityHook = nil }()
+	before := gen()
+	for i := range 3 {
+		if _, err := s.Put(t.Context(), "m", sdk.PutOptions{SourceID: fmt.Sprint(i), DeferSync: true}, strings.NewReader(fmt.Sprintf("Subject: %d\r\n\r\nx\r\n", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(atRename) != 3 || atRename[0] == before || atRename[1] != atRename[0] || atRename[2] != atRename[0] {
+		t.Fatalf("generation before the Puts %q, at their renames %q: want it changed by the first and kept", before, atRename)
+	}
+}
