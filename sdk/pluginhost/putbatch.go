@@ -2,11 +2,9 @@ package pluginhost
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"sync"
 
@@ -254,20 +252,14 @@ func sendPut(send func(*storev1.PutRequest) error, hdr *storev1.PutHeader, body 
 	defer transport.PutChunk(bp)
 	buf := *bp
 	// A body that hashes what it yields (sdk.Digester) is not hashed again.
-	dg, _ := body.(sdk.Digester)
-	var sum hash.Hash
-	if dg == nil {
-		sum = sha256.New()
-	}
+	sum := sdk.DigestOf(body)
 	var n int64
 	data := &storev1.PutRequest_Data{}
 	msg := &storev1.PutRequest{Part: data}
 	for {
 		k, rerr := io.ReadFull(body, buf)
 		if k > 0 {
-			if sum != nil {
-				sum.Write(buf[:k])
-			}
+			sum.Write(buf[:k])
 			n += int64(k)
 			data.Data = buf[:k]
 			if err := send(msg); err != nil {
@@ -281,12 +273,6 @@ func sendPut(send func(*storev1.PutRequest) error, hdr *storev1.PutHeader, body 
 			return &storev1.PutTrailer{Size: n}, fmt.Errorf("put: reading the message: %w", rerr), nil
 		}
 	}
-	var d []byte
-	if dg != nil {
-		a := dg.SHA256()
-		d = a[:]
-	} else {
-		d = sum.Sum(nil)
-	}
-	return &storev1.PutTrailer{Size: n, Sha256: hex.EncodeToString(d)}, nil, nil
+	d := sum.Sum()
+	return &storev1.PutTrailer{Size: n, Sha256: hex.EncodeToString(d[:])}, nil, nil
 }

@@ -2,11 +2,9 @@ package localfs
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
-	"hash"
 	"io"
 	"os"
 	"path"
@@ -242,11 +240,7 @@ func writeTemp(ctx context.Context, d *os.File, fd int, name string, opts sdk.Pu
 	// The sdk's plugin side hashes the body to check it against the host's
 	// digest (sdk.Digester): that digest is taken instead of hashing the
 	// message again.
-	dg, _ := body.(sdk.Digester)
-	w := &teeWriter{fd: fd, d: d, name: name, wc: &wc}
-	if dg == nil {
-		w.h = sha256.New()
-	}
+	w := &teeWriter{fd: fd, d: d, name: name, wc: &wc, h: sdk.DigestOf(body)}
 	bp := putBufs.Get().(*[]byte)
 	size, err = io.CopyBuffer(w, ctxReader{ctx, body}, *bp)
 	putBufs.Put(bp)
@@ -303,14 +297,8 @@ func writeTemp(ctx context.Context, d *os.File, fd int, name string, opts sdk.Pu
 	if err != nil {
 		return 0, 0, "", 0, fmt.Errorf("localfs: close %s/%s: %w", d.Name(), name, err)
 	}
-	var digest []byte
-	if dg != nil {
-		a := dg.SHA256()
-		digest = a[:]
-	} else {
-		digest = w.h.Sum(nil)
-	}
-	return size, wc.Size(), hex.EncodeToString(digest), st.Mtim.Nano(), nil
+	digest := w.h.Sum()
+	return size, wc.Size(), hex.EncodeToString(digest[:]), st.Mtim.Nano(), nil
 }
 
 // teeWriter writes to the file and feeds the hashes; it remembers a write
@@ -319,7 +307,7 @@ type teeWriter struct {
 	fd   int
 	d    *os.File // the folder of name, for errors
 	name string
-	h    hash.Hash
+	h    sdk.BodyDigest
 	wc   *sdk.WireCounter
 	werr error
 }
@@ -330,9 +318,7 @@ func (w *teeWriter) Write(p []byte) (int, error) {
 		w.werr = &os.PathError{Op: "write", Path: w.d.Name() + "/" + w.name, Err: err}
 		return n, w.werr
 	}
-	if w.h != nil {
-		w.h.Write(p)
-	}
+	w.h.Write(p)
 	w.wc.Write(p)
 	return n, nil
 }
