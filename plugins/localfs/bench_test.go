@@ -116,9 +116,10 @@ func BenchmarkPluginPut(b *testing.B) {
 }
 
 // BenchmarkPluginSync stores a sync as clientpop3 does: 2000 × ~20 KB
-// messages over one PutBatch stream, each sent before the answer of the one
-// before is read, tagged staged with a SourceID and DeferSync; every 500
-// messages a barrier (Sync), SetTag staged → unread, and a barrier again.
+// messages over one PutBatch stream, up to 32 sent ahead of their answers
+// (the fetcher's sendAhead), tagged staged with a SourceID and DeferSync;
+// every 500 messages a barrier (Sync), SetTag staged → unread, and a
+// barrier again.
 // It reports the plugin process's own CPU time per message (user + system,
 // from /proc, in clock ticks): the figure a change to the plugin moves.
 // TMPDIR chooses the file system; IZYPOP3_LOCALFS_BIN another binary.
@@ -126,6 +127,7 @@ func BenchmarkPluginSync(b *testing.B) {
 	const (
 		n     = 2000
 		batch = 500
+		ahead = 32
 	)
 	msgs := mailgen.Set(11, n, 20000)
 	h, err := storehost.Open(b.Context(), storehost.Options{Name: plugin.Name, Path: plugin.Binary(b),
@@ -162,7 +164,7 @@ func BenchmarkPluginSync(b *testing.B) {
 			if err := bs.Send(opts, bytes.NewReader(m)); err != nil {
 				b.Fatal(err)
 			}
-			if pending++; pending > 1 {
+			if pending++; pending > ahead {
 				result()
 			}
 			if (i+1)%batch == 0 || i == n-1 {
