@@ -17,11 +17,7 @@ import (
 // sent.
 func TestPutBatchSendAhead(t *testing.T) {
 	ms := newMemStore()
-	r, stop, err := ServeInProcess(ms, Info{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stop()
+	r := serve(t, ms)
 	bw, err := r.PutBatch(context.Background(), "m")
 	if err != nil {
 		t.Fatal(err)
@@ -82,11 +78,7 @@ func (wrongDigest) SHA256() [32]byte { return [32]byte{1} }
 // one stores nothing.
 func TestPutTakesTheBodysDigest(t *testing.T) {
 	ms := newMemStore()
-	r, stop, err := ServeInProcess(ms, Info{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stop()
+	r := serve(t, ms)
 	if _, err := r.Put(context.Background(), "m", sdk.PutOptions{}, wrongDigest{strings.NewReader("Subject: x\r\n\r\ny\r\n")}); !errors.Is(err, sdk.ErrInvalid) {
 		t.Fatalf("Put with a wrong digest: %v, want ErrInvalid", err)
 	}
