@@ -14,6 +14,7 @@ import (
 	"github.com/izyware/izypop3/core/storehost"
 	"github.com/izyware/izypop3/internal/mailgen"
 	"github.com/izyware/izypop3/sdk"
+	"github.com/izyware/izypop3/sdk/storetest"
 )
 
 // The same figures as the localfs package's benchmarks, seen through the
@@ -171,16 +172,7 @@ func BenchmarkPluginSync(b *testing.B) {
 				for pending > 0 {
 					result()
 				}
-				sy := st.(sdk.Syncer)
-				if err := sy.Sync(ctx, mailbox); err != nil {
-					b.Fatal(err)
-				}
-				if _, err := st.SetTag(ctx, mailbox, uids, sdk.TagUnread); err != nil {
-					b.Fatal(err)
-				}
-				if err := sy.Sync(ctx, mailbox); err != nil {
-					b.Fatal(err)
-				}
+				storetest.FinishBatch(b, st, mailbox, uids)
 				uids = uids[:0]
 			}
 		}

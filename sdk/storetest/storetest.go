@@ -244,6 +244,27 @@ func tryList(ctx context.Context, s sdk.Store, mailbox string, opts sdk.ListOpti
 	return items, nil
 }
 
+// FinishBatch ends a batch of DeferSync Puts as a fetcher does: a barrier
+// (Sync), the items uids tagged unread, and a barrier again; tb fails if a
+// step fails or s is not an sdk.Syncer. For a store's benchmarks of a sync.
+func FinishBatch(tb testing.TB, s sdk.Store, mailbox string, uids []string) {
+	tb.Helper()
+	sy, ok := s.(sdk.Syncer)
+	if !ok {
+		tb.Fatalf("the store (%T) is not an sdk.Syncer", s)
+	}
+	ctx := tb.Context()
+	if err := sy.Sync(ctx, mailbox); err != nil {
+		tb.Fatalf("Sync(%q): %v", mailbox, err)
+	}
+	if _, err := s.SetTag(ctx, mailbox, uids, sdk.TagUnread); err != nil {
+		tb.Fatalf("SetTag(%q, %d items, unread): %v", mailbox, len(uids), err)
+	}
+	if err := sy.Sync(ctx, mailbox); err != nil {
+		tb.Fatalf("Sync(%q) after SetTag: %v", mailbox, err)
+	}
+}
+
 // Fetch returns the whole of message uid of mailbox; tb fails if Fetch,
 // the read or Close fails. It is the helper the suite uses, exported for a
 // store's own tests.

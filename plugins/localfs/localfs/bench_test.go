@@ -14,6 +14,7 @@ import (
 
 	"github.com/izyware/izypop3/plugins/localfs/localfs"
 	"github.com/izyware/izypop3/sdk"
+	"github.com/izyware/izypop3/sdk/storetest"
 )
 
 // benchMessage is a message of about size octets with LF line endings (as
@@ -281,15 +282,7 @@ func BenchmarkSync(b *testing.B) {
 			}
 			uids = append(uids, res.UID)
 			if (i+1)%batch == 0 || i == n-1 {
-				if err := s.Sync(ctx, mailbox); err != nil {
-					b.Fatal(err)
-				}
-				if _, err := s.SetTag(ctx, mailbox, uids, sdk.TagUnread); err != nil {
-					b.Fatal(err)
-				}
-				if err := s.Sync(ctx, mailbox); err != nil {
-					b.Fatal(err)
-				}
+				storetest.FinishBatch(b, s, mailbox, uids)
 				uids = uids[:0]
 			}
 		}
