@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -120,6 +121,10 @@ type Seaweed struct {
 	Dir     string // data directory (removed when the test ends)
 	LogPath string
 
+	// Retried names the earlier attempts that exited during start-up
+	// (LaunchSeaweed), for the test's log.
+	Retried []string
+
 	cmd   *exec.Cmd
 	done  chan struct{}
 	ports []int
@@ -144,17 +149,81 @@ func StartSeaweed(tb testing.TB) *Seaweed {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	for _, r := range sw.Retried {
+		tb.Logf("s3test: SeaweedFS started again: %s", r)
+	}
 	return sw
 }
+
+// seaweedAttempts bounds how many times LaunchSeaweed starts weed when it
+// exits during start-up. Its eight ports are only free a moment before
+// the start and the last of them is bound seconds later, so under a
+// parallel `go test ./...` another process can take one first; weed then
+// exits (status 255, a fatal log line) and a fresh set of ports is the
+// cure.
+const seaweedAttempts = 3
 
 // LaunchSeaweed starts `weed server -s3` (the weed binary at path weed)
 // with every port on 127.0.0.1 free a moment before (internal/testkit),
 // telemetry off, data in a temporary directory, and an S3 identity whose
 // key pair the gateway checks (SigV4). It waits until the gateway accepts
-// a signed write and creates the bucket. Close stops the whole process
-// group and removes the directory. On an error after the start the
-// returned *Seaweed is non-nil (for its log) and must be closed.
+// a signed write and creates the bucket; if weed exits before that, it
+// starts it again on new ports, up to seaweedAttempts times, and the
+// error of a last failure names every attempt's fatal log lines. Close
+// stops the whole process group and removes the directory. On an error
+// after the start the returned *Seaweed is non-nil (for its log) and
+// must be closed.
 func LaunchSeaweed(weed string) (*Seaweed, error) {
+	var earlier []string
+	for attempt := 1; ; attempt++ {
+		sw, err := launchSeaweed(weed)
+		var exited *exitedError
+		if err == nil || !errors.As(err, &exited) || attempt == seaweedAttempts {
+			if err != nil && len(earlier) > 0 {
+				err = fmt.Errorf("%v (after %d attempts; earlier: %s)", err, attempt, strings.Join(earlier, "; "))
+			}
+			if sw != nil {
+				sw.Retried = earlier
+			}
+			return sw, err
+		}
+		earlier = append(earlier, fmt.Sprintf("attempt %d: %v: %s", attempt, err, sw.fatalLines()))
+		sw.Close()
+	}
+}
+
+// exitedError is waitReady's error when weed exited before it was ready.
+type exitedError struct {
+	state *os.ProcessState
+	last  error // the last failed request, if any
+}
+
+func (e *exitedError) Error() string {
+	if e.last == nil {
+		return fmt.Sprintf("weed exited during start-up (%v)", e.state)
+	}
+	return fmt.Sprintf("weed exited during start-up (%v): last error %v", e.state, e.last)
+}
+
+// fatalLines returns the fatal lines of weed's log (glog's "F" lines), or
+// its last line when there is none.
+func (sw *Seaweed) fatalLines() string {
+	b, _ := os.ReadFile(sw.LogPath)
+	var fatal []string
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	for _, l := range lines {
+		if len(l) > 1 && l[0] == 'F' && l[1] >= '0' && l[1] <= '9' {
+			fatal = append(fatal, l)
+		}
+	}
+	if len(fatal) == 0 {
+		fatal = lines[len(lines)-1:]
+	}
+	return strings.Join(fatal, " | ")
+}
+
+// launchSeaweed is one attempt of LaunchSeaweed.
+func launchSeaweed(weed string) (*Seaweed, error) {
 	dir, err := os.MkdirTemp("", "izypop3-seaweed-")
 	if err != nil {
 		return nil, err
@@ -223,7 +292,7 @@ func LaunchSeaweed(weed string) (*Seaweed, error) {
 	go func() { sw.cmd.Wait(); logf.Close(); close(sw.done) }()
 	sw.Endpoint = "http://" + testkit.Addr(p[6])
 	if err := sw.waitReady(); err != nil {
-		return sw, fmt.Errorf("s3test: SeaweedFS on %s: %v", sw.Endpoint, err)
+		return sw, fmt.Errorf("s3test: SeaweedFS on %s: %w", sw.Endpoint, err)
 	}
 	return sw, nil
 }
@@ -253,7 +322,7 @@ func (sw *Seaweed) waitReady() error {
 	for {
 		select {
 		case <-sw.done:
-			return fmt.Errorf("weed exited during start-up (%v)", sw.cmd.ProcessState)
+			return &exitedError{state: sw.cmd.ProcessState}
 		default:
 		}
 		rctx, rcancel := context.WithTimeout(ctx, 5*time.Second)
@@ -274,7 +343,7 @@ func (sw *Seaweed) waitReady() error {
 		case <-ctx.Done():
 			return fmt.Errorf("not ready after %v: %v", seaweedStartTimeout, last)
 		case <-sw.done:
-			return fmt.Errorf("weed exited during start-up (%v): last error %v", sw.cmd.ProcessState, last)
+			return &exitedError{state: sw.cmd.ProcessState, last: last}
 		case <-time.After(250 * time.Millisecond):
 		}
 	}
