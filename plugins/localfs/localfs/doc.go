@@ -15,9 +15,12 @@
 // Guarantees (docs/localfs.md has the details):
 //
 //   - Put writes a temp file on the same filesystem, fsyncs it, renames it
-//     into place without replacing anything (renameat2 RENAME_NOREPLACE) and
-//     fsyncs the directory before it returns: after a crash a message is
-//     either whole or absent.
+//     into place without replacing anything (renameat2 RENAME_NOREPLACE on
+//     Linux, link + unlink elsewhere) and fsyncs the directory before it
+//     returns: after a crash a message is either whole or absent. A Put
+//     with DeferSync leaves that to Sync: on Linux one syncfs(2) per batch;
+//     elsewhere the file is fsync'ed at once and Sync fsyncs the
+//     directories.
 //   - UIDs are the file names (without ".eml", or without the Maildir ":2,"
 //     info) when those are valid RFC 1939 unique-ids, else derived from the
 //     name deterministically; a tag change is a rename that keeps the name,

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -14,9 +15,9 @@ import (
 // All file operations on messages go through a directory opened with
 // os.Root (so it is under ROOT, whatever symlinks lie on the way) plus *at
 // system calls on a single base name read from that directory or generated
-// by the store (never a '/' in it); Fetch opens the file in one openat2
-// with RESOLVE_BENEATH from the root instead, and falls back to that way
-// when the kernel refuses. Message files are opened with O_NOFOLLOW and
+// by the store (never a '/' in it); on Linux Fetch opens the file in one
+// openat2 with RESOLVE_BENEATH from the root instead, and falls back to
+// that way when the kernel refuses. Message files are opened with O_NOFOLLOW and
 // stat'ed with AT_SYMLINK_NOFOLLOW: a symlink is never a message and is
 // never followed.
 
@@ -128,28 +129,38 @@ func unlinkAt(d *os.File, name string) error {
 }
 
 // renameNoReplace renames oldName in od to newName in nd, failing with
-// os.ErrExist instead of replacing an existing file. It uses renameat2
-// RENAME_NOREPLACE; on filesystems without it, link + unlink (link fails on
-// an existing name too).
+// os.ErrExist instead of replacing an existing file: renameat2
+// RENAME_NOREPLACE on Linux, and link + unlink (linkUnlink) on filesystems
+// without it and on other systems.
 func renameNoReplace(od *os.File, oldName string, nd *os.File, newName string) error {
-	err := unix.Renameat2(dirFD(od), oldName, dirFD(nd), newName, unix.RENAME_NOREPLACE)
-	if err == unix.EINVAL || err == unix.ENOSYS || err == unix.ENOTSUP {
-		if err = unix.Linkat(dirFD(od), oldName, dirFD(nd), newName, 0); err == nil {
-			err = unix.Unlinkat(dirFD(od), oldName, 0)
-		}
-	}
-	if err != nil {
+	if err := renameExcl(dirFD(od), oldName, dirFD(nd), newName); err != nil {
 		return &os.PathError{Op: "rename", Path: oldName + " -> " + newName, Err: err}
 	}
 	return nil
 }
+
+// linkUnlink renames oldName in the directory odfd to newName in ndfd by a
+// hard link and an unlink of the old name: link fails on an existing name,
+// so nothing is replaced. A crash between the two leaves both names; the
+// old one is a temp file, removed once stale.
+func linkUnlink(odfd int, oldName string, ndfd int, newName string) error {
+	err := unix.Linkat(odfd, oldName, ndfd, newName, 0)
+	if err == nil {
+		err = unix.Unlinkat(odfd, oldName, 0)
+	}
+	return err
+}
+
+// xattrTruncates: FreeBSD's extattr_get_fd, under x/sys's Fgetxattr, cuts
+// a value to the buffer instead of failing with ERANGE.
+const xattrTruncates = runtime.GOOS == "freebsd"
 
 // getXattr reads the attribute name of an open file (nil if absent or
 // unsupported, or longer than maxSourceIDLen + 32).
 func getXattr(f *os.File, name string) []byte {
 	buf := make([]byte, 256)
 	n, err := unix.Fgetxattr(int(f.Fd()), name, buf)
-	if errors.Is(err, unix.ERANGE) {
+	if errors.Is(err, unix.ERANGE) || (xattrTruncates && err == nil && n == len(buf)) {
 		sz, err2 := unix.Fgetxattr(int(f.Fd()), name, nil)
 		if err2 != nil || sz > maxSourceIDLen+32 {
 			return nil
@@ -290,23 +301,15 @@ func openTop(root *os.Root) (*topDir, error) {
 func (t *topDir) Close() error { return t.f.Close() }
 
 // openBeneath opens the file at rel (relative, no "..") for reading in one
-// openat2 call that fails rather than resolve outside the root
-// (RESOLVE_BENEATH) and does not follow a symlink as the last component.
+// call that fails rather than resolve outside the root and does not follow
+// a symlink as the last component (openat2 RESOLVE_BENEATH, Linux only).
 // Any error but ENOENT (no openat2, a path the kernel will not resolve
 // beneath the root, a symlink) sends the caller to the os.Root way, which
 // then decides.
 func (t *topDir) openBeneath(rel string) (int, error) {
 	fd, err := -1, error(unix.ENOSYS)
 	cerr := t.rc.Control(func(dfd uintptr) {
-		for {
-			fd, err = unix.Openat2(int(dfd), rel, &unix.OpenHow{
-				Flags:   unix.O_RDONLY | unix.O_NOFOLLOW | unix.O_CLOEXEC,
-				Resolve: unix.RESOLVE_BENEATH,
-			})
-			if err != unix.EINTR {
-				return
-			}
-		}
+		fd, err = openat2Beneath(int(dfd), rel)
 	})
 	if cerr != nil {
 		return -1, cerr

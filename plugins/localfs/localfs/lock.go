@@ -107,18 +107,19 @@ func (s *Store) lockOnce(mailbox string) (string, error) {
 	d.Close()
 	// The previous holder may have removed the lock file (and its
 	// directory) between our open and our flock.
-	var held, named unix.Stat_t
+	var held unix.Stat_t
 	if err := unix.Fstat(int(f.Fd()), &held); err != nil {
 		f.Close()
 		return "", fmt.Errorf("localfs: fstat %s: %w", path.Join(mailbox, lockName), err)
 	}
 	fi, err := root.Lstat(path.Join(mailbox, lockName))
+	var namedDev, namedIno uint64 // the type of Dev differs between systems
 	if err == nil {
 		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-			named.Dev, named.Ino = uint64(st.Dev), st.Ino
+			namedDev, namedIno = uint64(st.Dev), st.Ino
 		}
 	}
-	if err != nil || named.Dev != held.Dev || named.Ino != held.Ino {
+	if err != nil || namedDev != uint64(held.Dev) || namedIno != held.Ino {
 		f.Close()
 		if err != nil && !isNotExist(err) {
 			return "", fmt.Errorf("localfs: %w", err)

@@ -29,8 +29,9 @@ var putBufs = sync.Pool{New: func() any { b := make([]byte, putBufSize); return 
 //
 // The body goes to a new file in a tmp directory of the mailbox (same
 // filesystem), with the SourceID as an extended attribute; the file is
-// fsync'ed, renamed into place with RENAME_NOREPLACE and the target
-// directory fsync'ed before Put returns. A crash at any point leaves the
+// fsync'ed, renamed into place without replacing anything (renameat2
+// RENAME_NOREPLACE on Linux, else link + unlink) and the target directory
+// fsync'ed before Put returns (with DeferSync, see Sync). A crash at any point leaves the
 // whole message or nothing visible (a leftover temp file is never listed
 // and is removed after 36 hours).
 func (s *Store) Put(ctx context.Context, mailbox string, opts sdk.PutOptions, body io.Reader) (sdk.PutResult, error) {
@@ -250,14 +251,16 @@ func writeTemp(ctx context.Context, d *os.File, fd int, name string, opts sdk.Pu
 		}
 		return 0, 0, "", 0, err
 	}
-	deferSync := opts.DeferSync
-	if opts.SourceID != "" || opts.DeferSync {
-		// A deferred Put is not fsync'ed: after a machine crash the file
-		// may be shorter than written. The size it must have lets a
-		// SourceID check tell; where it could not be recorded, the file
-		// is fsync'ed now instead.
+	// The file of a deferred Put is not fsync'ed where the barrier is a
+	// syncfs, which writes it back (Linux); elsewhere it is fsync'ed now
+	// and Sync fsyncs only the directories (see Sync).
+	deferSync := opts.DeferSync && linuxCalls
+	if opts.SourceID != "" || deferSync {
+		// A file not fsync'ed may be shorter than written after a machine
+		// crash. The size it must have lets a SourceID check tell; where
+		// it could not be recorded, the file is fsync'ed now instead.
 		want := int64(-1)
-		if opts.DeferSync {
+		if deferSync {
 			want = size
 		}
 		recorded, err := setFileMeta(fd, opts.SourceID, want)
@@ -280,7 +283,7 @@ func writeTemp(ctx context.Context, d *os.File, fd int, name string, opts sdk.Pu
 	// sync, most of it one block request and virtio notification per
 	// message.
 	if !deferSync {
-		if err := ignoringEINTR(func() error { return unix.Fsync(fd) }); err != nil {
+		if err := ignoringEINTR(func() error { return fsyncFD(fd) }); err != nil {
 			return 0, 0, "", 0, fmt.Errorf("localfs: fsync %s/%s: %w", d.Name(), name, err)
 		}
 		durabilityStep("fsync-file")

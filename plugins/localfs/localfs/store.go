@@ -196,12 +196,15 @@ func (s *Store) Check(ctx context.Context) error {
 	return ctx.Err()
 }
 
-// Sync implements sdk.Syncer: syncfs(2) of the filesystem holding the
-// mailbox, which writes every dirty file and directory of it to disk —
-// the files and renames of this process's deferred Puts, and those a
-// plugin process that died before its own Sync left behind (a fresh
-// process cannot know them, but the kernel still has them). It waits for
-// the writes and reports a writeback error (Linux 5.8 and later).
+// Sync implements sdk.Syncer. On Linux it is one syncfs(2) of the
+// filesystem holding the mailbox, which writes every dirty file and
+// directory of it to disk — the files and renames of this process's
+// deferred Puts, and those a plugin process that died before its own Sync
+// left behind (a fresh process cannot know them, but the kernel still has
+// them). It waits for the writes and reports a writeback error (Linux 5.8
+// and later). Elsewhere a deferred Put fsyncs its file at once (writeTemp)
+// and leaves only its rename: Sync fsyncs the directory that Puts of every
+// tag rename into (syncPutDirs), which covers a dead process's Puts too.
 func (s *Store) Sync(ctx context.Context, mailbox string) error {
 	mb, err := s.mailbox(mailbox)
 	if err != nil {
@@ -221,11 +224,39 @@ func (s *Store) Sync(ctx context.Context, mailbox string) error {
 		return fmt.Errorf("localfs: %w", err)
 	}
 	defer d.Close()
-	if err := unix.Syncfs(dirFD(d)); err != nil {
+	if !linuxCalls {
+		if err := mb.syncPutDirs(); err != nil {
+			return err
+		}
+		return ctx.Err()
+	}
+	if err := syncfs(dirFD(d)); err != nil {
 		return fmt.Errorf("localfs: syncfs %s: %w", mailbox, err)
 	}
 	durabilityStep("syncfs")
 	return ctx.Err()
+}
+
+// syncPutDirs fsyncs the directory Put renames into for each tag, where it
+// exists.
+func (mb *mailbox) syncPutDirs() error {
+	for _, t := range sdk.Tags {
+		_, dir := mb.lay.putDirs(t)
+		d, err := mb.openDir(dir)
+		if err != nil {
+			if isNotExist(err) {
+				continue
+			}
+			return fmt.Errorf("localfs: %w", err)
+		}
+		err = d.Sync()
+		d.Close()
+		if err != nil {
+			return fmt.Errorf("localfs: fsync %s: %w", path.Join(mb.name, dir), err)
+		}
+		durabilityStep("fsync-dir")
+	}
+	return nil
 }
 
 // Close implements sdk.Closer: it releases every lock and the root.
