@@ -231,8 +231,7 @@ func Start(opts Options) (*Server, error) {
 	var stderr bytes.Buffer
 	s.cmd.Stdout = &stderr
 	s.cmd.Stderr = &stderr
-	// Its own process group, so a stray child dies with it in Stop.
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
+	setProcAttr(s.cmd)
 	if err := s.cmd.Start(); err != nil {
 		return fail(err)
 	}
