@@ -225,3 +225,65 @@ func TestPutGenerationBeforeRename(t *testing.T) {
 		t.Fatalf("generation before the Puts %q, at their renames %q: want it changed by the first and kept", before, atRename)
 	}
 }
+
+// TestPutLockHandedOver: a store that keeps the Put lock from one Put to
+// the next lets a waiting store (another process) in within putWantEvery
+// Puts, and its next Put waits until the other has had the lock: flock
+// alone does not hand a released lock to a waiter, and the holder took it
+// again at once (another process waited through 124–186 Puts).
+func TestPutLockHandedOver(t *testing.T) {
+	defer func(d time.Duration) { putLockLinger = d }(putLockLinger)
+	putLockLinger = time.Hour // no release for want of Puts
+	root := t.TempDir()
+	// b first: cleanups run last first, and a's Close releases a lock b
+	// may still wait for when the test fails.
+	b, a := newStore(t, root), newStore(t, root)
+	var aPuts atomic.Int64
+	put := func(s *Store, src string) error {
+		_, err := s.Put(t.Context(), "m", sdk.PutOptions{SourceID: src, DeferSync: true}, strings.NewReader("Subject: "+src+"\r\n\r\nbody\r\n"))
+		return err
+	}
+	if err := put(a, "a0"); err != nil { // a holds the lock now
+		t.Fatal(err)
+	}
+	aPuts.Store(1)
+	bHad := make(chan int64, 1) // a's Puts when b's Put returned
+	go func() {
+		err := put(b, "b")
+		bHad <- aPuts.Load()
+		if err != nil {
+			t.Error(err)
+		}
+		b.Close() // b would keep the lock for putLockLinger, an hour here
+	}()
+	// Wait until b waits: it holds the want file shared.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if w, err := os.Open(filepath.Join(root, "m", putWantName)); err == nil {
+			err = unix.Flock(int(w.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+			w.Close() // releases a lock we got
+			if errors.Is(err, unix.EWOULDBLOCK) {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("b's Put does not wait for the Put lock a holds (no shared flock on the want file after 10 s)")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	for i := 1; i <= putWantEvery+1; i++ {
+		if err := put(a, fmt.Sprint("a", i)); err != nil {
+			t.Fatal(err)
+		}
+		aPuts.Add(1)
+	}
+	select {
+	case n := <-bHad:
+		// b got the lock before a's Put after the yield could take it.
+		if n > putWantEvery+1 {
+			t.Fatalf("b's Put returned after %d Puts of a, want at most %d", n, putWantEvery+1)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("b's Put still waits after %d more Puts of a: a did not hand the Put lock over", putWantEvery+1)
+	}
+}

@@ -330,6 +330,8 @@ type mailbox struct {
 	held       *putLock    // the Put lock while held between Puts (see donePut); under mu
 	heldPuts   int         // Puts done since held was taken; under mu
 	heldTimer  *time.Timer // releases held once Puts stop coming
+	wantFile   *os.File    // the open izypop3-put.want (see putWantName); under mu
+	yielded    bool        // held was let go for a waiting process (see donePut); under mu
 	idxPending []string    // index lines of Puts not yet appended; under mu
 
 	// dirs are the mailbox's folders opened once for Put (see dir);
