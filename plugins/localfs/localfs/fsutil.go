@@ -130,13 +130,29 @@ func unlinkAt(d *os.File, name string) error {
 
 // renameNoReplace renames oldName in od to newName in nd, failing with
 // os.ErrExist instead of replacing an existing file: renameat2
-// RENAME_NOREPLACE on Linux, and link + unlink (linkUnlink) on filesystems
-// without it and on other systems.
+// RENAME_NOREPLACE on Linux, renameatx_np RENAME_EXCL on macOS, and link +
+// unlink (linkUnlink) on filesystems without them and on other systems.
+// If newName is already the same file as oldName, a move by link + unlink
+// was cut between the two (a killed process): the unlink finishes it.
 func renameNoReplace(od *os.File, oldName string, nd *os.File, newName string) error {
-	if err := renameExcl(dirFD(od), oldName, dirFD(nd), newName); err != nil {
+	err := renameExcl(dirFD(od), oldName, dirFD(nd), newName)
+	if err == unix.EEXIST && sameFile(od, oldName, nd, newName) {
+		err = unix.Unlinkat(dirFD(od), oldName, 0)
+	}
+	if err != nil {
 		return &os.PathError{Op: "rename", Path: oldName + " -> " + newName, Err: err}
 	}
 	return nil
+}
+
+// sameFile reports whether a in ad and b in bd are one file (hard links).
+func sameFile(ad *os.File, a string, bd *os.File, b string) bool {
+	sa, err := statAt(ad, a)
+	if err != nil {
+		return false
+	}
+	sb, err := statAt(bd, b)
+	return err == nil && sa.Dev == sb.Dev && sa.Ino == sb.Ino
 }
 
 // linkUnlink renames oldName in the directory odfd to newName in ndfd by a

@@ -2,6 +2,7 @@ package localfs
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -131,6 +132,53 @@ func TestConformanceWithoutLinuxCalls(t *testing.T) {
 				}
 				return s
 			})
+		})
+	}
+}
+
+// A tag change by link + unlink (other systems, or Linux filesystems
+// without RENAME_NOREPLACE) killed between the two leaves the message
+// under both names; the next SetTag of it finishes the move instead of
+// failing with sdk.ErrConflict on every try.
+func TestSetTagAfterCutLinkUnlink(t *testing.T) {
+	for _, linux := range []bool{true, false} {
+		t.Run(fmt.Sprint("linuxCalls=", linux), func(t *testing.T) {
+			if !linux {
+				withoutLinuxCalls(t)
+			}
+			root := t.TempDir()
+			s := newStore(t, root)
+			res, err := s.Put(t.Context(), "m", sdk.PutOptions{SourceID: "s1", Tag: sdk.TagUnread}, strings.NewReader("Subject: a\r\n\r\nbody\r\n"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			s.Close()
+			names, _ := filepath.Glob(filepath.Join(root, "m", "*.eml"))
+			if len(names) != 1 {
+				t.Fatalf("message files %v", names)
+			}
+			// SetTag(archive) killed right after its link.
+			archived := filepath.Join(root, "m", string(sdk.TagArchive), filepath.Base(names[0]))
+			if err := os.MkdirAll(filepath.Dir(archived), 0o700); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Link(names[0], archived); err != nil {
+				t.Fatal(err)
+			}
+			rerun := newStore(t, root)
+			if _, err := rerun.SetTag(t.Context(), "m", []string{res.UID}, sdk.TagArchive); err != nil {
+				t.Fatalf("SetTag(archive) after a move cut between link and unlink: %v", err)
+			}
+			if _, err := os.Stat(names[0]); !os.IsNotExist(err) {
+				t.Errorf("the unread name is still there after SetTag(archive): %v", err)
+			}
+			if _, err := os.Stat(archived); err != nil {
+				t.Errorf("the archive name: %v", err)
+			}
+			items := storetest.List(t, rerun, "m")
+			if len(items) != 1 || items[0].Tag != sdk.TagArchive {
+				t.Errorf("items after the SetTag: %+v, want the one message, archived", items)
+			}
 		})
 	}
 }
