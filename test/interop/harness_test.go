@@ -164,7 +164,7 @@ func startIzypop3Args(t testing.TB, extra []string) *izyServer {
 	s.cmd = exec.Command(bin, args...)
 	s.cmd.Stdout = s.out
 	s.cmd.Stderr = s.out
-	setProcAttr(s.cmd)
+	testkit.DieWithParent(s.cmd, syscall.SIGKILL)
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

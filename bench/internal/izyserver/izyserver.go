@@ -71,7 +71,7 @@ func Start(binDir, password string, extra ...string) (*Server, error) {
 	s := &Server{Port: port, done: make(chan error, 1)}
 	s.Cmd = exec.Command(filepath.Join(binDir, "izypop3"), args...)
 	s.Cmd.Stdout, s.Cmd.Stderr = s, s
-	setProcAttr(s.Cmd)
+	testkit.DieWithParent(s.Cmd, syscall.SIGKILL) // a killed run leaves no server on its port
 	if err := s.Cmd.Start(); err != nil {
 		return nil, err
 	}

@@ -231,7 +231,9 @@ func Start(opts Options) (*Server, error) {
 	var stderr bytes.Buffer
 	s.cmd.Stdout = &stderr
 	s.cmd.Stderr = &stderr
-	setProcAttr(s.cmd)
+	// A process group of its own, so a stray child dies with it in Stop.
+	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	testkit.DieWithParent(s.cmd, syscall.SIGTERM)
 	if err := s.cmd.Start(); err != nil {
 		return fail(err)
 	}
