@@ -155,6 +155,18 @@ func sameFile(ad *os.File, a string, bd *os.File, b string) bool {
 	return err == nil && sa.Dev == sb.Dev && sa.Ino == sb.Ino
 }
 
+// renameExcl renames without replacing: the system's exclusive rename
+// (exclusiveRename: renameat2 RENAME_NOREPLACE on Linux, renameatx_np
+// RENAME_EXCL on macOS), else, on systems or filesystems without one,
+// linkUnlink.
+func renameExcl(odfd int, oldName string, ndfd int, newName string) error {
+	err := exclusiveRename(odfd, oldName, ndfd, newName)
+	if err == unix.EINVAL || err == unix.ENOSYS || err == unix.ENOTSUP {
+		err = linkUnlink(odfd, oldName, ndfd, newName)
+	}
+	return err
+}
+
 // linkUnlink renames oldName in the directory odfd to newName in ndfd by a
 // hard link and an unlink of the old name: link fails on an existing name,
 // so nothing is replaced. A crash between the two leaves both names; the

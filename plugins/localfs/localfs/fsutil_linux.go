@@ -9,17 +9,12 @@ import "golang.org/x/sys/unix"
 // of the other systems (fsutil_other.go).
 var linuxCalls = true
 
-// renameExcl renames without replacing: renameat2 RENAME_NOREPLACE, or
-// linkUnlink on filesystems without it.
-func renameExcl(odfd int, oldName string, ndfd int, newName string) error {
+// exclusiveRename is renameat2 with RENAME_NOREPLACE (see renameExcl).
+func exclusiveRename(odfd int, oldName string, ndfd int, newName string) error {
 	if !linuxCalls {
-		return linkUnlink(odfd, oldName, ndfd, newName)
+		return unix.ENOSYS
 	}
-	err := unix.Renameat2(odfd, oldName, ndfd, newName, unix.RENAME_NOREPLACE)
-	if err == unix.EINVAL || err == unix.ENOSYS || err == unix.ENOTSUP {
-		err = linkUnlink(odfd, oldName, ndfd, newName)
-	}
-	return err
+	return unix.Renameat2(odfd, oldName, ndfd, newName, unix.RENAME_NOREPLACE)
 }
 
 // openat2Beneath is openBeneath's openat2 from the directory dfd.
